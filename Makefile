@@ -1,0 +1,40 @@
+# chaosd: the two commands in the README are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin/chaosd
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/chaosd/chaosd/cli.version=$(VERSION)
+
+.PHONY: build test unit integration e2e bench fuzz demo cluster-up cluster-down clean
+
+build: ## build bin/chaosd (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosd
+
+test: ## every test tier: vet, unit, integration, fuzz, end-to-end
+	scripts/test.sh
+
+unit: ## unit tests only (no PostgreSQL, NATS or Docker needed)
+	scripts/test.sh lint unit
+
+integration: ## integration tests: a throwaway PostgreSQL, embedded NATS JetStream
+	scripts/test.sh integration
+
+e2e: ## end-to-end tests against the bundled Docker cluster
+	scripts/test.sh e2e
+
+demo: ## the main job: boot the bundled cluster and run chaosd against it
+	deploy/demo.sh
+
+cluster-up: ## boot the bundled cluster (TESTBED_BUGS=... to switch defects on) and wait until every pod is ready
+	deploy/cluster.sh up
+
+cluster-down: ## tear the bundled cluster down with its volumes
+	deploy/cluster.sh down
+
+fuzz: ## fuzz every target for FUZZTIME (default 1m)
+	FUZZTIME=$${FUZZTIME:-1m} scripts/test.sh fuzz
+
+bench: ## the benchmarks whose figures are in the README
+	scripts/bench.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, IO{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	return code, out.String(), errb.String()
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	code, out, _ := run(t, "--help")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, c := range commands() {
+		if !strings.Contains(out, c.name) {
+			t.Errorf("help does not list %q:\n%s", c.name, out)
+		}
+	}
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, c := range commands() {
+		code, _, errOut := run(t, c.name, "--help")
+		if code != ExitOK || !strings.Contains(errOut, "Usage: chaosd "+c.name) {
+			t.Errorf("%s --help: exit %d, output %q", c.name, code, errOut)
+		}
+	}
+}
+
+func TestUnknownCommandAndFlag(t *testing.T) {
+	code, _, errOut := run(t, "frobnicate")
+	if code != ExitError || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+	code, _, errOut = run(t, "version", "--bogus")
+	if code != ExitError || !strings.Contains(errOut, "bogus") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+	code, _, errOut = run(t, "version", "extra")
+	if code != ExitError || !strings.Contains(errOut, `unexpected argument "extra"`) {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != ExitOK || !strings.HasPrefix(out, "chaosd ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("exit %d, %q", code, out)
+	}
+}

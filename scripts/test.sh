@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The test command (make test): formatting and vet, unit tests, integration tests
+# against a real PostgreSQL and NATS JetStream, short fuzzing runs, and the end-to-end
+# tier against the bundled Docker cluster. Every tier runs; none is skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-10s}
+tiers=${*:-lint unit integration fuzz e2e}
+want() { [[ " $tiers " == *" $1 "* ]]; }
+step() { printf '\n=== %s\n' "$*"; }
+
+if want lint; then
+step "gofmt and go vet"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+[ -z "$bad" ] || { echo "gofmt would change: $bad" >&2; exit 1; }
+go vet ./...
+go vet -tags integration,e2e ./...
+fi
+
+if want unit; then
+step "unit tests"
+go test -count=1 ./...
+fi
+
+if want integration; then
+step "integration tests (real PostgreSQL, embedded NATS JetStream)"
+export CHAOSD_TEST_DATABASE_URL=${CHAOSD_TEST_DATABASE_URL:-$(scripts/pg.sh start)}
+trap 'scripts/pg.sh stop' EXIT
+go test -count=1 -tags integration -run "^TestIntegration" ./...
+fi
+
+if want fuzz; then
+step "fuzzing, $FUZZTIME per target"
+grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+	pkg=./$(dirname "${f#./}")
+	for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
+		echo "--- $pkg $fn"
+		go test -run='^$' -fuzz="^$fn\$" -fuzztime="$FUZZTIME" "$pkg"
+	done
+done
+fi
+
+if want e2e; then
+	step "end-to-end tests (bundled Docker cluster)"
+	scripts/e2e.sh
+fi
