@@ -45,14 +45,13 @@ func commands() []command {
 	cmds := []command{
 		{"version", "print chaosd's version and build information", runVersion},
 		{"mockai", "serve the OpenAI-compatible streaming mock LLM", runMockai},
+		{"testbed", "run a testbed pod: a stand-in for one mesh pod (or migrate its schema)", runTestbed},
+		{"smoke", "drive one run through the cluster and watch it from every pod", runSmoke},
+		{"healthcheck", "probe an HTTP URL and exit 0 on a 2xx answer (for container health checks)", runHealthcheck},
 	}
-	cmds = append(cmds, extraCommands...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	return cmds
 }
-
-// extraCommands lets files in this package add commands without touching the list above.
-var extraCommands []command
 
 // ExitCodeError carries a specific exit code out of a command.
 type ExitCodeError struct {
