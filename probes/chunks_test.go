@@ -1,0 +1,81 @@
+package probes
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestMockChunkIndex(t *testing.T) {
+	cases := map[string]int{"chunk-1 ": 1, "chunk-20 ": 20, "chunk-0 ": 0, "chunk-1": 0, "chunk-01 ": 0, "chunk-x ": 0, "hello": 0, "chunk--1 ": 0}
+	for in, want := range cases {
+		got, ok := MockChunkIndex(in)
+		if ok != (want > 0) || got != want {
+			t.Errorf("MockChunkIndex(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+}
+
+func tallyOf(deltas []string, finish bool) *Tally {
+	t := NewTally()
+	t.Add(Chunk{Type: ChunkStart})
+	for _, d := range deltas {
+		t.Add(Chunk{Type: ChunkTextDelta, Delta: d})
+	}
+	if finish {
+		t.Add(Chunk{Type: ChunkFinish})
+	}
+	return t
+}
+
+func TestTallyCheck(t *testing.T) {
+	seq := func(idx ...int) []string {
+		var out []string
+		for _, i := range idx {
+			out = append(out, "chunk-"+strconv.Itoa(i)+" ")
+		}
+		return out
+	}
+	cases := []struct {
+		name   string
+		deltas []string
+		finish bool
+		want   []string
+	}{
+		{"exact", seq(1, 2, 3), true, nil},
+		{"missing prefix", seq(3), true, []string{"missing chunks 1-2"}},
+		{"duplicate", seq(1, 2, 1, 2, 3), true, []string{"duplicated chunks 1-2", "out of order: chunk-1 after chunk-2"}},
+		{"beyond", seq(1, 2, 3, 4), true, []string{"1 chunks beyond chunk-3"}},
+		{"no finish", seq(1, 2, 3), false, []string{"no finish chunk"}},
+		{"foreign", append(seq(1, 2, 3), "hi"), true, []string{`1 foreign text deltas, first "hi"`}},
+	}
+	for _, c := range cases {
+		got := tallyOf(c.deltas, c.finish).Check(3)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRanges(t *testing.T) {
+	if got := Ranges([]int{1, 2, 3, 7, 9, 10}); got != "1-3,7,9-10" {
+		t.Fatalf("got %q", got)
+	}
+	if got := Ranges(nil); got != "" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestParseChunk(t *testing.T) {
+	c, err := ParseChunk([]byte(`{"type":"text-delta","id":"t1","delta":"chunk-1 "}`))
+	if err != nil || c.Type != ChunkTextDelta || c.Delta != "chunk-1 " || c.ID != "t1" {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	if _, err := ParseChunk([]byte(`{"delta":"x"}`)); err == nil || !strings.Contains(err.Error(), "no type") {
+		t.Fatalf("want no-type error, got %v", err)
+	}
+	if _, err := ParseChunk([]byte(`{`)); err == nil {
+		t.Fatal("want JSON error")
+	}
+}
