@@ -56,3 +56,26 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, out)
 	}
 }
+
+func TestSmokeRejectsBadFlags(t *testing.T) {
+	cases := map[string][]string{
+		`"ftp://x" is not an http(s) URL`: {"--pods", "ftp://x,http://y"},
+		"need at least 2 pods, got 1":     {"--pods", "http://x"},
+		"--late-after: 20 must be in":     {"--late-after", "20"},
+		"--chunks: 0 is not a positive":   {"--chunks", "0"},
+		"--timeout: -1s must be positive": {"--timeout", "-1s"},
+	}
+	for want, args := range cases {
+		code, _, errOut := run(t, append([]string{"smoke"}, args...)...)
+		if code != ExitError || !strings.Contains(errOut, want) {
+			t.Errorf("smoke %v: exit %d, %q; want %q", args, code, errOut, want)
+		}
+	}
+}
+
+func TestSmokeUnreachablePodsIsExit2(t *testing.T) {
+	code, _, errOut := run(t, "smoke", "--pods", "http://127.0.0.1:1,http://127.0.0.1:2", "--timeout", "5s", "--log-level", "error")
+	if code != ExitError || !strings.Contains(errOut, "pods not ready: http://127.0.0.1:1") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}

@@ -3,12 +3,413 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/probes"
 )
 
+// Defaults that point at the bundled cluster (deploy/docker-compose.yml).
+const (
+	defaultPods        = "http://127.0.0.1:13001,http://127.0.0.1:13002,http://127.0.0.1:13003"
+	defaultDatabaseURL = "postgres://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable"
+	defaultProviderURL = "http://mockai:9000/v1"
+	defaultProject     = "chaosd"
+)
+
+type smokeOpts struct {
+	pods        []string
+	providerURL string
+	hint        string
+	chunks      int
+	lateAfter   int
+	dsn         string
+	ownerQuery  string
+	attachRoute string
+	killOwner   bool
+	project     string
+	timeout     time.Duration
+}
+
+const smokeHelp = `
+Drive one run through the cluster and watch it from every pod: bootstrap a tenant,
+attach to the thread on the second pod, start the run on the first pod, open late
+attaches on the other pods once --late-after chunks have arrived, and check that
+every watcher sees chunk-1..chunk-N exactly once, in order, and the finish chunk,
+and that Postgres ends with the thread completed and no owner.
+
+With --kill-owner, the run's owner (read from Postgres) is SIGKILLed through Docker
+after the late attaches open; a survivor must finish the run. The killed container
+is started again at the end.
+
+Exit status: 0 all checks passed, 1 a check failed, 2 could not run.`
+
 func runSmoke(ctx context.Context, io IO, args []string) error {
-	fs, _ := newFlagSet(io, "smoke", "[flags]", "Drive one run through the cluster.")
+	fs, lf := newFlagSet(io, "smoke", "[flags]", smokeHelp)
+	o, pods := smokeFlags(fs, io)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	return errors.New("smoke: not built yet")
+	if err := o.finish(*pods); err != nil {
+		return err
+	}
+	log, err := lf.logger(io)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	res, err := newSmoke(o, log).run(ctx)
+	if res != nil {
+		res.print(io.Stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !res.ok() {
+		return &ExitCodeError{Code: ExitViolated, Err: errors.New("smoke: checks failed (see above)")}
+	}
+	return nil
+}
+
+func smokeFlags(fs *flag.FlagSet, io IO) (*smokeOpts, *string) {
+	o := &smokeOpts{}
+	pods := fs.String("pods", envOr(io, "CHAOSD_PODS", defaultPods), "comma-separated pod base URLs; the first receives the run (env CHAOSD_PODS)")
+	fs.StringVar(&o.providerURL, "provider-url", envOr(io, "CHAOSD_PROVIDER_URL", defaultProviderURL), "OpenAI-compatible base URL of the mock LLM as the pods reach it (env CHAOSD_PROVIDER_URL)")
+	fs.StringVar(&o.hint, "hint", "slow:20x200", "mockai hint sent as the user message")
+	fs.IntVar(&o.chunks, "chunks", 20, "number of chunks the hint makes mockai send (what every watcher must see)")
+	fs.IntVar(&o.lateAfter, "late-after", 5, "open the late attaches after this many chunks arrived on the early watcher")
+	fs.StringVar(&o.dsn, "database-url", envOr(io, "CHAOSD_DATABASE_URL", defaultDatabaseURL), "mesh's Postgres, for the run's status and owner (env CHAOSD_DATABASE_URL)")
+	fs.StringVar(&o.ownerQuery, "owner-query", probes.OwnerQueryThreads, "SQL returning (status, owner pod) for thread id $1")
+	fs.StringVar(&o.attachRoute, "attach-route", probes.AttachRouteAttach, "attach route form: attach (/decopilot/attach/<id>) or stream (/decopilot/threads/<id>/stream)")
+	fs.BoolVar(&o.killOwner, "kill-owner", false, "SIGKILL the run's owner container mid-run (needs Docker), start it again at the end")
+	fs.StringVar(&o.project, "compose-project", envOr(io, "CHAOSD_COMPOSE_PROJECT", defaultProject), "compose project of the pods' containers; the owner's container is its compose service (env CHAOSD_COMPOSE_PROJECT)")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
+	return o, pods
+}
+
+func (o *smokeOpts) finish(pods string) error {
+	for _, p := range strings.Split(pods, ",") {
+		if p = strings.TrimRight(strings.TrimSpace(p), "/"); p != "" {
+			if !strings.HasPrefix(p, "http://") && !strings.HasPrefix(p, "https://") {
+				return fmt.Errorf("--pods: %q is not an http(s) URL", p)
+			}
+			o.pods = append(o.pods, p)
+		}
+	}
+	switch {
+	case len(o.pods) < 2:
+		return fmt.Errorf("--pods: need at least 2 pods, got %d", len(o.pods))
+	case o.chunks < 1:
+		return fmt.Errorf("--chunks: %d is not a positive count", o.chunks)
+	case o.lateAfter < 0 || o.lateAfter >= o.chunks:
+		return fmt.Errorf("--late-after: %d must be in [0, --chunks)", o.lateAfter)
+	case o.timeout <= 0:
+		return fmt.Errorf("--timeout: %s must be positive", o.timeout)
+	}
+	return nil
+}
+
+type smoke struct {
+	o   *smokeOpts
+	log *zap.Logger
+}
+
+func newSmoke(o *smokeOpts, log *zap.Logger) *smoke { return &smoke{o: o, log: log.Named("smoke")} }
+
+// watcher is one attach and what it saw.
+type watcher struct {
+	pod      string
+	late     bool
+	tally    *probes.Tally
+	err      error
+	problems []string // set by checkFinal
+	deltas   atomic.Int64
+	done     chan struct{}
+}
+
+type smokeResult struct {
+	thread     string
+	watchers   []*watcher
+	owner      string
+	killed     string
+	killedAt   time.Time
+	finishedAt time.Time
+	final      probes.ThreadState
+	finalErr   error
+	problems   []string
+}
+
+func (s *smoke) run(ctx context.Context) (*smokeResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.timeout)
+	defer cancel()
+	d, err := probes.NewDriver(probes.DriverConfig{AttachRoute: s.o.attachRoute})
+	if err != nil {
+		return nil, err
+	}
+	pg, err := probes.NewPostgres(ctx, probes.PostgresConfig{DSN: s.o.dsn, OwnerQuery: s.o.ownerQuery})
+	if err != nil {
+		return nil, err
+	}
+	defer pg.Close()
+	if err := s.checkReady(ctx, d); err != nil {
+		return nil, err
+	}
+	res := &smokeResult{}
+	return res, s.drive(ctx, d, pg, res)
+}
+
+func (s *smoke) checkReady(ctx context.Context, d *probes.Driver) error {
+	var bad []string
+	for _, p := range s.o.pods {
+		if r := d.Ready(ctx, p); !r.Ready {
+			bad = append(bad, fmt.Sprintf("%s (%s%s)", p, r.Status, r.Err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("pods not ready: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func (s *smoke) drive(ctx context.Context, d *probes.Driver, pg *probes.Postgres, res *smokeResult) error {
+	first := s.o.pods[0]
+	tenant, err := d.Bootstrap(ctx, first, probes.BootstrapOptions{ProviderBaseURL: s.o.providerURL})
+	if err != nil {
+		return fmt.Errorf("bootstrap tenant on %s: %w", first, err)
+	}
+	res.thread = probes.NewThreadID("smoke")
+	if err := d.CreateThread(ctx, first, tenant, res.thread); err != nil {
+		return err
+	}
+	s.log.Info("tenant ready", zap.String("org", tenant.OrgSlug), zap.String("thread", res.thread))
+	early, err := s.attach(ctx, d, tenant, res, s.o.pods[1], false)
+	if err != nil {
+		return err
+	}
+	if _, err := d.StartRun(ctx, first, tenant, res.thread, s.o.hint); err != nil {
+		return err
+	}
+	s.log.Info("run started", zap.String("pod", first), zap.String("hint", s.o.hint))
+	if err := waitDeltas(ctx, early, s.o.lateAfter); err != nil {
+		return fmt.Errorf("waiting for %d chunks on %s: %w", s.o.lateAfter, early.pod, err)
+	}
+	for _, p := range append([]string{first}, s.o.pods[2:]...) {
+		if _, err := s.attach(ctx, d, tenant, res, p, true); err != nil {
+			return err
+		}
+	}
+	if st, err := pg.Thread(ctx, res.thread); err == nil {
+		res.owner = st.Owner
+	} else {
+		res.problems = append(res.problems, "owner lookup: "+err.Error())
+	}
+	if s.o.killOwner {
+		if err := s.kill(ctx, res); err != nil {
+			return err
+		}
+		defer s.restart(context.WithoutCancel(ctx), d, res)
+	}
+	s.await(ctx, res)
+	s.checkFinal(ctx, pg, res)
+	return nil
+}
+
+func (s *smoke) attach(ctx context.Context, d *probes.Driver, t *probes.Tenant, res *smokeResult, pod string, late bool) (*watcher, error) {
+	a, err := d.Attach(ctx, pod, t, res.thread)
+	if err != nil {
+		return nil, err
+	}
+	w := &watcher{pod: pod, late: late, done: make(chan struct{})}
+	res.watchers = append(res.watchers, w)
+	go func() {
+		defer close(w.done)
+		defer a.Close()
+		w.tally, w.err = a.Collect(func(c probes.Chunk) {
+			if c.Type == probes.ChunkTextDelta {
+				w.deltas.Add(1)
+			}
+		})
+	}()
+	return w, nil
+}
+
+func waitDeltas(ctx context.Context, w *watcher, n int) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for w.deltas.Load() < int64(n) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.done:
+			return fmt.Errorf("watcher ended early: %v", w.err)
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func (s *smoke) await(ctx context.Context, res *smokeResult) {
+	for _, w := range res.watchers {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			<-w.done // the attach's context is ctx: it ends too
+		}
+	}
+	res.finishedAt = time.Now()
+}
+
+func (s *smoke) checkFinal(ctx context.Context, pg *probes.Postgres, res *smokeResult) {
+	// Postgres is written after the finish chunk: give it a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res.final, res.finalErr = pg.Thread(ctx, res.thread)
+		if (res.finalErr == nil && res.final.Status == "completed" && res.final.Owner == "") || time.Now().After(deadline) || sleepCtx(ctx, 100*time.Millisecond) != nil {
+			break
+		}
+	}
+	switch {
+	case res.finalErr != nil:
+		res.problems = append(res.problems, "final thread state unknown: "+res.finalErr.Error())
+	case res.final.Status != "completed":
+		res.problems = append(res.problems, fmt.Sprintf("thread ended %q, want completed", res.final.Status))
+	case res.final.Owner != "":
+		res.problems = append(res.problems, fmt.Sprintf("thread still owned by %q after completion", res.final.Owner))
+	}
+	for _, w := range res.watchers {
+		if w.pod == res.killed && res.killed != "" {
+			continue // cut off by our own kill: expected
+		}
+		if w.err != nil {
+			w.problems = append(w.problems, w.err.Error())
+		}
+		w.problems = append(w.problems, w.tally.Check(s.o.chunks)...)
+		for _, p := range w.problems {
+			res.problems = append(res.problems, fmt.Sprintf("watcher on %s: %s", w.pod, p))
+		}
+	}
+}
+
+func (r *smokeResult) ok() bool { return len(r.problems) == 0 }
+
+func (r *smokeResult) print(out io.Writer) {
+	fmt.Fprintf(out, "thread %s, owner %s\n", r.thread, orDash(r.owner))
+	if r.killed != "" {
+		fmt.Fprintf(out, "killed %s at %s; watchers done %.1fs later\n", r.killed, r.killedAt.Format(time.TimeOnly), r.finishedAt.Sub(r.killedAt).Seconds())
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WATCHER\tATTACH\tCHUNKS\tFINISH\tRESULT")
+	for _, w := range r.watchers {
+		when := "early"
+		if w.late {
+			when = "late"
+		}
+		result := "ok"
+		switch {
+		case w.pod == r.killed && r.killed != "":
+			result = "cut off by the kill (expected)"
+		case len(w.problems) > 0:
+			result = strings.Join(w.problems, "; ")
+		}
+		n, fin := 0, false
+		if w.tally != nil {
+			n, fin = len(w.tally.Order), w.tally.Finished
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\n", w.pod, when, n, fin, result)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(out, "final: status %s, owner %s\n", orDash(r.final.Status), orDash(r.final.Owner))
+	if r.ok() {
+		fmt.Fprintln(out, "PASS")
+		return
+	}
+	for _, p := range r.problems {
+		fmt.Fprintln(out, "  - "+p)
+	}
+	fmt.Fprintln(out, "FAIL")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// kill SIGKILLs the owner's container, found by its compose service name.
+func (s *smoke) kill(ctx context.Context, res *smokeResult) error {
+	if res.owner == "" {
+		return errors.New("--kill-owner: Postgres names no owner for the run")
+	}
+	dc, id, err := s.ownerContainer(ctx, res.owner)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+	if err := dc.ContainerKill(ctx, id, "SIGKILL"); err != nil {
+		return fmt.Errorf("kill %s: %w", res.owner, err)
+	}
+	res.killed, res.killedAt = res.owner, time.Now()
+	s.log.Info("owner killed", zap.String("pod", res.owner), zap.String("container", id[:12]))
+	return nil
+}
+
+func (s *smoke) ownerContainer(ctx context.Context, service string) (*client.Client, string, error) {
+	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, "", fmt.Errorf("docker client: %w", err)
+	}
+	f := filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+s.o.project), filters.Arg("label", "com.docker.compose.service="+service))
+	cs, err := dc.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		dc.Close()
+		return nil, "", fmt.Errorf("docker: list containers: %w", err)
+	}
+	if len(cs) != 1 {
+		dc.Close()
+		return nil, "", fmt.Errorf("docker: %d containers of compose service %q in project %q, want 1", len(cs), service, s.o.project)
+	}
+	return dc, cs[0].ID, nil
+}
+
+// restart starts the killed container again and waits until it is ready.
+func (s *smoke) restart(ctx context.Context, d *probes.Driver, res *smokeResult) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	dc, id, err := s.ownerContainer(ctx, res.killed)
+	if err == nil {
+		err = dc.ContainerStart(ctx, id, container.StartOptions{})
+		dc.Close()
+	}
+	if err != nil {
+		s.log.Error("could not start the killed pod again", zap.String("pod", res.killed), zap.Error(err))
+		return
+	}
+	if _, err := d.WaitReady(ctx, s.o.pods, 250*time.Millisecond); err != nil {
+		s.log.Warn("pods not all ready after restart", zap.Error(err))
+		return
+	}
+	s.log.Info("killed pod is back", zap.String("pod", res.killed))
+}
+
+// sleepCtx sleeps for d or until ctx ends, whichever is first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
