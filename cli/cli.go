@@ -48,6 +48,7 @@ func commands() []command {
 		{"testbed", "run a testbed pod: a stand-in for one mesh pod (or migrate its schema)", runTestbed},
 		{"smoke", "drive one run through the cluster and watch it from every pod", runSmoke},
 		{"healthcheck", "probe an HTTP URL and exit 0 on a 2xx answer (for container health checks)", runHealthcheck},
+		{"recover", "heal every fault that the ledger says is still open", runRecover},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	return cmds
@@ -76,6 +77,10 @@ func Main(ctx context.Context, args []string, io IO) int {
 	}
 	if args[0] == "--version" {
 		args = []string{"version"}
+	}
+	if strings.HasPrefix(args[0], "-") {
+		// chaosd --fault=KIND[-owner|-random] ...: one fault, held, healed.
+		return exitCode(io, "--fault", runFault(ctx, io, args))
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -107,8 +112,9 @@ func usage(w io.Writer) {
 faults on the pods that own them, and checks invariants.
 
 Usage:
+  chaosd --fault=KIND[-owner|-random] [flags]   inject one fault, hold it, heal it
   chaosd <command> [flags]
-  chaosd help <command>
+  chaosd help <command>                          (chaosd --fault --help for the fault flags)
 
 Commands:
 `)
