@@ -70,6 +70,9 @@ func Main(ctx context.Context, args []string, io IO) int {
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 && args[0] == "help" {
+			if strings.TrimLeft(args[1], "-") == "fault" {
+				return Main(ctx, []string{"--help-fault"}, io)
+			}
 			return Main(ctx, []string{args[1], "--help"}, io)
 		}
 		usage(io.Stdout)
@@ -77,6 +80,9 @@ func Main(ctx context.Context, args []string, io IO) int {
 	}
 	if args[0] == "--version" {
 		args = []string{"version"}
+	}
+	if args[0] == "--help-fault" {
+		args = []string{"--help"}
 	}
 	if strings.HasPrefix(args[0], "-") {
 		// chaosd --fault=KIND[-owner|-random] ...: one fault, held, healed.
@@ -114,7 +120,7 @@ faults on the pods that own them, and checks invariants.
 Usage:
   chaosd --fault=KIND[-owner|-random] [flags]   inject one fault, hold it, heal it
   chaosd <command> [flags]
-  chaosd help <command>                          (chaosd --fault --help for the fault flags)
+  chaosd help <command>                          (chaosd help fault: the fault flags)
 
 Commands:
 `)

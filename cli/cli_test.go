@@ -79,3 +79,10 @@ func TestSmokeUnreachablePodsIsExit2(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }
+
+func TestHelpFault(t *testing.T) {
+	code, _, errOut := run(t, "help", "fault")
+	if code != ExitOK || !strings.Contains(errOut, "Usage: chaosd --fault") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
