@@ -1,0 +1,409 @@
+package mockai
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// How a stream ended, as the stream duration metric labels it.
+const (
+	outcomeComplete   = "complete"    // finish frame and [DONE] sent
+	outcomeCut        = "cut"         // cut:K fault
+	outcomeStall      = "stall"       // stall:K fault held to its end
+	outcomeClientGone = "client_gone" // the client left (or a write failed)
+	outcomeShutdown   = "shutdown"    // closed by Close or a Shutdown past its deadline
+)
+
+// Buffering of stream writes. Frames that are due at the same moment are written
+// together: into a pooled buffer, flushed when the buffer is full or when the next
+// frame is not due yet.
+const (
+	writeBufSize  = 32 << 10
+	chunkHeadRoom = 10 // room for an HTTP/1.1 chunk header: up to 8 hex digits and CRLF
+	// lingerTimeout bounds how long a finished hijacked connection waits for the
+	// client to close its side before it is closed.
+	lingerTimeout = 2 * time.Second
+)
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
+
+// phase is where a stream stands after appendDue.
+type phase uint8
+
+const (
+	phaseFull    phase = iota // the buffer is full; more frames may be due
+	phaseWaiting              // the next content chunk is not due yet
+	phaseDone                 // the finish frame (and usage) and [DONE] are appended
+	phaseCut                  // the cut:K fault is due: close the connection
+	phaseStall                // the stall:K fault is due: send nothing more
+)
+
+// stream is one streamed chat completion. Its frames are produced by appendDue,
+// which only one goroutine at a time calls: the handler goroutine in handler mode;
+// in hijack mode, the handler goroutine for the first step and then one timer
+// goroutine per step, each arming the next timer only after its writes.
+type stream struct {
+	srv    *Server
+	plan   Plan
+	prefix []byte // shared start of every JSON frame
+	usage  Usage
+	inclU  bool
+	start  time.Time
+	next   int  // the next content chunk; 0 = the role frame is not sent yet
+	limit  int  // flush when the buffer holds this many bytes
+	header bool // hijack mode: the response header is still to be sent
+	held   bool // hijack mode: stalled; the next timer ends the stream
+
+	conn  net.Conn      // hijack mode
+	timer *time.Timer   // hijack mode
+	kill  chan struct{} // handler mode: closed by abort
+
+	mu    sync.Mutex
+	ended bool
+	final bool // the final write (finish frame, [DONE]) is under way
+}
+
+func (s *Server) newStream(req *Request, plan Plan) *stream {
+	prefix := framePrefix(newID(), time.Now(), s.modelJSON)
+	return &stream{
+		srv: s, plan: plan, prefix: prefix,
+		usage: newUsage(req.PromptTokens, plan.Chunks), inclU: req.IncludeUsage,
+		limit: max(writeBufSize-4*(len(prefix)+maxFrameExtra), chunkHeadRoom+1),
+		start: time.Now(),
+	}
+}
+
+// dueAt is when content chunk i of a stream started at start is due: start + i*delay,
+// so that chunks do not drift however long the writes take.
+func dueAt(start time.Time, i int, delay time.Duration) time.Time {
+	if delay > 0 && int64(i) > math.MaxInt64/int64(delay) {
+		return start.Add(math.MaxInt64)
+	}
+	return start.Add(time.Duration(i) * delay)
+}
+
+// appendDue appends to b the frames due at now, up to the buffer limit.
+func (st *stream) appendDue(b []byte, now time.Time) ([]byte, phase) {
+	if st.next == 0 {
+		b = appendRole(b, st.prefix)
+		st.next = 1
+	}
+	last := st.plan.Last()
+	for st.next <= last {
+		if len(b) >= st.limit {
+			return b, phaseFull
+		}
+		if dueAt(st.start, st.next, st.plan.Delay).After(now) {
+			return b, phaseWaiting
+		}
+		b = appendContent(b, st.prefix, st.next)
+		st.next++
+	}
+	switch st.plan.Fault.Kind {
+	case FaultCut:
+		return b, phaseCut
+	case FaultStall:
+		return b, phaseStall
+	}
+	b = appendFinish(b, st.prefix)
+	if st.inclU {
+		b = appendUsage(b, st.prefix, st.usage)
+	}
+	return append(b, doneFrame...), phaseDone
+}
+
+// untilNext is how long until the next content chunk is due.
+func (st *stream) untilNext() time.Duration {
+	return time.Until(dueAt(st.start, st.next, st.plan.Delay))
+}
+
+// end marks the stream ended once and reports whether this call did it.
+func (st *stream) end(outcome string) bool {
+	st.mu.Lock()
+	if st.ended {
+		st.mu.Unlock()
+		return false
+	}
+	st.ended = true
+	if st.final && outcome == outcomeClientGone {
+		outcome = outcomeComplete // the client left after reading everything
+	}
+	if st.timer != nil {
+		st.timer.Stop()
+	}
+	if st.kill != nil {
+		close(st.kill)
+	}
+	st.mu.Unlock()
+	s := st.srv
+	s.unregister(st)
+	d := time.Since(st.start)
+	s.m.streamEnded(outcome, d)
+	s.log.Debug("stream ended", zap.String(logKeyOutcome, outcome), zap.Duration(logKeyDuration, d))
+	return true
+}
+
+// abort ends the stream and, in hijack mode, closes its connection.
+func (st *stream) abort(outcome string) {
+	st.end(outcome)
+	if st.conn != nil {
+		_ = st.conn.Close()
+	}
+}
+
+// stream serves a streamed chat completion.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, plan Plan) {
+	st := s.newStream(req, plan)
+	if s.hijack && r.ProtoMajor == 1 && r.ProtoMinor >= 1 {
+		// net/http's buffered reader and writer are dropped: the request has been
+		// read, and the stream writes whole HTTP chunks itself.
+		st.conn, _, _ = http.NewResponseController(w).Hijack() // nil on error: handler mode
+	}
+	if st.conn == nil {
+		st.kill = make(chan struct{})
+	}
+	if !s.register(st) {
+		if st.conn != nil {
+			writeRawError(st.conn, shuttingDown())
+		} else {
+			s.fail(w, routeChat, shuttingDown())
+		}
+		return
+	}
+	s.m.request(routeChat, http.StatusOK)
+	if st.conn == nil {
+		st.serve(r.Context(), w)
+		return
+	}
+	st.header = true
+	go st.watch()
+	st.step()
+}
+
+// writeRawError answers e on a hijacked connection and closes it.
+func writeRawError(conn net.Conn, e *APIError) {
+	body := e.Body()
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		e.Status, http.StatusText(e.Status), len(body))
+	bufs := net.Buffers{[]byte(head), body}
+	_, _ = bufs.WriteTo(conn)
+	_ = conn.Close()
+}
+
+// ---- hijack mode
+
+const streamHeader = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"Connection: close\r\n" +
+	"Transfer-Encoding: chunked\r\n" +
+	"Date: "
+
+// watch reads the connection until the client closes it (or it is closed), then
+// ends the stream: a client that leaves stops the stream at once, whenever its next
+// chunk is due.
+func (st *stream) watch() {
+	var b [1]byte
+	for {
+		if _, err := st.conn.Read(b[:]); err != nil {
+			break
+		}
+	}
+	st.abort(outcomeClientGone)
+}
+
+// step writes every frame that is due, then arms the timer for the next one or ends
+// the stream. It runs on the handler goroutine first, then on timer goroutines.
+func (st *stream) step() {
+	st.mu.Lock()
+	ended, held := st.ended, st.held
+	st.mu.Unlock()
+	if ended {
+		return
+	}
+	if held {
+		st.abort(outcomeStall)
+		return
+	}
+	bp := writeBufs.Get().(*[]byte)
+	defer writeBufs.Put(bp)
+	for {
+		before := max(st.next, 1)
+		b, ph := st.appendDue((*bp)[:chunkHeadRoom], time.Now())
+		if ph == phaseDone {
+			st.mu.Lock()
+			st.final = true
+			st.mu.Unlock()
+		}
+		if err := st.writeChunk(b, ph == phaseDone); err != nil {
+			st.abort(outcomeClientGone)
+			return
+		}
+		st.srv.m.chunks.Add(float64(st.next - before))
+		switch ph {
+		case phaseFull:
+			continue
+		case phaseWaiting:
+			if d := st.untilNext(); d > 0 {
+				st.arm(d)
+				return
+			}
+		case phaseDone:
+			st.finish()
+			return
+		case phaseCut:
+			st.abort(outcomeCut)
+			return
+		case phaseStall:
+			st.mu.Lock()
+			st.held = true
+			st.mu.Unlock()
+			st.arm(st.srv.holdFor(st.plan.Fault))
+			return
+		}
+	}
+}
+
+// writeChunk writes b[chunkHeadRoom:] as one HTTP/1.1 chunk (with the response
+// header first, the first time), and the last chunk too when final.
+func (st *stream) writeChunk(b []byte, final bool) error {
+	n := len(b) - chunkHeadRoom
+	start := chunkHeadRoom
+	if n > 0 {
+		var hx [chunkHeadRoom]byte
+		h := strconv.AppendInt(hx[:0], int64(n), 16)
+		h = append(h, '\r', '\n')
+		start -= len(h)
+		copy(b[start:], h)
+		b = append(b, '\r', '\n')
+	}
+	if final {
+		b = append(b, "0\r\n\r\n"...)
+	}
+	if len(b) == start && !st.header {
+		return nil // nothing to send
+	}
+	var err error
+	if st.header {
+		st.header = false
+		hdr := make([]byte, 0, len(streamHeader)+40)
+		hdr = append(hdr, streamHeader...)
+		hdr = time.Now().UTC().AppendFormat(hdr, http.TimeFormat)
+		hdr = append(hdr, "\r\n\r\n"...)
+		bufs := net.Buffers{hdr, b[start:]}
+		_, err = bufs.WriteTo(st.conn)
+	} else {
+		_, err = st.conn.Write(b[start:])
+	}
+	return err
+}
+
+// arm schedules the next step after d, unless the stream has ended.
+func (st *stream) arm(d time.Duration) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return
+	}
+	if st.timer == nil {
+		st.timer = time.AfterFunc(d, st.step)
+		return
+	}
+	st.timer.Reset(d)
+}
+
+// finish ends a stream whose last chunk was written: it half-closes the connection
+// and lets the watcher close it once the client has closed its side (or after
+// lingerTimeout), so that the connection ends cleanly.
+func (st *stream) finish() {
+	if !st.end(outcomeComplete) {
+		return
+	}
+	if cw, ok := st.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = st.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+}
+
+// ---- handler mode
+
+// serve streams through the ResponseWriter from the handler goroutine.
+func (st *stream) serve(ctx context.Context, w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	bp := writeBufs.Get().(*[]byte)
+	defer writeBufs.Put(bp)
+	tm := time.NewTimer(time.Hour)
+	defer tm.Stop()
+	for {
+		before := max(st.next, 1)
+		b, ph := st.appendDue((*bp)[:0], time.Now())
+		if _, err := w.Write(b); err != nil {
+			st.end(outcomeClientGone)
+			return
+		}
+		st.srv.m.chunks.Add(float64(st.next - before))
+		select {
+		case <-st.kill: // aborted by Close
+			abortResponse(w)
+			return
+		default:
+		}
+		if ph == phaseFull {
+			continue
+		}
+		d := st.untilNext()
+		if ph == phaseWaiting && d <= 0 {
+			continue
+		}
+		if err := rc.Flush(); err != nil {
+			st.end(outcomeClientGone)
+			return
+		}
+		switch ph {
+		case phaseWaiting:
+			if !st.sleep(ctx, tm, d) {
+				abortResponse(w)
+				return
+			}
+		case phaseDone:
+			st.end(outcomeComplete)
+			return
+		case phaseCut:
+			st.end(outcomeCut)
+			abortResponse(w)
+			return
+		case phaseStall:
+			if st.sleep(ctx, tm, st.srv.holdFor(st.plan.Fault)) {
+				st.end(outcomeStall)
+			}
+			abortResponse(w)
+			return
+		}
+	}
+}
+
+// sleep waits d; it ends the stream and reports false when the client leaves or the
+// stream is aborted first.
+func (st *stream) sleep(ctx context.Context, tm *time.Timer, d time.Duration) bool {
+	tm.Reset(d)
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		st.end(outcomeClientGone)
+	case <-st.kill:
+	}
+	return false
+}
