@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +24,7 @@ const (
 	defaultDatabaseURL = "postgres://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable"
 	defaultProviderURL = "http://mockai:9000/v1"
 	defaultProject     = "chaosd"
+	defaultNATSURL     = "nats://127.0.0.1:14222"
 )
 
 type smokeOpts struct {
@@ -34,6 +34,7 @@ type smokeOpts struct {
 	chunks      int
 	lateAfter   int
 	dsn         string
+	natsURL     string
 	ownerQuery  string
 	attachRoute string
 	killOwner   bool
@@ -44,7 +45,8 @@ type smokeOpts struct {
 const smokeHelp = `
 Drive one run through the cluster and watch it from every pod: bootstrap a tenant,
 attach to the thread on the second pod, start the run on the first pod, open late
-attaches on the other pods once --late-after chunks have arrived, and check that
+attaches on the other pods once --late-after chunks are confirmed in the run's
+JetStream buffer (so that the late watchers must replay a prefix), and check that
 every watcher sees chunk-1..chunk-N exactly once, in order, and the finish chunk,
 and that Postgres ends with the thread completed and no owner.
 
@@ -87,7 +89,8 @@ func smokeFlags(fs *flag.FlagSet, io IO) (*smokeOpts, *string) {
 	fs.StringVar(&o.providerURL, "provider-url", envOr(io, "CHAOSD_PROVIDER_URL", defaultProviderURL), "OpenAI-compatible base URL of the mock LLM as the pods reach it (env CHAOSD_PROVIDER_URL)")
 	fs.StringVar(&o.hint, "hint", "slow:20x200", "mockai hint sent as the user message")
 	fs.IntVar(&o.chunks, "chunks", 20, "number of chunks the hint makes mockai send (what every watcher must see)")
-	fs.IntVar(&o.lateAfter, "late-after", 5, "open the late attaches after this many chunks arrived on the early watcher")
+	fs.IntVar(&o.lateAfter, "late-after", 5, "open the late attaches once this many chunks are in the run's JetStream buffer")
+	fs.StringVar(&o.natsURL, "nats-url", envOr(io, "CHAOSD_NATS_URL", defaultNATSURL), "mesh's NATS, for the run's buffer (env CHAOSD_NATS_URL)")
 	fs.StringVar(&o.dsn, "database-url", envOr(io, "CHAOSD_DATABASE_URL", defaultDatabaseURL), "mesh's Postgres, for the run's status and owner (env CHAOSD_DATABASE_URL)")
 	fs.StringVar(&o.ownerQuery, "owner-query", probes.OwnerQueryThreads, "SQL returning (status, owner pod) for thread id $1")
 	fs.StringVar(&o.attachRoute, "attach-route", probes.AttachRouteAttach, "attach route form: attach (/decopilot/attach/<id>) or stream (/decopilot/threads/<id>/stream)")
@@ -133,20 +136,20 @@ type watcher struct {
 	tally    *probes.Tally
 	err      error
 	problems []string // set by checkFinal
-	deltas   atomic.Int64
 	done     chan struct{}
 }
 
 type smokeResult struct {
-	thread     string
-	watchers   []*watcher
-	owner      string
-	killed     string
-	killedAt   time.Time
-	finishedAt time.Time
-	final      probes.ThreadState
-	finalErr   error
-	problems   []string
+	thread       string
+	watchers     []*watcher
+	owner        string
+	bufferAtLate probes.Buffer
+	killed       string
+	killedAt     time.Time
+	finishedAt   time.Time
+	final        probes.ThreadState
+	finalErr     error
+	problems     []string
 }
 
 func (s *smoke) run(ctx context.Context) (*smokeResult, error) {
@@ -161,11 +164,21 @@ func (s *smoke) run(ctx context.Context) (*smokeResult, error) {
 		return nil, err
 	}
 	defer pg.Close()
+	nc, err := probes.NewNATS(probes.NATSConfig{URL: s.o.natsURL})
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
 	if err := s.checkReady(ctx, d); err != nil {
 		return nil, err
 	}
 	res := &smokeResult{}
-	return res, s.drive(ctx, d, pg, res)
+	return res, s.drive(ctx, d, &observers{pg: pg, nats: nc}, res)
+}
+
+type observers struct {
+	pg   *probes.Postgres
+	nats *probes.NATS
 }
 
 func (s *smoke) checkReady(ctx context.Context, d *probes.Driver) error {
@@ -181,7 +194,7 @@ func (s *smoke) checkReady(ctx context.Context, d *probes.Driver) error {
 	return nil
 }
 
-func (s *smoke) drive(ctx context.Context, d *probes.Driver, pg *probes.Postgres, res *smokeResult) error {
+func (s *smoke) drive(ctx context.Context, d *probes.Driver, obs *observers, res *smokeResult) error {
 	first := s.o.pods[0]
 	tenant, err := d.Bootstrap(ctx, first, probes.BootstrapOptions{ProviderBaseURL: s.o.providerURL})
 	if err != nil {
@@ -200,15 +213,17 @@ func (s *smoke) drive(ctx context.Context, d *probes.Driver, pg *probes.Postgres
 		return err
 	}
 	s.log.Info("run started", zap.String("pod", first), zap.String("hint", s.o.hint))
-	if err := waitDeltas(ctx, early, s.o.lateAfter); err != nil {
-		return fmt.Errorf("waiting for %d chunks on %s: %w", s.o.lateAfter, early.pod, err)
+	buf, err := waitBuffered(ctx, obs.nats, early, res.thread, s.o.lateAfter)
+	if err != nil {
+		return fmt.Errorf("waiting for %d chunks in the buffer: %w", s.o.lateAfter, err)
 	}
+	res.bufferAtLate = buf
 	for _, p := range append([]string{first}, s.o.pods[2:]...) {
 		if _, err := s.attach(ctx, d, tenant, res, p, true); err != nil {
 			return err
 		}
 	}
-	if st, err := pg.Thread(ctx, res.thread); err == nil {
+	if st, err := obs.pg.Thread(ctx, res.thread); err == nil {
 		res.owner = st.Owner
 	} else {
 		res.problems = append(res.problems, "owner lookup: "+err.Error())
@@ -220,7 +235,7 @@ func (s *smoke) drive(ctx context.Context, d *probes.Driver, pg *probes.Postgres
 		defer s.restart(context.WithoutCancel(ctx), d, res)
 	}
 	s.await(ctx, res)
-	s.checkFinal(ctx, pg, res)
+	s.checkFinal(ctx, obs.pg, res)
 	return nil
 }
 
@@ -234,28 +249,29 @@ func (s *smoke) attach(ctx context.Context, d *probes.Driver, t *probes.Tenant, 
 	go func() {
 		defer close(w.done)
 		defer a.Close()
-		w.tally, w.err = a.Collect(func(c probes.Chunk) {
-			if c.Type == probes.ChunkTextDelta {
-				w.deltas.Add(1)
-			}
-		})
+		w.tally, w.err = a.Collect(nil)
 	}()
 	return w, nil
 }
 
-func waitDeltas(ctx context.Context, w *watcher, n int) error {
-	tick := time.NewTicker(20 * time.Millisecond)
+// waitBuffered polls the run's buffer until it holds n text deltas. The early
+// watcher ending first means the run ended or its pod failed: no point waiting.
+func waitBuffered(ctx context.Context, nc *probes.NATS, early *watcher, thread string, n int) (probes.Buffer, error) {
+	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	for w.deltas.Load() < int64(n) {
+	for {
+		b, err := nc.Buffer(ctx, thread)
+		if err == nil && b.TextDeltas >= n {
+			return b, nil
+		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.done:
-			return fmt.Errorf("watcher ended early: %v", w.err)
+			return b, fmt.Errorf("%w (last reading: %d deltas, err %v)", ctx.Err(), b.TextDeltas, err)
+		case <-early.done:
+			return b, fmt.Errorf("the early watcher ended first: %v", early.err)
 		case <-tick.C:
 		}
 	}
-	return nil
 }
 
 func (s *smoke) await(ctx context.Context, res *smokeResult) {
@@ -303,7 +319,8 @@ func (s *smoke) checkFinal(ctx context.Context, pg *probes.Postgres, res *smokeR
 func (r *smokeResult) ok() bool { return len(r.problems) == 0 }
 
 func (r *smokeResult) print(out io.Writer) {
-	fmt.Fprintf(out, "thread %s, owner %s\n", r.thread, orDash(r.owner))
+	fmt.Fprintf(out, "thread %s, owner %s; late attaches opened with %d chunks in the buffer (seq %d-%d)\n",
+		r.thread, orDash(r.owner), r.bufferAtLate.TextDeltas, r.bufferAtLate.FirstSeq, r.bufferAtLate.LastSeq)
 	if r.killed != "" {
 		fmt.Fprintf(out, "killed %s at %s; watchers done %.1fs later\n", r.killed, r.killedAt.Format(time.TimeOnly), r.finishedAt.Sub(r.killedAt).Seconds())
 	}
