@@ -59,11 +59,13 @@ func TestVersion(t *testing.T) {
 
 func TestSmokeRejectsBadFlags(t *testing.T) {
 	cases := map[string][]string{
-		`"ftp://x" is not an http(s) URL`: {"--pods", "ftp://x,http://y"},
-		"need at least 2 pods, got 1":     {"--pods", "http://x"},
-		"--late-after: 20 must be in":     {"--late-after", "20"},
-		"--chunks: 0 is not a positive":   {"--chunks", "0"},
-		"--timeout: -1s must be positive": {"--timeout", "-1s"},
+		`"ftp://x" is not an http(s) URL`:     {"--pods", "ftp://x,http://y"},
+		"need at least 2 pods, got 1":         {"--pods", "http://x"},
+		"--late-after: 20 must be in [0, 20)": {"--late-after", "20"},
+		"--late-after: 3 must be in [0, 3)":   {"--hint", "slow:3x10", "--late-after", "3"},
+		`hint "slow:200001x1"`:                {"--hint", "slow:200001x1"},
+		"provider faults (cut)":               {"--hint", "cut:3"},
+		"--timeout: -1s must be positive":     {"--timeout", "-1s"},
 	}
 	for want, args := range cases {
 		code, _, errOut := run(t, append([]string{"smoke"}, args...)...)

@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"go.uber.org/zap"
 
+	"github.com/chaosd/chaosd/mockai"
 	"github.com/chaosd/chaosd/probes"
 )
 
@@ -87,8 +88,7 @@ func smokeFlags(fs *flag.FlagSet, io IO) (*smokeOpts, *string) {
 	o := &smokeOpts{}
 	pods := fs.String("pods", envOr(io, "CHAOSD_PODS", defaultPods), "comma-separated pod base URLs; the first receives the run (env CHAOSD_PODS)")
 	fs.StringVar(&o.providerURL, "provider-url", envOr(io, "CHAOSD_PROVIDER_URL", defaultProviderURL), "OpenAI-compatible base URL of the mock LLM as the pods reach it (env CHAOSD_PROVIDER_URL)")
-	fs.StringVar(&o.hint, "hint", "slow:20x200", "mockai hint sent as the user message")
-	fs.IntVar(&o.chunks, "chunks", 20, "number of chunks the hint makes mockai send (what every watcher must see)")
+	fs.StringVar(&o.hint, "hint", "slow:20x200", "mockai hint sent as the user message; every watcher must see the chunks it asks for")
 	fs.IntVar(&o.lateAfter, "late-after", 5, "open the late attaches once this many chunks are in the run's JetStream buffer")
 	fs.StringVar(&o.natsURL, "nats-url", envOr(io, "CHAOSD_NATS_URL", defaultNATSURL), "mesh's NATS, for the run's buffer (env CHAOSD_NATS_URL)")
 	fs.StringVar(&o.dsn, "database-url", envOr(io, "CHAOSD_DATABASE_URL", defaultDatabaseURL), "mesh's Postgres, for the run's status and owner (env CHAOSD_DATABASE_URL)")
@@ -109,13 +109,19 @@ func (o *smokeOpts) finish(pods string) error {
 			o.pods = append(o.pods, p)
 		}
 	}
+	plan, err := mockai.ParseHints(o.hint, mockai.Limits{})
+	if err != nil {
+		return fmt.Errorf("--hint: %w", err)
+	}
+	if plan.Fault.Kind != mockai.FaultNone {
+		return fmt.Errorf("--hint %q: provider faults (%s) make the run fail by design; smoke wants a run that completes", o.hint, plan.Fault.Kind)
+	}
+	o.chunks = plan.Chunks
 	switch {
 	case len(o.pods) < 2:
 		return fmt.Errorf("--pods: need at least 2 pods, got %d", len(o.pods))
-	case o.chunks < 1:
-		return fmt.Errorf("--chunks: %d is not a positive count", o.chunks)
 	case o.lateAfter < 0 || o.lateAfter >= o.chunks:
-		return fmt.Errorf("--late-after: %d must be in [0, --chunks)", o.lateAfter)
+		return fmt.Errorf("--late-after: %d must be in [0, %d), the chunks the hint asks for", o.lateAfter, o.chunks)
 	case o.timeout <= 0:
 		return fmt.Errorf("--timeout: %s must be positive", o.timeout)
 	}
