@@ -55,6 +55,7 @@ need_docker() {
 	command -v docker >/dev/null || die "docker not found on PATH (install Docker Engine)"
 	local out
 	if ! out=$(timeout 20 docker version --format '{{.Server.Version}}' 2>&1); then
+		out=$(printf '%s\n' "$out" | sed '/^[[:space:]]*$/d')
 		die "cannot reach the Docker daemon: ${out:-no answer within 20s} (is dockerd running? e.g. systemctl start docker)"
 	fi
 }
@@ -65,6 +66,7 @@ COMPOSE=()
 find_compose() {
 	if [ -n "${CHAOSD_COMPOSE:-}" ]; then
 		read -r -a COMPOSE <<<"$CHAOSD_COMPOSE"
+		command -v "${COMPOSE[0]}" >/dev/null || die "CHAOSD_COMPOSE=$CHAOSD_COMPOSE: ${COMPOSE[0]} not found"
 	elif docker compose version >/dev/null 2>&1; then
 		COMPOSE=(docker compose)
 	elif command -v docker-compose >/dev/null; then

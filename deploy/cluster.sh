@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The bundled cluster: postgres, nats (JetStream), mockai, migrate and three testbed pods
+# mesh-1..3 (deploy/docker-compose.yml, compose project "chaosd").
+#
+#   deploy/cluster.sh up       build the images as needed, boot, wait until every pod is ready
+#   deploy/cluster.sh down     stop and remove the containers, the network and the volumes
+#   deploy/cluster.sh status   each service's state, and each pod's readiness from the host
+#   deploy/cluster.sh ps       compose ps
+#   deploy/cluster.sh logs [compose logs flags] [service...]
+#   deploy/cluster.sh env      the cluster's addresses as shell assignments (eval "$(...)")
+#
+# Environment:
+#   TESTBED_BUGS                 defect switches for every pod, e.g. deliver-new,strict-claim
+#   TESTBED_HEARTBEAT_TTL        heartbeat TTL of every pod (default 6s; mesh's is 45s)
+#   TESTBED_HEARTBEAT_INTERVAL   heartbeat refresh (default 2s; mesh's is 10s)
+#   CHAOSD_POD1_PORT..3 (13001..13003), CHAOSD_PG_PORT (15432), CHAOSD_NATS_PORT (14222),
+#   CHAOSD_NATS_MONITOR_PORT (18222), CHAOSD_MOCKAI_PORT (19000): host ports, on 127.0.0.1
+#   CHAOSD_PROJECT (chaosd)      compose project name
+#   CHAOSD_BOOT_TIMEOUT (300)    seconds `up` may take to boot, images excluded
+#   CHAOSD_SKIP_BUILD=1          `up` uses the images as they are (see build-images.sh)
+#   CHAOSD_COMPOSE               the compose command (default: docker compose, else docker-compose)
+set -euo pipefail
+PROG=cluster
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+: "${CHAOSD_BOOT_TIMEOUT:=300}"
+: "${CHAOSD_STOP_TIMEOUT:=10}"
+: "${CHAOSD_SKIP_BUILD:=0}"
+: "${TESTBED_HEARTBEAT_TTL:=6s}" "${TESTBED_HEARTBEAT_INTERVAL:=2s}"
+export TESTBED_BUGS=${TESTBED_BUGS:-} TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+# check_compose fails at once, with compose's own words, on a broken setup or file.
+check_compose() {
+	need_docker
+	find_compose
+	local out
+	out=$(compose config -q 2>&1) || die "compose rejects $COMPOSE_FILE_PATH: $out"
+}
+
+cmd_up() {
+	local t0 tb
+	t0=$(now)
+	check_compose
+	if [ "$CHAOSD_SKIP_BUILD" = 1 ]; then
+		[ -x "$CHAOSD_BIN" ] || die "CHAOSD_SKIP_BUILD=1 but $CHAOSD_BIN is missing (make build)"
+	else
+		"$DEPLOY_DIR/build-images.sh" all
+	fi
+	tb=$(now)
+	log "booting project $CHAOSD_PROJECT with ${COMPOSE[*]} (TESTBED_BUGS=${TESTBED_BUGS:-none}, heartbeat TTL $TESTBED_HEARTBEAT_TTL, interval $TESTBED_HEARTBEAT_INTERVAL)"
+	# No --wait: the one-shot migrate service breaks it (as in mesh's harness). Compose
+	# itself holds each pod until the previous one is healthy.
+	local rc=0
+	timeout "$CHAOSD_BOOT_TIMEOUT" "${COMPOSE[@]}" -p "$CHAOSD_PROJECT" -f "$COMPOSE_FILE_PATH" \
+		up -d --remove-orphans || rc=$?
+	if [ "$rc" = 124 ]; then
+		fail "compose up did not finish within ${CHAOSD_BOOT_TIMEOUT}s (CHAOSD_BOOT_TIMEOUT)"
+	elif [ "$rc" != 0 ]; then
+		fail "compose up failed (exit $rc)"
+	fi
+	wait_pods_ready $((tb + CHAOSD_BOOT_TIMEOUT))
+	log "cluster ready in $(elapsed "$t0")s (images $((tb - t0))s, boot $(elapsed "$tb")s)"
+	print_addresses
+}
+
+# wait_pods_ready DEADLINE waits until every pod answers /health/ready on its published
+# port, failing early when a pod's container is not running.
+wait_pods_ready() {
+	local deadline=$1 svc url state t0
+	t0=$(now)
+	for svc in "${POD_SERVICES[@]}"; do
+		url="$(pod_url "$svc")/health/ready"
+		until "$CHAOSD_BIN" healthcheck --timeout 2s "$url" >/dev/null 2>&1; do
+			state=$(service_state "$svc")
+			[[ "$state" == running* ]] || fail "$svc is not running ($state) while waiting for $url"
+			[ "$(now)" -lt "$deadline" ] ||
+				fail "$svc not ready at $url within ${CHAOSD_BOOT_TIMEOUT}s: $("$CHAOSD_BIN" healthcheck --timeout 2s "$url" 2>&1 || true)"
+			sleep 1
+		done
+		log "$svc ready: $url (+$(elapsed "$t0")s)"
+	done
+}
+
+print_addresses() {
+	cat >&2 <<EOF
+  pods      $(pod_urls)
+  postgres  $(database_url)
+  nats      nats://127.0.0.1:$CHAOSD_NATS_PORT (monitoring http://127.0.0.1:$CHAOSD_NATS_MONITOR_PORT)
+  mockai    http://127.0.0.1:$CHAOSD_MOCKAI_PORT (pods reach it as http://mockai:9000/v1)
+  tear down: deploy/cluster.sh down (make cluster-down)
+EOF
+}
+
+# failing_services prints the services whose container is dead, unhealthy or (for
+# migrate) exited non-zero; missing_services those with no container at all.
+failing_services() {
+	local svc status code health
+	for svc in $(compose config --services); do
+		read -r status code health <<<"$(service_state "$svc")"
+		case "$svc:$status" in
+		*:missing | migrate:running) ;;
+		migrate:exited) [ "$code" = 0 ] || echo "$svc" ;;
+		*:running) [ "$health" = healthy ] || [ "$health" = - ] || echo "$svc" ;;
+		*) echo "$svc" ;;
+		esac
+	done
+}
+missing_services() {
+	local svc
+	for svc in $(compose config --services); do
+		[ "$(service_state "$svc")" != missing ] || echo "$svc"
+	done
+}
+
+# fail MESSAGE shows the cluster's state and the logs of the failing services (of all,
+# when none stands out), then dies.
+fail() {
+	local msg=$1 svc id bad missing
+	log "$msg; the cluster's state:"
+	compose ps >&2 || true
+	bad=$(failing_services | tr '\n' ' ' | sed 's/ $//' || true)
+	missing=$(missing_services | tr '\n' ' ' | sed 's/ $//' || true)
+	for svc in ${bad:-$(compose config --services)}; do
+		[ "$(service_state "$svc")" != missing ] || continue
+		printf '\n----- %s: %s\n' "$svc" "$(service_state "$svc")" >&2
+		id=$(service_containers "$svc" | head -n1)
+		docker inspect -f '{{if .State.Health}}{{range .State.Health.Log}}health check: {{.Output}}{{"\n"}}{{end}}{{end}}' "$id" 2>/dev/null |
+			grep -v '^$' | tail -n 2 >&2 || true
+		compose logs --no-color --tail=80 "$svc" >&2 || true
+	done
+	printf '\n' >&2
+	die "$msg${bad:+; failing: $bad}${missing:+; never created: $missing}; tear down with: deploy/cluster.sh down"
+}
+
+cmd_down() {
+	check_compose
+	compose down -v --remove-orphans -t "$CHAOSD_STOP_TIMEOUT"
+}
+
+cmd_status() {
+	check_compose
+	local svc state all_ready=0 ready
+	printf '%-10s %-28s %s\n' SERVICE 'STATE (status exit health)' READY
+	for svc in $(compose config --services); do
+		state=$(service_state "$svc")
+		ready=
+		if [[ " ${POD_SERVICES[*]} " == *" $svc "* ]]; then
+			if [ -x "$CHAOSD_BIN" ] && "$CHAOSD_BIN" healthcheck --timeout 2s "$(pod_url "$svc")/health/ready" >/dev/null 2>&1; then
+				ready="ready at $(pod_url "$svc")"
+			else
+				ready="not ready at $(pod_url "$svc")"
+				all_ready=1
+			fi
+		fi
+		printf '%-10s %-28s %s\n' "$svc" "$state" "$ready"
+	done
+	return "$all_ready"
+}
+
+cmd_env() {
+	cat <<EOF
+CHAOSD_PODS=$(pod_urls)
+CHAOSD_DATABASE_URL='$(database_url)'
+CHAOSD_NATS_URL=nats://127.0.0.1:$CHAOSD_NATS_PORT
+CHAOSD_NATS_MONITOR_URL=http://127.0.0.1:$CHAOSD_NATS_MONITOR_PORT
+CHAOSD_MOCKAI_URL=http://127.0.0.1:$CHAOSD_MOCKAI_PORT
+CHAOSD_PROVIDER_URL=http://mockai:9000/v1
+CHAOSD_COMPOSE_PROJECT=$CHAOSD_PROJECT
+export CHAOSD_PODS CHAOSD_DATABASE_URL CHAOSD_NATS_URL CHAOSD_NATS_MONITOR_URL CHAOSD_MOCKAI_URL CHAOSD_PROVIDER_URL CHAOSD_COMPOSE_PROJECT
+EOF
+}
+
+main() {
+	local cmd=${1:-}
+	[ $# -eq 0 ] || shift
+	case "$cmd" in
+	up) cmd_up ;;
+	down) cmd_down ;;
+	status) cmd_status ;;
+	ps) check_compose && compose ps "$@" ;;
+	logs) check_compose && compose logs --no-color "$@" ;;
+	env) cmd_env ;;
+	-h | --help | help) usage ;;
+	'') usage >&2 && exit 2 ;;
+	*) die "unknown command '$cmd' (want up, down, status, ps, logs or env; see --help)" ;;
+	esac
+}
+
+main "$@"
