@@ -1,0 +1,76 @@
+package history
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrSchema means a line is valid JSON but not a valid event.
+var ErrSchema = errors.New("not a history event")
+
+// Encode returns e as one JSON line without the trailing newline.
+func Encode(e *Event) ([]byte, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
+	}
+	return data, nil
+}
+
+// Decode parses and validates one line (without its newline).
+func Decode(line []byte) (Event, error) {
+	var e Event
+	d := json.NewDecoder(bytes.NewReader(line))
+	if err := d.Decode(&e); err != nil {
+		return Event{}, fmt.Errorf("decode: %w", err)
+	}
+	if d.More() {
+		return Event{}, errors.New("decode: trailing data after the event")
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Validate checks the envelope: a known version, a sequence number, a time, and
+// exactly the payload that the type names.
+func (e *Event) Validate() error {
+	switch {
+	case e.V < 1 || e.V > SchemaVersion:
+		return fmt.Errorf("%w: schema version %d, want 1..%d", ErrSchema, e.V, SchemaVersion)
+	case e.Seq == 0:
+		return fmt.Errorf("%w: no seq", ErrSchema)
+	case e.Time.IsZero():
+		return fmt.Errorf("%w: no time", ErrSchema)
+	}
+	want, n := e.payload()
+	if n != 1 {
+		return fmt.Errorf("%w: %d payloads, want exactly one", ErrSchema, n)
+	}
+	if want != e.Type {
+		return fmt.Errorf("%w: type %q with a %s payload", ErrSchema, e.Type, want)
+	}
+	return nil
+}
+
+// payload returns the type of the payload set and how many are set.
+func (e *Event) payload() (Type, int) {
+	var t Type
+	n := 0
+	set := func(ok bool, typ Type) {
+		if ok {
+			t = typ
+			n++
+		}
+	}
+	set(e.Meta != nil, TypeMeta)
+	set(e.Op != nil, TypeOp)
+	set(e.Watch != nil, TypeWatch)
+	set(e.Fault != nil, TypeFault)
+	set(e.Docker != nil, TypeDocker)
+	set(e.Probe != nil, TypeProbe)
+	return t, n
+}
