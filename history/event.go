@@ -120,14 +120,14 @@ type Watch struct {
 	Watcher  string    `json:"watcher"`
 	Run      string    `json:"run"`
 	Thread   string    `json:"thread"`
-	Pod      string    `json:"pod"`           // the pod serving the attach
-	Late     bool      `json:"late"`          // opened after k chunks were confirmed in the buffer
-	K        int       `json:"k"`             // chunks confirmed in the buffer when opened
-	OpenedAt time.Time `json:"openedAt"`      // when the stream opened
-	Order    Order     `json:"order"`         // mockai chunk indexes in arrival order
-	Foreign  int       `json:"foreign"`       // text deltas that are not mockai's chunk-<i>
+	Pod      string    `json:"pod"`      // the pod serving the attach
+	Late     bool      `json:"late"`     // opened after k chunks were confirmed in the buffer
+	K        int       `json:"k"`        // chunks confirmed in the buffer when opened
+	OpenedAt time.Time `json:"openedAt"` // when the stream opened
+	Order    Order     `json:"order"`    // mockai chunk indexes in arrival order
+	Foreign  int       `json:"foreign"`  // text deltas that are not mockai's chunk-<i>
 	FirstFgn string    `json:"firstForeign,omitempty"`
-	Finished bool      `json:"finished"`      // the finish chunk arrived
+	Finished bool      `json:"finished"`        // the finish chunk arrived
 	Err      string    `json:"error,omitempty"` // why the stream ended before the finish
 }
 
