@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,12 +21,8 @@ func Encode(e *Event) ([]byte, error) {
 // Decode parses and validates one line (without its newline).
 func Decode(line []byte) (Event, error) {
 	var e Event
-	d := json.NewDecoder(bytes.NewReader(line))
-	if err := d.Decode(&e); err != nil {
+	if err := json.Unmarshal(line, &e); err != nil {
 		return Event{}, fmt.Errorf("decode: %w", err)
-	}
-	if d.More() {
-		return Event{}, errors.New("decode: trailing data after the event")
 	}
 	if err := e.Validate(); err != nil {
 		return Event{}, err
