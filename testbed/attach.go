@@ -1,0 +1,128 @@
+package testbed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// sseWriteTimeout bounds each write to an attached client, so a stuck client cannot
+// hold a handler forever.
+const sseWriteTimeout = 30 * time.Second
+
+// handleAttach serves GET /api/<slug>/decopilot/attach/<id> and the later
+// /threads/<id>/stream: server-sent events, one `data: <chunk>` per buffered chunk,
+// `: keepalive` comments, open across runs. While the thread is in progress it
+// replays the buffer from its first message (deliver policy all), otherwise it
+// delivers new messages only (mesh's PR #3387).
+func (p *Pod) handleAttach(w http.ResponseWriter, r *http.Request) {
+	o, threadID, err := p.runRoute(r)
+	var t thread
+	if err == nil {
+		t, err = p.st.threadInOrg(r.Context(), o.ID, threadID)
+		if errors.Is(err, errNotFound) {
+			err = errorf(http.StatusNotFound, "thread %q not found", threadID)
+		}
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	msgs, stop, err := p.subscribe(r.Context(), threadID, p.deliverPolicy(t.Status))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "stream buffer unavailable: "+err.Error())
+		return
+	}
+	defer stop()
+	p.metrics.attaches.Inc()
+	defer p.metrics.attaches.Dec()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	p.pump(r.Context(), http.NewResponseController(w), w, msgs)
+}
+
+func (p *Pod) deliverPolicy(status string) jetstream.DeliverPolicy {
+	if status == StatusInProgress && !p.cfg.Bugs.Has(BugDeliverNew) {
+		return jetstream.DeliverAllPolicy
+	}
+	return jetstream.DeliverNewPolicy
+}
+
+// subscribe opens an ordered consumer on the thread's subject. The consumer exists
+// when subscribe returns, so "new" counts from before the response headers go out.
+func (p *Pod) subscribe(ctx context.Context, threadID string, policy jetstream.DeliverPolicy) (<-chan []byte, func(), error) {
+	if p.nc.Status() != nats.CONNECTED {
+		return nil, nil, errors.New("not connected to NATS")
+	}
+	if _, err := p.buf.ensure(ctx); err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.DBTimeout)
+	defer cancel()
+	cons, err := p.buf.js.OrderedConsumer(cctx, StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{StreamSubject(threadID)}, DeliverPolicy: policy})
+	if err != nil {
+		return nil, nil, fmt.Errorf("consumer: %w", err)
+	}
+	msgs := make(chan []byte, 64)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m.Data():
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("consume: %w", err)
+	}
+	return msgs, cc.Stop, nil
+}
+
+// pump forwards chunks and keepalives until the client or the pod goes away.
+func (p *Pod) pump(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, msgs <-chan []byte) {
+	if rc.Flush() != nil {
+		return
+	}
+	t := time.NewTicker(p.cfg.KeepAlive)
+	defer t.Stop()
+	for {
+		var frame []byte
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			frame = []byte(": keepalive\n\n")
+		case data := <-msgs:
+			chunk, ok := chunkOf(data)
+			if !ok {
+				continue
+			}
+			frame = append(append([]byte("data: "), chunk...), '\n', '\n')
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+		if _, err := w.Write(frame); err != nil || rc.Flush() != nil {
+			return
+		}
+	}
+}
+
+// chunkOf returns the chunk of a {"p":chunk} message; the done sentinel and anything
+// malformed are not forwarded.
+func chunkOf(data []byte) ([]byte, bool) {
+	var e struct {
+		P json.RawMessage `json:"p"`
+	}
+	if json.Unmarshal(data, &e) != nil || len(e.P) == 0 || string(e.P) == "null" {
+		return nil, false
+	}
+	return e.P, true
+}

@@ -1,0 +1,97 @@
+package testbed
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Bug names one mesh defect that the testbed can bring back on purpose, so that each
+// chaosd invariant can be shown to catch the defect it exists for. The numbers refer to
+// the contract's "defects found at #3392" (shared/mesh-contract.md).
+type Bug string
+
+const (
+	// BugDeliverNew makes every attach use JetStream deliver policy "new", so an attach
+	// opened after a run started never replays the buffered prefix. Mesh before PR #3387
+	// (contract defect 5). Symptom: a late attacher misses chunks 1..k.
+	BugDeliverNew Bug = "deliver-new"
+
+	// BugNoHeartbeatBucket makes the creation of the POD_HEARTBEATS bucket fail with the
+	// error swallowed: no bucket, no heartbeats, and so no pod death is ever noticed
+	// and no orphan is reclaimed (contract defect 2). Symptom: the bucket is absent and
+	// a run whose owner is killed never completes.
+	BugNoHeartbeatBucket Bug = "no-heartbeat-bucket"
+
+	// BugStrictClaim makes recovery claim with claimRunStart's strict compare-and-set
+	// instead of claimOrphanedRun's; it fails while the dead pod still owns the row, so
+	// a run whose owner died never completes (contract defect 1: the replayed step
+	// claims without isResume). Symptom: the run stays in_progress, owned by the dead pod.
+	BugStrictClaim Bug = "strict-claim"
+
+	// BugPurgeOnResume makes a resume purge the run's JetStream subject before it goes
+	// on, wiping the buffer that late attachers replay (contract defect 3; mesh PRs
+	// #4749, #6431: "StreamGapError: missing seq 1"). Symptom: after a takeover the
+	// buffer lacks the prefix and a late attach misses chunks 1..k.
+	BugPurgeOnResume Bug = "purge-on-resume"
+
+	// BugDuplicateOnResume makes a resume ignore what the buffer holds and republish the
+	// reply from its first chunk (contract defect 3: re-executed steps duplicate the
+	// reply). Symptom: a watcher that saw the prefix sees chunk-1 a second time.
+	BugDuplicateOnResume Bug = "duplicate-on-resume"
+)
+
+// AllBugs is the one list of defect switches; parsing and help read it.
+var AllBugs = []Bug{BugDeliverNew, BugNoHeartbeatBucket, BugStrictClaim, BugPurgeOnResume, BugDuplicateOnResume}
+
+// Bugs is a set of switched-on defects. The zero value is a correct pod.
+type Bugs map[Bug]bool
+
+// Has reports whether b is switched on.
+func (s Bugs) Has(b Bug) bool { return s[b] }
+
+// String lists the switched-on defects, sorted and comma-separated.
+func (s Bugs) String() string {
+	names := make([]string, 0, len(s))
+	for b, on := range s {
+		if on {
+			names = append(names, string(b))
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+// ParseBugs parses a comma-separated list of defect names (spaces and empty items are
+// ignored). An unknown name is an error that lists the valid ones.
+func ParseBugs(list string) (Bugs, error) {
+	out := Bugs{}
+	for _, item := range strings.Split(list, ",") {
+		name := strings.TrimSpace(item)
+		if name == "" {
+			continue
+		}
+		if !knownBug(Bug(name)) {
+			return nil, fmt.Errorf("unknown defect %q: want a comma-separated list of %s", name, validBugs())
+		}
+		out[Bug(name)] = true
+	}
+	return out, nil
+}
+
+func knownBug(b Bug) bool {
+	for _, k := range AllBugs {
+		if k == b {
+			return true
+		}
+	}
+	return false
+}
+
+func validBugs() string {
+	names := make([]string, len(AllBugs))
+	for i, b := range AllBugs {
+		names[i] = string(b)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,96 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrateLockKey is the pg advisory lock that serializes migrations across pods that
+// boot together (mesh's harness staggers its pods for the same reason).
+const migrateLockKey = 0x7e57bed
+
+// schema is idempotent: every pod applies it at boot, and `chaosd testbed migrate`
+// applies it once. The threads columns are mesh's (the contract's "Postgres state");
+// the tenant tables are the testbed's own stand-ins for Better Auth and mesh's storage.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS users (
+		id text PRIMARY KEY,
+		email text NOT NULL UNIQUE,
+		name text NOT NULL,
+		password_hash text NOT NULL,
+		created_at timestamptz NOT NULL DEFAULT now())`,
+	`CREATE TABLE IF NOT EXISTS organizations (
+		id text PRIMARY KEY,
+		name text NOT NULL,
+		slug text NOT NULL UNIQUE,
+		settings jsonb NOT NULL DEFAULT '{}',
+		created_at timestamptz NOT NULL DEFAULT now())`,
+	`CREATE TABLE IF NOT EXISTS sessions (
+		token text PRIMARY KEY,
+		user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		active_organization_id text REFERENCES organizations(id) ON DELETE SET NULL,
+		expires_at timestamptz NOT NULL,
+		created_at timestamptz NOT NULL DEFAULT now())`,
+	`CREATE TABLE IF NOT EXISTS members (
+		organization_id text NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+		user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		role text NOT NULL,
+		PRIMARY KEY (organization_id, user_id))`,
+	`CREATE TABLE IF NOT EXISTS api_keys (
+		id text PRIMARY KEY,
+		organization_id text NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+		user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		name text NOT NULL,
+		key_hash text NOT NULL UNIQUE,
+		permissions jsonb NOT NULL DEFAULT '{}',
+		created_at timestamptz NOT NULL DEFAULT now())`,
+	`CREATE TABLE IF NOT EXISTS ai_provider_keys (
+		id text PRIMARY KEY,
+		organization_id text NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+		provider_id text NOT NULL,
+		label text NOT NULL,
+		api_key text NOT NULL,
+		created_at timestamptz NOT NULL DEFAULT now())`,
+	`CREATE TABLE IF NOT EXISTS virtual_mcps (
+		id text PRIMARY KEY,
+		organization_id text NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+		title text NOT NULL,
+		connections jsonb NOT NULL DEFAULT '[]',
+		created_at timestamptz NOT NULL DEFAULT now())`,
+	`CREATE TABLE IF NOT EXISTS threads (
+		id text PRIMARY KEY,
+		organization_id text NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+		virtual_mcp_id text REFERENCES virtual_mcps(id) ON DELETE SET NULL,
+		status text NOT NULL DEFAULT 'completed'
+			CHECK (status IN ('in_progress', 'requires_action', 'failed', 'completed')),
+		run_owner_pod text,
+		run_config jsonb,
+		run_started_at timestamptz,
+		created_at timestamptz NOT NULL DEFAULT now(),
+		updated_at timestamptz NOT NULL DEFAULT now())`,
+	`ALTER TABLE threads ADD COLUMN IF NOT EXISTS run_handovers integer NOT NULL DEFAULT 0`,
+	`CREATE INDEX IF NOT EXISTS threads_in_progress_owner ON threads (run_owner_pod) WHERE status = 'in_progress'`,
+}
+
+// Migrate applies the schema under a pg advisory lock; it is safe to run from several
+// pods at once and any number of times.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		for _, stmt := range schema {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

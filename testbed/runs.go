@@ -1,0 +1,164 @@
+package testbed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/logging"
+)
+
+// ErrRunClaim is mesh's RunClaimError: the thread's run is in progress on another
+// pod. The testbed answers it with 409.
+var ErrRunClaim = errors.New("already running on another pod")
+
+type startRequest struct {
+	Messages []uiMessage `json:"messages"`
+	Agent    *struct {
+		ID string `json:"id"`
+	} `json:"agent"`
+	Tier string `json:"tier"`
+}
+
+func (s startRequest) validate() error {
+	if len(s.Messages) == 0 {
+		return errorf(http.StatusBadRequest, "messages: want at least one message")
+	}
+	for i, m := range s.Messages {
+		if m.ID == "" || !validThreadID(m.ID) {
+			return errorf(http.StatusBadRequest, "messages[%d].id %q: want a non-empty id without '.', '*', '>' or spaces", i, m.ID)
+		}
+		switch m.Role {
+		case "user", "assistant", "system":
+		default:
+			return errorf(http.StatusBadRequest, "messages[%d].role %q: want user, assistant or system", i, m.Role)
+		}
+	}
+	if s.Messages[len(s.Messages)-1].Role != "user" {
+		return errorf(http.StatusBadRequest, "messages: the last message must be the user's")
+	}
+	return nil
+}
+
+// handleStartRun is POST /api/<slug>/decopilot/threads/<id>/messages: claim the
+// thread (claimRunStart), answer 202 {taskId}, and dispatch the run in the background.
+func (p *Pod) handleStartRun(w http.ResponseWriter, r *http.Request) {
+	o, threadID, err := p.runRoute(r)
+	var req startRequest
+	if err == nil {
+		err = p.decodeBody(w, r, &req)
+	}
+	if err == nil {
+		err = req.validate()
+	}
+	var cfg runConfig
+	if err == nil {
+		cfg, err = p.planRun(r.Context(), o, threadID, req)
+	}
+	if err == nil {
+		err = p.startRun(r.Context(), o, threadID, cfg)
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"taskId": cfg.TaskID})
+}
+
+// runRoute authenticates a /api/<slug>/decopilot/.../<id> request and resolves its
+// organization and thread id.
+func (p *Pod) runRoute(r *http.Request) (org, string, error) {
+	who, err := p.authenticate(r)
+	if err != nil {
+		return org{}, "", err
+	}
+	o, err := p.orgForSlug(r.Context(), who, r.PathValue("slug"))
+	if err != nil {
+		return o, "", err
+	}
+	id := r.PathValue("id")
+	if !validThreadID(id) {
+		return o, "", errorf(http.StatusBadRequest, "thread id %q: want 1-128 characters without '.', '*', '>' or spaces", id)
+	}
+	return o, id, nil
+}
+
+// planRun resolves the tier's provider key and model and builds the run config.
+func (p *Pod) planRun(ctx context.Context, o org, threadID string, req startRequest) (runConfig, error) {
+	tier := req.Tier
+	if tier == "" {
+		tier = "smart"
+	}
+	raw, err := p.st.simpleMode(ctx, o.ID)
+	if err != nil {
+		return runConfig{}, err
+	}
+	var sm simpleMode
+	_ = json.Unmarshal(raw, &sm)
+	t := sm.Tiers[tier]
+	if t == nil || t.KeyID == "" || t.ModelID == "" {
+		return runConfig{}, errorf(http.StatusBadRequest, "tier %q has no model configured (ORGANIZATION_SETTINGS_UPDATE simple_mode.tiers.%s)", tier, tier)
+	}
+	last := req.Messages[len(req.Messages)-1]
+	cfg := runConfig{TaskID: "thread-run:" + threadID + ":" + last.ID, MessageID: last.ID, Messages: req.Messages,
+		Tier: tier, KeyID: t.KeyID, ModelID: t.ModelID}
+	if req.Agent != nil && req.Agent.ID != "" {
+		ok, err := p.st.agentExists(ctx, o.ID, req.Agent.ID)
+		if err != nil {
+			return cfg, err
+		}
+		if !ok {
+			return cfg, errorf(http.StatusBadRequest, "agent %q: no such agent in this organization", req.Agent.ID)
+		}
+		cfg.AgentID = req.Agent.ID
+	}
+	return cfg, nil
+}
+
+// startRun claims the thread for this pod and launches its dispatcher.
+func (p *Pod) startRun(ctx context.Context, o org, threadID string, cfg runConfig) error {
+	if p.stopping.Load() {
+		return errorf(http.StatusServiceUnavailable, "pod is stopping")
+	}
+	if err := p.st.ensureThread(ctx, o.ID, threadID, cfg.AgentID); err != nil {
+		if errors.Is(err, errNotFound) {
+			return errorf(http.StatusNotFound, "thread %q not found", threadID)
+		}
+		return err
+	}
+	if !p.runs.reserve(threadID) {
+		return errorf(http.StatusConflict, "%s", ErrRunClaim)
+	}
+	ok, err := p.st.claimRunStart(ctx, o.ID, threadID, p.cfg.PodName, cfg)
+	if err != nil || !ok {
+		p.runs.release(threadID)
+		if err == nil {
+			err = errorf(http.StatusConflict, "%s", ErrRunClaim)
+		}
+		return err
+	}
+	p.metrics.runsStarted.Inc()
+	p.dispatch(&run{thread: threadID, org: o.ID, cfg: cfg})
+	return nil
+}
+
+// runLogger is the logger of one run.
+func (p *Pod) runLogger(r *run) *zap.Logger {
+	return p.log.With(zap.String(logging.KeyThread, r.thread), zap.String("task", r.cfg.TaskID),
+		zap.Bool("resume", r.resume))
+}
+
+// userText is the text of a UI message's text parts, joined with spaces.
+func userText(m uiMessage) string {
+	var parts []string
+	for _, part := range m.Parts {
+		if part.Type == "text" {
+			parts = append(parts, part.Text)
+		}
+	}
+	return strings.Join(parts, " ")
+}
