@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -168,7 +169,26 @@ func jsonError(err error) *APIError {
 		if field == "" {
 			return badRequest("", "invalid_json", "request body: want a JSON object, got %s", te.Value)
 		}
-		return badRequest(field, "invalid_type", "%s: want %s, got %s", field, te.Type, te.Value)
+		return badRequest(field, "invalid_type", "%s: want %s, got %s", field, jsonType(te.Type), te.Value)
 	}
 	return badRequest("", "invalid_json", "malformed JSON in the request body: %v", err)
+}
+
+// jsonType names the JSON type that decodes into t.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	default:
+		return "a number"
+	}
 }
