@@ -1,0 +1,284 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/probes"
+)
+
+// Run is one run in flight: a thread, the pod that received its POST, and its
+// watchers.
+type Run struct {
+	ID     string
+	Thread string
+	Post   Pod // received the POST; usually becomes the owner
+	Early  Pod // watched from before the start
+
+	w        *Workload
+	buffered chan struct{} // closed once k chunks are confirmed in the buffer
+	done     chan struct{} // closed once the run is decided
+	watchers sync.WaitGroup
+	nWatch   int
+
+	mu      sync.Mutex
+	owner   string
+	status  string
+	buffer  probes.Buffer
+	late    bool           // late attaches opened
+	watched map[string]int // pod name -> watchers opened on it
+	outcome string
+}
+
+// Outcomes of a run as the workload saw it; the invariants judge from the history.
+const (
+	OutcomeCompleted = "completed"
+	OutcomeFailed    = "failed"
+	OutcomeTimeout   = "timeout"
+	OutcomeAborted   = "aborted" // could not be started
+)
+
+// Buffered is closed once k chunks of the run are confirmed in its buffer.
+func (r *Run) Buffered() <-chan struct{} { return r.buffered }
+
+// Done is closed once the run is decided.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Owner is the run's owner pod as last read from Postgres ("" when none).
+func (r *Run) Owner() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.owner
+}
+
+// Outcome is how the run ended, once Done is closed.
+func (r *Run) Outcome() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.outcome
+}
+
+// Start starts one run in the background and returns at once.
+func (w *Workload) Start(ctx context.Context) *Run {
+	n := int(w.runs.Add(1)) - 1
+	pods := w.cfg.Pods
+	r := &Run{ID: "run-" + strconv.Itoa(n+1), Thread: probes.NewThreadID("chaosd"), Post: pods[n%len(pods)], Early: pods[(n+1)%len(pods)],
+		w: w, buffered: make(chan struct{}), done: make(chan struct{}), watched: map[string]int{}}
+	w.mu.Lock()
+	w.live[r.ID] = r
+	w.stats.Started++
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		r.drive(ctx)
+	}()
+	return r
+}
+
+// deadline bounds a run: the time mockai takes to stream it plus the grace.
+func (r *Run) deadline() time.Duration {
+	return time.Duration(r.w.plan.Chunks)*r.w.plan.Delay + r.w.cfg.Grace
+}
+
+func (r *Run) drive(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.deadline())
+	defer cancel()
+	outcome := OutcomeAborted
+	defer func() { r.finish(outcome) }()
+	if err := r.begin(ctx); err != nil {
+		r.w.log.Warn("run not started", zap.String("run", r.ID), zap.Error(err))
+		return
+	}
+	outcome = r.observe(ctx)
+	r.drain(ctx, drainGrace)
+	cancel() // ends the watchers still open
+	r.watchers.Wait()
+}
+
+// drainGrace is how long watchers may take to read a decided run to its end.
+const drainGrace = 15 * time.Second
+
+// drain waits for the watchers to finish reading, at most grace or until ctx ends.
+func (r *Run) drain(ctx context.Context, grace time.Duration) {
+	idle := make(chan struct{})
+	go func() {
+		r.watchers.Wait()
+		close(idle)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// begin creates the thread, attaches early and starts the run.
+func (r *Run) begin(ctx context.Context) error {
+	w, d, t := r.w, r.w.deps.Driver, r.w.tenant
+	op := w.invoke(history.Op{Name: history.OpCreateThread, Run: r.ID, Thread: r.Thread, Pod: r.Post.Name})
+	err := d.CreateThread(ctx, r.Post.URL, t, r.Thread)
+	w.complete(op, err)
+	if err != nil {
+		return err
+	}
+	if err := r.attach(ctx, r.Early, false, 0); err != nil {
+		return err
+	}
+	op = w.invoke(history.Op{Name: history.OpStartRun, Run: r.ID, Thread: r.Thread, Pod: r.Post.Name, Hint: w.cfg.Hint,
+		Chunks: w.plan.Chunks, Expect: history.Duration(time.Duration(w.plan.Chunks) * w.plan.Delay)})
+	op.TaskID, err = d.StartRun(ctx, r.Post.URL, t, r.Thread, w.cfg.Hint)
+	w.complete(op, err)
+	return err
+}
+
+// observe samples the thread and its buffer until the run is decided, opening the
+// late attaches once k chunks are buffered.
+func (r *Run) observe(ctx context.Context) string {
+	tick := time.NewTicker(r.w.cfg.ProbeEvery)
+	defer tick.Stop()
+	for {
+		if status := r.sample(ctx); status == history.StatusCompleted || status == history.StatusFailed {
+			return status
+		}
+		select {
+		case <-ctx.Done():
+			return OutcomeTimeout
+		case <-tick.C:
+		}
+	}
+}
+
+// sample takes one reading of the thread and one of the buffer and reacts to them.
+func (r *Run) sample(ctx context.Context) string {
+	w := r.w
+	now := time.Now()
+	st, err := w.deps.Postgres.Thread(ctx, r.Thread)
+	w.record(history.ProbeEvent(history.ThreadProbe(r.ID, r.Thread, st, err), now))
+	now = time.Now()
+	buf, berr := w.deps.NATS.Buffer(ctx, r.Thread)
+	w.record(history.ProbeEvent(history.BufferProbe(r.ID, r.Thread, buf, berr), now))
+	r.mu.Lock()
+	if err == nil {
+		r.owner, r.status = st.Owner, st.Status
+	}
+	if berr == nil {
+		r.buffer = buf
+	}
+	openLate := !r.late && berr == nil && buf.TextDeltas >= w.cfg.LateAfter
+	if openLate {
+		r.late = true
+	}
+	status := r.status
+	r.mu.Unlock()
+	if openLate {
+		close(r.buffered)
+		r.openLate(ctx, buf.TextDeltas)
+	}
+	if err != nil {
+		return ""
+	}
+	return status
+}
+
+// openLate attaches on every pod but the early one.
+func (r *Run) openLate(ctx context.Context, k int) {
+	for _, p := range r.w.cfg.Pods {
+		if p.Name == r.Early.Name {
+			continue
+		}
+		if err := r.attach(ctx, p, true, k); err != nil {
+			r.w.log.Debug("late attach failed", zap.String("run", r.ID), zap.String("pod", p.Name), zap.Error(err))
+		}
+	}
+}
+
+// AttachLate opens one more late attach on pod, e.g. on a survivor while the owner is
+// down, with k the chunks confirmed in the buffer now.
+func (r *Run) AttachLate(ctx context.Context, pod Pod) error {
+	buf, err := r.w.deps.NATS.Buffer(ctx, r.Thread)
+	if err != nil {
+		return fmt.Errorf("read buffer before attach: %w", err)
+	}
+	return r.attach(ctx, pod, true, buf.TextDeltas)
+}
+
+// attach opens a watcher on pod and collects what it sees in the background.
+func (r *Run) attach(ctx context.Context, pod Pod, late bool, k int) error {
+	w := r.w
+	r.mu.Lock()
+	r.nWatch++
+	id := fmt.Sprintf("%s/w%d@%s", r.ID, r.nWatch, pod.Name)
+	r.watched[pod.Name]++
+	r.mu.Unlock()
+	op := w.invoke(history.Op{Name: history.OpAttach, Run: r.ID, Thread: r.Thread, Pod: pod.Name, Watcher: id, Late: late, K: k})
+	a, err := w.deps.Driver.Attach(ctx, pod.URL, w.tenant, r.Thread)
+	w.complete(op, err)
+	if err != nil {
+		return err
+	}
+	r.watchers.Add(1)
+	go func() {
+		defer r.watchers.Done()
+		defer a.Close()
+		tally, err := a.Collect(nil)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && err != nil {
+			err = fmt.Errorf("gave up at the run's deadline (%s): %w", r.deadline(), err)
+		}
+		w.record(history.WatchEvent(history.WatchOf(history.Watch{Watcher: id, Run: r.ID, Thread: r.Thread, Pod: pod.Name,
+			Late: late, K: k, OpenedAt: a.OpenedAt}, tally, err)))
+		if err != nil && !tally.Finished {
+			r.reattach(ctx, pod)
+		}
+	}()
+	return nil
+}
+
+// reattach replaces a watcher whose pod went away mid-run with one on another pod,
+// as a user's client would: a late attach that must replay the prefix.
+func (r *Run) reattach(ctx context.Context, lost Pod) {
+	if ctx.Err() != nil {
+		return
+	}
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	for _, p := range r.w.cfg.Pods {
+		r.mu.Lock()
+		fresh := p.Name != lost.Name && r.watched[p.Name] < 2
+		r.mu.Unlock()
+		if fresh && r.AttachLate(ctx, p) == nil {
+			return
+		}
+	}
+}
+
+// finish decides the run and drops it from the live set.
+func (r *Run) finish(outcome string) {
+	r.mu.Lock()
+	r.outcome = outcome
+	r.mu.Unlock()
+	close(r.done)
+	w := r.w
+	w.mu.Lock()
+	delete(w.live, r.ID)
+	switch outcome {
+	case OutcomeCompleted:
+		w.stats.Completed++
+	default:
+		w.stats.Failed++
+	}
+	w.mu.Unlock()
+	w.log.Debug("run decided", zap.String("run", r.ID), zap.String("outcome", outcome))
+}

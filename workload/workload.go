@@ -1,0 +1,236 @@
+// Package workload keeps runs flowing through the cluster and watches each from
+// several pods: it creates a thread, attaches early on one pod, starts the run on
+// another (round-robin), samples the thread's owner and status from Postgres and its
+// buffer from JetStream, and once k chunks are confirmed in the buffer opens late
+// attaches on the remaining pods, so that prefix replay is really exercised. Every
+// operation and observation goes to a Recorder (the history) before and after it
+// happens.
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/mockai"
+	"github.com/chaosd/chaosd/probes"
+)
+
+// Pod is one pod under test: its name (mesh's POD_NAME) and its base URL as chaosd
+// reaches it.
+type Pod struct {
+	Name string
+	URL  string
+}
+
+// Recorder takes history events; history.Writer is one, a tee to checkers another.
+type Recorder interface {
+	Append(history.Event) (history.Event, error)
+}
+
+// Config shapes the workload.
+type Config struct {
+	Pods        []Pod
+	ProviderURL string        // mockai's base URL as the pods reach it
+	Hint        string        // mockai hint of every run, e.g. slow:20x250
+	Rate        float64       // runs started per second
+	MaxInFlight int           // runs in flight at most; a tick over the cap is skipped
+	LateAfter   int           // k: late attaches open once k chunks are in the buffer
+	ProbeEvery  time.Duration // thread and buffer sampling of each run in flight
+	Grace       time.Duration // added to the hint's own duration to bound a run
+	Runs        int           // stop after starting this many runs (0: until ctx ends)
+}
+
+// DefaultConfig is a light steady load for the bundled cluster.
+func DefaultConfig() Config {
+	return Config{ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Rate: 0.5, MaxInFlight: 4, LateAfter: 3,
+		ProbeEvery: 250 * time.Millisecond, Grace: 60 * time.Second}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	plan, err := mockai.ParseHints(c.Hint, mockai.Limits{})
+	switch {
+	case len(c.Pods) < 2:
+		return fmt.Errorf("workload pods: need at least 2, got %d", len(c.Pods))
+	case err != nil:
+		return fmt.Errorf("workload hint: %w", err)
+	case plan.Fault.Kind != mockai.FaultNone:
+		return fmt.Errorf("workload hint %q: a provider fault makes every run fail", c.Hint)
+	case c.Rate <= 0:
+		return fmt.Errorf("workload rate %v: must be positive", c.Rate)
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("workload max in flight %d: must be at least 1", c.MaxInFlight)
+	case c.LateAfter < 1 || c.LateAfter >= plan.Chunks:
+		return fmt.Errorf("workload late-after %d: must be in [1, %d), the chunks of hint %q", c.LateAfter, plan.Chunks, c.Hint)
+	case c.ProbeEvery <= 0 || c.Grace <= 0:
+		return fmt.Errorf("workload probe interval %s and grace %s: must be positive", c.ProbeEvery, c.Grace)
+	}
+	for _, p := range c.Pods {
+		if p.Name == "" || p.URL == "" {
+			return fmt.Errorf("workload pod %+v: needs a name and a URL", p)
+		}
+	}
+	return nil
+}
+
+// Deps are the parts the workload drives and observes through.
+type Deps struct {
+	Driver   *probes.Driver
+	Postgres *probes.Postgres
+	NATS     *probes.NATS
+	Recorder Recorder
+	Log      *zap.Logger
+}
+
+// Workload runs runs.
+type Workload struct {
+	cfg    Config
+	deps   Deps
+	plan   mockai.Plan
+	tenant *probes.Tenant
+	log    *zap.Logger
+
+	ops   atomic.Uint64 // operation ids
+	runs  atomic.Uint64 // run ids and round-robin position
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	live  map[string]*Run
+	stats Stats
+}
+
+// Stats counts what the workload did.
+type Stats struct {
+	Started, Completed, Failed, Skipped int
+}
+
+// New validates cfg and returns a workload; Bootstrap must run before runs start.
+func New(cfg Config, deps Deps) (*Workload, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	plan, _ := mockai.ParseHints(cfg.Hint, mockai.Limits{})
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	return &Workload{cfg: cfg, deps: deps, plan: plan, log: deps.Log.Named("workload"), live: map[string]*Run{}}, nil
+}
+
+// Bootstrap creates the tenant every run uses, through the first pod.
+func (w *Workload) Bootstrap(ctx context.Context) error {
+	pod := w.cfg.Pods[0]
+	op := w.invoke(history.Op{Name: history.OpBootstrap, Pod: pod.Name})
+	t, err := w.deps.Driver.Bootstrap(ctx, pod.URL, probes.BootstrapOptions{ProviderBaseURL: w.cfg.ProviderURL})
+	w.complete(op, err)
+	if err != nil {
+		return fmt.Errorf("bootstrap on %s: %w", pod.Name, err)
+	}
+	w.tenant = t
+	w.log.Info("tenant ready", zap.String("org", t.OrgSlug))
+	return nil
+}
+
+// Run starts runs at the configured rate until ctx ends or Runs were started, then
+// waits for the runs in flight to be decided.
+func (w *Workload) Run(ctx context.Context) error {
+	if w.tenant == nil {
+		return errors.New("workload: not bootstrapped")
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / w.cfg.Rate))
+	defer tick.Stop()
+	for w.cfg.Runs == 0 || int(w.runs.Load()) < w.cfg.Runs {
+		if w.InFlight() < w.cfg.MaxInFlight {
+			w.Start(ctx)
+		} else {
+			w.count(func(s *Stats) { s.Skipped++ })
+		}
+		select {
+		case <-ctx.Done():
+			w.wg.Wait()
+			return nil
+		case <-tick.C:
+		}
+	}
+	w.wg.Wait()
+	return nil
+}
+
+// Wait waits until every run started so far is decided.
+func (w *Workload) Wait() { w.wg.Wait() }
+
+// InFlight is the number of runs not yet decided.
+func (w *Workload) InFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.live)
+}
+
+// Live returns the runs in flight.
+func (w *Workload) Live() []*Run {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*Run, 0, len(w.live))
+	for _, r := range w.live {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Stats returns a copy of the counters.
+func (w *Workload) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+func (w *Workload) count(f func(*Stats)) {
+	w.mu.Lock()
+	f(&w.stats)
+	w.mu.Unlock()
+}
+
+// Pods returns the pods under test.
+func (w *Workload) Pods() []Pod { return w.cfg.Pods }
+
+// invoke records an operation before it is sent and returns it for complete.
+func (w *Workload) invoke(op history.Op) history.Op {
+	op.ID = w.ops.Add(1)
+	op.Phase = history.PhaseInvoke
+	w.record(history.OpEvent(op))
+	return op
+}
+
+// complete records the outcome of an invoked operation.
+func (w *Workload) complete(op history.Op, err error) {
+	op.Phase = history.PhaseOK
+	if err != nil {
+		op.Phase, op.Err = phaseOf(err), err.Error()
+		var apiErr *probes.APIError
+		if errors.As(err, &apiErr) {
+			op.Status = apiErr.Status
+		}
+	}
+	w.record(history.OpEvent(op))
+}
+
+// phaseOf tells a definite failure (the pod answered no) from an indeterminate one
+// (timeout, connection cut: the operation may have happened).
+func phaseOf(err error) string {
+	var apiErr *probes.APIError
+	if errors.As(err, &apiErr) && apiErr.Status < 500 {
+		return history.PhaseFailed
+	}
+	return history.PhaseIndeterminate
+}
+
+func (w *Workload) record(e history.Event) {
+	if _, err := w.deps.Recorder.Append(e); err != nil {
+		w.log.Error("history write failed", zap.Error(err))
+	}
+}
