@@ -1,0 +1,97 @@
+package invariants
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// NoUnexpectedDeath: no container dies, restarts or OOMs except by chaosd's hand.
+//
+// Each Docker die, oom or restart event of a container not ignored
+// (Params.IgnoreContainers, e.g. the one-shot migrate) is a check; one that chaosd
+// did not cause is a violation. Events after the history's end line (teardown) are
+// not judged. Exercised: any container lifecycle event seen, which shows that the
+// event stream was live (a run with no event at all proves nothing); under fault:
+// seen while a fault was in effect. Unknown: the event stream broke (watch-error),
+// so deaths in that window may be missing.
+type NoUnexpectedDeath struct {
+	w *World
+	p Params
+	t tally
+}
+
+var _ Checker = (*NoUnexpectedDeath)(nil)
+
+func newNoUnexpectedDeath(w *World, p Params) *NoUnexpectedDeath {
+	return &NoUnexpectedDeath{w: w, p: p, t: newTally(NameNoUnexpectedDeath, p.MaxEvidence)}
+}
+
+// Name implements Checker.
+func (c *NoUnexpectedDeath) Name() string { return NameNoUnexpectedDeath }
+
+// Observe implements Checker.
+func (c *NoUnexpectedDeath) Observe(e *history.Event) {
+	if e.Type != history.TypeDocker || c.w.Ended() {
+		return
+	}
+	d := e.Docker
+	at := d.At
+	if at.IsZero() {
+		at = e.Time
+	}
+	if d.Action == history.DockerWatchError {
+		c.t.unknown(Finding{At: at, Message: "the Docker event stream broke: container deaths around " + clock(at) + " may be missing (" + d.Err + ")"})
+		return
+	}
+	if c.p.ignored(d.Pod, d.Container) {
+		return
+	}
+	c.t.exercise(c.w.AnyFault())
+	switch d.Action {
+	case history.DockerDie, history.DockerOOM, history.DockerRestart:
+	default:
+		return
+	}
+	c.t.checks++
+	if !d.ByChaosd {
+		c.t.violate(c.finding(at, d))
+	}
+}
+
+func (c *NoUnexpectedDeath) finding(at time.Time, d *history.Docker) Finding {
+	name := orDash(d.Pod)
+	if d.Container != "" {
+		name += " (container " + shortID(d.Container) + ")"
+	}
+	what := map[string]string{history.DockerDie: "died", history.DockerOOM: "ran out of memory", history.DockerRestart: "restarted"}[d.Action]
+	if d.ExitCode != nil {
+		what += fmt.Sprintf(" with exit code %d", *d.ExitCode)
+	}
+	f := Finding{At: at, Pods: []string{d.Pod}, Message: fmt.Sprintf("%s %s at %s, not by chaosd's hand", name, what, clock(at))}
+	var active []string
+	for _, fl := range c.w.open {
+		active = append(active, fl.String())
+	}
+	if len(active) > 0 {
+		f.Details = append(f.Details, "faults in effect: "+strings.Join(active, "; "))
+	}
+	return f
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// Finish implements Checker.
+func (c *NoUnexpectedDeath) Finish(time.Time) []Verdict {
+	if c.t.exercised == 0 {
+		c.t.note("no Docker event was recorded: the event stream was not shown to be watched")
+	}
+	return []Verdict{c.t.verdict()}
+}

@@ -1,0 +1,144 @@
+package invariants
+
+import (
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// Params are the deadlines and graces of the checkers. A zero field is filled from
+// the history's begin line (the cluster's heartbeat settings), then from the
+// defaults, which are derived from mesh's heartbeat TTL and intervals.
+type Params struct {
+	HeartbeatTTL      time.Duration // mesh: 45 s
+	HeartbeatInterval time.Duration // pods refresh their key this often; mesh: 10 s
+	DetectInterval    time.Duration // pods look for dead peers this often; mesh: 10 s
+	Slack             time.Duration // added to every grace for scheduling and resume work; 10 s
+
+	// OwnerGrace: how long a down pod may still own an in-progress run.
+	// Default HeartbeatTTL + DetectInterval + Slack.
+	OwnerGrace time.Duration
+	// RunDeadline: a fixed deadline for every run. Default per run: the time mockai
+	// takes to stream it (the start op's Expect, else RunBase) + OwnerGrace + 2 Slack,
+	// so that a run whose owner dies at the worst moment still has time to be
+	// reclaimed and finished.
+	RunDeadline time.Duration
+	RunBase     time.Duration // a run's streaming time when the history does not say; 1 m
+	// RecoverDeadline: a healed pod must be ready again within this. Default
+	// 2 HeartbeatTTL.
+	RecoverDeadline time.Duration
+	// KeyGrace: a pod must have been ready this long before its heartbeat key is
+	// required (it writes one on start, then every HeartbeatInterval). Default
+	// HeartbeatInterval + Slack.
+	KeyGrace time.Duration
+	// ReadyStale: a readiness reading older than this no longer says the pod is
+	// ready. Default 3 HeartbeatInterval.
+	ReadyStale time.Duration
+	// PurgeConfirm: a buffer that shrank is a purge while running only if Postgres
+	// still says in_progress at least this long after (a run's own end purges its
+	// buffer too). Default 1 s.
+	PurgeConfirm time.Duration
+	// Skew: events written out of time order by up to this much are still judged
+	// fairly; deadlines are judged this long after they pass. Default 2 s.
+	Skew time.Duration
+
+	// HeartbeatCheck turns the heartbeat-bucket invariant on or off (later mesh has
+	// no bucket). nil: on unless the history's begin line says off.
+	HeartbeatCheck *bool
+	// IgnoreContainers are pod or container names (path.Match patterns) whose deaths
+	// are expected, e.g. the one-shot migrate service. Default ["migrate", "*-migrate-*"].
+	IgnoreContainers []string
+	// UserChecks are the names of the declared user checks (one verdict each).
+	UserChecks []string
+	// MaxEvidence caps the findings kept per verdict. Default 20.
+	MaxEvidence int
+}
+
+// Defaults are mesh's settings at #3392.
+func Defaults() Params {
+	return Params{HeartbeatTTL: 45 * time.Second, HeartbeatInterval: 10 * time.Second,
+		DetectInterval: 10 * time.Second, Slack: 10 * time.Second}
+}
+
+// Resolve fills zero fields from the history's begin line (m may be nil), then from
+// the defaults, and derives the graces.
+func (p Params) Resolve(m *history.Meta) Params {
+	if m != nil {
+		p.HeartbeatTTL = or(p.HeartbeatTTL, m.HeartbeatTTL.D())
+		p.HeartbeatInterval = or(p.HeartbeatInterval, m.HeartbeatInterval.D())
+		p.DetectInterval = or(p.DetectInterval, m.DetectInterval.D())
+		if p.HeartbeatCheck == nil {
+			p.HeartbeatCheck = m.HeartbeatCheck
+		}
+		p.UserChecks = append(p.UserChecks, m.UserChecks...)
+	}
+	d := Defaults()
+	p.HeartbeatTTL = or(p.HeartbeatTTL, d.HeartbeatTTL)
+	p.HeartbeatInterval = or(p.HeartbeatInterval, d.HeartbeatInterval)
+	p.DetectInterval = or(p.DetectInterval, d.DetectInterval)
+	p.Slack = or(p.Slack, d.Slack)
+	p.OwnerGrace = or(p.OwnerGrace, p.HeartbeatTTL+p.DetectInterval+p.Slack)
+	p.RunBase = or(p.RunBase, time.Minute)
+	p.RecoverDeadline = or(p.RecoverDeadline, 2*p.HeartbeatTTL)
+	p.KeyGrace = or(p.KeyGrace, p.HeartbeatInterval+p.Slack)
+	p.ReadyStale = or(p.ReadyStale, 3*p.HeartbeatInterval)
+	p.PurgeConfirm = or(p.PurgeConfirm, time.Second)
+	p.Skew = or(p.Skew, 2*time.Second)
+	if p.HeartbeatCheck == nil {
+		on := true
+		p.HeartbeatCheck = &on
+	}
+	if p.IgnoreContainers == nil {
+		p.IgnoreContainers = []string{"migrate", "*-migrate-*"}
+	}
+	if p.MaxEvidence <= 0 {
+		p.MaxEvidence = 20
+	}
+	return p
+}
+
+// Validate rejects negative durations.
+func (p Params) Validate() error {
+	for name, d := range map[string]time.Duration{"heartbeat-ttl": p.HeartbeatTTL, "heartbeat-interval": p.HeartbeatInterval,
+		"detect-interval": p.DetectInterval, "slack": p.Slack, "owner-grace": p.OwnerGrace, "run-deadline": p.RunDeadline,
+		"recover-deadline": p.RecoverDeadline, "key-grace": p.KeyGrace, "skew": p.Skew} {
+		if d < 0 {
+			return fmt.Errorf("params: %s %s is negative", name, d)
+		}
+	}
+	for _, pat := range p.IgnoreContainers {
+		if _, err := path.Match(pat, ""); err != nil {
+			return fmt.Errorf("params: ignore pattern %q: %w", pat, err)
+		}
+	}
+	return nil
+}
+
+// runDeadline is how long a run that mockai streams in expect may take.
+func (p Params) runDeadline(expect time.Duration) time.Duration {
+	if p.RunDeadline > 0 {
+		return p.RunDeadline
+	}
+	return or(expect, p.RunBase) + p.OwnerGrace + 2*p.Slack
+}
+
+// ignored reports whether deaths of this pod or container are expected.
+func (p Params) ignored(names ...string) bool {
+	for _, pat := range p.IgnoreContainers {
+		for _, n := range names {
+			if ok, _ := path.Match(pat, n); ok && n != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

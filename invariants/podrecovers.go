@@ -1,0 +1,144 @@
+package invariants
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// PodRecovers: after a heal, the pod is ready again within RecoverDeadline.
+//
+// Each confirmed heal opens a wait, closed by the pod's first ready reading at or
+// after the heal: in time it passes, late it fails. At the deadline (+ Skew) with
+// no ready reading: fail when the pod was read and said not ready (or did not
+// answer), unknown when it was never read. Exercised: a heal judged (always under
+// fault: heals are of chaosd's faults). Unknown also: a heal that could not be
+// confirmed (heal-unknown), and a wait still open when the history ended.
+type PodRecovers struct {
+	w     *World
+	p     Params
+	t     tally
+	waits []*recoverWait
+}
+
+var _ Checker = (*PodRecovers)(nil)
+
+type recoverWait struct {
+	f        *fault
+	healedAt time.Time
+	deadline time.Time
+	readings int    // readiness readings of the pod since the heal
+	last     string // the last of them
+}
+
+func newPodRecovers(w *World, p Params) *PodRecovers {
+	return &PodRecovers{w: w, p: p, t: newTally(NamePodRecovers, p.MaxEvidence)}
+}
+
+// Name implements Checker.
+func (c *PodRecovers) Name() string { return NamePodRecovers }
+
+// Observe implements Checker.
+func (c *PodRecovers) Observe(e *history.Event) {
+	switch {
+	case e.Type == history.TypeFault:
+		c.observeFault(e)
+	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeReady && e.Probe.Ready != nil:
+		c.observeReady(e)
+	}
+	c.judgeDue(c.w.Now())
+}
+
+func (c *PodRecovers) observeFault(e *history.Event) {
+	h := e.Fault
+	f := c.w.pods[h.Pod].faultByID(h.ID)
+	if f == nil {
+		return
+	}
+	switch h.Phase {
+	case history.FaultHealed:
+		c.waits = append(c.waits, &recoverWait{f: f, healedAt: f.endAt, deadline: f.endAt.Add(c.p.RecoverDeadline)})
+	case history.FaultHealUnknown:
+		c.t.checks++
+		c.t.unknown(Finding{At: e.Time, Pods: []string{h.Pod}, Message: fmt.Sprintf(
+			"the heal of %s could not be confirmed (%s): whether the pod recovers is unknown", f, h.Err)})
+	}
+}
+
+func (c *PodRecovers) observeReady(e *history.Event) {
+	kept := c.waits[:0]
+	for _, wt := range c.waits {
+		if wt.f.Pod != e.Probe.Pod || e.Time.Before(wt.healedAt) {
+			kept = append(kept, wt)
+			continue
+		}
+		wt.readings++
+		wt.last = readyNote(e.Probe.Ready) + " at " + clock(e.Time)
+		if !e.Probe.Ready.Ready {
+			kept = append(kept, wt)
+			continue
+		}
+		c.t.checks++
+		c.t.exercise(true)
+		if e.Time.After(wt.deadline) {
+			c.t.violate(Finding{At: e.Time, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
+				"%s was ready again only at %s, %s after the heal; deadline %s (%s)",
+				wt.f.Pod, clock(e.Time), e.Time.Sub(wt.healedAt).Round(time.Millisecond), c.p.RecoverDeadline, wt.f)})
+		}
+	}
+	c.waits = kept
+}
+
+func (c *PodRecovers) judgeDue(now time.Time) {
+	kept := c.waits[:0]
+	for _, wt := range c.waits {
+		if now.Before(wt.deadline.Add(c.p.Skew)) {
+			kept = append(kept, wt)
+			continue
+		}
+		c.judgeLate(wt, wt.deadline)
+	}
+	c.waits = kept
+}
+
+func (c *PodRecovers) judgeLate(wt *recoverWait, at time.Time) {
+	c.t.checks++
+	if wt.readings == 0 {
+		c.t.unknown(Finding{At: at, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
+			"%s's readiness was never read in the %s after the heal (%s)", wt.f.Pod, at.Sub(wt.healedAt).Round(time.Millisecond), wt.f)})
+		return
+	}
+	c.t.exercise(true)
+	c.t.violate(Finding{At: at, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
+		"%s was not ready %s after the heal (%s): %d readiness readings since, the last %s",
+		wt.f.Pod, c.p.RecoverDeadline, wt.f, wt.readings, wt.last)})
+}
+
+// Finish implements Checker.
+func (c *PodRecovers) Finish(at time.Time) []Verdict {
+	c.judgeDue(at)
+	for _, wt := range c.waits {
+		c.t.checks++
+		c.t.unknown(Finding{At: at, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
+			"the history ended %s after the heal of %s, before the pod was seen ready (deadline %s)",
+			at.Sub(wt.healedAt).Round(time.Millisecond), wt.f, c.p.RecoverDeadline)})
+	}
+	if c.t.checks == 0 {
+		c.t.note("no fault was healed")
+	}
+	return []Verdict{c.t.verdict()}
+}
+
+// faultByID finds a recent fault on the pod.
+func (p *pod) faultByID(id string) *fault {
+	if p == nil {
+		return nil
+	}
+	for _, f := range p.faults {
+		if f.ID == id {
+			return f
+		}
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package invariants
+
+import (
+	"container/heap"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// RunCompletes: every run the workload started reaches completed (the finish chunk
+// seen by a watcher and Postgres saying completed) by its deadline, also when its
+// owner was killed, paused or cut off.
+//
+// Judged when both are seen (pass, or fail if after the deadline), when Postgres
+// gives a terminal status other than completed (fail), or at the deadline (+ Skew).
+// Exercised: a run judged; under fault: a chaosd fault hit its owner while it ran.
+// Unknown: at the deadline the last thread reading had failed; Postgres said
+// completed but no watcher could show the finish (none reported, or all cut off by
+// faults on their pods); the finish was seen but Postgres never read; or the
+// history ended before the deadline of a run still in flight.
+// A start that definitely failed (4xx) is not a run.
+type RunCompletes struct {
+	w       *World
+	p       Params
+	t       tally
+	pending map[string]*rcRun
+	queue   dropHeap // judge times
+	refused int
+}
+
+var _ Checker = (*RunCompletes)(nil)
+var _ dropper = (*RunCompletes)(nil)
+
+type rcRun struct {
+	judgeAt     time.Time
+	finishAt    time.Time // first finish seen by a watcher
+	completedAt time.Time // first completed reading
+	watchers    int
+	excused     int // watchers without finish whose pod was faulted
+}
+
+func newRunCompletes(w *World, p Params) *RunCompletes {
+	return &RunCompletes{w: w, p: p, t: newTally(NameRunCompletes, p.MaxEvidence), pending: map[string]*rcRun{}}
+}
+
+// Name implements Checker.
+func (c *RunCompletes) Name() string { return NameRunCompletes }
+
+// Observe implements Checker.
+func (c *RunCompletes) Observe(e *history.Event) {
+	switch {
+	case e.Type == history.TypeOp && e.Op.Name == history.OpStartRun && e.Op.Run != "":
+		c.observeStart(e.Op)
+	case e.Type == history.TypeWatch:
+		c.observeWatch(e)
+	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeThread:
+		c.observeThread(e)
+	}
+	c.judgeDue(c.w.Now())
+}
+
+func (c *RunCompletes) observeStart(o *history.Op) {
+	switch o.Phase {
+	case history.PhaseInvoke:
+		r := c.w.Run(o.Run)
+		st := &rcRun{judgeAt: r.Deadline.Add(c.p.Skew)}
+		c.pending[o.Run] = st
+		heap.Push(&c.queue, dropAt{at: st.judgeAt, run: o.Run})
+	case history.PhaseFailed:
+		if _, ok := c.pending[o.Run]; ok {
+			delete(c.pending, o.Run)
+			c.refused++
+		}
+	}
+}
+
+func (c *RunCompletes) observeWatch(e *history.Event) {
+	wt := e.Watch
+	st := c.pending[wt.Run]
+	if st == nil {
+		return
+	}
+	st.watchers++
+	switch {
+	case wt.Finished && st.finishAt.IsZero():
+		st.finishAt = e.Time
+	case !wt.Finished && c.w.FaultOn(wt.Pod, wt.OpenedAt, e.Time) != nil:
+		st.excused++
+	}
+	c.decideIfDone(wt.Run, st)
+}
+
+func (c *RunCompletes) observeThread(e *history.Event) {
+	p := e.Probe
+	st := c.pending[p.Run]
+	if st == nil || p.ThreadState == nil || p.Err != "" {
+		return
+	}
+	switch p.ThreadState.Status {
+	case history.StatusCompleted:
+		if st.completedAt.IsZero() {
+			st.completedAt = e.Time
+		}
+		c.decideIfDone(p.Run, st)
+	case history.StatusFailed, history.StatusRequiresAction:
+		c.fail(p.Run, e.Time, fmt.Sprintf("ended %s instead of completed", p.ThreadState.Status))
+	}
+}
+
+func (c *RunCompletes) decideIfDone(id string, st *rcRun) {
+	if st.finishAt.IsZero() || st.completedAt.IsZero() {
+		return
+	}
+	r := c.w.Run(id)
+	done := later(st.finishAt, st.completedAt)
+	if r != nil && done.After(r.Deadline) {
+		c.fail(id, done, fmt.Sprintf("completed only at %s, %s after its start, past its deadline of %s",
+			clock(done), done.Sub(r.Started).Round(time.Millisecond), r.Deadline.Sub(r.Started)))
+		return
+	}
+	c.t.checks++
+	c.t.exercise(r != nil && r.Hit())
+	delete(c.pending, id)
+}
+
+func (c *RunCompletes) fail(id string, at time.Time, what string) {
+	r := c.w.Run(id)
+	c.t.checks++
+	c.t.exercise(r != nil && r.Hit())
+	c.t.violate(c.finding(id, at, what))
+	delete(c.pending, id)
+}
+
+func (c *RunCompletes) unknown(id string, at time.Time, why string) {
+	c.t.checks++
+	c.t.unknown(c.finding(id, at, why))
+	delete(c.pending, id)
+}
+
+func (c *RunCompletes) finding(id string, at time.Time, what string) Finding {
+	r := c.w.Run(id)
+	f := Finding{At: at, Run: id, Message: fmt.Sprintf("run %s %s", id, what), Details: c.w.Details(r)}
+	if r != nil {
+		f.Pods = podsOf(r)
+		f.Message += fmt.Sprintf(" (started on %s; Postgres last said %s)", orDash(r.StartPod), orDash(describeOwner(r)))
+	}
+	return f
+}
+
+// judgeDue judges the runs whose deadline (+ Skew) has passed by now.
+func (c *RunCompletes) judgeDue(now time.Time) {
+	for len(c.queue) > 0 && !c.queue[0].at.After(now) {
+		d := heap.Pop(&c.queue).(dropAt)
+		if st := c.pending[d.run]; st != nil && st.judgeAt.Equal(d.at) {
+			c.judgeAtDeadline(d.run, st)
+		}
+	}
+}
+
+func (c *RunCompletes) judgeAtDeadline(id string, st *rcRun) {
+	r := c.w.Run(id)
+	deadline := "its deadline"
+	if r != nil {
+		deadline = fmt.Sprintf("its deadline (%s after its start, %s)", r.Deadline.Sub(r.Started), clock(r.Deadline))
+	}
+	at := st.judgeAt.Add(-c.p.Skew)
+	switch {
+	case r != nil && r.lastReadErr:
+		c.unknown(id, at, "could not be judged at "+deadline+": the last Postgres reading failed")
+	case !st.completedAt.IsZero() && st.watchers == st.excused:
+		c.unknown(id, at, fmt.Sprintf("is completed in Postgres, but no watcher could show the finish chunk (%d watchers reported, %d cut off by faults on their pods)", st.watchers, st.excused))
+	case !st.completedAt.IsZero():
+		c.fail(id, at, fmt.Sprintf("is completed in Postgres, but none of its %d watchers saw the finish chunk", st.watchers))
+	case r == nil || r.postgres.empty():
+		c.unknown(id, at, "could not be judged at "+deadline+": Postgres was never read for it")
+	case !st.finishAt.IsZero():
+		c.fail(id, at, "had its finish chunk seen, but Postgres did not say completed by "+deadline)
+	default:
+		c.fail(id, at, "did not complete by "+deadline)
+	}
+}
+
+// Drop implements dropper: the World forgot the run; judge it now if still pending.
+func (c *RunCompletes) Drop(run string) {
+	if st := c.pending[run]; st != nil {
+		c.judgeAtDeadline(run, st)
+	}
+}
+
+// Finish implements Checker.
+func (c *RunCompletes) Finish(at time.Time) []Verdict {
+	c.judgeDue(at)
+	for _, id := range slices.Sorted(maps.Keys(c.pending)) {
+		st := c.pending[id]
+		c.unknown(id, at, fmt.Sprintf("was still in flight when the history ended at %s, %s before its deadline", clock(at), st.judgeAt.Add(-c.p.Skew).Sub(at).Round(time.Millisecond)))
+	}
+	if c.refused > 0 {
+		c.t.note("%d starts were refused by mesh (not runs)", c.refused)
+	}
+	return []Verdict{c.t.verdict()}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func describeOwner(r *Run) string {
+	if r.Status == "" {
+		return ""
+	}
+	if r.Owner == "" {
+		return r.Status
+	}
+	return r.Status + " owner " + r.Owner
+}
+
+// podsOf lists the pods involved in a run: where it started and who owned it.
+func podsOf(r *Run) []string {
+	var out []string
+	add := func(p string) {
+		for _, q := range out {
+			if q == p {
+				return
+			}
+		}
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	add(r.StartPod)
+	for _, o := range r.ownerTrail {
+		add(o.pod)
+	}
+	for _, f := range r.hits {
+		add(f.Pod)
+	}
+	return out
+}

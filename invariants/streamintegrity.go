@@ -1,0 +1,178 @@
+package invariants
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// StreamIntegrity: within one response, the text deltas are chunk-1..chunk-N exactly
+// once each, in order; and the buffer of an in-progress run never loses messages.
+//
+// Responses (watcher reports): no chunk twice ("chunk-1..7 twice": republished on
+// resume), none beyond N, no foreign text; for early watchers (late ones are
+// prefix-replay's) first arrivals in order with none skipped, and all of 1..N when
+// the finish was seen.
+// Buffer: between two readings of a run's buffer taken while Postgres said
+// in_progress, the message count falls or the first sequence rises (JetStream
+// sequences only grow, so a purge shows even across unobserved gaps), the earlier
+// reading had no end sentinel, and Postgres still says in_progress at least
+// PurgeConfirm after the later reading (a run's own end purges too).
+// Checks: watcher reports and buffer comparisons. Exercised: a report with at least
+// one chunk, or a comparison while in_progress with at least one delta buffered;
+// under fault: the run was hit by a fault, or the watcher's pod was faulted, or a
+// fault was in effect at the comparison. Never unknown.
+type StreamIntegrity struct {
+	w       *World
+	p       Params
+	t       tally
+	buffers map[string]*bufState
+}
+
+var _ Checker = (*StreamIntegrity)(nil)
+var _ dropper = (*StreamIntegrity)(nil)
+
+type bufState struct {
+	last    history.Buffer
+	lastAt  time.Time
+	suspect *purge
+	judged  bool // a purge was reported for this run
+}
+
+type purge struct {
+	at         time.Time
+	before     history.Buffer
+	after      history.Buffer
+	beforeAt   time.Time
+	underFault bool
+}
+
+func newStreamIntegrity(w *World, p Params) *StreamIntegrity {
+	return &StreamIntegrity{w: w, p: p, t: newTally(NameStreamIntegrity, p.MaxEvidence), buffers: map[string]*bufState{}}
+}
+
+// Name implements Checker.
+func (c *StreamIntegrity) Name() string { return NameStreamIntegrity }
+
+// Observe implements Checker.
+func (c *StreamIntegrity) Observe(e *history.Event) {
+	switch {
+	case e.Type == history.TypeWatch:
+		c.observeWatch(e)
+	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeBuffer && e.Probe.Err == "" && e.Probe.Buffer != nil:
+		c.observeBuffer(e)
+	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeThread && e.Probe.ThreadState != nil:
+		c.confirmPurge(e)
+	}
+}
+
+func (c *StreamIntegrity) observeWatch(e *history.Event) {
+	wt := e.Watch
+	c.t.checks++
+	r := c.w.Run(wt.Run)
+	n := chunksOf(r)
+	ch := analyzeOrder(wt.Order, n)
+	if ch.total == 0 && wt.Foreign == 0 {
+		return
+	}
+	cut := c.w.FaultOn(wt.Pod, wt.OpenedAt, e.Time)
+	c.t.exercise((r != nil && r.Hit()) || cut != nil)
+	if problems := judgeResponse(wt, ch); len(problems) > 0 {
+		f := Finding{At: e.Time, Run: wt.Run, Pods: []string{wt.Pod},
+			Message: fmt.Sprintf("run %s: watcher on %s (%s) %s", wt.Run, wt.Pod, watchWhen(wt), strings.Join(problems, "; "))}
+		f.Details = append([]string{"this watcher " + describeWatch(wt, n)}, c.w.Details(r)...)
+		c.t.violate(f)
+	}
+}
+
+// judgeResponse lists what is wrong with one watcher's response.
+func judgeResponse(wt *history.Watch, ch chunks) []string {
+	var out []string
+	if d := ch.duplicates(); d != "" {
+		out = append(out, "saw "+d)
+	}
+	if b := ch.beyond(); len(b) > 0 {
+		out = append(out, fmt.Sprintf("saw %s beyond the %d asked for", chunkRanges(b), ch.n))
+	}
+	if wt.Foreign > 0 {
+		out = append(out, fmt.Sprintf("saw %d text deltas that are not mockai's (first %q)", wt.Foreign, wt.FirstFgn))
+	}
+	if wt.Late && wt.K >= 1 {
+		return out // order and completeness of late watchers: prefix-replay
+	}
+	if ch.disorder != "" && ch.total > 0 {
+		out = append(out, "first arrivals out of order: "+ch.disorder)
+	}
+	if wt.Finished {
+		if miss := ch.missing(1, ch.limit()); len(miss) > 0 {
+			out = append(out, "saw the finish but missed "+chunkRanges(miss))
+		}
+	}
+	return out
+}
+
+func (c *StreamIntegrity) observeBuffer(e *history.Event) {
+	p := e.Probe
+	st := c.buffers[p.Run]
+	if st == nil {
+		st = &bufState{}
+		c.buffers[p.Run] = st
+	}
+	prev, prevAt := st.last, st.lastAt
+	st.last, st.lastAt = *p.Buffer, e.Time
+	r := c.w.Run(p.Run)
+	if prevAt.IsZero() || st.judged || r == nil || !r.inProgress() {
+		return
+	}
+	c.t.checks++
+	hit := r.Hit() || c.w.AnyFault()
+	if prev.TextDeltas >= 1 || prev.Messages >= 1 {
+		c.t.exercise(hit)
+	}
+	cur := *p.Buffer
+	lost := cur.Messages < prev.Messages || (prev.FirstSeq > 0 && cur.FirstSeq > prev.FirstSeq)
+	if lost && !prev.Done && st.suspect == nil {
+		st.suspect = &purge{at: e.Time, before: prev, after: cur, beforeAt: prevAt, underFault: hit}
+	}
+}
+
+// confirmPurge turns a suspected purge into a violation when Postgres still says
+// in_progress long enough after it, and forgets it when the run ended.
+func (c *StreamIntegrity) confirmPurge(e *history.Event) {
+	st := c.buffers[e.Probe.Run]
+	if st == nil || st.suspect == nil {
+		return
+	}
+	switch status := e.Probe.ThreadState.Status; {
+	case status != history.StatusInProgress:
+		st.suspect = nil
+		delete(c.buffers, e.Probe.Run)
+	case e.Time.Sub(st.suspect.at) >= c.p.PurgeConfirm:
+		c.reportPurge(e.Probe.Run, st, e)
+	}
+}
+
+func (c *StreamIntegrity) reportPurge(run string, st *bufState, confirm *history.Event) {
+	s := st.suspect
+	st.suspect, st.judged = nil, true
+	r := c.w.Run(run)
+	msg := fmt.Sprintf("run %s: its buffer lost messages while the run was in progress: %s at %s, then %s at %s; Postgres still said %s at %s",
+		run, bufText(s.before), clock(s.beforeAt), bufText(s.after), clock(s.at), describeThread(confirm.Probe.ThreadState), clock(confirm.Time))
+	f := Finding{At: s.at, Run: run, Message: msg, Details: c.w.Details(r)}
+	if r != nil {
+		f.Pods = podsOf(r)
+	}
+	c.t.violate(f)
+}
+
+func bufText(b history.Buffer) string {
+	return fmt.Sprintf("%d msgs seq %d-%d (%d deltas)", b.Messages, b.FirstSeq, b.LastSeq, b.TextDeltas)
+}
+
+// Drop implements dropper.
+func (c *StreamIntegrity) Drop(run string) { delete(c.buffers, run) }
+
+// Finish implements Checker.
+func (c *StreamIntegrity) Finish(time.Time) []Verdict { return []Verdict{c.t.verdict()} }

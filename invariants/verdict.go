@@ -1,0 +1,152 @@
+// Package invariants checks a history (package history) against the invariant
+// catalogue of DESIGN.md. Checkers are incremental: they see each event once, keep
+// state only for what is still undecided (a run in flight, a pod down, a heal not yet
+// followed by readiness), and keep a capped number of findings as evidence.
+//
+// Every verdict is one of pass, fail, unknown or not-exercised. Unknown means some
+// window that mattered could not be observed (a "could not observe" reading where a
+// violation was possible, a history that ended before a deadline); not-exercised
+// means nothing was observed that the invariant is about. Neither counts as a pass:
+// chaosd exits 2 for both.
+package invariants
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Status is a verdict's outcome.
+type Status string
+
+// Statuses, from best to worst for the exit code: pass (0), not-exercised and
+// unknown (2), fail (1, which wins over the others).
+const (
+	Pass         Status = "pass"
+	Fail         Status = "fail"
+	Unknown      Status = "unknown"
+	NotExercised Status = "not-exercised"
+)
+
+// Finding is one violation, or one window that could not be observed, with its
+// diagnosis.
+type Finding struct {
+	At      time.Time `json:"at"`
+	Run     string    `json:"run,omitempty"`
+	Pods    []string  `json:"pods,omitempty"`
+	Message string    `json:"message"`
+	Details []string  `json:"details,omitempty"` // what chaosd did, what each watcher, Postgres and NATS said
+}
+
+// String is the message with its details, one per line.
+func (f Finding) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s", f.At.UTC().Format("15:04:05.000"), f.Message)
+	for _, d := range f.Details {
+		b.WriteString("\n    ")
+		b.WriteString(d)
+	}
+	return b.String()
+}
+
+// Verdict is one invariant's result over a history.
+type Verdict struct {
+	Name       string    `json:"name"`
+	Status     Status    `json:"status"`
+	Checks     int       `json:"checks"`     // observations the rule was evaluated on
+	Exercised  int       `json:"exercised"`  // observations of the situation the invariant is about
+	UnderFault int       `json:"underFault"` // of those, while chaosd's fault was in effect
+	Violations int       `json:"violations"`
+	Unknowns   int       `json:"unknowns"`             // windows that could not be observed
+	Evidence   []Finding `json:"evidence,omitempty"`   // the first violations (capped)
+	Unobserved []Finding `json:"unobserved,omitempty"` // the first unknown windows (capped)
+	Notes      []string  `json:"notes,omitempty"`
+}
+
+// Message is the verdict in one line: the first violation, else the first unknown
+// window, else why it was not exercised, else empty.
+func (v Verdict) Message() string {
+	switch {
+	case len(v.Evidence) > 0:
+		return v.Evidence[0].Message
+	case len(v.Unobserved) > 0:
+		return v.Unobserved[0].Message
+	case v.Status == NotExercised:
+		return "never exercised: nothing was observed that this invariant is about"
+	}
+	return ""
+}
+
+// tally is the counting and evidence keeping that every checker shares.
+type tally struct {
+	name                          string
+	max                           int
+	checks, exercised, underFault int
+	violations, unknowns          int
+	evidence, unobserved          []Finding
+	notes                         []string
+}
+
+func newTally(name string, maxEvidence int) tally { return tally{name: name, max: maxEvidence} }
+
+// exercise counts one exercise, under fault or not.
+func (t *tally) exercise(underFault bool) {
+	t.exercised++
+	if underFault {
+		t.underFault++
+	}
+}
+
+func (t *tally) violate(f Finding) {
+	t.violations++
+	if len(t.evidence) < t.max {
+		t.evidence = append(t.evidence, f)
+	}
+}
+
+func (t *tally) unknown(f Finding) {
+	t.unknowns++
+	if len(t.unobserved) < t.max {
+		t.unobserved = append(t.unobserved, f)
+	}
+}
+
+func (t *tally) note(format string, args ...any) {
+	t.notes = append(t.notes, fmt.Sprintf(format, args...))
+}
+
+// verdict applies the status rule: any violation fails; else any unknown window is
+// unknown; else nothing exercised is not-exercised; else pass.
+func (t *tally) verdict() Verdict {
+	v := Verdict{Name: t.name, Checks: t.checks, Exercised: t.exercised, UnderFault: t.underFault,
+		Violations: t.violations, Unknowns: t.unknowns, Evidence: t.evidence, Unobserved: t.unobserved, Notes: t.notes}
+	switch {
+	case t.violations > 0:
+		v.Status = Fail
+	case t.unknowns > 0:
+		v.Status = Unknown
+	case t.exercised == 0:
+		v.Status = NotExercised
+	default:
+		v.Status = Pass
+	}
+	return v
+}
+
+// Overall folds verdicts into one status: fail if any failed, else unknown if any is
+// unknown or not exercised (or there are none), else pass.
+func Overall(vs []Verdict) Status {
+	st := Pass
+	if len(vs) == 0 {
+		return Unknown
+	}
+	for _, v := range vs {
+		switch v.Status {
+		case Fail:
+			return Fail
+		case Unknown, NotExercised:
+			st = Unknown
+		}
+	}
+	return st
+}

@@ -1,0 +1,599 @@
+package invariants
+
+import (
+	"container/heap"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// World is what every checker needs to know besides its own state: the event clock,
+// the faults in effect, which pods are down or ready, and a short dossier per run for
+// diagnoses. The Engine updates it with each event before the checkers see it.
+type World struct {
+	p      Params
+	now    time.Time
+	ended  bool // the history's end line was seen
+	pods   map[string]*pod
+	open   map[string]*fault // faults from intent until healed, heal-unknown or failed
+	runs   map[string]*Run
+	drops  dropHeap
+	hb     string // the last heartbeat reading, for diagnoses
+	onDrop func(run string)
+}
+
+func newWorld(p Params) *World {
+	return &World{p: p, pods: map[string]*pod{}, open: map[string]*fault{}, runs: map[string]*Run{}}
+}
+
+// Now is the event clock: the latest event time seen.
+func (w *World) Now() time.Time { return w.now }
+
+// Ended reports whether the history's end line was seen.
+func (w *World) Ended() bool { return w.ended }
+
+func (w *World) observe(e *history.Event) {
+	if e.Time.After(w.now) {
+		w.now = e.Time
+	}
+	switch e.Type {
+	case history.TypeMeta:
+		if e.Meta.Phase == history.MetaEnd {
+			w.ended = true
+		}
+	case history.TypeOp:
+		w.observeOp(e)
+	case history.TypeWatch:
+		w.observeWatch(e)
+	case history.TypeFault:
+		w.observeFault(e.Fault)
+	case history.TypeDocker:
+		w.observeDocker(e.Docker)
+	case history.TypeProbe:
+		w.observeProbe(e)
+	}
+}
+
+// expire drops runs whose dossiers are no longer needed.
+func (w *World) expire() {
+	for len(w.drops) > 0 && w.drops[0].at.Before(w.now) {
+		d := heap.Pop(&w.drops).(dropAt)
+		if r := w.runs[d.run]; r != nil && r.dropAt.Equal(d.at) {
+			delete(w.runs, d.run)
+			if w.onDrop != nil {
+				w.onDrop(d.run)
+			}
+		}
+	}
+}
+
+// ---- faults and pods ----
+
+// fault is one fault's life so far.
+type fault struct {
+	history.Fault
+	intentAt, injectedAt, endAt time.Time
+	endPhase                    string // healed, heal-unknown, inject-failed; "" while open
+}
+
+// String diagnoses the fault: what chaosd did and when.
+func (f *fault) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "chaosd %s %s (fault %s", f.verb(), f.Pod, f.ID)
+	if f.Run != "" {
+		fmt.Fprintf(&b, ", owner of run %s", f.Run)
+	}
+	b.WriteString(")")
+	if f.injectedAt.IsZero() {
+		fmt.Fprintf(&b, " decided %s", clock(f.intentAt))
+	} else {
+		fmt.Fprintf(&b, " confirmed %s", clock(f.injectedAt))
+	}
+	switch f.endPhase {
+	case history.FaultHealed:
+		fmt.Fprintf(&b, ", healed %s", clock(f.endAt))
+	case history.FaultHealUnknown:
+		fmt.Fprintf(&b, ", heal unconfirmed at %s", clock(f.endAt))
+	case history.FaultInjectFailed:
+		fmt.Fprintf(&b, ", injection failed at %s", clock(f.endAt))
+	default:
+		b.WriteString(", not healed")
+	}
+	return b.String()
+}
+
+func (f *fault) verb() string {
+	switch f.Kind {
+	case history.KindKill:
+		return "killed"
+	case history.KindPause:
+		return "paused"
+	case history.KindStop:
+		return "stopped"
+	case history.KindPartition:
+		if len(f.Peers) == 0 {
+			return "partitioned (from all)"
+		}
+		return "partitioned (from " + strings.Join(f.Peers, ",") + ")"
+	}
+	return f.Kind + "ed"
+}
+
+// downs reports whether the fault takes its pod down as mesh sees it: no process,
+// frozen, or cut off from NATS (its heartbeat stops).
+func (f *fault) downs() bool {
+	switch f.Kind {
+	case history.KindKill, history.KindStop, history.KindPause, history.KindRestart:
+		return true
+	case history.KindPartition:
+		return len(f.Peers) == 0 || slices.Contains(f.Peers, history.PeerAll) || slices.Contains(f.Peers, history.PeerNATS)
+	}
+	return false
+}
+
+// active reports whether the fault may be in effect at t.
+func (f *fault) active(t time.Time) bool {
+	return !t.Before(f.intentAt) && (f.endPhase == "" || t.Before(f.endAt))
+}
+
+// interval is a span of time a pod was down; to is zero while it lasts.
+type interval struct {
+	from, to time.Time
+	why      func() string // evaluated when diagnosing, so that a later heal shows
+}
+
+type pod struct {
+	name       string
+	down       *interval   // the current down interval, nil when up
+	downs      []*interval // the last few, newest last
+	faults     []*fault    // the last few faults on this pod, newest last
+	ready      bool
+	readyAt    time.Time // the last readiness reading
+	readySince time.Time // first ready reading of the current ready streak
+	readyNote  string    // the last reading, for diagnoses
+}
+
+const podRing = 8
+
+func (w *World) pod(name string) *pod {
+	p := w.pods[name]
+	if p == nil {
+		p = &pod{name: name}
+		w.pods[name] = p
+	}
+	return p
+}
+
+func (w *World) observeFault(h *history.Fault) {
+	f := w.open[h.ID]
+	if f == nil {
+		f = &fault{Fault: *h, intentAt: h.At}
+		if f.intentAt.IsZero() {
+			f.intentAt = w.now
+		}
+		w.open[h.ID] = f
+		p := w.pod(h.Pod)
+		p.faults = appendRing(p.faults, f)
+	}
+	at := h.At
+	if at.IsZero() {
+		at = w.now
+	}
+	switch h.Phase {
+	case history.FaultInjected:
+		f.injectedAt = at
+		if f.Run == "" {
+			f.Run = h.Run
+		}
+		w.faultInjected(f, at)
+	case history.FaultHealed, history.FaultHealUnknown, history.FaultInjectFailed:
+		f.endAt, f.endPhase = at, h.Phase
+		delete(w.open, h.ID)
+		if h.Phase == history.FaultHealed && f.downs() {
+			w.podUp(h.Pod, at)
+		}
+	}
+}
+
+// faultInjected marks the pod down and the runs it owned as hit.
+func (w *World) faultInjected(f *fault, at time.Time) {
+	if f.downs() {
+		w.podDown(f.Pod, at, f.String)
+	}
+	for _, r := range w.runs {
+		if r.ID == f.Run || (r.Owner == f.Pod && r.inProgress()) {
+			r.hits = appendRing(r.hits, f)
+		}
+	}
+}
+
+func (w *World) podDown(name string, at time.Time, why func() string) {
+	p := w.pod(name)
+	p.ready = false
+	if p.down != nil {
+		return
+	}
+	p.down = &interval{from: at, why: why}
+	p.downs = appendRing(p.downs, p.down)
+}
+
+func (w *World) podUp(name string, at time.Time) {
+	p := w.pods[name]
+	if p == nil || p.down == nil {
+		return
+	}
+	p.down.to = at
+	p.down = nil
+}
+
+func (w *World) observeDocker(d *history.Docker) {
+	name := d.Pod
+	if name == "" || w.p.ignored(d.Pod, d.Container) {
+		return
+	}
+	at := d.At
+	if at.IsZero() {
+		at = w.now
+	}
+	switch d.Action {
+	case history.DockerDie, history.DockerPause:
+		w.podDown(name, at, func() string { return dockerWhy(d) })
+	case history.DockerStart, history.DockerUnpause:
+		if w.openPartition(name) == nil {
+			w.podUp(name, at)
+		}
+	}
+}
+
+func dockerWhy(d *history.Docker) string {
+	s := "container " + d.Action
+	if d.ExitCode != nil {
+		s += fmt.Sprintf(" (exit %d)", *d.ExitCode)
+	}
+	if d.ByChaosd {
+		return s + " by chaosd"
+	}
+	return s + ", not caused by chaosd"
+}
+
+// openPartition returns an open partition fault on the pod.
+func (w *World) openPartition(name string) *fault {
+	for _, f := range w.open {
+		if f.Pod == name && f.Kind == history.KindPartition {
+			return f
+		}
+	}
+	return nil
+}
+
+// DownSince returns when the pod went down and why, or false when it is up.
+func (w *World) DownSince(name string) (time.Time, string, bool) {
+	p := w.pods[name]
+	if p == nil || p.down == nil {
+		return time.Time{}, "", false
+	}
+	return p.down.from, p.down.why(), true
+}
+
+// WasDown reports whether the pod was down at t (as far as the recent past goes).
+func (w *World) WasDown(name string, t time.Time) (string, bool) {
+	p := w.pods[name]
+	if p == nil {
+		return "", false
+	}
+	for _, iv := range p.downs {
+		if !t.Before(iv.from) && (iv.to.IsZero() || t.Before(iv.to)) {
+			return iv.why(), true
+		}
+	}
+	return "", false
+}
+
+// FaultOn returns a fault on the pod that was in effect at some time in [from, to].
+func (w *World) FaultOn(name string, from, to time.Time) *fault {
+	p := w.pods[name]
+	if p == nil {
+		return nil
+	}
+	for _, f := range slices.Backward(p.faults) {
+		if !f.intentAt.After(to) && (f.endPhase == "" || !f.endAt.Before(from)) && f.endPhase != history.FaultInjectFailed {
+			return f
+		}
+	}
+	return nil
+}
+
+// AnyFault reports whether some fault is in effect now.
+func (w *World) AnyFault() bool { return len(w.open) > 0 }
+
+// Ready reports whether the pod's last readiness reading, not older than ReadyStale,
+// said ready.
+func (w *World) Ready(name string) bool {
+	p := w.pods[name]
+	return p != nil && p.ready && w.now.Sub(p.readyAt) <= w.p.ReadyStale
+}
+
+// ReadyPods lists the pods that are Ready, sorted.
+func (w *World) ReadyPods() []string {
+	var out []string
+	for name := range w.pods {
+		if w.Ready(name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (w *World) observeReady(at time.Time, name string, r *history.Ready) {
+	p := w.pod(name)
+	if r.Ready && !p.ready {
+		p.readySince = at
+	}
+	p.ready, p.readyAt = r.Ready, at
+	p.readyNote = readyNote(r) + " at " + clock(at)
+	if r.Ready && w.openPartition(name) == nil {
+		w.podUp(name, at)
+	}
+}
+
+func readyNote(r *history.Ready) string {
+	switch {
+	case r.Ready:
+		return "ready"
+	case r.Err != "":
+		return "not answering (" + r.Err + ")"
+	}
+	return fmt.Sprintf("not ready (status %q, postgres %q, nats %q)", r.Status, r.Postgres, r.NATS)
+}
+
+// ---- runs ----
+
+// Run is the dossier of one run: enough to diagnose it, bounded in size.
+type Run struct {
+	ID, Thread  string
+	Started     time.Time
+	StartPod    string
+	Hint        string
+	Chunks      int // expected chunks, 0 when unknown
+	Expect      time.Duration
+	StartPhase  string
+	Deadline    time.Time
+	Status      string // last status Postgres gave, "" before any
+	Owner       string
+	ownerTrail  []ownerAt
+	postgres    trail
+	nats        trail
+	watchers    []string
+	hits        []*fault
+	dropAt      time.Time
+	lastReadErr bool // the last thread reading could not be taken
+}
+
+type ownerAt struct {
+	pod string
+	at  time.Time
+}
+
+func (r *Run) inProgress() bool { return r.Status == history.StatusInProgress }
+
+// Hit reports whether a chaosd fault hit the run's owner while it ran.
+func (r *Run) Hit() bool { return len(r.hits) > 0 }
+
+// OwnerAt returns the owner Postgres last named at or before t.
+func (r *Run) OwnerAt(t time.Time) string {
+	owner := ""
+	for _, o := range r.ownerTrail {
+		if o.at.After(t) {
+			break
+		}
+		owner = o.pod
+	}
+	return owner
+}
+
+// run returns the dossier of id, creating it when the history mentions a run it has
+// not seen started.
+func (w *World) run(id, thread string) *Run {
+	r := w.runs[id]
+	if r == nil {
+		r = &Run{ID: id, Thread: thread, Started: w.now}
+		w.runs[id] = r
+		w.setDeadline(r)
+	}
+	if r.Thread == "" {
+		r.Thread = thread
+	}
+	return r
+}
+
+// Run returns the dossier of id, or nil.
+func (w *World) Run(id string) *Run { return w.runs[id] }
+
+func (w *World) setDeadline(r *Run) {
+	r.Deadline = r.Started.Add(w.p.runDeadline(r.Expect))
+	r.dropAt = r.Deadline.Add(w.p.OwnerGrace + w.p.RecoverDeadline + w.p.Skew)
+	heap.Push(&w.drops, dropAt{at: r.dropAt, run: r.ID})
+}
+
+func (w *World) observeOp(e *history.Event) {
+	o := e.Op
+	if o.Name != history.OpStartRun || o.Run == "" {
+		return
+	}
+	r := w.run(o.Run, o.Thread)
+	r.StartPhase = o.Phase
+	if o.Phase != history.PhaseInvoke {
+		return
+	}
+	r.Started, r.StartPod, r.Hint, r.Chunks, r.Expect = e.Time, o.Pod, o.Hint, o.Chunks, o.Expect.D()
+	w.setDeadline(r)
+}
+
+func (w *World) observeWatch(e *history.Event) {
+	wt := e.Watch
+	r := w.run(wt.Run, wt.Thread)
+	if len(r.watchers) < 8 {
+		r.watchers = append(r.watchers, describeWatch(wt, r.Chunks))
+	}
+}
+
+func (w *World) observeProbe(e *history.Event) {
+	p := e.Probe
+	switch p.Kind {
+	case history.ProbeReady:
+		if p.Ready != nil && p.Pod != "" {
+			w.observeReady(e.Time, p.Pod, p.Ready)
+		}
+	case history.ProbeHeartbeats:
+		w.hb = describeHeartbeats(p) + " at " + clock(e.Time)
+	case history.ProbeThread:
+		if p.Run != "" {
+			w.observeThread(e.Time, w.run(p.Run, p.Thread), p)
+		}
+	case history.ProbeBuffer:
+		if p.Run != "" {
+			w.run(p.Run, p.Thread).nats.add(e.Time, describeBuffer(p))
+		}
+	}
+}
+
+func (w *World) observeThread(at time.Time, r *Run, p *history.Probe) {
+	if p.Err != "" || p.ThreadState == nil {
+		r.lastReadErr = true
+		r.postgres.add(at, "could not read: "+p.Err)
+		return
+	}
+	r.lastReadErr = false
+	st := p.ThreadState
+	r.postgres.add(at, describeThread(st))
+	r.Status = st.Status
+	if st.Owner != r.Owner || len(r.ownerTrail) == 0 {
+		r.ownerTrail = appendRing(r.ownerTrail, ownerAt{st.Owner, at})
+	}
+	r.Owner = st.Owner
+}
+
+// Details is the run's dossier as lines of evidence.
+func (w *World) Details(r *Run) []string {
+	if r == nil {
+		return nil
+	}
+	out := []string{fmt.Sprintf("run %s on thread %s: started on %s at %s (hint %q, %d chunks, deadline %s)",
+		r.ID, r.Thread, orDash(r.StartPod), clock(r.Started), r.Hint, r.Chunks, clock(r.Deadline))}
+	for _, f := range r.hits {
+		out = append(out, f.String())
+	}
+	out = append(out, "Postgres said: "+r.postgres.String())
+	if !r.nats.empty() {
+		out = append(out, "NATS buffer: "+r.nats.String())
+	}
+	for _, wt := range r.watchers {
+		out = append(out, "watcher "+wt)
+	}
+	return out
+}
+
+// Heartbeat is the last heartbeat reading, described.
+func (w *World) Heartbeat() string { return orDash(w.hb) }
+
+// ---- helpers ----
+
+// trail keeps a compact history of readings: consecutive equal readings merge, and
+// only the first and the last few are kept.
+type trail struct {
+	first   *trailEntry
+	last    []trailEntry
+	dropped int
+}
+
+type trailEntry struct {
+	text     string
+	from, to time.Time
+	n        int
+}
+
+const trailKeep = 5
+
+func (t *trail) add(at time.Time, text string) {
+	if n := len(t.last); n > 0 && t.last[n-1].text == text {
+		t.last[n-1].to, t.last[n-1].n = at, t.last[n-1].n+1
+		return
+	}
+	if t.first == nil {
+		t.first = &trailEntry{text: text, from: at, to: at, n: 1}
+		t.last = append(t.last, *t.first)
+		return
+	}
+	if len(t.last) == trailKeep {
+		t.last = t.last[1:]
+		t.dropped++
+	}
+	t.last = append(t.last, trailEntry{text: text, from: at, to: at, n: 1})
+}
+
+func (t *trail) empty() bool { return t.first == nil }
+
+func (t *trail) String() string {
+	if t.first == nil {
+		return "no readings"
+	}
+	var parts []string
+	if t.dropped > 0 {
+		parts = append(parts, t.first.String(), fmt.Sprintf("… (%d more)", t.dropped))
+	}
+	for _, e := range t.last {
+		parts = append(parts, e.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e trailEntry) String() string {
+	if e.n == 1 {
+		return e.text + " at " + clock(e.from)
+	}
+	return fmt.Sprintf("%s ×%d %s–%s", e.text, e.n, clock(e.from), clock(e.to))
+}
+
+func appendRing[T any](s []T, v T) []T {
+	if len(s) == podRing {
+		s = append(s[:0], s[1:]...)
+	}
+	return append(s, v)
+}
+
+type dropAt struct {
+	at  time.Time
+	run string
+}
+
+type dropHeap []dropAt
+
+func (h dropHeap) Len() int           { return len(h) }
+func (h dropHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dropHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dropHeap) Push(x any)        { *h = append(*h, x.(dropAt)) }
+func (h *dropHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// clock formats a time for diagnoses.
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	return t.UTC().Format("15:04:05.000")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
