@@ -145,8 +145,10 @@ func (s *store) orgBy(ctx context.Context, column, value string) (org, error) {
 	return o, err
 }
 
-func (s *store) orgBySlug(ctx context.Context, slug string) (org, error) { return s.orgBy(ctx, "slug", slug) }
-func (s *store) orgByID(ctx context.Context, id string) (org, error)     { return s.orgBy(ctx, "id", id) }
+func (s *store) orgBySlug(ctx context.Context, slug string) (org, error) {
+	return s.orgBy(ctx, "slug", slug)
+}
+func (s *store) orgByID(ctx context.Context, id string) (org, error) { return s.orgBy(ctx, "id", id) }
 
 func (s *store) isMember(ctx context.Context, orgID, userID string) (bool, error) {
 	var ok bool
