@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,18 +128,21 @@ func (c *cluster) thread(ctx context.Context, t *testing.T, pod string, ten *pro
 	return id
 }
 
-// waitCompleted polls Postgres until the thread is completed with no owner.
+// waitCompleted polls Postgres until the thread is completed with no owner, reading at
+// least once even when the time is already up.
 func (c *cluster) waitCompleted(ctx context.Context, thread string, within time.Duration) (probes.ThreadState, error) {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
+	deadline := time.Now().Add(within)
 	for {
 		st, err := c.pg.Thread(ctx, thread)
 		if err == nil && st.Status == "completed" && st.Owner == "" {
 			return st, nil
 		}
+		if err != nil || time.Now().After(deadline) {
+			return st, fmt.Errorf("thread %s not completed and ownerless in time: status %q owner %q (error %v)", thread, st.Status, st.Owner, err)
+		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("thread %s not completed and ownerless within %s: last status %q owner %q (error %v)", thread, within, st.Status, st.Owner, err)
+			return st, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -160,6 +164,9 @@ func (c *cluster) watch(ctx context.Context, t *testing.T, pod string, ten *prob
 		t.Fatalf("attach on %s: %v", pod, err)
 	}
 	w := &watcher{pod: pod, done: make(chan struct{})}
+	if i := slices.Index(c.pods, pod); i >= 0 {
+		w.pod = c.names[i] + " (" + pod + ")"
+	}
 	go func() {
 		defer close(w.done)
 		w.tally, w.err = a.Collect(func(ch probes.Chunk) {

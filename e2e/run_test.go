@@ -101,11 +101,11 @@ func TestE2EOwnerKill(t *testing.T) {
 	for _, w := range watchers {
 		w.check(t, killedAt.Add(within), runChunks)
 	}
+	seen := <-owners
 	st, err = c.waitCompleted(ctx, thread, time.Until(killedAt.Add(within)))
 	if err != nil {
-		t.Fatalf("after the kill: %v", err)
+		t.Fatalf("%s after the kill (budget %s; owners seen after the kill: %v): %v", time.Since(killedAt).Round(time.Millisecond), within, seen, err)
 	}
-	seen := <-owners
 	t.Logf("thread %s %s with no owner %.1fs after the kill (budget %s); owners seen after the kill: %v", thread, st.Status, st.At.Sub(killedAt).Seconds(), within, seen)
 	checkTakeover(t, owner, c.names, seen)
 
