@@ -125,8 +125,7 @@ func chunkSpan(from, to int) string {
 // describeWatch is one watcher's view of a run, for diagnoses.
 func describeWatch(w *history.Watch, n int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "on %s (%s", orDash(w.Pod), watchWhen(w))
-	fmt.Fprintf(&b, ", opened %s): saw %s", clock(w.OpenedAt), orderText(w.Order))
+	fmt.Fprintf(&b, "on %s (%s): saw %s", orDash(w.Pod), watchWhen(w), orderText(w.Order))
 	if n > 0 {
 		fmt.Fprintf(&b, " of %d", n)
 	}
@@ -146,9 +145,9 @@ func describeWatch(w *history.Watch, n int) string {
 
 func watchWhen(w *history.Watch) string {
 	if w.Late {
-		return fmt.Sprintf("late, opened with %d chunks buffered", w.K)
+		return fmt.Sprintf("late, opened %s with %d chunks buffered", clock(w.OpenedAt), w.K)
 	}
-	return "early"
+	return "early, opened " + clock(w.OpenedAt)
 }
 
 func orderText(o history.Order) string {

@@ -85,7 +85,7 @@ func judgeReplay(wt *history.Watch, c chunks) string {
 }
 
 func (c *PrefixReplay) violate(at time.Time, wt *history.Watch, r *Run, problem, ownerDown string) {
-	msg := fmt.Sprintf("watcher on %s (late, opened %s with %d chunks buffered) %s", wt.Pod, clock(wt.OpenedAt), wt.K, problem)
+	msg := fmt.Sprintf("watcher on %s (%s) %s", wt.Pod, watchWhen(wt), problem)
 	if ownerDown != "" {
 		msg += ", opened " + ownerDown
 	}

@@ -195,7 +195,11 @@ func (c *RunCompletes) Finish(at time.Time) []Verdict {
 	c.judgeDue(at)
 	for _, id := range slices.Sorted(maps.Keys(c.pending)) {
 		st := c.pending[id]
-		c.unknown(id, at, fmt.Sprintf("was still in flight when the history ended at %s, %s before its deadline", clock(at), st.judgeAt.Add(-c.p.Skew).Sub(at).Round(time.Millisecond)))
+		why := fmt.Sprintf("was still in flight when the history ended at %s, %s before its deadline", clock(at), st.judgeAt.Add(-c.p.Skew).Sub(at).Round(time.Millisecond))
+		if r := c.w.Run(id); r != nil && r.lastReadErr {
+			why = "could not be judged: the last Postgres reading failed, and the history ended before its deadline"
+		}
+		c.unknown(id, at, why)
 	}
 	if c.refused > 0 {
 		c.t.note("%d starts were refused by mesh (not runs)", c.refused)
