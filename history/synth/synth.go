@@ -93,7 +93,9 @@ func (g *gen) lastSecond() int {
 
 func (g *gen) at(s int) time.Time { return g.o.Start.Add(time.Duration(s) * time.Second) }
 
-func (g *gen) startOf(i int) time.Time { return g.o.Start.Add(time.Second + time.Duration(i)*g.o.Every) }
+func (g *gen) startOf(i int) time.Time {
+	return g.o.Start.Add(time.Second + time.Duration(i)*g.o.Every)
+}
 
 // second emits every event due in [s, s+1), in time order.
 func (g *gen) second(s int) error {
