@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/invariants"
+)
+
+const analyzeHelp = `
+Re-check a stored history (the JSONL file chaosd writes while it runs, "-" for
+stdin) offline: every invariant is judged again from the events, and a verdict table
+(name, status, checks, exercised, under fault, first finding) is printed, followed by
+the full diagnosis of every verdict that is not a pass. --json prints the report as
+JSON instead.
+
+Deadlines and graces default to the history's own settings (its begin line carries
+the heartbeat TTL and intervals) and are derived from them; the flags override.
+
+Statuses: pass; fail (violated); unknown (some window that mattered could not be
+observed); not-exercised (nothing the invariant is about was observed). Only pass
+counts as a pass.
+
+Exit status: 0 every invariant passed, 1 an invariant was violated, 2 the history
+could not be read (a malformed line is named by its number) or a verdict is unknown
+or not exercised.`
+
+type analyzeOpts struct {
+	json        bool
+	heartbeat   string
+	ignore      string
+	userChecks  string
+	progress    string
+	params      invariants.Params
+	maxEvidence int
+}
+
+func runAnalyze(ctx context.Context, io IO, args []string) error {
+	fs, _ := newFlagSet(io, "analyze", "[flags] FILE", analyzeHelp)
+	o := analyzeFlags(fs)
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("analyze: want one history FILE (see --help)")
+	}
+	p, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	rep, err := analyzeFile(ctx, io, fs.Arg(0), p, o.progress)
+	if err != nil {
+		return err
+	}
+	if err := o.print(io.Stdout, rep); err != nil {
+		return err
+	}
+	return verdictExit(rep.Status)
+}
+
+func analyzeFlags(fs *flag.FlagSet) *analyzeOpts {
+	o := &analyzeOpts{}
+	p := &o.params
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.DurationVar(&p.HeartbeatTTL, "heartbeat-ttl", 0, "heartbeat bucket TTL (default: the history's, else 45s)")
+	fs.DurationVar(&p.HeartbeatInterval, "heartbeat-interval", 0, "pods' heartbeat refresh interval (default: the history's, else 10s)")
+	fs.DurationVar(&p.DetectInterval, "detect-interval", 0, "how often pods look for dead peers (default: the history's, else 10s)")
+	fs.DurationVar(&p.Slack, "slack", 0, "added to graces for scheduling and resume work (default 10s)")
+	fs.DurationVar(&p.OwnerGrace, "owner-grace", 0, "owner-alive: how long a down pod may own an in-progress run (default TTL + detect interval + slack)")
+	fs.DurationVar(&p.RunDeadline, "run-deadline", 0, "run-completes: a fixed deadline per run (default: streaming time + owner grace + 2 slack)")
+	fs.DurationVar(&p.RecoverDeadline, "recover-deadline", 0, "pod-recovers: a healed pod must be ready within this (default 2 TTL)")
+	fs.DurationVar(&p.KeyGrace, "key-grace", 0, "heartbeat-bucket: a pod ready this long must have a key (default interval + slack)")
+	fs.DurationVar(&p.ReadyStale, "ready-stale", 0, "a readiness reading older than this no longer counts (default 3 intervals)")
+	fs.DurationVar(&p.PurgeConfirm, "purge-confirm", 0, "stream-integrity: Postgres must still say in_progress this long after a buffer shrank (default 1s)")
+	fs.DurationVar(&p.Skew, "skew", 0, "tolerance for events written out of time order; deadlines are judged this late (default 2s)")
+	fs.StringVar(&o.heartbeat, "heartbeat-check", "auto", "heartbeat-bucket invariant: auto (the history says), on, off")
+	fs.StringVar(&o.ignore, "ignore-containers", "", "comma-separated pod/container name patterns whose deaths are expected (default migrate,*-migrate-*)")
+	fs.StringVar(&o.userChecks, "user-checks", "", "comma-separated names of declared user checks, besides those the history declares")
+	fs.IntVar(&o.maxEvidence, "max-evidence", 20, "findings kept per verdict")
+	fs.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), on, off")
+	return o
+}
+
+func (o *analyzeOpts) resolve() (invariants.Params, error) {
+	p := o.params
+	switch o.heartbeat {
+	case "auto":
+	case "on", "off":
+		on := o.heartbeat == "on"
+		p.HeartbeatCheck = &on
+	default:
+		return p, fmt.Errorf("--heartbeat-check: %q, want auto, on or off", o.heartbeat)
+	}
+	if o.ignore != "" {
+		p.IgnoreContainers = splitList(o.ignore)
+	}
+	p.UserChecks = splitList(o.userChecks)
+	if o.maxEvidence < 1 {
+		return p, fmt.Errorf("--max-evidence: %d must be at least 1", o.maxEvidence)
+	}
+	p.MaxEvidence = o.maxEvidence
+	switch o.progress {
+	case "auto", "on", "off":
+	default:
+		return p, fmt.Errorf("--progress: %q, want auto, on or off", o.progress)
+	}
+	return p, p.Validate()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// analyzeFile reads and checks the history at path ("-": stdin).
+func analyzeFile(ctx context.Context, io IO, path string, p invariants.Params, progress string) (invariants.Report, error) {
+	in, size, err := openHistory(path)
+	if err != nil {
+		return invariants.Report{}, &ExitCodeError{Code: ExitError, Err: err}
+	}
+	defer in.Close()
+	cr := &countingReader{r: in, ctx: ctx}
+	var report func(int)
+	if showProgress(io.Stderr, progress) {
+		report = progressPrinter(io.Stderr, cr, size)
+		defer fmt.Fprint(io.Stderr, "\r\033[K")
+	}
+	rep, err := invariants.Analyze(history.NewReader(cr), p, report)
+	if err != nil {
+		return rep, &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %w", path, err)}
+	}
+	return rep, nil
+}
+
+func openHistory(path string) (io.ReadCloser, int64, error) {
+	if path == "-" {
+		return io.NopCloser(os.Stdin), 0, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open history: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("open history: %w", err)
+	}
+	return f, st.Size(), nil
+}
+
+// countingReader counts bytes for progress and stops reading when ctx ends.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	ctx context.Context
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func showProgress(w io.Writer, mode string) bool {
+	if mode != "auto" {
+		return mode == "on"
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func progressPrinter(w io.Writer, cr *countingReader, size int64) func(int) {
+	start := time.Now()
+	return func(events int) {
+		rate := float64(events) / max(time.Since(start).Seconds(), 1e-9)
+		pct := ""
+		if size > 0 {
+			pct = fmt.Sprintf(" (%.0f%%)", 100*float64(cr.n)/float64(size))
+		}
+		fmt.Fprintf(w, "\r\033[Kanalyze: %d events%s, %.0f events/s", events, pct, rate)
+	}
+}
+
+func (o *analyzeOpts) print(w io.Writer, rep invariants.Report) error {
+	if o.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("write json: %w", err)
+		}
+		return nil
+	}
+	if err := invariants.WriteTable(w, rep); err != nil {
+		return err
+	}
+	return invariants.WriteDiagnoses(w, rep)
+}
+
+// verdictExit maps an overall verdict to chaosd's exit code convention.
+func verdictExit(st invariants.Status) error {
+	switch st {
+	case invariants.Pass:
+		return nil
+	case invariants.Fail:
+		return &ExitCodeError{Code: ExitViolated, Err: errors.New("invariants violated (see above)")}
+	}
+	return &ExitCodeError{Code: ExitError, Err: errors.New("some verdicts are unknown or not exercised: not a pass (see above)")}
+}
