@@ -369,7 +369,9 @@ func mcpCall(t *testing.T, base string, tn tenant, name string, args map[string]
 	return fromText
 }
 
-func (tn tenant) bearer() map[string]string { return map[string]string{"Authorization": "Bearer " + tn.key} }
+func (tn tenant) bearer() map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tn.key}
+}
 
 // startRun posts a user message whose text carries the mock's hints.
 func (tn tenant) startRun(t *testing.T, base, threadID, text string) string {

@@ -24,6 +24,7 @@ import (
 // the buffer) both see chunk-1..N exactly once; the thread ends completed with its
 // owner cleared. The streams stay open for a second run.
 func TestIntegrationCrossPodAttach(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3)
 	tn := bootstrap(t, c.url("pod-1"), c.provider)
 	id := tn.newThread(t, c.url("pod-1"))
@@ -61,6 +62,7 @@ func countSince(cs []Chunk) int {
 // over within TTL + slack, and every watcher on a survivor sees each chunk exactly
 // once; an attach after the takeover replays the whole prefix.
 func TestIntegrationOwnerKilled(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3)
 	tn := bootstrap(t, c.url("pod-2"), c.provider)
 	id := tn.newThread(t, c.url("pod-2"))
@@ -86,6 +88,7 @@ func TestIntegrationOwnerKilled(t *testing.T) {
 // the optimistic concurrency check, it finds it lost the run and stops, and nothing is
 // duplicated.
 func TestIntegrationPausedOwnerFenced(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3)
 	tn := bootstrap(t, c.url("pod-2"), c.provider)
 	id := tn.newThread(t, c.url("pod-2"))
@@ -112,6 +115,7 @@ func TestIntegrationPausedOwnerFenced(t *testing.T) {
 // TestIntegrationGracefulStopHandsOver stops the owner gracefully with a long TTL: it
 // releases the run and deletes its key, and a survivor takes over well under the TTL.
 func TestIntegrationGracefulStopHandsOver(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, func(cfg *Config) { cfg.HeartbeatTTL, cfg.HeartbeatInterval = 30*time.Second, time.Second })
 	tn := bootstrap(t, c.url("pod-2"), c.provider)
 	id := tn.newThread(t, c.url("pod-2"))
@@ -137,6 +141,7 @@ func TestIntegrationGracefulStopHandsOver(t *testing.T) {
 // TestIntegrationProviderBreaksMidStream cuts the provider's first stream after three
 // chunks: the owner retries and resumes, skipping what the buffer holds.
 func TestIntegrationProviderBreaksMidStream(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	tn := bootstrap(t, c.url("pod-1"), c.provider)
 	id := tn.newThread(t, c.url("pod-1"))
@@ -156,6 +161,7 @@ func TestIntegrationProviderBreaksMidStream(t *testing.T) {
 // TestIntegrationProviderErrorFailsRun: a provider that answers 429 on every attempt
 // fails the run after the retries: an error chunk, the done sentinel, status failed.
 func TestIntegrationProviderErrorFailsRun(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1, func(cfg *Config) { cfg.ProviderRetries = 2 })
 	tn := bootstrap(t, c.url("pod-1"), c.provider)
 	id := tn.newThread(t, c.url("pod-1"))
@@ -174,6 +180,7 @@ func TestIntegrationProviderErrorFailsRun(t *testing.T) {
 
 // TestIntegrationHealthAndMetrics checks the health routes and /metrics.
 func TestIntegrationHealthAndMetrics(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	base := c.url("pod-1")
 	if _, out := call(t, "GET", base+"/health/live", nil, nil); out["status"] != "ok" {

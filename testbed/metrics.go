@@ -12,6 +12,7 @@ type metrics struct {
 	runsEnded       *prometheus.CounterVec // by status: completed, failed
 	runsResumed     *prometheus.CounterVec // by how: orphan, released, adopted
 	runsHandedOver  prometheus.Counter
+	claimsRefused   prometheus.Counter
 	runsActive      prometheus.Gauge
 	chunksPublished prometheus.Counter
 	conflicts       prometheus.Counter
@@ -45,6 +46,7 @@ func newMetrics(pod string) *metrics {
 		runsStarted:     counter("runs_started_total", "Runs started on this pod."),
 		runsEnded:       counterVec("runs_ended_total", "Runs this pod ended, by terminal status.", "status"),
 		runsResumed:     counterVec("runs_resumed_total", "Runs this pod took over, by how it found them (orphan, released, adopted).", "how"),
+		claimsRefused:   counter("claims_refused_total", "Takeover claims that Postgres refused (another pod was faster, or the strict-claim defect)."),
 		runsHandedOver:  counter("runs_handed_over_total", "Runs this pod released because it could not reach the provider."),
 		runsActive:      gauge("runs_active", "Runs this pod is dispatching."),
 		chunksPublished: counter("chunks_published_total", "Chunks published to the stream buffer."),

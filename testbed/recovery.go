@@ -124,6 +124,7 @@ func (p *Pod) takeOver(ctx context.Context, t thread, how string, dead *string) 
 	}
 	if err != nil || !ok {
 		p.runs.release(t.ID)
+		p.metrics.claimsRefused.Inc()
 		if p.cfg.Bugs.Has(BugStrictClaim) && how == foundOrphan {
 			log.Warn("cannot recover run: the claim failed (strict claim while the dead pod owns it)", zap.Error(err))
 		} else if err != nil {
