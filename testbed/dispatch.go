@@ -86,18 +86,33 @@ func (p *Pod) drive(ctx context.Context, r *run) error {
 	return nil
 }
 
-// prepare reads the buffer. A fresh run closes and trims what earlier runs left on
-// the subject; a resumed run goes on from what the buffer holds (unless a defect
-// switch says otherwise).
+// prepare reads the buffer. A resumed run goes on from what the buffer holds (unless
+// a defect switch says otherwise). A fresh run closes and trims what earlier runs left
+// on the subject, unless the buffer already holds some of this very run: then another
+// pod took it over while this one could not reach NATS, and this one goes on like a
+// resumer (its publishes are fenced like everyone's).
 func (p *Pod) prepare(ctx context.Context, r *run) error {
-	st, err := p.readBuffer(ctx, r)
-	if err != nil {
-		return err
+	for {
+		st, err := p.readBuffer(ctx, r)
+		if err != nil {
+			return err
+		}
+		r.prog, r.lastSeq = st.prog, st.lastSeq
+		if r.resume {
+			return p.resumeDefects(ctx, r, st)
+		}
+		if st.prog != (progress{}) {
+			return nil
+		}
+		err = p.trimLeftovers(ctx, r, st)
+		if !errors.Is(err, errStale) {
+			return err
+		}
 	}
-	r.prog, r.lastSeq = st.prog, st.lastSeq
-	if !r.resume {
-		return p.trimLeftovers(ctx, r, st)
-	}
+}
+
+// resumeDefects applies the resume-time defect switches.
+func (p *Pod) resumeDefects(ctx context.Context, r *run, st bufferState) error {
 	r.log.Info("resuming run", zap.Int("buffered", st.count), zap.Int("text_bytes", r.prog.Text), zap.Bool("done", r.prog.Done))
 	if p.cfg.Bugs.Has(BugDuplicateOnResume) {
 		r.prog = progress{}
@@ -111,11 +126,11 @@ func (p *Pod) prepare(ctx context.Context, r *run) error {
 	return nil
 }
 
-// trimLeftovers ends an earlier run that left no done sentinel and purges everything
-// but the subject's last message, so an attach replays only the new run. The subject
-// is never emptied: an owner that lost a run can never match "expect empty".
+// trimLeftovers ends an earlier run that left no done sentinel (fenced, like every
+// publish) and purges everything before the subject's last message, so an attach
+// replays only the new run. The subject is never emptied, so an owner that lost a run
+// can never match "expect an empty subject".
 func (p *Pod) trimLeftovers(ctx context.Context, r *run, st bufferState) error {
-	r.prog = progress{}
 	if st.count == 0 {
 		return nil
 	}
@@ -135,13 +150,17 @@ func isDoneMessage(b []byte) bool {
 	return b != nil && json.Unmarshal(b, &e) == nil && e.Done
 }
 
-// readBuffer reads the run's progress from the buffer, retrying while NATS is away.
+// readBuffer reads the run's progress from the buffer, retrying while NATS is away
+// (and giving up once another pod owns the run).
 func (p *Pod) readBuffer(ctx context.Context, r *run) (bufferState, error) {
 	bo := newBackoff(100*time.Millisecond, 2*time.Second)
-	for {
+	for attempt := 1; ; attempt++ {
 		st, err := p.buf.read(ctx, r.thread, messageIDFor(r.cfg.TaskID))
 		if err == nil {
 			return st, nil
+		}
+		if attempt%5 == 0 && !p.stillOwner(ctx, r) {
+			return st, errFenced
 		}
 		r.log.Warn("cannot read the stream buffer; retrying", zap.Error(err))
 		if err := bo.wait(ctx); err != nil {
@@ -293,16 +312,21 @@ func (p *Pod) publishRaw(ctx context.Context, r *run, data []byte) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
-		if attempt%10 == 0 {
-			if owns, oerr := p.st.owns(ctx, r.thread, p.cfg.PodName, r.cfg.TaskID); oerr == nil && !owns {
-				return errFenced
-			}
+		if attempt%10 == 0 && !p.stillOwner(ctx, r) {
+			return errFenced
 		}
 		r.log.Warn("publish failed; retrying", zap.Error(err), zap.Int("attempt", attempt))
 		if err := bo.wait(ctx); err != nil {
 			return err
 		}
 	}
+}
+
+// stillOwner is false only when Postgres says another pod owns the run (or it
+// ended); when Postgres cannot answer, the pod goes on as the owner.
+func (p *Pod) stillOwner(ctx context.Context, r *run) bool {
+	owns, err := p.st.owns(ctx, r.thread, p.cfg.PodName, r.cfg.TaskID)
+	return err != nil || owns
 }
 
 // refence handles a publish conflict.

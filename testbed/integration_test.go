@@ -266,3 +266,23 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestIntegrationOwnerRestartsAndAdopts kills the owner and starts it again under
+// the same name before its key expires (compose restarting the container): the new
+// process adopts the run it owns by name, and it completes exactly once.
+func TestIntegrationOwnerRestartsAndAdopts(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	tn := bootstrap(t, c.url("pod-2"), c.provider)
+	id := tn.newThread(t, c.url("pod-2"))
+	w := tn.attach(t, c.url("pod-2"), id)
+	tn.startRun(t, c.url("pod-1"), id, "slow:20x60")
+	w.waitDeltas(t, 5, 10*time.Second)
+	c.kill("pod-1")
+	again := c.start("pod-1")
+	wantRun(t, "watcher", w.waitFinishes(t, 1, 15*time.Second), 20)
+	c.waitCompleted(id, 5*time.Second)
+	if n := counterValue(again.metrics.runsResumed.WithLabelValues(foundAdopted)); n != 1 {
+		t.Errorf("restarted pod-1 adopted %v runs, want 1", n)
+	}
+}
