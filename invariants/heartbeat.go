@@ -14,7 +14,9 @@ import (
 // The cluster is up when some pod's last readiness reading (not older than
 // ReadyStale) said ready. On each heartbeat reading taken while it is up: the bucket
 // must exist; each pod ready for at least KeyGrace (it writes its key on start and
-// every HeartbeatInterval) must have a key younger than HeartbeatTTL. A streak of
+// every HeartbeatInterval), and not under a fault in the last KeyGrace (a pod cut
+// off from NATS stays ready but cannot refresh its key), must have a key younger
+// than HeartbeatTTL. A streak of
 // bad readings is one violation (per pod for keys).
 // Checks: every heartbeat reading. Exercised: a reading judged with the cluster up;
 // under fault: a fault was in effect. Unknown: a reading that could not be taken
@@ -82,8 +84,8 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 	}
 	for _, pod := range ready {
 		since := c.w.pods[pod].readySince
-		if at.Sub(since) < c.p.KeyGrace {
-			continue
+		if at.Sub(since) < c.p.KeyGrace || c.w.FaultOn(pod, at.Add(-c.p.KeyGrace), at) != nil {
+			continue // just started, or faulted lately (e.g. cut off from NATS, still ready)
 		}
 		age, ok := ages[pod]
 		var problem string

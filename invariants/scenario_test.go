@@ -1,6 +1,8 @@
 package invariants
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -423,5 +425,51 @@ func TestEvidenceIsCapped(t *testing.T) {
 	v := verdict(t, r, NameNoUnexpectedDeath)
 	if v.Violations != 50 || len(v.Evidence) != 5 {
 		t.Fatalf("violations %d evidence %d", v.Violations, len(v.Evidence))
+	}
+}
+
+func TestPartitionedPodIsExcusedFromItsHeartbeatKey(t *testing.T) {
+	h := &hist{}
+	h.at(0).begin()
+	h.at(1).add(history.FaultEvent(history.Fault{ID: "f1", Phase: history.FaultInjected, Kind: history.KindPartition, Pod: "mesh-1", Peers: []string{history.PeerNATS}, At: sec(1)}))
+	for s := 0.0; s <= 120; s += 5 {
+		ages := map[string]float64{"mesh-2": 1}
+		if s < 1 || s >= 100 {
+			ages["mesh-1"] = 1
+		}
+		h.at(s).ready("mesh-1", true).ready("mesh-2", true).heartbeats(true, ages)
+		if s == 90 {
+			h.fault("f1", history.FaultHealed, history.KindPartition, "mesh-1", "")
+		}
+	}
+	r := h.end().report(Params{})
+	expect(t, r, NameHeartbeatBucket, Pass)
+}
+
+func TestLiveChecksWhatIsWritten(t *testing.T) {
+	var buf bytes.Buffer
+	w := history.NewWriter(&buf, history.Options{})
+	live := NewLive(w, Params{})
+	src := killOwner(defects{deliverNew: true})
+	for _, e := range src.evs {
+		e.Seq, e.V = 0, 0 // the writer numbers them
+		if _, err := live.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := live.Finish()
+	expect(t, rep, NamePrefixReplay, Fail, "missed chunk-1..5")
+	offline, err := Analyze(history.NewReader(&buf), Params{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(names(offline)) != fmt.Sprint(names(rep)) || offline.Events != rep.Events {
+		t.Fatalf("offline %v (%d events) differs from live %v (%d)", names(offline), offline.Events, names(rep), rep.Events)
+	}
+	if _, err := live.Append(history.MetaEvent(history.Meta{Phase: history.MetaEnd})); !errors.Is(err, history.ErrClosed) {
+		t.Fatalf("append after close: %v", err)
 	}
 }
