@@ -29,7 +29,11 @@ func runTestbed(ctx context.Context, io IO, args []string) error {
 	values := map[string]*string{}
 	defaults := testbed.DefaultConfig()
 	for _, v := range testbed.EnvVars {
-		values[v.Name] = fs.String(v.Flag, envOr(io, v.Name, v.Default(defaults)), fmt.Sprintf("%s [%s]", v.Usage, v.Name))
+		def := v.From(io.Getenv)
+		if def == "" {
+			def = v.Default(defaults)
+		}
+		values[v.Name] = fs.String(v.Flag, def, fmt.Sprintf("%s [%s]", v.Usage, v.Name))
 	}
 	migrate := len(args) > 0 && args[0] == "migrate"
 	if migrate {

@@ -65,38 +65,48 @@ type EnvVar struct {
 	Name, Flag, Usage string
 	Default           func(Config) string
 	set               func(*Config, string) error
+	Alias             string // another variable of the same meaning, read when Name is unset
+}
+
+// From returns the variable's value in the environment getenv reads: Name's, else
+// Alias's.
+func (v EnvVar) From(getenv func(string) string) string {
+	if val := getenv(v.Name); val != "" || v.Alias == "" {
+		return val
+	}
+	return getenv(v.Alias)
 }
 
 // EnvVars is the one list of the pod's environment variables.
 var EnvVars = []EnvVar{
 	{"POD_NAME", "pod-name", "the pod's name: its heartbeat key and run owner id (required)",
-		func(c Config) string { return c.PodName }, setPodName},
+		func(c Config) string { return c.PodName }, setPodName, ""},
 	{"DATABASE_URL", "database-url", "PostgreSQL URL",
-		func(c Config) string { return c.DatabaseURL }, setDatabaseURL},
+		func(c Config) string { return c.DatabaseURL }, setDatabaseURL, ""},
 	{"NATS_URL", "nats-url", "NATS URL (JetStream enabled)",
-		func(c Config) string { return c.NATSURL }, setNATSURL},
+		func(c Config) string { return c.NATSURL }, setNATSURL, ""},
 	{"PORT", "port", "HTTP port",
-		func(c Config) string { return strings.TrimPrefix(c.Addr, ":") }, setPort},
+		func(c Config) string { return strings.TrimPrefix(c.Addr, ":") }, setPort, ""},
 	{"TESTBED_BUGS", "bugs", "comma-separated mesh defects to switch on: " + validBugs(),
-		func(c Config) string { return c.Bugs.String() }, setBugs},
+		func(c Config) string { return c.Bugs.String() }, setBugs, ""},
 	{"TESTBED_HEARTBEAT_TTL", "heartbeat-ttl", "heartbeat key TTL: an older key is a dead pod",
-		func(c Config) string { return c.HeartbeatTTL.String() }, durationSetter(func(c *Config) *time.Duration { return &c.HeartbeatTTL })},
+		func(c Config) string { return c.HeartbeatTTL.String() }, durationSetter(func(c *Config) *time.Duration { return &c.HeartbeatTTL }), ""},
 	{"TESTBED_HEARTBEAT_INTERVAL", "heartbeat-interval", "heartbeat refresh and orphan scan period",
-		func(c Config) string { return c.HeartbeatInterval.String() }, durationSetter(func(c *Config) *time.Duration { return &c.HeartbeatInterval })},
+		func(c Config) string { return c.HeartbeatInterval.String() }, durationSetter(func(c *Config) *time.Duration { return &c.HeartbeatInterval }), ""},
 	{"TESTBED_KEEPALIVE", "keepalive", "SSE keepalive comment period",
-		func(c Config) string { return c.KeepAlive.String() }, durationSetter(func(c *Config) *time.Duration { return &c.KeepAlive })},
-	{"TESTBED_AUTH_URL", "auth-url", `trusted Origin for auth requests (mesh's BETTER_AUTH_URL); "*" trusts any`,
-		func(c Config) string { return c.AuthURL }, setAuthURL},
+		func(c Config) string { return c.KeepAlive.String() }, durationSetter(func(c *Config) *time.Duration { return &c.KeepAlive }), ""},
+	{"TESTBED_AUTH_URL", "auth-url", `trusted Origin for auth requests (also read from mesh's BETTER_AUTH_URL); "*" trusts any`,
+		func(c Config) string { return c.AuthURL }, setAuthURL, "BETTER_AUTH_URL"},
 	{"TESTBED_PURGE_GRACE", "purge-grace", "delay between a run's end and the purge of its buffer, so attached readers drain first",
-		func(c Config) string { return c.PurgeGrace.String() }, durationSetter(func(c *Config) *time.Duration { return &c.PurgeGrace })},
+		func(c Config) string { return c.PurgeGrace.String() }, durationSetter(func(c *Config) *time.Duration { return &c.PurgeGrace }), ""},
 	{"TESTBED_PROVIDER_RETRIES", "provider-retries", "attempts on provider API errors before the run is marked failed",
-		func(c Config) string { return strconv.Itoa(c.ProviderRetries) }, intSetter(func(c *Config) *int { return &c.ProviderRetries })},
+		func(c Config) string { return strconv.Itoa(c.ProviderRetries) }, intSetter(func(c *Config) *int { return &c.ProviderRetries }), ""},
 	{"TESTBED_PROVIDER_IDLE_TIMEOUT", "provider-idle-timeout", "a provider stream silent this long is retried",
-		func(c Config) string { return c.ProviderIdleTimeout.String() }, durationSetter(func(c *Config) *time.Duration { return &c.ProviderIdleTimeout })},
+		func(c Config) string { return c.ProviderIdleTimeout.String() }, durationSetter(func(c *Config) *time.Duration { return &c.ProviderIdleTimeout }), ""},
 	{"TESTBED_HANDOVER_AFTER", "handover-after", "provider connection failures in a row before the run is handed to another pod",
-		func(c Config) string { return strconv.Itoa(c.HandoverAfter) }, intSetter(func(c *Config) *int { return &c.HandoverAfter })},
+		func(c Config) string { return strconv.Itoa(c.HandoverAfter) }, intSetter(func(c *Config) *int { return &c.HandoverAfter }), ""},
 	{"TESTBED_DB_TIMEOUT", "db-timeout", "bound on each PostgreSQL statement",
-		func(c Config) string { return c.DBTimeout.String() }, durationSetter(func(c *Config) *time.Duration { return &c.DBTimeout })},
+		func(c Config) string { return c.DBTimeout.String() }, durationSetter(func(c *Config) *time.Duration { return &c.DBTimeout }), ""},
 }
 
 // ConfigFromEnv starts from DefaultConfig, applies every variable that lookup returns
@@ -105,7 +115,7 @@ func ConfigFromEnv(lookup func(string) string) (Config, error) {
 	cfg := DefaultConfig()
 	var errs []error
 	for _, v := range EnvVars {
-		val := strings.TrimSpace(lookup(v.Name))
+		val := strings.TrimSpace(v.From(lookup))
 		if val == "" {
 			continue
 		}

@@ -37,6 +37,17 @@ func TestConfigFromEnvValues(t *testing.T) {
 	}
 }
 
+func TestConfigAuthURLAlias(t *testing.T) {
+	cfg, err := ConfigFromEnv(envOf(map[string]string{"POD_NAME": "p", "BETTER_AUTH_URL": "http://mesh:3000"}))
+	if err != nil || cfg.AuthURL != "http://mesh:3000" {
+		t.Fatalf("BETTER_AUTH_URL: %q %v", cfg.AuthURL, err)
+	}
+	cfg, err = ConfigFromEnv(envOf(map[string]string{"POD_NAME": "p", "BETTER_AUTH_URL": "http://mesh:3000", "TESTBED_AUTH_URL": "*"}))
+	if err != nil || cfg.AuthURL != "*" {
+		t.Fatalf("TESTBED_AUTH_URL wins: %q %v", cfg.AuthURL, err)
+	}
+}
+
 func TestConfigErrorsNameTheVariableAndValue(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
