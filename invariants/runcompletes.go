@@ -20,7 +20,8 @@ import (
 // Unknown: at the deadline the last thread reading had failed; Postgres said
 // completed but no watcher could show the finish (none reported, or all cut off by
 // faults on their pods); the finish was seen but Postgres never read; or the
-// history ended before the deadline of a run still in flight.
+// history ended before the deadline of a run still in flight; a start whose answer
+// was lost (indeterminate) with no sign of the run ever running.
 // A start that definitely failed (4xx) is not a run.
 type RunCompletes struct {
 	w       *World
@@ -39,7 +40,8 @@ type rcRun struct {
 	finishAt    time.Time // first finish seen by a watcher
 	completedAt time.Time // first completed reading
 	watchers    int
-	excused     int // watchers without finish whose pod was faulted
+	excused     int  // watchers without finish whose pod was faulted
+	began       bool // seen in_progress, or a watcher saw one of its chunks
 }
 
 func newRunCompletes(w *World, p Params) *RunCompletes {
@@ -84,6 +86,7 @@ func (c *RunCompletes) observeWatch(e *history.Event) {
 		return
 	}
 	st.watchers++
+	st.began = st.began || len(wt.Order) > 0
 	switch {
 	case wt.Finished && st.finishAt.IsZero():
 		st.finishAt = e.Time
@@ -100,12 +103,17 @@ func (c *RunCompletes) observeThread(e *history.Event) {
 		return
 	}
 	switch p.ThreadState.Status {
+	case history.StatusInProgress:
+		st.began = true
 	case history.StatusCompleted:
 		if st.completedAt.IsZero() {
 			st.completedAt = e.Time
 		}
 		c.decideIfDone(p.Run, st)
 	case history.StatusFailed, history.StatusRequiresAction:
+		if r := c.w.Run(p.Run); r != nil && r.StartPhase == history.PhaseInvoke {
+			return // read while the start was in flight: may be the thread's previous state
+		}
 		c.fail(p.Run, e.Time, fmt.Sprintf("ended %s instead of completed", p.ThreadState.Status))
 	}
 }
@@ -170,6 +178,8 @@ func (c *RunCompletes) judgeAtDeadline(id string, st *rcRun) {
 	switch {
 	case r != nil && r.lastReadErr:
 		c.unknown(id, at, "could not be judged at "+deadline+": the last Postgres reading failed")
+	case r != nil && r.StartPhase == history.PhaseIndeterminate && !st.began && st.finishAt.IsZero():
+		c.unknown(id, at, "had an indeterminate start (the POST's answer was lost) and never showed a sign of running: it may never have started")
 	case !st.completedAt.IsZero() && st.watchers == st.excused:
 		c.unknown(id, at, fmt.Sprintf("is completed in Postgres, but no watcher could show the finish chunk (%d watchers reported, %d cut off by faults on their pods)", st.watchers, st.excused))
 	case !st.completedAt.IsZero():

@@ -473,3 +473,15 @@ func TestLiveChecksWhatIsWritten(t *testing.T) {
 		t.Fatalf("append after close: %v", err)
 	}
 }
+
+func TestIndeterminateStartWithoutSignOfLifeIsUnknown(t *testing.T) {
+	h := &hist{}
+	h.at(0).begin()
+	h.at(1).add(history.OpEvent(history.Op{ID: 1, Name: history.OpStartRun, Phase: history.PhaseInvoke, Run: "r1", Thread: "t-r1", Pod: "mesh-1", Chunks: 5}))
+	h.at(31).add(history.OpEvent(history.Op{ID: 1, Name: history.OpStartRun, Phase: history.PhaseIndeterminate, Run: "r1", Thread: "t-r1", Pod: "mesh-1", Err: "timeout"}))
+	for s := 32.0; s < 200; s += 10 {
+		h.at(s).thread("r1", history.StatusCompleted, "") // the thread's state before any run
+	}
+	r := h.end().report(Params{})
+	expect(t, r, NameRunCompletes, Unknown, "indeterminate start")
+}

@@ -121,16 +121,17 @@ func inProcess(out io.Writer, path string) error {
 		runtime.ReadMemStats(&m)
 		peak = max(peak, m.HeapInuse)
 	}
-	var cpu0 = cpuTime()
+	cpu0 := cpuTime()
 	start := time.Now()
 	rep, err := invariants.Analyze(history.NewReader(f), invariants.Params{}, sample)
 	el := time.Since(start)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "in-process: %d events in %s: %.0f events/s, %.1f MB/s, CPU %.2fs, peak heap in use %.1f MB, verdict %s\n",
+	cpu := cpuTime() - cpu0
+	fmt.Fprintf(out, "in-process: %d events in %s wall: %.0f events/s, %.1f MB/s; CPU %.2fs: %.0f events per CPU-second; peak heap in use %.1f MB; verdict %s\n",
 		rep.Events, el.Round(time.Millisecond), float64(rep.Events)/el.Seconds(), mb(st.Size())/el.Seconds(),
-		(cpuTime() - cpu0).Seconds(), mb(int64(peak)), rep.Status)
+		cpu.Seconds(), float64(rep.Events)/cpu.Seconds(), mb(int64(peak)), rep.Status)
 	if rep.Status != invariants.Pass {
 		return fmt.Errorf("the synthetic history should pass, got %s", rep.Status)
 	}
@@ -156,9 +157,10 @@ func viaBinary(ctx context.Context, out io.Writer, bin, path string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s analyze: %d events in %s: %.0f events/s, %.1f MB/s, exit %d, max RSS %.1f MB\n",
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	fmt.Fprintf(out, "%s analyze: %d events in %s wall: %.0f events/s, %.1f MB/s; CPU %.2fs: %.0f events per CPU-second; exit %d, max RSS %.1f MB\n",
 		bin, lines, el.Round(time.Millisecond), float64(lines)/el.Seconds(), mb(st.Size())/el.Seconds(),
-		cmd.ProcessState.ExitCode(), float64(maxRSS(cmd.ProcessState))/1024)
+		cpu.Seconds(), float64(lines)/cpu.Seconds(), cmd.ProcessState.ExitCode(), float64(maxRSS(cmd.ProcessState))/1024)
 	return nil
 }
 
