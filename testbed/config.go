@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -36,6 +37,8 @@ type Config struct {
 
 	MaxBodyBytes int64 // request body limit
 	BcryptCost   int   // password hashing cost
+
+	providerTransport http.RoundTripper // tests cut one pod off from the provider; nil: the default
 }
 
 // DefaultConfig holds mesh's defaults: 45 s heartbeat TTL, 10 s refresh, 15 s keepalive.

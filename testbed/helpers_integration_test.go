@@ -223,6 +223,23 @@ func (c *cluster) thread(id string) threadRow {
 	return r
 }
 
+// workflow reads a run's dbos.workflow_status row: status and executor_id.
+func (c *cluster) workflow(taskID string) (status, executor string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT status, executor_id FROM dbos.workflow_status WHERE workflow_uuid = $1`, taskID).
+		Scan(&status, &executor); err != nil {
+		c.t.Fatalf("workflow %s: %v", taskID, err)
+	}
+	return status, executor
+}
+
 func (c *cluster) owner(id string) string {
 	if o := c.thread(id).Owner; o != nil {
 		return *o

@@ -286,3 +286,26 @@ func TestIntegrationOwnerRestartsAndAdopts(t *testing.T) {
 		t.Errorf("restarted pod-1 adopted %v runs, want 1", n)
 	}
 }
+
+// TestIntegrationWorkflowRows: each run has a dbos.workflow_status row whose
+// executor_id follows the owner, ending SUCCESS.
+func TestIntegrationWorkflowRows(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	tn := bootstrap(t, c.url("pod-2"), c.provider)
+	id := tn.newThread(t, c.url("pod-2"))
+	task := tn.startRun(t, c.url("pod-1"), id, "slow:20x50")
+	if st, ex := c.workflow(task); st != "PENDING" || ex != "pod-1" {
+		t.Fatalf("workflow %s: %s on %s, want PENDING on pod-1", task, st, ex)
+	}
+	eventually(t, 5*time.Second, "a few chunks", func() bool { return len(deltas(c.bufferChunks(id))) >= 3 })
+	c.kill("pod-1")
+	eventually(t, c.base.HeartbeatTTL+3*time.Second, "executor_id moves to pod-2", func() bool {
+		_, ex := c.workflow(task)
+		return ex == "pod-2"
+	})
+	c.waitCompleted(id, 10*time.Second)
+	if st, _ := c.workflow(task); st != "SUCCESS" {
+		t.Fatalf("workflow %s ended %s, want SUCCESS", task, st)
+	}
+}

@@ -73,6 +73,19 @@ var schema = []string{
 		updated_at timestamptz NOT NULL DEFAULT now())`,
 	`ALTER TABLE threads ADD COLUMN IF NOT EXISTS run_handovers integer NOT NULL DEFAULT 0`,
 	`CREATE INDEX IF NOT EXISTS threads_in_progress_owner ON threads (run_owner_pod) WHERE status = 'in_progress'`,
+	// A mirror of the columns of DBOS's workflow table that chaosd can read owners
+	// from (later mesh): one workflow per run, thread-run:<threadId>:<messageId> on queue
+	// thread-gate, executor_id = the owning pod's name.
+	`CREATE SCHEMA IF NOT EXISTS dbos`,
+	`CREATE TABLE IF NOT EXISTS dbos.workflow_status (
+		workflow_uuid text PRIMARY KEY,
+		status text NOT NULL,
+		name text NOT NULL,
+		executor_id text,
+		queue_name text,
+		queue_partition_key text,
+		created_at bigint NOT NULL,
+		updated_at bigint NOT NULL)`,
 }
 
 // Migrate applies the schema under a pg advisory lock; it is safe to run from several

@@ -3,10 +3,13 @@
 package testbed
 
 import (
+	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -141,4 +144,51 @@ func TestIntegrationOwnerCutOffFromPostgres(t *testing.T) {
 	pl.setCut(false)
 	c.waitCompleted(id, 10*time.Second)
 	wantRun(t, "buffer", c.bufferChunks(id), 20)
+}
+
+// cuttable is a provider transport that fails every request, and breaks every open
+// stream, while cut.
+type cuttable struct{ cut atomic.Bool }
+
+var errCut = errors.New("test: provider unreachable from this pod")
+
+func (c *cuttable) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.cut.Load() {
+		return nil, errCut
+	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body = &cutBody{ReadCloser: resp.Body, link: c}
+	}
+	return resp, err
+}
+
+type cutBody struct {
+	io.ReadCloser
+	link *cuttable
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.link.cut.Load() {
+		return 0, errCut
+	}
+	return b.ReadCloser.Read(p)
+}
+
+// TestIntegrationOwnerCutOffFromProvider: the owner cannot reach the provider, so
+// after a few attempts it hands the run over (owner NULL) and a survivor completes it.
+func TestIntegrationOwnerCutOffFromProvider(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1, func(cfg *Config) { cfg.HandoverAfter = 2 })
+	link := &cuttable{}
+	c.start("pod-2", func(cfg *Config) { cfg.providerTransport = link })
+	tn := bootstrap(t, c.url("pod-1"), c.provider)
+	id := tn.newThread(t, c.url("pod-1"))
+	w := tn.attach(t, c.url("pod-1"), id)
+	tn.startRun(t, c.url("pod-2"), id, "slow:20x50")
+	w.waitDeltas(t, 4, 10*time.Second)
+	link.cut.Store(true) // the owner's stream keeps going; the next attempt fails
+	eventually(t, 10*time.Second, "pod-1 owns the run", func() bool { return c.owner(id) == "pod-1" })
+	wantRun(t, "watcher", w.waitFinishes(t, 1, 15*time.Second), 20)
+	c.waitCompleted(id, 5*time.Second)
 }

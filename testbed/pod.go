@@ -64,7 +64,7 @@ func New(cfg Config, log *zap.Logger) (*Pod, error) {
 	}
 	log = log.Named("testbed").With(zap.String(logging.KeyPod, cfg.PodName))
 	p := &Pod{cfg: cfg, log: log, runs: newRegistry(), metrics: newMetrics(cfg.PodName),
-		providerHTTP: newProviderHTTP(), closed: make(chan struct{})}
+		providerHTTP: newProviderHTTP(cfg.providerTransport), closed: make(chan struct{})}
 	p.life, p.kill = context.WithCancel(context.Background())
 	p.work, p.stopWork = context.WithCancel(p.life)
 	if err := p.connect(); err != nil {

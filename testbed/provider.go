@@ -29,7 +29,10 @@ var errIdle = errors.New("provider stream idle")
 
 // newProviderHTTP is the HTTP client for provider calls: bounded connect, no overall
 // timeout (a reply streams for as long as it needs; silence is caught per frame).
-func newProviderHTTP() *http.Client {
+func newProviderHTTP(rt http.RoundTripper) *http.Client {
+	if rt != nil {
+		return &http.Client{Transport: rt}
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}
 	return &http.Client{Transport: &http.Transport{
 		DialContext:           dialer.DialContext,

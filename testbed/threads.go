@@ -79,10 +79,16 @@ func (s *store) claimRunStart(ctx context.Context, orgID, id, me string, cfg run
 	if err != nil {
 		return false, fmt.Errorf("encode run config: %w", err)
 	}
-	n, err := s.exec(ctx, `UPDATE threads SET status = 'in_progress', run_owner_pod = $3, run_config = $4,
-			run_started_at = now(), run_handovers = 0, updated_at = now()
-		WHERE id = $1 AND organization_id = $2
-			AND (status <> 'in_progress' OR run_owner_pod IS NULL OR run_owner_pod = $3)`, id, orgID, me, raw)
+	n, err := s.exec(ctx, `WITH t AS (
+			UPDATE threads SET status = 'in_progress', run_owner_pod = $3, run_config = $4,
+				run_started_at = now(), run_handovers = 0, updated_at = now()
+			WHERE id = $1 AND organization_id = $2
+				AND (status <> 'in_progress' OR run_owner_pod IS NULL OR run_owner_pod = $3)
+			RETURNING id)
+		INSERT INTO dbos.workflow_status (workflow_uuid, status, name, executor_id, queue_name, queue_partition_key, created_at, updated_at)
+		SELECT $5, 'PENDING', 'thread-run', $3, 'thread-gate', id, `+epochMS+`, `+epochMS+` FROM t
+		ON CONFLICT (workflow_uuid) DO UPDATE SET status = 'PENDING', executor_id = EXCLUDED.executor_id, updated_at = EXCLUDED.updated_at`,
+		id, orgID, me, raw, cfg.TaskID)
 	return n == 1, err
 }
 
@@ -114,9 +120,15 @@ func (s *store) adoptRun(ctx context.Context, orgID, id, me string) (runConfig, 
 		RETURNING run_config`, id, orgID, me)
 }
 
-func (s *store) claimReturning(ctx context.Context, sql string, args ...any) (runConfig, bool, error) {
+// claimReturning runs a claim (an UPDATE of threads RETURNING run_config whose $3 is
+// this pod) and moves the run's workflow row to this pod in the same statement.
+func (s *store) claimReturning(ctx context.Context, claim string, args ...any) (runConfig, bool, error) {
 	var raw []byte
 	var cfg runConfig
+	sql := `WITH t AS (` + claim + `),
+		w AS (UPDATE dbos.workflow_status SET executor_id = $3, status = 'PENDING', updated_at = ` + epochMS + `
+			WHERE workflow_uuid = (SELECT run_config->>'taskId' FROM t))
+		SELECT run_config FROM t`
 	err := s.queryRow(ctx, sql, args, &raw)
 	if err == errNotFound {
 		return cfg, false, nil
@@ -138,13 +150,23 @@ func (s *store) owns(ctx context.Context, id, me, taskID string) (bool, error) {
 	return ok, err
 }
 
-// finishRun ends a run with a terminal status, if this pod still owns it.
+// finishRun ends a run with a terminal status, if this pod still owns it; its
+// workflow row ends as SUCCESS or ERROR.
 func (s *store) finishRun(ctx context.Context, id, me, taskID, status string) (bool, error) {
-	n, err := s.exec(ctx, `UPDATE threads SET status = $4, run_owner_pod = NULL, run_config = NULL,
-			run_started_at = NULL, updated_at = now()
-		WHERE id = $1 AND status = 'in_progress' AND run_owner_pod = $2 AND run_config->>'taskId' = $3`, id, me, taskID, status)
+	var n int
+	err := s.queryRow(ctx, `WITH t AS (
+			UPDATE threads SET status = $4, run_owner_pod = NULL, run_config = NULL, run_started_at = NULL, updated_at = now()
+			WHERE id = $1 AND status = 'in_progress' AND run_owner_pod = $2 AND run_config->>'taskId' = $3
+			RETURNING id),
+		w AS (UPDATE dbos.workflow_status SET status = CASE WHEN $4 = 'completed' THEN 'SUCCESS' ELSE 'ERROR' END,
+				updated_at = `+epochMS+`
+			WHERE workflow_uuid = $3 AND EXISTS (SELECT 1 FROM t))
+		SELECT count(*) FROM t`, []any{id, me, taskID, status}, &n)
 	return n == 1, err
 }
+
+// epochMS is now in epoch milliseconds, DBOS's timestamp unit.
+const epochMS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`
 
 // handOverRun gives up one run (owner NULL) so that another pod's watcher takes it,
 // unless the run was handed over maxHandovers times already.
