@@ -104,3 +104,15 @@ func TestAnalyzeRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestAnalyzeProgressOnStderr(t *testing.T) {
+	path := synthFile(t, synth.Options{Events: 70_000})
+	code, _, errOut := run(t, "analyze", "--progress", "on", path)
+	if code != ExitOK || !strings.Contains(errOut, "analyze: 65536 events (") || !strings.Contains(errOut, "events/s") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = run(t, "analyze", path) // auto: stderr is not a terminal here
+	if code != ExitOK || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
