@@ -24,13 +24,21 @@ func (w *Workload) Monitor(ctx context.Context, every time.Duration, heartbeats 
 }
 
 func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
+	// A reading cut short by chaosd's own shutdown says nothing about the cluster.
 	for _, p := range w.cfg.Pods {
 		at := time.Now()
-		w.record(history.ProbeEvent(history.ReadyProbe(p.Name, w.deps.Driver.Ready(ctx, p.URL)), at))
+		r := w.deps.Driver.Ready(ctx, p.URL)
+		if ctx.Err() != nil {
+			return
+		}
+		w.record(history.ProbeEvent(history.ReadyProbe(p.Name, r), at))
 	}
 	if heartbeats {
 		at := time.Now()
 		hs, err := w.deps.NATS.Heartbeats(ctx)
+		if ctx.Err() != nil {
+			return
+		}
 		w.record(history.ProbeEvent(history.HeartbeatsProbe(hs, err), at))
 	}
 }

@@ -163,10 +163,13 @@ func (r *Run) sample(ctx context.Context) string {
 	w := r.w
 	now := time.Now()
 	st, err := w.deps.Postgres.Thread(ctx, r.Thread)
-	w.record(history.ProbeEvent(history.ThreadProbe(r.ID, r.Thread, st, err), now))
-	now = time.Now()
+	bufAt := time.Now()
 	buf, berr := w.deps.NATS.Buffer(ctx, r.Thread)
-	w.record(history.ProbeEvent(history.BufferProbe(r.ID, r.Thread, buf, berr), now))
+	if ctx.Err() != nil {
+		return "" // cut short by the run's deadline or shutdown: not a reading
+	}
+	w.record(history.ProbeEvent(history.ThreadProbe(r.ID, r.Thread, st, err), now))
+	w.record(history.ProbeEvent(history.BufferProbe(r.ID, r.Thread, buf, berr), bufAt))
 	r.mu.Lock()
 	if err == nil {
 		r.owner, r.status = st.Owner, st.Status
