@@ -1,0 +1,99 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Who healed a fault, as written in the ledger.
+const (
+	ByChaosd   = "chaosd"   // the process that injected it, at the deadline
+	BySignal   = "signal"   // the process that injected it, on SIGINT/SIGTERM
+	ByRecover  = "recover"  // chaosd recover, or chaosd's start-up recovery
+	ByWatchdog = "watchdog" // the detached watchdog
+	ByAbort    = "abort"    // the injection failed; undone at once
+)
+
+// Healer heals the faults of a ledger, one heal at a time across processes (the
+// ledger lock), each on a context that outlives its caller's cancellation.
+type Healer struct {
+	ledger  *Ledger
+	faults  map[string]Fault
+	timeout time.Duration
+	log     *zap.Logger
+}
+
+// NewHealer heals the faults of l with the kinds built on d, each heal bounded by
+// timeout.
+func NewHealer(l *Ledger, d Deps, timeout time.Duration) *Healer {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return &Healer{ledger: l, faults: newFaults(d), timeout: timeout, log: d.logger().Named("heal")}
+}
+
+// HealReport is what a heal did, or found already done.
+type HealReport struct {
+	Entry   *Entry
+	Healing Healing
+	Started time.Time
+	By      string
+	Already bool // closed earlier, by By
+}
+
+// Heal heals fault id unless it is closed already. A failed heal is written down and
+// returned as an error; the fault stays open for a later attempt.
+func (h *Healer) Heal(ctx context.Context, id, by string) (HealReport, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
+	defer cancel()
+	unlock, err := h.ledger.Lock(ctx)
+	if err != nil {
+		return HealReport{}, err
+	}
+	defer unlock()
+	st, err := h.ledger.Read()
+	if err != nil {
+		return HealReport{}, err
+	}
+	e := st.Get(id)
+	if e == nil {
+		return HealReport{}, fmt.Errorf("heal: no fault %s in %s", id, h.ledger.Path())
+	}
+	if !e.Open() {
+		return HealReport{Entry: e, Healing: healingOf(e.Heal), By: e.Heal.By, Already: true}, nil
+	}
+	return h.heal(ctx, e, by)
+}
+
+func (h *Healer) heal(ctx context.Context, e *Entry, by string) (HealReport, error) {
+	f, ok := h.faults[e.Inject.Kind]
+	if !ok {
+		return HealReport{Entry: e}, fmt.Errorf("heal %s: unknown fault kind %q", e.ID(), e.Inject.Kind)
+	}
+	rep := HealReport{Entry: e, Started: time.Now(), By: by}
+	rep.Healing = f.Heal(ctx, e.Inject.Undo)
+	rec := Record{Fault: e.ID(), By: by, Applied: rep.Healing.Applied, Confirmed: rep.Healing.Confirmed, Evidence: rep.Healing.Evidence}
+	if rep.Healing.Err != nil {
+		rec.Op, rec.Error = OpHealFailed, rep.Healing.Err.Error()
+	} else {
+		rec.Op, rec.Outcome = OpHeal, rep.Healing.Outcome
+	}
+	appendErr := h.ledger.Append(rec)
+	h.log.Info("heal", zap.String("fault", e.ID()), zap.String("kind", e.Inject.Kind), zap.String("target", e.Target().Pod),
+		zap.String("by", by), zap.String("outcome", string(rec.Outcome)), zap.String("evidence", rec.Evidence), zap.String("error", rec.Error))
+	if err := errors.Join(rep.Healing.Err, appendErr); err != nil {
+		return rep, fmt.Errorf("heal %s: %w", e.ID(), err)
+	}
+	return rep, nil
+}
+
+func healingOf(r *Record) Healing {
+	return Healing{Outcome: r.Outcome, Applied: r.Applied, Confirmed: r.Confirmed, Evidence: r.Evidence}
+}
+
+// Ledger is the healer's ledger.
+func (h *Healer) Ledger() *Ledger { return h.ledger }

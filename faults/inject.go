@@ -1,0 +1,213 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Injector runs one fault from decision to confirmed heal:
+//
+//	pick the target -> check the blast radius -> plan (the exact undo) ->
+//	ledger: inject record (fsync) -> arm the watchdog -> inject, confirm ->
+//	ledger: confirmed, deadline -> hold until the deadline or a signal ->
+//	heal (on a context that outlives the signal), confirm -> ledger: heal record
+type Injector struct {
+	Deps      Deps
+	Ledger    *Ledger // nil for a dry run
+	Path      string  // the ledger's path (read in a dry run)
+	Healer    *Healer
+	Watchdog  Watchdog
+	Owners    OwnerSource
+	Readiness Readiness
+	Blast     BlastRadius
+	Events    *Events // optional
+	Log       *zap.Logger
+	Rand      func(n int) int // default math/rand/v2
+}
+
+// Request is one fault to inject.
+type Request struct {
+	Kind   string
+	Target TargetSpec
+	Spec   Spec
+	DryRun bool
+}
+
+// Report is what happened, step by step, with the confirmed times.
+type Report struct {
+	Fault       string
+	Kind        string
+	DryRun      bool
+	Picked      string // how the target was chosen
+	Admission   Admission
+	Plan        Plan
+	Started     time.Time // Run was called
+	Decided     time.Time // target and plan settled; the ledger write follows
+	Watchdog    string
+	Effect      Effect
+	Deadline    time.Time
+	Interrupted bool // a signal ended the hold early
+	Heal        HealReport
+}
+
+// Run injects one fault, holds it, heals it. On an error after injection started, the
+// fault has been healed (or left open in the ledger for recover and the watchdog).
+func (in *Injector) Run(ctx context.Context, req Request) (*Report, error) {
+	r := &Report{Kind: req.Kind, DryRun: req.DryRun, Started: time.Now()}
+	if _, err := LookupKind(req.Kind); err != nil {
+		return r, err
+	}
+	fault := in.Healer.faults[req.Kind]
+	st, err := ReadLedger(in.Path)
+	if err != nil {
+		return r, err
+	}
+	if err := in.decide(ctx, req, fault, st, r); err != nil || req.DryRun {
+		return r, err
+	}
+	if err := in.record(ctx, r); err != nil {
+		return r, err
+	}
+	if err := in.inject(ctx, fault, r); err != nil {
+		return r, err
+	}
+	if req.Spec.Never {
+		return r, in.leave(r)
+	}
+	r.Interrupted = !hold(ctx, r.Deadline)
+	by := ByChaosd
+	if r.Interrupted {
+		by = BySignal
+	}
+	return r, in.heal(ctx, r, by)
+}
+
+// decide picks the target, checks the blast radius and plans the fault.
+func (in *Injector) decide(ctx context.Context, req Request, f Fault, st *State, r *Report) error {
+	members, err := in.Deps.Selector.List(ctx, in.Deps.Docker)
+	if err != nil {
+		return err
+	}
+	faulted := map[string]bool{}
+	for _, t := range st.faulted() {
+		faulted[t.ID] = true
+	}
+	p := picker{members: members, faulted: faulted, owners: in.Owners, rand: in.Rand}
+	if p.rand == nil {
+		p.rand = randIntN
+	}
+	target, picked, err := p.pick(ctx, req.Target)
+	if err != nil {
+		return err
+	}
+	r.Picked = picked
+	if r.Admission, err = in.Blast.admit(ctx, target, members, st.faulted(), in.Readiness); err != nil {
+		return err
+	}
+	if r.Plan, err = f.Plan(ctx, target, req.Spec); err != nil {
+		return err
+	}
+	r.Decided = time.Now()
+	return nil
+}
+
+// record writes the inject record under the ledger lock, after checking that no other
+// chaosd opened a fault on the target (or beyond the blast radius) meanwhile.
+func (in *Injector) record(ctx context.Context, r *Report) error {
+	unlock, err := in.Ledger.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := in.Ledger.Read()
+	if err != nil {
+		return err
+	}
+	if err := in.stillFree(st, r.Plan.Target); err != nil {
+		return err
+	}
+	r.Fault = newFaultID(r.Decided)
+	r.Deadline = time.Now().Add(r.Plan.Spec.Hold)
+	self := Self()
+	return in.Ledger.Append(Record{Op: OpInject, Fault: r.Fault, Kind: r.Kind, Target: &r.Plan.Target, Undo: r.Plan.Undo,
+		Does: r.Plan.Does, Undoes: r.Plan.Undoes, Deadline: r.Deadline, Owner: &self})
+}
+
+func (in *Injector) stillFree(st *State, t Target) error {
+	pods := 0
+	for _, o := range st.faulted() {
+		if o.ID == t.ID {
+			return fmt.Errorf("target: %s got an open fault meanwhile", t.Pod)
+		}
+		if !o.Infra {
+			pods++
+		}
+	}
+	if !t.Infra && pods+1 > in.Blast.MaxFaulted {
+		return fmt.Errorf("%w: %d pod(s) faulted meanwhile, at most %d at once", ErrBlastRadius, pods, in.Blast.MaxFaulted)
+	}
+	return nil
+}
+
+// inject arms the watchdog, injects and confirms; on failure it heals at once.
+func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
+	log := in.log().With(zap.String("fault", r.Fault), zap.String("kind", r.Kind), zap.String("target", r.Plan.Target.Pod))
+	if !r.Plan.Spec.Never {
+		w, err := in.Watchdog.Arm(ctx, r.Fault)
+		if err != nil {
+			return errors.Join(fmt.Errorf("not injected: %w", err), in.heal(ctx, r, ByAbort))
+		}
+		r.Watchdog = w
+	}
+	if x, ok := f.(Expecter); ok {
+		release := in.Events.Expect(r.Plan.Target.ID, r.Fault, x.ExpectedEvents())
+		defer func() { go func() { _ = sleep(context.WithoutCancel(ctx), time.Second); release() }() }()
+	}
+	eff, err := f.Inject(ctx, r.Plan)
+	r.Effect = eff
+	if err != nil {
+		log.Error("injection failed or not confirmed; healing at once", zap.Error(err))
+		return errors.Join(fmt.Errorf("inject: %w", err), in.heal(ctx, r, ByAbort))
+	}
+	r.Deadline = eff.Confirmed.Add(r.Plan.Spec.Hold)
+	log.Info("injected", zap.Time("confirmed", eff.Confirmed), zap.Time("deadline", r.Deadline), zap.String("evidence", eff.Evidence))
+	return in.Ledger.Append(Record{Op: OpConfirmed, Fault: r.Fault, Applied: eff.Applied, Confirmed: eff.Confirmed, Evidence: eff.Evidence, Deadline: r.Deadline})
+}
+
+// leave closes a fault left in place on request (kill, down_for never).
+func (in *Injector) leave(r *Report) error {
+	r.Heal = HealReport{By: ByChaosd, Healing: Healing{Outcome: Left, Evidence: "left down on request (down_for never)"}}
+	return in.Ledger.Append(Record{Op: OpHeal, Fault: r.Fault, By: ByChaosd, Outcome: Left, Evidence: r.Heal.Healing.Evidence})
+}
+
+// hold waits until the deadline; false when ctx ended first.
+func hold(ctx context.Context, deadline time.Time) bool {
+	return sleep(ctx, time.Until(deadline)) == nil
+}
+
+// heal heals the fault through the healer; a heal that is not confirmed is an error.
+func (in *Injector) heal(ctx context.Context, r *Report, by string) error {
+	rep, err := in.Healer.Heal(ctx, r.Fault, by)
+	r.Heal = rep
+	if err != nil {
+		return err
+	}
+	if rep.Healing.Outcome != Healed && rep.Healing.Outcome != Left {
+		return fmt.Errorf("%w: %s: %s", ErrNotHealed, rep.Healing.Outcome, rep.Healing.Evidence)
+	}
+	return nil
+}
+
+// ErrNotHealed means a heal could not be confirmed (outcome unknown).
+var ErrNotHealed = errors.New("heal not confirmed")
+
+func (in *Injector) log() *zap.Logger {
+	if in.Log == nil {
+		return zap.NewNop()
+	}
+	return in.Log
+}

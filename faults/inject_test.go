@@ -1,0 +1,224 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/network"
+	"go.uber.org/zap/zaptest"
+)
+
+type readyFunc func(m Member) (bool, string)
+
+func (f readyFunc) Ready(_ context.Context, m Member) (bool, string) { return f(m) }
+
+type ownersFunc func() ([]Owner, error)
+
+func (f ownersFunc) Owners(context.Context) ([]Owner, error) { return f() }
+
+// rig is an Injector on a fake cluster of three pods and two infra services.
+type rig struct {
+	c   *cluster
+	net *fakeNet
+	in  *Injector
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	c := newCluster("mesh-1", "mesh-2", "mesh-3", "nats", "postgres")
+	n := newFakeNet(c)
+	d := testDeps(c, n)
+	d.Log = zaptest.NewLogger(t)
+	l := tempLedger(t)
+	return &rig{c: c, net: n, in: &Injector{
+		Deps: d, Ledger: l, Path: l.Path(), Healer: NewHealer(l, d, time.Second), Watchdog: NoWatchdog{},
+		Readiness: RunningReadiness{}, Blast: BlastRadius{MaxFaulted: 1, MinReady: 1}, Log: d.Log,
+		Rand: func(int) int { return 0 },
+	}}
+}
+
+func (r *rig) ops(t *testing.T, fault string) []string {
+	t.Helper()
+	st, err := r.in.Ledger.Read()
+	must(t, err)
+	e := st.Get(fault)
+	if e == nil {
+		t.Fatalf("fault %s not in the ledger", fault)
+	}
+	ops := []string{OpInject}
+	if e.Confirmed != nil {
+		ops = append(ops, OpConfirmed)
+	}
+	for range e.Failures {
+		ops = append(ops, OpHealFailed)
+	}
+	if e.Heal != nil {
+		ops = append(ops, OpHeal+":"+string(e.Heal.Outcome)+":"+e.Heal.By)
+	}
+	return ops
+}
+
+func withDocker(d Deps, docker Docker) Deps {
+	d.Docker = docker
+	return d
+}
+
+func named(n string) TargetSpec { return TargetSpec{Mode: PickNamed, Name: n} }
+
+func TestPauseIsInjectedConfirmedHealedAndLedgered(t *testing.T) {
+	r := newRig(t)
+	rep, err := r.in.Run(context.Background(), Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: 20 * time.Millisecond}})
+	must(t, err)
+	if got, want := r.c.callLog(), []string{"pause mesh-2", "unpause mesh-2"}; !slices.Equal(got, want) {
+		t.Errorf("docker calls %v, want %v", got, want)
+	}
+	if got, want := r.ops(t, rep.Fault), []string{"inject", "confirmed", "heal:healed:chaosd"}; !slices.Equal(got, want) {
+		t.Errorf("ledger %v, want %v", got, want)
+	}
+	if rep.Effect.Confirmed.Before(rep.Decided) || rep.Heal.Healing.Confirmed.Before(rep.Effect.Confirmed.Add(20*time.Millisecond)) {
+		t.Errorf("times out of order: decided %v, confirmed %v, healed %v", rep.Decided, rep.Effect.Confirmed, rep.Heal.Healing.Confirmed)
+	}
+	if rep.Effect.Evidence != "state paused" || rep.Heal.Healing.Evidence != "state running" {
+		t.Errorf("evidence %q / %q", rep.Effect.Evidence, rep.Heal.Healing.Evidence)
+	}
+}
+
+func TestKillNeverLeavesThePodDown(t *testing.T) {
+	r := newRig(t)
+	rep, err := r.in.Run(context.Background(), Request{Kind: "kill", Target: TargetSpec{Mode: PickRandom}, Spec: Spec{Never: true}})
+	must(t, err)
+	if got := r.c.callLog(); !slices.Equal(got, []string{"kill mesh-1"}) {
+		t.Errorf("docker calls %v, want only the kill", got)
+	}
+	if got := r.ops(t, rep.Fault); !slices.Equal(got, []string{"inject", "confirmed", "heal:left:chaosd"}) {
+		t.Errorf("ledger %v", got)
+	}
+}
+
+func TestSignalDuringHoldHealsAtOnce(t *testing.T) {
+	r := newRig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	start := time.Now()
+	rep, err := r.in.Run(ctx, Request{Kind: "kill", Target: named("mesh-3"), Spec: Spec{Hold: time.Hour}})
+	must(t, err)
+	if !rep.Interrupted || time.Since(start) > 5*time.Second {
+		t.Fatalf("interrupted %v after %s", rep.Interrupted, time.Since(start))
+	}
+	if got := r.c.callLog(); !slices.Equal(got, []string{"kill mesh-3", "start mesh-3"}) {
+		t.Errorf("docker calls %v", got)
+	}
+	if got := r.ops(t, rep.Fault); !slices.Equal(got, []string{"inject", "confirmed", "heal:healed:signal"}) {
+		t.Errorf("ledger %v", got)
+	}
+}
+
+func TestPartitionFromEverythingRestoresEndpointAndTraffic(t *testing.T) {
+	r := newRig(t)
+	var connected []string
+	d := r.c.docker()
+	d.connect = func(netID, id string, cfg *network.EndpointSettings) error {
+		connected = append(connected, netID+" "+strings.Join(cfg.Aliases, ","))
+		return r.c.docker().NetworkConnect(context.Background(), netID, id, cfg)
+	}
+	r.in.Deps.Docker, r.in.Healer = d, NewHealer(r.in.Ledger, withDocker(r.in.Deps, d), time.Second)
+	rep, err := r.in.Run(context.Background(), Request{Kind: "partition", Target: named("mesh-2"), Spec: Spec{Hold: 10 * time.Millisecond}})
+	must(t, err)
+	id := r.c.byService("mesh-2").id
+	if want := []string{"net-proj_default mesh-2," + id[:12]}; !slices.Equal(connected, want) {
+		t.Errorf("reconnected %v, want %v", connected, want)
+	}
+	for _, want := range []string{"mesh-1", "nats", "postgres", "unreachable (no route)", "host -> mesh-1"} {
+		if !strings.Contains(rep.Effect.Evidence, want) {
+			t.Errorf("inject evidence lacks %q: %s", want, rep.Effect.Evidence)
+		}
+	}
+	if !strings.Contains(rep.Heal.Healing.Evidence, "resolves mesh-2 to 172.20.0.3") {
+		t.Errorf("heal evidence lacks the DNS check: %s", rep.Heal.Healing.Evidence)
+	}
+}
+
+func TestPartitionFromPeersCutsBothWaysAndHeals(t *testing.T) {
+	r := newRig(t)
+	rep, err := r.in.Run(context.Background(), Request{Kind: "partition", Target: named("mesh-1"), Spec: Spec{Hold: 10 * time.Millisecond, Peers: []string{"nats"}}})
+	must(t, err)
+	ev := rep.Effect.Evidence
+	for _, want := range []string{"proj_mesh-1_1 -> nats (172.20.0.5:3000): unreachable", "proj_nats_1 -> proj_mesh-1_1 (172.20.0.2:3000): unreachable", "proj_mesh-2_1 -> nats (172.20.0.5:3000): reachable"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("inject evidence lacks %q:\n%s", want, ev)
+		}
+	}
+	if present, _, _ := r.net.Rules(r.c.byService("mesh-1").pid); present {
+		t.Error("the table is still there after the heal")
+	}
+	if rep.Heal.Healing.Outcome != Healed || !strings.Contains(rep.Heal.Healing.Evidence, "table chaosd present: false") && !strings.Contains(rep.Heal.Healing.Evidence, "reachable") {
+		t.Errorf("heal %+v", rep.Heal.Healing)
+	}
+}
+
+func TestFailedInjectionIsUndoneAtOnce(t *testing.T) {
+	r := newRig(t)
+	d := r.c.docker()
+	d.pause = func(string) error { return errors.New("daemon hiccup") }
+	r.in.Deps.Docker, r.in.Healer = d, NewHealer(r.in.Ledger, withDocker(r.in.Deps, d), time.Second)
+	rep, err := r.in.Run(context.Background(), Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: time.Hour}})
+	if err == nil || !strings.Contains(err.Error(), "daemon hiccup") {
+		t.Fatalf("err %v", err)
+	}
+	if got := r.ops(t, rep.Fault); !slices.Equal(got, []string{"inject", "heal:healed:abort"}) {
+		t.Errorf("ledger %v", got)
+	}
+}
+
+func TestUnconfirmedInjectionIsUndoneAndReported(t *testing.T) {
+	r := newRig(t)
+	d := r.c.docker()
+	d.pause = func(string) error { return nil } // says yes, does nothing
+	r.in.Deps.Docker, r.in.Healer = d, NewHealer(r.in.Ledger, withDocker(r.in.Deps, d), time.Second)
+	_, err := r.in.Run(context.Background(), Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: time.Hour}})
+	if err == nil || !strings.Contains(err.Error(), "not confirmed within") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestVanishedTargetIsUnknownNeverHealed(t *testing.T) {
+	r := newRig(t)
+	id := r.c.byService("mesh-2").id
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, func() {
+		r.c.mu.Lock()
+		delete(r.c.boxes, id)
+		r.c.mu.Unlock()
+		cancel()
+	})
+	rep, err := r.in.Run(ctx, Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: time.Hour}})
+	if !errors.Is(err, ErrNotHealed) || rep.Heal.Healing.Outcome != Unknown || !strings.Contains(rep.Heal.Healing.Evidence, "vanished") {
+		t.Fatalf("err %v, heal %+v", err, rep.Heal.Healing)
+	}
+	if got := r.ops(t, rep.Fault); !slices.Equal(got, []string{"inject", "confirmed", "heal:unknown:signal"}) {
+		t.Errorf("ledger %v", got)
+	}
+}
+
+func TestDryRunTouchesNothing(t *testing.T) {
+	r := newRig(t)
+	path := filepath.Join(t.TempDir(), "never-created.jsonl")
+	r.in.Ledger, r.in.Path = nil, path
+	rep, err := r.in.Run(context.Background(), Request{Kind: "partition", Target: named("mesh-3"), Spec: Spec{Hold: time.Minute}, DryRun: true})
+	must(t, err)
+	if calls := r.c.callLog(); len(calls) != 0 {
+		t.Errorf("a dry run called %v", calls)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a dry run created the ledger: %v", err)
+	}
+	if !strings.Contains(rep.Plan.Does, "disconnect proj_mesh-3_1 from proj_default") || len(rep.Plan.Undo) == 0 {
+		t.Errorf("plan %+v", rep.Plan)
+	}
+}

@@ -1,0 +1,130 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Table is the name of chaosd's own nftables table (family inet) in a container's
+// network namespace; chaosd never touches any other table.
+const Table = "chaosd"
+
+// conn opens an nftables connection on pid's namespace, refusing chaosd's own.
+func conn(pid int) (*nftables.Conn, func(), error) {
+	if host, err := IsHost(pid); err != nil {
+		return nil, nil, err
+	} else if host {
+		return nil, nil, ErrHostNamespace
+	}
+	fd, err := open(pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, fmt.Errorf("nftables: %w", err)
+	}
+	return c, func() { unix.Close(fd) }, nil
+}
+
+// Cut replaces chaosd's table in pid's namespace with one that drops every packet
+// from and to addrs (input and output chains). The table is replaced as a whole in
+// one transaction, so cutting twice leaves one set of rules.
+func Cut(pid int, addrs []netip.Addr) error {
+	if len(addrs) == 0 {
+		return errors.New("nftables: no addresses to cut off")
+	}
+	c, done, err := conn(pid)
+	if err != nil {
+		return err
+	}
+	defer done()
+	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
+	c.AddTable(t) // so that the delete below cannot fail on a missing table
+	c.DelTable(t)
+	c.AddTable(t)
+	in := c.AddChain(baseChain(t, "input", nftables.ChainHookInput))
+	out := c.AddChain(baseChain(t, "output", nftables.ChainHookOutput))
+	for _, a := range addrs {
+		c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: dropAddr(a, true)})
+		c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: dropAddr(a, false)})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: replace table %s: %w", Table, err)
+	}
+	return nil
+}
+
+// Uncut deletes chaosd's table from pid's namespace; a missing table is no error.
+func Uncut(pid int) error {
+	c, done, err := conn(pid)
+	if err != nil {
+		return err
+	}
+	defer done()
+	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: delete table %s: %w", Table, err)
+	}
+	return nil
+}
+
+// Rules reports whether chaosd's table exists in pid's namespace and how many rules
+// its input and output chains hold.
+func Rules(pid int) (present bool, rules int, err error) {
+	c, done, err := conn(pid)
+	if err != nil {
+		return false, 0, err
+	}
+	defer done()
+	t, err := c.ListTableOfFamily(Table, nftables.TableFamilyINet)
+	if errors.Is(err, unix.ENOENT) {
+		return false, 0, nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("nftables: list table %s: %w", Table, err)
+	}
+	for _, name := range []string{"input", "output"} {
+		rs, err := c.GetRules(t, &nftables.Chain{Name: name, Table: t})
+		if err != nil {
+			return true, rules, fmt.Errorf("nftables: list rules of %s: %w", name, err)
+		}
+		rules += len(rs)
+	}
+	return true, rules, nil
+}
+
+func baseChain(t *nftables.Table, name string, hook *nftables.ChainHook) *nftables.Chain {
+	accept := nftables.ChainPolicyAccept
+	return &nftables.Chain{
+		Name: name, Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &accept,
+	}
+}
+
+// dropAddr matches a packet from (source) or to a, by address family, and drops it.
+func dropAddr(a netip.Addr, source bool) []expr.Any {
+	proto, off := byte(unix.NFPROTO_IPV4), uint32(16) // IPv4 daddr
+	if a.Is6() && !a.Is4In6() {
+		proto, off = unix.NFPROTO_IPV6, 24 // IPv6 daddr
+	}
+	a = a.Unmap()
+	if source {
+		off -= uint32(a.BitLen() / 8) // saddr sits just before daddr in both headers
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: uint32(a.BitLen() / 8)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}

@@ -1,0 +1,92 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Pause freezes a container with the cgroup freezer (docker pause) and unpauses it.
+type Pause struct {
+	c interface {
+		inspector
+		pauser
+	}
+	t Timing
+}
+
+var (
+	_ Fault    = (*Pause)(nil)
+	_ Expecter = (*Pause)(nil)
+)
+
+func newPause(d Deps) Fault { return &Pause{c: d.Docker, t: d.Timing.withDefaults()} }
+
+type pauseUndo struct {
+	Container string `json:"container"`
+	Name      string `json:"name"`
+}
+
+// Name implements Fault.
+func (*Pause) Name() string { return "pause" }
+
+// ExpectedEvents implements Expecter.
+func (*Pause) ExpectedEvents() []string { return []string{"pause"} }
+
+// Plan implements Fault.
+func (p *Pause) Plan(_ context.Context, m Member, s Spec) (Plan, error) {
+	raw, err := marshalUndo(pauseUndo{Container: m.ID, Name: m.Name})
+	if err != nil {
+		return Plan{}, err
+	}
+	return Plan{Kind: p.Name(), Target: m.Target, Spec: s, Undo: raw, member: m,
+		Does: fmt.Sprintf("pause %s for %s", m.Name, s.Hold), Undoes: "unpause it"}, nil
+}
+
+// Inject implements Fault.
+func (p *Pause) Inject(ctx context.Context, pl Plan) (Effect, error) {
+	if err := p.c.ContainerPause(ctx, pl.Target.ID); err != nil {
+		return Effect{}, fmt.Errorf("pause %s: %w", pl.Target.Name, err)
+	}
+	e := Effect{Applied: time.Now()}
+	var err error
+	e.Confirmed, e.Evidence, err = confirm(ctx, p.t, func(ctx context.Context) (bool, string, error) {
+		ci, err := inspect(ctx, p.c, pl.Target.ID)
+		if err != nil {
+			return false, "", err
+		}
+		return ci.State.Paused, "state " + ci.State.Status, nil
+	})
+	return e, err
+}
+
+// Heal implements Fault: unpause a paused container; a running one needs nothing; a
+// stopped or vanished one cannot be confirmed healthy, so it is Unknown.
+func (p *Pause) Heal(ctx context.Context, raw json.RawMessage) Healing {
+	var u pauseUndo
+	if err := unmarshalUndo(raw, &u); err != nil {
+		return Healing{Err: err}
+	}
+	ci, err := inspect(ctx, p.c, u.Container)
+	switch {
+	case err != nil:
+		return vanishedOr(err)
+	case !ci.State.Running:
+		return Healing{Outcome: Unknown, Evidence: "target is " + ci.State.Status + ", not running: cannot confirm it would serve again"}
+	case !ci.State.Paused:
+		return Healing{Outcome: Healed, Confirmed: time.Now(), Evidence: "not paused (nothing to undo)"}
+	}
+	if err := p.c.ContainerUnpause(ctx, u.Container); err != nil {
+		return vanishedOr(fmt.Errorf("unpause %s: %w", u.Name, notFound(err)))
+	}
+	h := Healing{Applied: time.Now()}
+	h.Confirmed, h.Evidence, err = confirm(ctx, p.t, func(ctx context.Context) (bool, string, error) {
+		ci, err := inspect(ctx, p.c, u.Container)
+		if err != nil {
+			return false, "", err
+		}
+		return running(ci), "state " + ci.State.Status, nil
+	})
+	return settle(h, err)
+}

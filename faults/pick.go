@@ -1,0 +1,133 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// How a target is chosen.
+const (
+	PickNamed  = "named"
+	PickRandom = "random"
+	PickOwner  = "owner"
+)
+
+// TargetSpec says how to choose the target.
+type TargetSpec struct {
+	Mode      string        // PickNamed, PickRandom or PickOwner
+	Name      string        // PickNamed: pod, service, container name or id prefix
+	OwnerWait time.Duration // PickOwner: wait this long for an in-progress run
+}
+
+// ErrNoTarget means nothing the request could hurt was found; never success.
+var ErrNoTarget = errors.New("no target")
+
+// picker chooses a target among the selector's members.
+type picker struct {
+	members []Member
+	faulted map[string]bool // container ids with an open fault
+	owners  OwnerSource
+	rand    func(n int) int
+}
+
+// pick returns the target and how it was chosen.
+func (p picker) pick(ctx context.Context, ts TargetSpec) (Member, string, error) {
+	switch ts.Mode {
+	case PickNamed:
+		return p.named(ts.Name)
+	case PickRandom:
+		return p.random()
+	case PickOwner:
+		return p.owner(ctx, ts.OwnerWait)
+	}
+	return Member{}, "", fmt.Errorf("target: unknown mode %q", ts.Mode)
+}
+
+func (p picker) named(name string) (Member, string, error) {
+	ms, ok := find(p.members, name)
+	switch {
+	case !ok:
+		return Member{}, "", fmt.Errorf("%w: no container named %q in the selector (known: %s)", ErrNoTarget, name, p.names())
+	case len(ms) > 1:
+		return Member{}, "", fmt.Errorf("target: %q names %d containers; name one by container name", name, len(ms))
+	}
+	m := ms[0]
+	if err := p.touchable(m); err != nil {
+		return Member{}, "", err
+	}
+	return m, fmt.Sprintf("named %q", name), nil
+}
+
+func (p picker) random() (Member, string, error) {
+	var eligible []Member
+	for _, m := range p.members {
+		if !m.Infra && p.touchable(m) == nil {
+			eligible = append(eligible, m)
+		}
+	}
+	if len(eligible) == 0 {
+		return Member{}, "", fmt.Errorf("%w: no running pod in the selector is free to hurt", ErrNoTarget)
+	}
+	return eligible[p.rand(len(eligible))], fmt.Sprintf("random among %d running pods", len(eligible)), nil
+}
+
+func (p picker) owner(ctx context.Context, wait time.Duration) (Member, string, error) {
+	if p.owners == nil {
+		return Member{}, "", errors.New("owner: no Postgres configured")
+	}
+	owners, err := WaitOwners(ctx, p.owners, wait, 200*time.Millisecond)
+	if err != nil {
+		return Member{}, "", err
+	}
+	var why []string
+	for _, o := range owners {
+		ms, ok := find(p.members, o.Pod)
+		if !ok || len(ms) != 1 {
+			why = append(why, fmt.Sprintf("%q matches %d containers", o.Pod, len(ms)))
+			continue
+		}
+		if err := p.touchable(ms[0]); err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		return ms[0], fmt.Sprintf("owner of run %s per Postgres", orDash(o.Run)), nil
+	}
+	return Member{}, "", fmt.Errorf("%w: owners named by Postgres cannot be hurt: %s", ErrNoTarget, strings.Join(why, "; "))
+}
+
+// touchable says why a member may not be hurt now, or nil.
+func (p picker) touchable(m Member) error {
+	switch {
+	case m.Skipped:
+		return fmt.Errorf("target: refusing %s: it is labelled %s=true", m.Pod, LabelSkip)
+	case p.faulted[m.ID]:
+		return fmt.Errorf("target: %s already has an open fault", m.Pod)
+	case !m.Running():
+		return fmt.Errorf("target: %s is %s, not running", m.Pod, m.State)
+	}
+	return nil
+}
+
+func (p picker) names() string {
+	var ns []string
+	for _, m := range p.members {
+		ns = append(ns, m.Pod)
+	}
+	if len(ns) == 0 {
+		return "none"
+	}
+	return strings.Join(ns, ", ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func randIntN(n int) int { return rand.IntN(n) }
