@@ -1,0 +1,126 @@
+// Package config is chaosd's configuration: a YAML file decoded strictly (an unknown
+// field is an error) over Default(), the bundled cluster's values; environment
+// variables override the file and flags override both (override.go). Validate names
+// the field and the value of every problem.
+//
+// Each section is a struct of its own with its own checks, so that later features add
+// a section (or a field) and its validation in one place.
+package config
+
+import (
+	"github.com/chaosd/chaosd/faults"
+)
+
+// Config is all of chaosd's configuration.
+type Config struct {
+	Docker      Docker      `yaml:"docker"`
+	Selector    Selector    `yaml:"selector"`
+	Pods        Pods        `yaml:"pods"`
+	Postgres    Postgres    `yaml:"postgres"`
+	Owner       Owner       `yaml:"owner"`
+	Ledger      Ledger      `yaml:"ledger"`
+	BlastRadius BlastRadius `yaml:"blast_radius"`
+	Faults      Faults      `yaml:"faults"`
+	Watchdog    Watchdog    `yaml:"watchdog"`
+}
+
+// Docker is the Docker daemon chaosd drives.
+type Docker struct {
+	Host    string   `yaml:"host"`    // "" = DOCKER_HOST, else the default socket
+	Timeout Duration `yaml:"timeout"` // for the first contact (ping)
+}
+
+// Selector says which containers chaosd may ever touch.
+type Selector struct {
+	Project string            `yaml:"project"` // compose project (label com.docker.compose.project)
+	Labels  map[string]string `yaml:"labels"`  // and/or labels every target must carry
+	Infra   []string          `yaml:"infra"`   // pod or service names hurt only when named
+}
+
+// Pods says how to name and probe the pods.
+type Pods struct {
+	NameFrom string `yaml:"name_from"` // label:KEY, env:VAR or name: the pod name (mesh's POD_NAME)
+	Port     int    `yaml:"port"`      // the pods' HTTP port inside the container
+	Ready    string `yaml:"ready"`     // http (GET /health/ready) or running (container state)
+}
+
+// Postgres is mesh's database, where run owners are read.
+type Postgres struct {
+	DSN string `yaml:"dsn"`
+}
+
+// Owner says where a run's owner pod is recorded.
+type Owner struct {
+	Source string   `yaml:"source"` // threads, dbos, or query
+	Query  string   `yaml:"query"`  // source query: SQL returning (owner pod[, run id]), newest first
+	Wait   Duration `yaml:"wait"`   // how long --fault=KIND-owner waits for an in-progress run
+}
+
+// Ledger is the write-ahead fault ledger.
+type Ledger struct {
+	Path string `yaml:"path"`
+}
+
+// BlastRadius bounds the damage.
+type BlastRadius struct {
+	MaxFaulted int `yaml:"max_faulted"` // pods faulted at once
+	MinReady   int `yaml:"min_ready"`   // other pods that must stay ready
+}
+
+// Faults tunes the fault kinds.
+type Faults struct {
+	ConfirmTimeout Duration            `yaml:"confirm_timeout"` // to observe an effect or a heal
+	HealTimeout    Duration            `yaml:"heal_timeout"`    // for one heal, confirmation included
+	ProbeTimeout   Duration            `yaml:"probe_timeout"`   // one TCP probe of a partition
+	Kinds          map[string]Kind     `yaml:"kinds"`           // per kind defaults, by kind name
+	Peers          map[string][]string `yaml:"peers"`           // partition peer groups: name -> pods or services
+}
+
+// Kind holds one kind's defaults; which fields a kind takes is in faults.Kinds.
+type Kind struct {
+	Duration *Duration `yaml:"duration,omitempty"`
+	DownFor  *Hold     `yaml:"down_for,omitempty"`
+	Peers    []string  `yaml:"peers,omitempty"`
+}
+
+// Watchdog is the detached process that heals a fault at its deadline if chaosd dies.
+type Watchdog struct {
+	Enabled bool     `yaml:"enabled"`
+	Grace   Duration `yaml:"grace"`   // extra wait past the deadline while chaosd lives
+	GiveUp  Duration `yaml:"give_up"` // stop retrying a failing heal this long after the deadline
+	Binary  string   `yaml:"binary"`  // "" = the running chaosd executable
+}
+
+// DefaultLedgerPath is where the ledger lives unless configured.
+const DefaultLedgerPath = "/var/lib/chaosd/ledger.jsonl"
+
+// Default is the configuration for the bundled cluster (deploy/docker-compose.yml).
+func Default() Config {
+	return Config{
+		Docker:      Docker{Timeout: D(10e9)},
+		Selector:    Selector{Project: "chaosd", Labels: map[string]string{}, Infra: []string{"postgres", "nats", "mockai", "mock-ai", "migrate"}},
+		Pods:        Pods{NameFrom: faults.DefaultPodNameRule.String(), Port: 3000, Ready: ReadyHTTP},
+		Postgres:    Postgres{DSN: "postgres://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable"},
+		Owner:       Owner{Source: "threads"},
+		Ledger:      Ledger{Path: DefaultLedgerPath},
+		BlastRadius: BlastRadius{MaxFaulted: 1, MinReady: 1},
+		Faults: Faults{
+			ConfirmTimeout: D(10e9), HealTimeout: D(60e9), ProbeTimeout: D(250e6),
+			Kinds: map[string]Kind{
+				"kill":      {DownFor: &Hold{D: 10e9}},
+				"pause":     {Duration: ptr(D(30e9))},
+				"partition": {Duration: ptr(D(30e9))},
+			},
+			Peers: map[string][]string{"nats": {"nats"}, "postgres": {"postgres"}, "mockai": {"mockai", "mock-ai"}},
+		},
+		Watchdog: Watchdog{Enabled: true, Grace: D(2e9), GiveUp: D(3600e9)},
+	}
+}
+
+// Readiness checks of pods.
+const (
+	ReadyHTTP    = "http"
+	ReadyRunning = "running"
+)
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,164 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Override is one setting the environment and a flag can override: the file sets it,
+// the environment variable Env overrides the file, the flag overrides both.
+type Override struct {
+	Flag  string
+	Env   string
+	Field string // the YAML path it sets
+	Usage string
+	set   func(c *Config, v string) error
+}
+
+// overrides is the one list of overridable settings.
+var overrides = []Override{
+	{"docker-host", "CHAOSD_DOCKER_HOST", "docker.host", "Docker daemon (default DOCKER_HOST, else the local socket)", func(c *Config, v string) error { c.Docker.Host = v; return nil }},
+	{"compose-project", "CHAOSD_COMPOSE_PROJECT", "selector.project", "compose project whose containers chaosd may touch", func(c *Config, v string) error { c.Selector.Project = v; return nil }},
+	{"select-labels", "CHAOSD_SELECT_LABELS", "selector.labels", "labels every target must carry: k=v,k2=v2", setLabels},
+	{"database-url", "CHAOSD_DATABASE_URL", "postgres.dsn", "mesh's Postgres, where run owners are read", func(c *Config, v string) error { c.Postgres.DSN = v; return nil }},
+	{"owner-source", "CHAOSD_OWNER_SOURCE", "owner.source", "where owners are recorded: threads (threads.run_owner_pod), dbos (dbos.workflow_status.executor_id) or query", func(c *Config, v string) error { c.Owner.Source = v; return nil }},
+	{"owner-query", "CHAOSD_OWNER_QUERY", "owner.query", "with owner source query: SQL returning (owner pod[, run id]), newest first", func(c *Config, v string) error { c.Owner.Query = v; return nil }},
+	{"owner-wait", "CHAOSD_OWNER_WAIT", "owner.wait", "wait this long for an in-progress run to have an owner", setDuration(func(c *Config) *Duration { return &c.Owner.Wait })},
+	{"pod-name-from", "CHAOSD_POD_NAME_FROM", "pods.name_from", "a container's pod name: label:KEY, env:VAR or name", func(c *Config, v string) error { c.Pods.NameFrom = v; return nil }},
+	{"ledger", "CHAOSD_LEDGER", "ledger.path", "the write-ahead fault ledger", func(c *Config, v string) error { c.Ledger.Path = v; return nil }},
+	{"max-faulted", "CHAOSD_MAX_FAULTED", "blast_radius.max_faulted", "pods faulted at once, at most", setInt(func(c *Config) *int { return &c.BlastRadius.MaxFaulted })},
+	{"min-ready", "CHAOSD_MIN_READY", "blast_radius.min_ready", "other pods that must stay ready", setInt(func(c *Config) *int { return &c.BlastRadius.MinReady })},
+	{"watchdog", "CHAOSD_WATCHDOG", "watchdog.enabled", "arm a detached watchdog per fault (true or false)", setBool(func(c *Config) *bool { return &c.Watchdog.Enabled })},
+	{"watchdog-binary", "CHAOSD_WATCHDOG_BINARY", "watchdog.binary", "chaosd executable the watchdog runs (default: this one)", func(c *Config, v string) error { c.Watchdog.Binary = v; return nil }},
+}
+
+// Overrides lists the overridable settings.
+func Overrides() []Override { return append([]Override(nil), overrides...) }
+
+// EnvConfig names the variable holding the config file's path.
+const EnvConfig = "CHAOSD_CONFIG"
+
+// Flags are the --config flag and the override flags of one FlagSet.
+type Flags struct {
+	fs   *flag.FlagSet
+	path *string
+	vals map[string]*string
+}
+
+// RegisterFlags adds --config and every override flag to fs.
+func RegisterFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs, vals: map[string]*string{}}
+	f.path = fs.String("config", "", "YAML config file (env "+EnvConfig+"; default: the bundled cluster's settings)")
+	for _, o := range overrides {
+		f.vals[o.Flag] = fs.String(o.Flag, "", fmt.Sprintf("%s: %s (env %s)", o.Field, o.Usage, o.Env))
+	}
+	return f
+}
+
+// Resolve builds the configuration after fs was parsed: Default(), the file (flag or
+// env), the environment, the flags set on the command line; then validates it.
+func (f *Flags) Resolve(getenv func(string) string) (Config, string, error) {
+	path := *f.path
+	if path == "" {
+		path = getenv(EnvConfig)
+	}
+	c := Default()
+	if path != "" {
+		var err error
+		if c, err = Load(path); err != nil {
+			return Config{}, path, err
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return Config{}, path, err
+	}
+	if err := c.applyFlags(f); err != nil {
+		return Config{}, path, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, path, fmt.Errorf("config%s: %w", inFile(path), err)
+	}
+	return c, path, nil
+}
+
+func inFile(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " " + path
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	var errs []error
+	for _, o := range overrides {
+		if v := getenv(o.Env); v != "" {
+			if err := o.set(c, v); err != nil {
+				errs = append(errs, fmt.Errorf("env %s: %w", o.Env, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) applyFlags(f *Flags) error {
+	var errs []error
+	f.fs.Visit(func(fl *flag.Flag) {
+		for _, o := range overrides {
+			if o.Flag == fl.Name {
+				if err := o.set(c, *f.vals[o.Flag]); err != nil {
+					errs = append(errs, fmt.Errorf("--%s: %w", o.Flag, err))
+				}
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func setInt(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func setBool(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func setDuration(field func(*Config) *Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		h, err := ParseHold(v)
+		if err != nil || h.Never {
+			return fmt.Errorf("%q is not a duration (e.g. 30s, 2m)", v)
+		}
+		*field(c) = Duration(h.D)
+		return nil
+	}
+}
+
+func setLabels(c *Config, v string) error {
+	labels := map[string]string{}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%q: want key=value[,key=value]", kv)
+		}
+		labels[k] = val
+	}
+	c.Selector.Labels = labels
+	return nil
+}
