@@ -3,13 +3,265 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/config"
+	"github.com/chaosd/chaosd/faults"
 )
 
+const faultHelp = `
+Inject one fault, hold it, heal it and exit, printing what was done and the confirmed
+times. KIND is one of: %s.
+
+  --fault=KIND-owner    the pod owning an in-progress run, per Postgres (owner.source)
+  --fault=KIND-random   a random running pod
+  --fault=KIND --target=NAME   a named pod or service (postgres, nats and mockai only
+                        this way); NAME is a pod name, compose service, container name
+                        or id
+
+kill holds for --down-for (or never: left down); pause and partition for --duration.
+partition cuts the pod off from everything (network disconnect), or with --peers only
+from those peer groups (nftables rules in its network namespace, both directions).
+
+Safety: only containers of the selector (compose project and/or labels), never one
+labelled chaosd.skip=true; at most blast_radius.max_faulted pods at once and never the
+last ready pod. Each fault and its undo are written to the ledger before injection; a
+detached watchdog heals it at its deadline even if chaosd dies; open faults left by a
+crashed chaosd are healed at start-up (and by chaosd recover). SIGINT/SIGTERM heal at
+once; a second signal exits immediately, leaving the fault to the watchdog.
+
+Settings come from --config (YAML), then CHAOSD_* variables, then flags; the defaults
+are the bundled cluster's.
+
+Exit status: 0 injected, confirmed, healed and confirmed; 2 could not run, or a heal
+could not be confirmed.`
+
+type faultFlags struct {
+	fault, target, duration, downFor, peers string
+	dryRun, checkConfig                     bool
+}
+
 func runFault(ctx context.Context, io IO, args []string) error {
-	fs, _ := newFlagSet(io, "--fault=KIND", "[flags]", "Inject one fault, hold it, heal it.")
-	fs.String("fault", "", "fault kind")
+	if len(args) > 0 && strings.HasPrefix(args[0], "--watch-fault") {
+		return runWatchdog(ctx, io, args)
+	}
+	fs, lf := newFlagSet(io, "--fault=KIND[-owner|-random]", "[flags]", fmt.Sprintf(faultHelp, strings.Join(faults.KindNames(), ", ")))
+	ff := bindFaultFlags(fs)
+	cf := config.RegisterFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	return errors.New("--fault: not built yet")
+	cfg, path, err := cf.Resolve(io.Getenv)
+	if err != nil {
+		return err
+	}
+	if ff.checkConfig {
+		return printConfig(io.Stdout, cfg, path)
+	}
+	req, err := ff.request(cfg)
+	if err != nil {
+		return err
+	}
+	log, err := lf.logger(io)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	defer onSecondSignal(ctx, io, log)()
+	return injectOne(ctx, io, cfg, path, log, req)
+}
+
+func bindFaultFlags(fs *flag.FlagSet) *faultFlags {
+	ff := &faultFlags{}
+	fs.StringVar(&ff.fault, "fault", "", "KIND, KIND-owner or KIND-random (required)")
+	fs.StringVar(&ff.target, "target", "", "hurt this pod, service or container (with --fault=KIND)")
+	fs.StringVar(&ff.duration, "duration", "", "pause, partition: how long to hold the fault (default faults.kinds.<kind>.duration)")
+	fs.StringVar(&ff.downFor, "down-for", "", "kill: how long the pod stays down, or never (default faults.kinds.kill.down_for)")
+	fs.StringVar(&ff.peers, "peers", "", "partition: cut off only from these peer groups, comma-separated (pods, nats, postgres, mockai, ... from faults.peers); all = everything")
+	fs.BoolVar(&ff.dryRun, "dry-run", false, "say what would be done; touch nothing")
+	fs.BoolVar(&ff.checkConfig, "check-config", false, "print the resolved configuration and exit")
+	return ff
+}
+
+// request turns the flags into a fault request, with the config's defaults.
+func (ff *faultFlags) request(cfg config.Config) (faults.Request, error) {
+	if ff.fault == "" {
+		return faults.Request{}, errors.New("--fault: required, e.g. --fault=kill-owner (see --help)")
+	}
+	kind, mode := ff.fault, faults.PickNamed
+	for _, m := range []string{faults.PickOwner, faults.PickRandom} {
+		if k, ok := strings.CutSuffix(ff.fault, "-"+m); ok {
+			kind, mode = k, m
+		}
+	}
+	info, err := faults.LookupKind(kind)
+	if err != nil {
+		return faults.Request{}, fmt.Errorf("--fault: %w", err)
+	}
+	ts, err := ff.targetSpec(mode, cfg)
+	if err != nil {
+		return faults.Request{}, err
+	}
+	spec, err := ff.spec(info, cfg)
+	if err != nil {
+		return faults.Request{}, err
+	}
+	return faults.Request{Kind: kind, Target: ts, Spec: spec, DryRun: ff.dryRun}, nil
+}
+
+func (ff *faultFlags) targetSpec(mode string, cfg config.Config) (faults.TargetSpec, error) {
+	switch {
+	case mode == faults.PickNamed && ff.target == "":
+		return faults.TargetSpec{}, fmt.Errorf("--fault=%s: say which pod: --fault=%[1]s-owner, --fault=%[1]s-random or --target=NAME", ff.fault)
+	case mode != faults.PickNamed && ff.target != "":
+		return faults.TargetSpec{}, fmt.Errorf("--target: cannot be combined with --fault=%s (the target is chosen by %s)", ff.fault, mode)
+	}
+	return faults.TargetSpec{Mode: mode, Name: ff.target, OwnerWait: cfg.Owner.Wait.Std()}, nil
+}
+
+func (ff *faultFlags) spec(info faults.KindInfo, cfg config.Config) (faults.Spec, error) {
+	hold := cfg.Hold(info.Name)
+	given, flagName := ff.duration, "--duration"
+	other, otherName := ff.downFor, "--down-for"
+	if info.Hold == "down_for" {
+		given, flagName, other, otherName = ff.downFor, "--down-for", ff.duration, "--duration"
+	}
+	if other != "" {
+		return faults.Spec{}, fmt.Errorf("%s: %s does not take it (use %s)", otherName, info.Name, flagName)
+	}
+	if given != "" {
+		h, err := config.ParseHold(given)
+		switch {
+		case err != nil:
+			return faults.Spec{}, fmt.Errorf("%s: %w", flagName, err)
+		case h.Never && !info.CanLeave:
+			return faults.Spec{}, fmt.Errorf("%s: %s cannot be held forever", flagName, info.Name)
+		case !h.Never && h.D <= 0:
+			return faults.Spec{}, fmt.Errorf("%s: %s must be positive", flagName, given)
+		}
+		hold = h
+	}
+	peers, err := ff.peerGroups(info, cfg)
+	return faults.Spec{Hold: hold.D, Never: hold.Never, Peers: peers}, err
+}
+
+func (ff *faultFlags) peerGroups(info faults.KindInfo, cfg config.Config) ([]string, error) {
+	if ff.peers == "" {
+		return cfg.Peers(info.Name), nil
+	}
+	if !info.Peers {
+		return nil, fmt.Errorf("--peers: %s takes no peers", info.Name)
+	}
+	if ff.peers == "all" {
+		return nil, nil
+	}
+	known := faults.PeerGroupNames(cfg.Faults.Peers)
+	var out []string
+	for _, p := range strings.Split(ff.peers, ",") {
+		if p = strings.TrimSpace(p); !slices.Contains(known, p) {
+			return nil, fmt.Errorf("--peers: unknown peer group %q (known: %s, or all)", p, strings.Join(known, ", "))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// injectOne recovers what a crashed chaosd left, then runs the fault and reports it.
+func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, req faults.Request) error {
+	env, err := openFaultEnv(ctx, cfg, path, log, req.DryRun, false)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	if err := startupRecovery(ctx, io, env, req.DryRun); err != nil {
+		return err
+	}
+	var events *faults.Events
+	if !req.DryRun {
+		events = faults.WatchEvents(ctx, env.docker, env.deps.Selector, log)
+	}
+	in, err := env.injector(events, req.DryRun)
+	if err != nil {
+		return err
+	}
+	rep, runErr := in.Run(ctx, req)
+	evs, evErr := events.Stop(200 * time.Millisecond)
+	printReport(io.Stdout, rep, cfg.Ledger.Path, evs, evErr, runErr)
+	return faultExit(rep, runErr)
+}
+
+func startupRecovery(ctx context.Context, io IO, env *faultEnv, dryRun bool) error {
+	if !dryRun {
+		return env.recoverAtStart(ctx, io)
+	}
+	st, err := faults.ReadLedger(env.cfg.Ledger.Path)
+	if err != nil {
+		return err
+	}
+	for _, r := range faults.RecoverState(ctx, st, nil, faults.RecoverOptions{DryRun: true}) {
+		printRecovery(io.Stdout, r, true)
+	}
+	return nil
+}
+
+func faultExit(rep *faults.Report, err error) error {
+	switch {
+	case err != nil:
+		return &ExitCodeError{Code: ExitError, Err: err}
+	case rep.Interrupted:
+		return &ExitCodeError{Code: ExitError, Err: errors.New("interrupted by a signal: the fault was healed early")}
+	}
+	return nil
+}
+
+// exitNow ends the process; tests replace it.
+var exitNow = os.Exit
+
+// onSecondSignal exits at once on a second SIGINT/SIGTERM. The first one cancels ctx
+// (cmd/chaosd) and starts the heal; a second means "now": the ledger keeps the fault
+// open for the watchdog and chaosd recover.
+func onSecondSignal(ctx context.Context, io IO, log *zap.Logger) (stop func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		seen := 0
+		if ctx.Err() != nil {
+			seen = 1 // the first signal came before we listened
+		}
+		for {
+			select {
+			case <-ch:
+				if seen++; seen >= 2 {
+					fmt.Fprintln(io.Stderr, "chaosd: second signal: exiting now; the ledger keeps the open fault for the watchdog and chaosd recover")
+					_ = log.Sync()
+					exitNow(130)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { once.Do(func() { signal.Stop(ch); close(done) }) }
+}
+
+func printConfig(w io.Writer, cfg config.Config, path string) error {
+	b, err := cfg.YAML()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "# chaosd configuration (file: %s; then CHAOSD_* variables and flags): valid\n%s", orDash(path), b)
+	return nil
 }

@@ -3,12 +3,84 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+
+	"github.com/chaosd/chaosd/config"
+	"github.com/chaosd/chaosd/faults"
 )
 
+const recoverHelp = `
+Heal every fault that the ledger says is still open: what a crashed or killed chaosd
+left behind. A fault still held by a live chaosd before its deadline is left to it
+(--force heals it too). Each heal is confirmed (container state; traffic for a
+partition) and written to the ledger; a fault whose heal fails stays open.
+
+chaosd --fault=... does the same at start-up.
+
+Exit status: 0 nothing was open, or everything open was healed; 2 a heal failed or
+could not be confirmed.`
+
 func runRecover(ctx context.Context, io IO, args []string) error {
-	fs, _ := newFlagSet(io, "recover", "[flags]", "Heal every fault that the ledger says is still open.")
+	fs, lf := newFlagSet(io, "recover", "[flags]", recoverHelp)
+	dry := fs.Bool("dry-run", false, "say what would be healed; touch nothing")
+	force := fs.Bool("force", false, "heal also the faults a live chaosd holds before their deadline")
+	cf := config.RegisterFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	return errors.New("recover: not built yet")
+	cfg, path, err := cf.Resolve(io.Getenv)
+	if err != nil {
+		return err
+	}
+	if *dry {
+		return recoverDryRun(ctx, io, cfg)
+	}
+	log, err := lf.logger(io)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	env, err := openFaultEnv(ctx, cfg, path, log, false, false)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	recs, err := faults.Recover(ctx, env.healer, faults.RecoverOptions{Force: *force})
+	if err != nil {
+		return err
+	}
+	return reportRecoveries(io, recs, cfg.Ledger.Path)
+}
+
+func recoverDryRun(ctx context.Context, io IO, cfg config.Config) error {
+	st, err := faults.ReadLedger(cfg.Ledger.Path)
+	if err != nil {
+		return err
+	}
+	recs := faults.RecoverState(ctx, st, nil, faults.RecoverOptions{DryRun: true})
+	for _, r := range recs {
+		printRecovery(io.Stdout, r, true)
+	}
+	fmt.Fprintf(io.Stdout, "dry run: %d open fault(s) in %s; nothing was touched\n", len(recs), cfg.Ledger.Path)
+	return nil
+}
+
+func reportRecoveries(io IO, recs []faults.Recovery, ledger string) error {
+	var errs []error
+	for _, r := range recs {
+		printRecovery(io.Stdout, r, false)
+		switch {
+		case r.Err != nil:
+			errs = append(errs, r.Err)
+		case r.Skipped == "" && r.Report.Healing.Outcome == faults.Unknown:
+			errs = append(errs, fmt.Errorf("%s: heal not confirmed: %s", r.Entry.ID(), r.Report.Healing.Evidence))
+		}
+	}
+	if len(recs) == 0 {
+		fmt.Fprintf(io.Stdout, "nothing to recover: no open fault in %s\n", ledger)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &ExitCodeError{Code: ExitError, Err: err}
+	}
+	return nil
 }

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/docker/client"
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/config"
+	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/probes"
+)
+
+// faultEnv is what the fault commands (--fault, recover, the watchdog) act through,
+// built from the configuration.
+type faultEnv struct {
+	cfg    config.Config
+	path   string // the config file, "" for none
+	log    *zap.Logger
+	docker *client.Client
+	deps   faults.Deps
+	ledger *faults.Ledger // nil in a dry run
+	healer *faults.Healer
+}
+
+// openFaultEnv connects to Docker (pinging it unless lazy) and opens the ledger
+// (unless dryRun: then nothing is written, not even a new ledger file).
+func openFaultEnv(ctx context.Context, cfg config.Config, path string, log *zap.Logger, dryRun, lazy bool) (*faultEnv, error) {
+	e := &faultEnv{cfg: cfg, path: path, log: log}
+	var err error
+	if lazy {
+		e.docker, err = faults.DockerClient(cfg.Docker.Host)
+	} else {
+		e.docker, err = faults.NewDocker(ctx, cfg.Docker.Host, cfg.Docker.Timeout.Std())
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.deps, err = deps(cfg, e.docker, log)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	if !dryRun {
+		if e.ledger, err = faults.OpenLedger(cfg.Ledger.Path); err != nil {
+			e.close()
+			return nil, err
+		}
+	}
+	e.healer = faults.NewHealer(e.ledger, e.deps, cfg.Faults.HealTimeout.Std())
+	return e, nil
+}
+
+func deps(cfg config.Config, d faults.Docker, log *zap.Logger) (faults.Deps, error) {
+	rule, err := faults.ParsePodNameRule(cfg.Pods.NameFrom)
+	if err != nil {
+		return faults.Deps{}, err
+	}
+	return faults.Deps{
+		Docker: d,
+		Net:    faults.NetNS{},
+		Selector: faults.Selector{
+			Project: cfg.Selector.Project, Labels: cfg.Selector.Labels, Infra: cfg.Selector.Infra, PodName: rule,
+		},
+		PeerGroups: cfg.Faults.Peers,
+		Timing:     faults.Timing{Confirm: cfg.Faults.ConfirmTimeout.Std(), Probe: cfg.Faults.ProbeTimeout.Std()},
+		Log:        log,
+	}, nil
+}
+
+func (e *faultEnv) close() {
+	if e.ledger != nil {
+		_ = e.ledger.Close()
+	}
+	if e.docker != nil {
+		_ = e.docker.Close()
+	}
+}
+
+// injector wires an Injector for one request.
+func (e *faultEnv) injector(events *faults.Events, dryRun bool) (*faults.Injector, error) {
+	ready, err := e.readiness()
+	if err != nil {
+		return nil, err
+	}
+	in := &faults.Injector{
+		Deps: e.deps, Ledger: e.ledger, Path: e.cfg.Ledger.Path, Healer: e.healer,
+		Watchdog: faults.NoWatchdog{}, Readiness: ready, Events: events, Log: e.log,
+		Blast: faults.BlastRadius{MaxFaulted: e.cfg.BlastRadius.MaxFaulted, MinReady: e.cfg.BlastRadius.MinReady},
+	}
+	if q := e.ownerQuery(); q != "" {
+		in.Owners = faults.PostgresOwners{DSN: e.cfg.Postgres.DSN, Query: q}
+	}
+	if e.cfg.Watchdog.Enabled && !dryRun {
+		if in.Watchdog, err = e.watchdog(); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+func (e *faultEnv) ownerQuery() string {
+	if q, ok := faults.OwnerSources[e.cfg.Owner.Source]; ok {
+		return q
+	}
+	return e.cfg.Owner.Query
+}
+
+func (e *faultEnv) readiness() (faults.Readiness, error) {
+	if e.cfg.Pods.Ready == config.ReadyRunning {
+		return faults.RunningReadiness{}, nil
+	}
+	d, err := probes.NewDriver(probes.DriverConfig{RequestTimeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return faults.HTTPReadiness{Driver: d, Port: uint16(e.cfg.Pods.Port)}, nil
+}
+
+// watchdog runs this chaosd (or watchdog.binary) as the watchdog, with the settings a
+// heal needs: the config file, and the flags that may have overridden it.
+func (e *faultEnv) watchdog() (faults.Watchdog, error) {
+	exe := e.cfg.Watchdog.Binary
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("watchdog: find chaosd's executable: %w (set watchdog.binary)", err)
+		}
+	}
+	ledger, err := filepath.Abs(e.cfg.Ledger.Path)
+	if err != nil {
+		return nil, fmt.Errorf("watchdog: %w", err)
+	}
+	args := []string{"--log-format=json"}
+	if e.path != "" {
+		abs, err := filepath.Abs(e.path)
+		if err != nil {
+			return nil, fmt.Errorf("watchdog: %w", err)
+		}
+		args = append(args, "--config="+abs)
+	}
+	if e.cfg.Docker.Host != "" {
+		args = append(args, "--docker-host="+e.cfg.Docker.Host)
+	}
+	return faults.ProcessWatchdog{Exe: exe, Ledger: ledger, Args: args, LogPath: ledger + ".watchdog.log"}, nil
+}
+
+// recoverAtStart heals what an earlier, crashed chaosd left open; it reports what it
+// did on out and fails only when a fault could not be healed.
+func (e *faultEnv) recoverAtStart(ctx context.Context, io IO) error {
+	recs, err := faults.Recover(ctx, e.healer, faults.RecoverOptions{})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range recs {
+		printRecovery(io.Stdout, r, false)
+		errs = append(errs, r.Err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("start-up recovery: %w (chaosd recover retries; nothing new was injected)", err)
+	}
+	return nil
+}
