@@ -85,6 +85,10 @@ func TestIntegrationDefectPurgeOnResume(t *testing.T) {
 	eventually(t, 5*time.Second, "a few chunks", func() bool { return len(deltas(c.bufferChunks(id))) >= 5 })
 	c.kill("pod-1")
 	eventually(t, c.base.HeartbeatTTL+3*time.Second, "pod-2 owns the run", func() bool { return c.owner(id) == "pod-2" })
+	eventually(t, 5*time.Second, "the resumer purged the buffer", func() bool {
+		d := deltas(c.bufferChunks(id))
+		return len(d) == 0 || d[0] != "chunk-1 "
+	})
 	late := tn.attach(t, c.url("pod-2"), id)
 	got := deltas(late.waitFinishes(t, 1, 15*time.Second))
 	if len(got) == 0 || got[0] == "chunk-1 " {

@@ -465,6 +465,12 @@ func (w *watcher) read(body io.ReadCloser) {
 	}
 }
 
+func (w *watcher) keepalive() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.keepalives
+}
+
 func (w *watcher) snapshot() []Chunk {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -501,6 +507,12 @@ func (w *watcher) waitDeltas(t *testing.T, n int, within time.Duration) {
 func (w *watcher) waitFinishes(t *testing.T, n int, within time.Duration) []Chunk {
 	t.Helper()
 	eventually(t, within, fmt.Sprintf("%d finish chunks", n), func() bool { return countType(w.snapshot(), ChunkFinish) >= n })
+	w.mu.Lock()
+	err := w.err
+	w.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return w.snapshot()
 }
 

@@ -81,6 +81,9 @@ func TestIntegrationOwnerKilled(t *testing.T) {
 		wantRun(t, name, w.waitFinishes(t, 1, 15*time.Second), 30)
 	}
 	c.waitCompleted(id, 5*time.Second)
+	if w2.keepalive() == 0 {
+		t.Errorf("no keepalive comment in %s with a keepalive every %s", time.Since(killed), c.base.KeepAlive)
+	}
 }
 
 // TestIntegrationPausedOwnerFenced freezes the owner (dispatch and heartbeats, like
