@@ -239,6 +239,8 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req *Request, 
 	start := time.Now()
 	n := plan.Last()
 	if !s.waitUntil(r.Context(), dueAt(start, n, plan.Delay)) {
+		s.m.request(routeChat, 0)
+		abortResponse(w) // the client left, or Close: no half answer
 		return
 	}
 	switch plan.Fault.Kind {

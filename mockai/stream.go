@@ -173,6 +173,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, pl
 	if !s.register(st) {
 		if st.conn != nil {
 			writeRawError(st.conn, shuttingDown())
+			s.m.request(routeChat, http.StatusServiceUnavailable)
 		} else {
 			s.fail(w, routeChat, shuttingDown())
 		}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -279,5 +281,37 @@ func TestShutdownWithoutStreams(t *testing.T) {
 	}
 	if n := s.Close(); n != 0 {
 		t.Errorf("closed %d", n)
+	}
+}
+
+// TestCloseAbortsNonStreamed checks that a non-streamed answer still waiting when the
+// server closes gets no half answer (an empty 200): the connection is closed.
+func TestCloseAbortsNonStreamed(t *testing.T) {
+	s := New(Options{})
+	var inFlight atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		s.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.URL+"/v1/chat/completions", strings.NewReader(chatBody("slow:1x60000", false)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			errc <- nil
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK { // a 503 is fine: Close came before the wait
+			errc <- errors.New("got a 200 answer after Close")
+			return
+		}
+		errc <- nil
+	}()
+	eventually(t, 5*time.Second, "the request is not in flight", func() bool { return inFlight.Load() == 1 })
+	s.Close()
+	if err := <-errc; err != nil {
+		t.Error(err)
 	}
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The benchmarks whose figures are in the README (make bench). Every section runs by
+# default; name sections to run only those, e.g. `scripts/bench.sh mockai`.
+#
+# mockai knobs: MOCKAI_BENCHTIME (go test -benchtime of the throughput benchmark,
+# default 20x), MOCKAI_STREAMS (default 5000,10000), MOCKAI_MODES (default
+# hijack,handler).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+all_sections="mockai"
+sections=${*:-$all_sections}
+for s in $sections; do
+	[[ " $all_sections " == *" $s "* ]] || { echo "bench.sh: unknown section $s (sections: $all_sections)" >&2; exit 2; }
+done
+want() { [[ " $sections " == *" $1 "* ]]; }
+step() { printf '\n=== %s\n' "$*"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'machine: %s CPUs, load average %s\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+if want mockai; then
+	step "mockai: one client pulls a zero-delay stream (slow:200000x0); the limit is a bare net/http handler writing the same frames, flushing once"
+	go test -run '^$' -bench '^BenchmarkThroughput$' -benchtime "${MOCKAI_BENCHTIME:-20x}" -count 1 ./mockai | tee "$tmp/throughput.txt"
+	echo
+	awk '/^BenchmarkThroughput\// {
+		mode = $1; sub(/^BenchmarkThroughput\//, "", mode); sub(/-[0-9]+$/, "", mode)
+		for (i = 2; i <= NF; i++) { if ($i == "mock-frames/s") m = $(i-1); if ($i == "bare-frames/s") b = $(i-1); if ($i == "ratio") r = $(i-1) }
+		if (!hdr++) printf "%-8s %15s %15s %7s  %s\n", "mode", "mock frames/s", "bare frames/s", "ratio", "(goal: ratio >= 0.8)"
+		printf "%-8s %15.0f %15.0f %7.2f\n", mode, m, b, r
+	}' "$tmp/throughput.txt"
+
+	step "mockai: concurrent slow:20x200 streams against the chaosd binary in its own process (goals at 5,000: no errors, wall <= 1.25x ideal, < 16 KiB per open stream)"
+	CGO_ENABLED=0 go build -trimpath -o "$tmp/chaosd" ./cmd/chaosd
+	go build -o "$tmp/mockai-bench" ./bench/mockai
+	"$tmp/mockai-bench" -chaosd "$tmp/chaosd" -streams "${MOCKAI_STREAMS:-5000,10000}" -modes "${MOCKAI_MODES:-hijack,handler}"
+fi
