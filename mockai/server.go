@@ -216,18 +216,6 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return body, nil
 }
 
-func asAPIError(err error) *APIError {
-	var e *APIError
-	if errors.As(err, &e) {
-		return e
-	}
-	return badRequest("", "", "%v", err)
-}
-
-func shuttingDown() *APIError {
-	return &APIError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "shutting_down", Message: "the mock is shutting down"}
-}
-
 // complete serves a non-streamed chat.completion: it waits as long as the stream would
 // take, then answers with all chunks joined. cut and stall faults end the connection
 // without an answer.

@@ -1,0 +1,157 @@
+package mockai
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Hijack mode: a stream over HTTP/1.1 takes its connection over once the request is
+// read. Between chunks it holds no goroutine, only a timer (whose function writes the
+// chunks that are due, as one HTTP chunk, then re-arms it) and a goroutine blocked
+// reading the connection, which ends the stream the moment the client leaves.
+
+const streamHeader = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"Connection: close\r\n" +
+	"Transfer-Encoding: chunked\r\n" +
+	"Date: "
+
+// watch reads the connection until the client closes it (or it is closed), then
+// ends the stream: a client that leaves stops the stream at once, whenever its next
+// chunk is due.
+func (st *stream) watch() {
+	var b [1]byte
+	for {
+		if _, err := st.conn.Read(b[:]); err != nil {
+			break
+		}
+	}
+	st.abort(outcomeClientGone)
+}
+
+// step writes every frame that is due, then arms the timer for the next one or ends
+// the stream. It runs on the handler goroutine first, then on timer goroutines.
+func (st *stream) step() {
+	st.mu.Lock()
+	ended, held := st.ended, st.held
+	st.mu.Unlock()
+	if ended {
+		return
+	}
+	if held {
+		st.abort(outcomeStall)
+		return
+	}
+	bp := writeBufs.Get().(*[]byte)
+	defer writeBufs.Put(bp)
+	for {
+		before := max(st.next, 1)
+		b, ph := st.appendDue((*bp)[:chunkHeadRoom], time.Now())
+		if ph == phaseDone {
+			st.mu.Lock()
+			st.final = true
+			st.mu.Unlock()
+		}
+		if err := st.writeChunk(b, ph == phaseDone); err != nil {
+			st.abort(outcomeClientGone)
+			return
+		}
+		st.srv.m.chunks.Add(float64(st.next - before))
+		switch ph {
+		case phaseFull:
+			continue
+		case phaseWaiting:
+			if d := st.untilNext(); d > 0 {
+				st.arm(d)
+				return
+			}
+		case phaseDone:
+			st.finish()
+			return
+		case phaseCut:
+			st.abort(outcomeCut)
+			return
+		case phaseStall:
+			st.mu.Lock()
+			st.held = true
+			st.mu.Unlock()
+			st.arm(st.srv.holdFor(st.plan.Fault))
+			return
+		}
+	}
+}
+
+// writeChunk writes b[chunkHeadRoom:] as one HTTP/1.1 chunk (with the response
+// header first, the first time), and the last chunk too when final.
+func (st *stream) writeChunk(b []byte, final bool) error {
+	n := len(b) - chunkHeadRoom
+	start := chunkHeadRoom
+	if n > 0 {
+		var hx [chunkHeadRoom]byte
+		h := strconv.AppendInt(hx[:0], int64(n), 16)
+		h = append(h, '\r', '\n')
+		start -= len(h)
+		copy(b[start:], h)
+		b = append(b, '\r', '\n')
+	}
+	if final {
+		b = append(b, "0\r\n\r\n"...)
+	}
+	if len(b) == start && !st.header {
+		return nil // nothing to send
+	}
+	var err error
+	if st.header {
+		st.header = false
+		hdr := make([]byte, 0, len(streamHeader)+40)
+		hdr = append(hdr, streamHeader...)
+		hdr = time.Now().UTC().AppendFormat(hdr, http.TimeFormat)
+		hdr = append(hdr, "\r\n\r\n"...)
+		bufs := net.Buffers{hdr, b[start:]}
+		_, err = bufs.WriteTo(st.conn)
+	} else {
+		_, err = st.conn.Write(b[start:])
+	}
+	return err
+}
+
+// arm schedules the next step after d, unless the stream has ended.
+func (st *stream) arm(d time.Duration) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return
+	}
+	if st.timer == nil {
+		st.timer = time.AfterFunc(d, st.step)
+		return
+	}
+	st.timer.Reset(d)
+}
+
+// finish ends a stream whose last chunk was written: it half-closes the connection
+// and lets the watcher close it once the client has closed its side (or after
+// lingerTimeout), so that the connection ends cleanly.
+func (st *stream) finish() {
+	if !st.end(outcomeComplete) {
+		return
+	}
+	if cw, ok := st.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = st.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+}
+
+// writeRawError answers e on a hijacked connection and closes it.
+func writeRawError(conn net.Conn, e *APIError) {
+	body := e.Body()
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		e.Status, http.StatusText(e.Status), len(body))
+	bufs := net.Buffers{[]byte(head), body}
+	_, _ = bufs.WriteTo(conn)
+	_ = conn.Close()
+}
