@@ -151,6 +151,9 @@ func (p *Pod) heartbeatLoop(ctx context.Context) {
 		}
 		_, serr := p.buf.ensure(ctx)
 		err := errors.Join(serr, p.hb.beat(ctx))
+		if ctx.Err() != nil {
+			return
+		}
 		if err != nil {
 			p.metrics.heartbeatErrors.Inc()
 		}

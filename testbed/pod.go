@@ -224,7 +224,9 @@ func (p *Pod) shutdown() {
 	} else if n > 0 {
 		p.log.Info("released runs", zap.Int64("runs", n))
 	}
-	if err := p.hb.remove(ctx); err != nil {
+	if p.nc.Status() != nats.CONNECTED {
+		p.log.Warn("NATS unreachable: the heartbeat key stays until it expires")
+	} else if err := p.hb.remove(ctx); err != nil {
 		p.log.Warn("could not delete heartbeat key", zap.Error(err))
 	}
 	if err := p.srv.Shutdown(ctx); err != nil {
