@@ -31,10 +31,15 @@ source "$(dirname "$0")/lib.sh"
 : "${NATS_SERVER_VERSIONS:=v2.10.22 v2.15.2}"
 : "${DEBIAN_MIRROR:=http://deb.debian.org/debian}"
 ROOTFS_REV=1 # bump when the rootfs recipe (build_pg_rootfs) changes
-PG_BASE_IMAGE=chaosd-standin/postgres15-rootfs:bookworm-r$ROOTFS_REV
+# The imported rootfs, kept as the stand-in's base so that a changed entrypoint rebuilds fast.
+: "${CHAOSD_PG_BASE_IMAGE:=chaosd-standin/postgres15-rootfs:bookworm-r$ROOTFS_REV}"
+PG_BASE_IMAGE=$CHAOSD_PG_BASE_IMAGE
 
-WORK=
-cleanup() { [ -z "$WORK" ] || rm -rf "$WORK"; }
+WORK='' BG=''
+cleanup() {
+	[ -z "$BG" ] || wait "$BG" || true # a background build still writes into WORK
+	[ -z "$WORK" ] || rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # workdir makes (once) a scratch directory removed at exit.
@@ -89,6 +94,9 @@ build_chaosd() {
 	cp "$DEPLOY_DIR/images/chaosd/Dockerfile" "$CHAOSD_BIN" "$ctx/"
 	quiet chaosd-image docker_build -t "$CHAOSD_IMAGE" --label chaosd.binary="$sum" "$ctx" ||
 		die "docker build of $CHAOSD_IMAGE failed"
+	# The image this one replaced is left untagged: drop it (and any earlier ones)
+	# unless a container still uses it.
+	docker image prune -f --filter label=chaosd.binary >/dev/null 2>&1 || true
 	log "$CHAOSD_IMAGE: built from bin/chaosd $sum in $(elapsed "$t0")s"
 }
 
@@ -255,14 +263,25 @@ main() {
 	t0=$(now)
 	case "$what" in
 	all)
-		ensure_image "$POSTGRES_IMAGE" postgres
+		# The Postgres stand-in (debootstrap: mostly downloads and dpkg) builds in the
+		# background while the Go builds run.
+		workdir
+		ensure_image "$POSTGRES_IMAGE" postgres &
+		BG=$!
 		ensure_image "$NATS_IMAGE" nats
 		build_chaosd
+		local rc=0
+		wait "$BG" || rc=$?
+		BG=
+		[ "$rc" = 0 ] || die "$POSTGRES_IMAGE: could not be made (see above)"
 		;;
 	chaosd) build_chaosd ;;
 	nats) ensure_image "$NATS_IMAGE" nats ;;
 	postgres) ensure_image "$POSTGRES_IMAGE" postgres ;;
-	clean) clean ;;
+	clean)
+		clean
+		return
+		;;
 	-h | --help | help)
 		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		return
