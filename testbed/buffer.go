@@ -73,6 +73,25 @@ func (b *buffer) ensure(ctx context.Context) (jetstream.Stream, error) {
 	return s, nil
 }
 
+// verify makes sure the stream still exists (a NATS restart loses memory streams)
+// and re-creates it if not. The heartbeat loop calls it every interval.
+func (b *buffer) verify(ctx context.Context) error {
+	b.mu.Lock()
+	s := b.stream
+	b.mu.Unlock()
+	if s != nil {
+		ictx, cancel := context.WithTimeout(ctx, b.timeout)
+		_, err := s.Info(ictx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		b.check(err)
+	}
+	_, err := b.ensure(ctx)
+	return err
+}
+
 // forget drops the cached handle, so the next call re-creates the stream (after a
 // NATS restart lost the memory stream).
 func (b *buffer) forget() {

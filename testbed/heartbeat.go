@@ -149,8 +149,7 @@ func (p *Pod) heartbeatLoop(ctx context.Context) {
 		if p.freeze.wait(ctx) != nil {
 			return
 		}
-		_, serr := p.buf.ensure(ctx)
-		err := errors.Join(serr, p.hb.beat(ctx))
+		err := errors.Join(p.buf.verify(ctx), p.hb.beat(ctx))
 		if ctx.Err() != nil {
 			return
 		}

@@ -61,7 +61,13 @@ func newCluster(t *testing.T, n int, mutate ...func(*Config)) *cluster {
 
 func newClusterWith(t *testing.T, n int, provider string, mutate ...func(*Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dsn: testenv.Database(t), natsURL: testenv.NATS(t), provider: provider, pods: map[string]*podProc{}}
+	return newClusterOn(t, n, testenv.NATS(t), provider, mutate...)
+}
+
+// newClusterOn is newCluster on a given NATS server and provider.
+func newClusterOn(t *testing.T, n int, natsURL, provider string, mutate ...func(*Config)) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dsn: testenv.Database(t), natsURL: natsURL, provider: provider, pods: map[string]*podProc{}}
 	c.base = DefaultConfig()
 	c.base.DatabaseURL, c.base.NATSURL, c.base.Addr = c.dsn, c.natsURL, "127.0.0.1:0"
 	c.base.HeartbeatTTL, c.base.HeartbeatInterval = 2*time.Second, 250*time.Millisecond

@@ -7,11 +7,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/internal/testenv"
+	"github.com/chaosd/chaosd/mockai"
 )
 
 // link is a TCP proxy between one pod and a dependency, which a test can cut (every
@@ -191,4 +197,36 @@ func TestIntegrationOwnerCutOffFromProvider(t *testing.T) {
 	eventually(t, 10*time.Second, "pod-1 owns the run", func() bool { return c.owner(id) == "pod-1" })
 	wantRun(t, "watcher", w.waitFinishes(t, 1, 15*time.Second), 20)
 	c.waitCompleted(id, 5*time.Second)
+}
+
+// TestIntegrationNATSRestart restarts NATS, losing its memory stream and bucket: the
+// pods re-create both, nobody takes a live pod's runs over, and an owner kill after
+// the restart is still recovered.
+func TestIntegrationNATSRestart(t *testing.T) {
+	t.Parallel()
+	nats := testenv.RestartableNATS(t)
+	mock := httptest.NewServer(mockai.New(mockai.Options{Logger: zap.NewNop()}))
+	t.Cleanup(mock.Close)
+	c := newClusterOn(t, 3, nats.URL(), mock.URL+"/v1")
+	tn := bootstrap(t, c.url("pod-1"), c.provider)
+	nats.Restart()
+	for _, pod := range []string{"pod-1", "pod-2", "pod-3"} {
+		eventually(t, 10*time.Second, pod+"'s heartbeat back", func() bool { return c.heartbeatSeen(pod) })
+	}
+	eventually(t, 10*time.Second, "stream re-created", func() bool {
+		_, err := c.js().Stream(t.Context(), StreamName)
+		return err == nil
+	})
+	id := tn.newThread(t, c.url("pod-1"))
+	w := tn.attach(t, c.url("pod-2"), id)
+	tn.startRun(t, c.url("pod-1"), id, "slow:20x60")
+	w.waitDeltas(t, 4, 10*time.Second)
+	c.kill("pod-1")
+	wantRun(t, "watcher", w.waitFinishes(t, 1, c.base.HeartbeatTTL+15*time.Second), 20)
+	c.waitCompleted(id, 5*time.Second)
+	for _, pod := range []string{"pod-2", "pod-3"} {
+		if n := counterValue(c.pod(pod).metrics.fenced); n != 0 {
+			t.Errorf("%s was fenced %v times: a live pod's run was taken", pod, n)
+		}
+	}
 }
