@@ -185,10 +185,14 @@ func (p *Pod) streamReply(ctx context.Context, r *run) error {
 	var apiFails, netFails int
 	bo := newBackoff(200*time.Millisecond, 2*time.Second)
 	for {
-		s := newScript(r.cfg.TaskID)
+		s, before := newScript(r.cfg.TaskID), r.prog.Text
 		err := p.attempt(ctx, r, pv, s)
 		if !errors.As(err, &pe) {
 			return err
+		}
+		if r.prog.Text > before { // the stream broke after some progress: not "in a row"
+			netFails = 0
+			bo.reset()
 		}
 		if pe.api {
 			p.metrics.providerErrors.WithLabelValues("api").Inc()
