@@ -312,3 +312,23 @@ func TestIntegrationWorkflowRows(t *testing.T) {
 		t.Fatalf("workflow %s ended %s, want SUCCESS", task, st)
 	}
 }
+
+// TestIntegrationProviderCutEveryTimeFails: the mock's cut:K breaks every attempt on
+// every pod, so the run moves between pods a bounded number of times, then fails.
+func TestIntegrationProviderCutEveryTimeFails(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2, func(cfg *Config) { cfg.HandoverAfter = 1 })
+	tn := bootstrap(t, c.url("pod-1"), c.provider)
+	id := tn.newThread(t, c.url("pod-1"))
+	w := tn.attach(t, c.url("pod-2"), id)
+	tn.startRun(t, c.url("pod-1"), id, "many:6 cut:2")
+	eventually(t, 20*time.Second, "thread failed", func() bool { return c.thread(id).Status == StatusFailed })
+	eventually(t, 5*time.Second, "error chunk", func() bool { return countType(w.snapshot(), ChunkError) == 1 })
+	if got := deltas(w.snapshot()); len(got) != 2 || got[0] != "chunk-1 " || got[1] != "chunk-2 " {
+		t.Errorf("deltas %q, want chunk-1 and chunk-2 once", got)
+	}
+	handovers := counterValue(c.pod("pod-1").metrics.runsHandedOver) + counterValue(c.pod("pod-2").metrics.runsHandedOver)
+	if handovers != maxHandovers {
+		t.Errorf("%v handovers, want %d", handovers, maxHandovers)
+	}
+}
