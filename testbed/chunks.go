@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // UI-message chunk types the testbed publishes (the AI SDK's UI message stream).
@@ -117,6 +118,15 @@ type script struct {
 
 func newScript(taskID string) *script {
 	return &script{messageID: messageIDFor(taskID), textID: "txt-0"}
+}
+
+// add appends a provider delta. Invalid UTF-8 is replaced byte by byte with U+FFFD,
+// as encoding/json does, so the text bytes counted here are those in the buffer.
+func (s *script) add(delta string) {
+	if !utf8.ValidString(delta) {
+		delta = string([]rune(delta))
+	}
+	s.deltas = append(s.deltas, delta)
 }
 
 // messageIDFor derives the assistant message id from the task id, so that every pod

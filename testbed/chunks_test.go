@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 func types(cs []Chunk) []string {
@@ -143,11 +144,16 @@ func TestValidThreadID(t *testing.T) {
 func FuzzChunkRoundTrip(f *testing.F) {
 	f.Add("chunk-1 ", 3)
 	f.Fuzz(func(t *testing.T, delta string, held int) {
-		if delta == "" {
+		s := scriptOf(nil, true)
+		s.add(delta)
+		s.add(delta)
+		if delta = s.deltas[0]; delta == "" {
 			return
 		}
-		s := scriptOf([]string{delta, delta}, true)
 		held = max(0, min(held, 2*len(delta)))
+		for !utf8.RuneStart((delta + delta + " ")[held]) { // the buffer ends between runes
+			held--
+		}
 		p := progress{Started: true, StepStarted: true, TextStarted: true, Text: held}
 		var text string
 		for _, c := range s.pending(p) {

@@ -220,7 +220,7 @@ func (p *Pod) attempt(ctx context.Context, r *run, pv *provider, s *script) erro
 		return err
 	}
 	err := pv.stream(ctx, r.cfg.Messages, func(delta string) error {
-		s.deltas = append(s.deltas, delta)
+		s.add(delta)
 		return p.sync(ctx, r, s)
 	})
 	if err != nil {
