@@ -136,7 +136,7 @@ func (e *faultEnv) watchdog() (faults.Watchdog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watchdog: %w", err)
 	}
-	args := []string{"--log-format=json"}
+	args := []string{"--log-format=json", "--log-level=info"}
 	if e.path != "" {
 		abs, err := filepath.Abs(e.path)
 		if err != nil {

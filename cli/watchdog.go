@@ -48,8 +48,12 @@ func runWatchdog(ctx context.Context, io IO, args []string) error {
 	defer env.close()
 	warmUp(ctx, env, log)
 	err = faults.Watch(ctx, env.healer, *id, faults.WatchOptions{
-		Grace: cfg.Watchdog.Grace.Std(), Poll: 250 * time.Millisecond, GiveUp: cfg.Watchdog.GiveUp.Std(),
+		Grace: cfg.Watchdog.Grace.Std(), Poll: 250 * time.Millisecond, GiveUp: cfg.Watchdog.GiveUp.Std(), Appear: 30 * time.Second,
 	})
+	if errors.Is(err, faults.ErrNeverRecorded) {
+		log.Info("nothing to watch", zap.Error(err))
+		return nil
+	}
 	if err != nil {
 		log.Error("watchdog", zap.Error(err))
 	}

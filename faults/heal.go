@@ -76,7 +76,7 @@ func (h *Healer) heal(ctx context.Context, e *Entry, by string) (HealReport, err
 	}
 	rep := HealReport{Entry: e, Started: time.Now(), By: by}
 	rep.Healing = f.Heal(ctx, e.Inject.Undo)
-	rec := Record{Fault: e.ID(), By: by, Applied: rep.Healing.Applied, Confirmed: rep.Healing.Confirmed, Evidence: rep.Healing.Evidence}
+	rec := Record{Fault: e.ID(), By: by, Started: rep.Started, Applied: rep.Healing.Applied, Confirmed: rep.Healing.Confirmed, Evidence: rep.Healing.Evidence}
 	if rep.Healing.Err != nil {
 		rec.Op, rec.Error = OpHealFailed, rep.Healing.Err.Error()
 	} else {

@@ -12,7 +12,7 @@ import (
 // Injector runs one fault from decision to confirmed heal:
 //
 //	pick the target -> check the blast radius -> plan (the exact undo) ->
-//	ledger: inject record (fsync) -> arm the watchdog -> inject, confirm ->
+//	arm the watchdog -> ledger: inject record (fsync) -> inject, confirm ->
 //	ledger: confirmed, deadline -> hold until the deadline or a signal ->
 //	heal (on a context that outlives the signal), confirm -> ledger: heal record
 type Injector struct {
@@ -115,8 +115,9 @@ func (in *Injector) decide(ctx context.Context, req Request, f Fault, st *State,
 	return nil
 }
 
-// record writes the inject record under the ledger lock, after checking that no other
-// chaosd opened a fault on the target (or beyond the blast radius) meanwhile.
+// record arms the watchdog and writes the inject record, under the ledger lock and
+// after checking that no other chaosd opened a fault on the target (or beyond the blast
+// radius) meanwhile.
 func (in *Injector) record(ctx context.Context, r *Report) error {
 	unlock, err := in.Ledger.Lock(ctx)
 	if err != nil {
@@ -132,6 +133,15 @@ func (in *Injector) record(ctx context.Context, r *Report) error {
 	}
 	r.Fault = newFaultID(r.Decided)
 	r.Deadline = time.Now().Add(r.Plan.Spec.Hold)
+	if !r.Plan.Spec.Never {
+		// Armed before the record: a crash right after the record still has its
+		// watchdog; one that finds no record (a crash before it) has nothing to heal.
+		w, err := in.Watchdog.Arm(ctx, r.Fault)
+		if err != nil {
+			return fmt.Errorf("not injected: %w", err)
+		}
+		r.Watchdog = w
+	}
 	self := Self()
 	return in.Ledger.Append(Record{Op: OpInject, Fault: r.Fault, Kind: r.Kind, Target: &r.Plan.Target, Undo: r.Plan.Undo,
 		Does: r.Plan.Does, Undoes: r.Plan.Undoes, Deadline: r.Deadline, Owner: &self})
@@ -153,16 +163,9 @@ func (in *Injector) stillFree(st *State, t Target) error {
 	return nil
 }
 
-// inject arms the watchdog, injects and confirms; on failure it heals at once.
+// inject injects and confirms; on failure it heals at once.
 func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
 	log := in.log().With(zap.String("fault", r.Fault), zap.String("kind", r.Kind), zap.String("target", r.Plan.Target.Pod))
-	if !r.Plan.Spec.Never {
-		w, err := in.Watchdog.Arm(ctx, r.Fault)
-		if err != nil {
-			return errors.Join(fmt.Errorf("not injected: %w", err), in.heal(ctx, r, ByAbort))
-		}
-		r.Watchdog = w
-	}
 	if x, ok := f.(Expecter); ok {
 		release := in.Events.Expect(r.Plan.Target.ID, r.Fault, x.ExpectedEvents())
 		defer func() { go func() { _ = sleep(context.WithoutCancel(ctx), time.Second); release() }() }()

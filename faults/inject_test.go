@@ -222,3 +222,35 @@ func TestDryRunTouchesNothing(t *testing.T) {
 		t.Errorf("plan %+v", rep.Plan)
 	}
 }
+
+type watchdogFunc func(fault string) (string, error)
+
+func (f watchdogFunc) Arm(_ context.Context, fault string) (string, error) { return f(fault) }
+
+func TestNoWatchdogNoFault(t *testing.T) {
+	r := newRig(t)
+	r.in.Watchdog = watchdogFunc(func(string) (string, error) { return "", errors.New("fork: resource temporarily unavailable") })
+	_, err := r.in.Run(context.Background(), Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: time.Hour}})
+	if err == nil || !strings.Contains(err.Error(), "not injected: fork") {
+		t.Fatalf("err %v", err)
+	}
+	st, _ := r.in.Ledger.Read()
+	if len(st.Order) != 0 || len(r.c.callLog()) != 0 {
+		t.Fatalf("recorded %d faults, docker calls %v", len(st.Order), r.c.callLog())
+	}
+}
+
+func TestWatchdogIsArmedBeforeTheRecord(t *testing.T) {
+	r := newRig(t)
+	var seen int
+	r.in.Watchdog = watchdogFunc(func(fault string) (string, error) {
+		st, _ := r.in.Ledger.Read()
+		seen = len(st.Order)
+		return "pid 1", nil
+	})
+	rep, err := r.in.Run(context.Background(), Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: time.Millisecond}})
+	must(t, err)
+	if seen != 0 || rep.Watchdog != "pid 1" {
+		t.Fatalf("the ledger held %d faults when the watchdog was armed; report %q", seen, rep.Watchdog)
+	}
+}

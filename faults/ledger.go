@@ -49,6 +49,7 @@ type Record struct {
 	Owner     *Process        `json:"owner,omitempty"`
 	Outcome   Outcome         `json:"outcome,omitempty"`
 	By        string          `json:"by,omitempty"`
+	Started   time.Time       `json:"started,omitzero"` // a heal began
 	Applied   time.Time       `json:"applied,omitzero"`
 	Confirmed time.Time       `json:"confirmed,omitzero"`
 	Evidence  string          `json:"evidence,omitempty"`

@@ -154,7 +154,7 @@ func TestWatchdogHealsAtTheDeadline(t *testing.T) {
 	deadline := time.Now().Add(80 * time.Millisecond)
 	id := openFault(t, l, d, c.byService("mesh-1"), "pause", Spec{Hold: time.Second}, deadProcess(), deadline)
 	must(t, d.Docker.ContainerPause(context.Background(), c.byService("mesh-1").id))
-	err := Watch(context.Background(), NewHealer(l, d, time.Second), id, WatchOptions{Grace: time.Hour, Poll: 10 * time.Millisecond, GiveUp: time.Minute})
+	err := Watch(context.Background(), NewHealer(l, d, time.Second), id, WatchOptions{Grace: time.Hour, Poll: 10 * time.Millisecond, GiveUp: time.Minute, Appear: time.Second})
 	must(t, err)
 	st, _ := l.Read()
 	e := st.Get(id)
@@ -171,7 +171,7 @@ func TestWatchdogLeavesWhenChaosdHealedFirst(t *testing.T) {
 	id := openFault(t, l, d, c.byService("mesh-1"), "pause", Spec{Hold: time.Second}, &self, time.Now().Add(50*time.Millisecond))
 	time.AfterFunc(20*time.Millisecond, func() { _, _ = NewHealer(l, d, time.Second).Heal(context.Background(), id, ByChaosd) })
 	start := time.Now()
-	must(t, Watch(context.Background(), NewHealer(l, d, time.Second), id, WatchOptions{Grace: time.Hour, Poll: 5 * time.Millisecond, GiveUp: time.Minute}))
+	must(t, Watch(context.Background(), NewHealer(l, d, time.Second), id, WatchOptions{Grace: time.Hour, Poll: 5 * time.Millisecond, GiveUp: time.Minute, Appear: time.Second}))
 	st, _ := l.Read()
 	if by := st.Get(id).Heal.By; by != ByChaosd || time.Since(start) > time.Second {
 		t.Fatalf("healed by %q after %s", by, time.Since(start))
@@ -185,9 +185,18 @@ func TestSignalledWatchdogHealsAtOnce(t *testing.T) {
 	id := openFault(t, l, d, c.byService("mesh-1"), "kill", Spec{Hold: time.Hour}, deadProcess(), time.Now().Add(time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	must(t, Watch(ctx, NewHealer(l, d, time.Second), id, WatchOptions{Grace: time.Hour, Poll: 5 * time.Millisecond, GiveUp: time.Minute}))
+	must(t, Watch(ctx, NewHealer(l, d, time.Second), id, WatchOptions{Grace: time.Hour, Poll: 5 * time.Millisecond, GiveUp: time.Minute, Appear: time.Second}))
 	st, _ := l.Read()
 	if e := st.Get(id); e.Open() || e.Heal.By != ByWatchdog {
 		t.Fatalf("heal %+v", e.Heal)
+	}
+}
+
+func TestWatchdogWithoutARecordHasNothingToDo(t *testing.T) {
+	c := newCluster("mesh-1")
+	d := testDeps(c, newFakeNet(c))
+	err := Watch(context.Background(), NewHealer(tempLedger(t), d, time.Second), "f-never", WatchOptions{Poll: 5 * time.Millisecond, Appear: 30 * time.Millisecond})
+	if !errors.Is(err, ErrNeverRecorded) || len(c.callLog()) != 0 {
+		t.Fatalf("err %v, calls %v", err, c.callLog())
 	}
 }

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,13 +75,21 @@ type WatchOptions struct {
 	Grace  time.Duration // extra wait past the deadline while the injecting chaosd lives
 	Poll   time.Duration // how often the ledger is read
 	GiveUp time.Duration // stop retrying a failing heal this long after the deadline
+	Appear time.Duration // how long to wait for the fault's record (armed just before it)
 }
+
+// ErrNeverRecorded means the watchdog's fault never reached the ledger: the chaosd that
+// armed it stopped before injecting anything.
+var ErrNeverRecorded = errors.New("the fault was never recorded: nothing was injected")
 
 // Watch is the watchdog's loop: heal fault id at its deadline unless it is closed
 // first. When ctx ends (the watchdog was signalled) it heals at once.
 func Watch(ctx context.Context, h *Healer, id string, o WatchOptions) error {
 	log := h.log.Named("watchdog").With(zap.String("fault", id))
 	log.Info("watching")
+	if err := h.awaitRecord(ctx, id, o); err != nil {
+		return err
+	}
 	for {
 		e, err := h.entry(id)
 		if err != nil {
@@ -118,6 +127,26 @@ func (h *Healer) watchHeal(ctx context.Context, e *Entry, o WatchOptions, log *z
 	}
 	log.Warn("heal failed; retrying", zap.Error(err))
 	return false, sleep(context.WithoutCancel(ctx), o.Poll)
+}
+
+// awaitRecord waits for the fault's inject record, armed just before it was written.
+func (h *Healer) awaitRecord(ctx context.Context, id string, o WatchOptions) error {
+	deadline := time.Now().Add(o.Appear)
+	for {
+		st, err := h.ledger.Read()
+		if err != nil {
+			return err
+		}
+		if st.Get(id) != nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("watchdog: %s: %w", id, ErrNeverRecorded)
+		}
+		if err := sleep(ctx, min(o.Poll, 50*time.Millisecond)); err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
 }
 
 func (h *Healer) entry(id string) (*Entry, error) {

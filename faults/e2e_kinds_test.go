@@ -1,0 +1,289 @@
+//go:build e2e
+
+package faults_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/probes"
+)
+
+const victim = "mesh-2"
+
+// Each kind against a real pod: applied and confirmed (checked here too, independently),
+// held, healed and confirmed, nothing left behind.
+func TestE2EKinds(t *testing.T) {
+	cases := []struct {
+		name   string
+		args   []string
+		during func(t *testing.T)
+	}{
+		{"kill", []string{"--fault=kill", "--down-for=2s"}, func(t *testing.T) {
+			if ci := inspect(t, victim); ci.State.Running || ci.State.ExitCode != 137 {
+				t.Errorf("running %v, exit code %d; want killed (137)", ci.State.Running, ci.State.ExitCode)
+			}
+		}},
+		{"pause", []string{"--fault=pause", "--duration=2s"}, func(t *testing.T) {
+			if ci := inspect(t, victim); !ci.State.Paused {
+				t.Error("not paused")
+			}
+			if ready(t, victim) {
+				t.Error("a paused pod answered /health/ready")
+			}
+		}},
+		{"partition-all", []string{"--fault=partition", "--duration=2s"}, func(t *testing.T) {
+			if n := len(inspect(t, victim).NetworkSettings.Networks); n != 0 {
+				t.Errorf("still on %d networks", n)
+			}
+			expectReach(t, victim, "postgres", false)
+			expectReach(t, victim, "mesh-1", false)
+			expectReach(t, "mesh-1", "postgres", true)
+		}},
+		{"partition-nats", []string{"--fault=partition", "--peers=nats", "--duration=2s"}, cutFrom("nats", "postgres")},
+		{"partition-postgres", []string{"--fault=partition", "--peers=postgres", "--duration=2s"}, cutFrom("postgres", "nats")},
+		{"partition-mockai", []string{"--fault=partition", "--peers=mockai", "--duration=2s"}, cutFrom("mockai", "postgres")},
+		{"partition-pods", []string{"--fault=partition", "--peers=pods", "--duration=2s"}, func(t *testing.T) {
+			cutFrom("mesh-1", "postgres")(t)
+			expectReach(t, victim, "mesh-3", false)
+			expectReach(t, "mesh-3", victim, false)
+			expectReach(t, "mesh-1", "mesh-3", true)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ledger := ledgerPath(t)
+			p := start(t, ledger, append(c.args, "--target="+victim)...)
+			waitLedger(t, ledger, 15*time.Second, confirmed)
+			c.during(t)
+			p.wait(t, time.Minute)
+			if p.code != 0 || !strings.Contains(p.out.String(), "outcome   healed (by chaosd)") {
+				t.Fatalf("chaosd %s", p)
+			}
+			for _, want := range []string{"injected", "confirmed", "healed", "none unexpected"} {
+				if !strings.Contains(p.out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, p.out.String())
+				}
+			}
+			assertClean(t, victim, ledger)
+			waitReady(t, victim, 30*time.Second)
+			t.Logf("chaosd said:\n%s", p.out.String())
+		})
+	}
+}
+
+// cutFrom checks a filter partition from peer: gone both ways, other remains, and a
+// witness still reaches peer.
+func cutFrom(peer, other string) func(t *testing.T) {
+	return func(t *testing.T) {
+		expectReach(t, victim, peer, false)
+		expectReach(t, peer, victim, false)
+		expectReach(t, victim, other, true)
+		expectReach(t, "mesh-3", peer, true)
+	}
+}
+
+func expectReach(t *testing.T, from, to string, want bool) {
+	t.Helper()
+	if got := reach(t, from, addr(t, to)); got != want {
+		t.Errorf("%s -> %s reachable %v, want %v", from, to, got, want)
+	}
+}
+
+// A first SIGINT heals at once; a second one exits at once, leaving the fault open in
+// the ledger for chaosd recover.
+func TestE2ESignals(t *testing.T) {
+	t.Run("first heals", func(t *testing.T) {
+		ledger := ledgerPath(t)
+		p := start(t, ledger, "--fault=pause", "--target="+victim, "--duration=1m")
+		waitLedger(t, ledger, 15*time.Second, confirmed)
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		p.wait(t, 10*time.Second)
+		if p.code != 2 || !strings.Contains(p.out.String(), "outcome   healed (by signal)") {
+			t.Fatalf("chaosd %s", p)
+		}
+		assertClean(t, victim, ledger)
+	})
+	t.Run("second exits", func(t *testing.T) {
+		ledger := ledgerPath(t)
+		p := start(t, ledger, "--fault=partition", "--peers=postgres", "--target="+victim, "--duration=1m")
+		waitLedger(t, ledger, 15*time.Second, confirmed)
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		p.wait(t, 10*time.Second)
+		st, _ := faults.ReadLedger(ledger)
+		if p.code != 130 || len(st.Open()) != 1 || !strings.Contains(p.err.String(), "second signal: exiting now") {
+			t.Fatalf("want exit 130 with the fault left open; got %d open, chaosd %s", len(st.Open()), p)
+		}
+		r := run(t, ledger, "recover")
+		if r.code != 0 || !strings.Contains(r.out.String(), "healed by recover") {
+			t.Fatalf("recover %s", r)
+		}
+		assertClean(t, victim, ledger)
+	})
+}
+
+// The never-touch rules: a decoy outside the selector cannot be named, a skip-labelled
+// one is refused by name and never picked at random, and the blast radius holds across
+// chaosd processes sharing a ledger.
+func TestE2ERefusals(t *testing.T) {
+	ledger := ledgerPath(t)
+	for target, want := range map[string]string{
+		"chaosd-ft-decoy":      `no container named "chaosd-ft-decoy" in the selector`,
+		"chaosd-ft-decoy-skip": "refusing decoy-skip: it is labelled chaosd.skip=true",
+	} {
+		p := run(t, ledger, "--fault=kill", "--target="+target, "--down-for=1s")
+		if p.code != 2 || !strings.Contains(p.err.String(), want) {
+			t.Errorf("--target=%s: %s", target, p)
+		}
+	}
+	for range 5 {
+		p := run(t, ledger, "--fault=pause-random", "--dry-run")
+		if p.code != 0 || strings.Contains(p.out.String(), "decoy") || !strings.Contains(p.out.String(), "nothing was touched") {
+			t.Errorf("random dry run: %s", p)
+		}
+	}
+	holder := start(t, ledger, "--fault=pause", "--target=mesh-1", "--duration=1m")
+	waitLedger(t, ledger, 15*time.Second, confirmed)
+	second := run(t, ledger, "--fault=pause", "--target=mesh-3", "--duration=1s")
+	_ = holder.cmd.Process.Signal(syscall.SIGTERM)
+	holder.wait(t, 10*time.Second)
+	if second.code != 2 || !strings.Contains(second.err.String(), "blast radius: 1 pod(s) already faulted (mesh-1), at most 1 at once") {
+		t.Errorf("second fault over the blast radius: %s", second)
+	}
+	assertClean(t, "mesh-1", ledger)
+	assertClean(t, "mesh-3", ledger)
+}
+
+// A dry run touches nothing: no container changes, no ledger file.
+func TestE2EDryRun(t *testing.T) {
+	ledger := ledgerPath(t)
+	before := inspect(t, victim)
+	p := run(t, ledger, "--fault=partition", "--target="+victim, "--dry-run")
+	if p.code != 0 || !strings.Contains(p.out.String(), "dry run: would disconnect") || !strings.Contains(p.out.String(), "nothing was touched") {
+		t.Fatalf("chaosd %s", p)
+	}
+	if _, err := os.Stat(ledger); !os.IsNotExist(err) {
+		t.Errorf("the dry run created the ledger (%v)", err)
+	}
+	after := inspect(t, victim)
+	if after.State.StartedAt != before.State.StartedAt || len(after.NetworkSettings.Networks) != len(before.NetworkSettings.Networks) {
+		t.Error("the dry run changed the target")
+	}
+}
+
+// A pause chaosd did not cause, during a fault, is reported as unexpected.
+func TestE2EUnexpectedEvents(t *testing.T) {
+	ledger := ledgerPath(t)
+	p := start(t, ledger, "--fault=partition", "--peers=nats", "--target="+victim, "--duration=3s")
+	waitLedger(t, ledger, 15*time.Second, confirmed)
+	other := suite.base["mesh-3"].id
+	ctx := context.Background()
+	if err := suite.dc.ContainerPause(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := suite.dc.ContainerUnpause(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, time.Minute)
+	if p.code != 0 || !strings.Contains(p.out.String(), "UNEXPECTED "+suite.base["mesh-3"].name+" pause") {
+		t.Fatalf("chaosd %s", p)
+	}
+	assertClean(t, victim, ledger)
+}
+
+// Owner targeting hurts the pod Postgres names as the owner of an in-progress run.
+func TestE2EOwnerTargeting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg := startRun(ctx, t)
+	owner := pg.ownerAt(ctx, t, time.Now())
+	ledger := ledgerPath(t)
+	p := run(t, ledger, "--fault=pause-owner", "--duration=1s", "--owner-wait=20s")
+	if p.code != 0 {
+		t.Fatalf("chaosd %s", p)
+	}
+	st, _ := faults.ReadLedger(ledger)
+	if len(st.Order) != 1 {
+		t.Fatalf("%d faults in the ledger", len(st.Order))
+	}
+	e := st.Get(st.Order[0])
+	if after := pg.ownerAt(ctx, t, time.Now()); after != owner {
+		t.Fatalf("the owner changed during the test (%s, then %s)", owner, after)
+	}
+	if e.Target().Pod != owner || !strings.Contains(p.out.String(), "owner of run "+pg.thread+" per Postgres") {
+		t.Fatalf("paused %s, Postgres named %s as the owner of %s\n%s", e.Target().Pod, owner, pg.thread, p)
+	}
+	t.Logf("Postgres named %s the owner of %s; chaosd paused %s", owner, pg.thread, e.Target().Pod)
+	assertClean(t, owner, ledger)
+}
+
+// ownerRun is one slow run and its owners as Postgres recorded them.
+type ownerRun struct {
+	thread string
+	seen   []ownerSeen
+}
+
+type ownerSeen struct {
+	at    time.Time
+	owner string
+}
+
+// startRun starts a slow run on mesh-1 and waits until Postgres names its owner.
+func startRun(ctx context.Context, t *testing.T) *ownerRun {
+	t.Helper()
+	pod := podURL(t, "mesh-1")
+	ten, err := suite.drv.Bootstrap(ctx, pod, probesBootstrap())
+	if err != nil {
+		t.Fatalf("bootstrap a tenant: %v (is this the bundled cluster with the testbed?)", err)
+	}
+	r := &ownerRun{thread: newThreadID()}
+	if err := suite.drv.CreateThread(ctx, pod, ten, r.thread); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := suite.drv.StartRun(ctx, pod, ten, r.thread, "slow:60x100"); err != nil {
+		t.Fatal(err)
+	}
+	r.ownerAt(ctx, t, time.Now())
+	return r
+}
+
+// ownerAt reads the run's owner from Postgres now (at is for the message).
+func (r *ownerRun) ownerAt(ctx context.Context, t *testing.T, at time.Time) string {
+	t.Helper()
+	pg := postgres(ctx, t)
+	defer pg.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := pg.Thread(ctx, r.thread)
+		if err == nil && st.Owner != "" {
+			r.seen = append(r.seen, ownerSeen{at: st.At, owner: st.Owner})
+			return st.Owner
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Postgres names no owner for %s (around %s): %+v, %v", r.thread, at.Format(time.TimeOnly), st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func probesBootstrap() probes.BootstrapOptions {
+	return probes.BootstrapOptions{ProviderBaseURL: env("CHAOSD_PROVIDER_URL", "http://mockai:9000/v1"), Name: "faults-e2e"}
+}
+
+func newThreadID() string { return probes.NewThreadID("faults") }
+
+func postgres(ctx context.Context, t *testing.T) *probes.Postgres {
+	t.Helper()
+	pg, err := probes.NewPostgres(ctx, probes.PostgresConfig{DSN: env("CHAOSD_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pg
+}
