@@ -51,6 +51,9 @@ func WatchOf(w Watch, t *probes.Tally, err error) Watch {
 			w.FirstFgn = t.Foreign[0]
 		}
 		w.Finished = t.Finished
+		if t.Error != "" {
+			w.Err = "error chunk: " + t.Error
+		}
 	}
 	if err != nil {
 		w.Err = err.Error()

@@ -73,7 +73,8 @@ func (a *Attachment) Close() error {
 // ErrStreamEnded is returned by Collect when the stream ended before a finish chunk.
 var ErrStreamEnded = errors.New("attach stream ended before the finish chunk")
 
-// Collect reads chunks into a tally until the finish chunk. onChunk, when not nil,
+// Collect reads chunks into a tally until the run ends: the finish chunk, or the
+// error chunk of a failed run. onChunk, when not nil,
 // sees every chunk as it arrives (for progress or evidence). It returns the tally so
 // far together with any error, so a watcher cut off mid-run still has evidence.
 func (a *Attachment) Collect(onChunk func(Chunk)) (*Tally, error) {
@@ -90,7 +91,7 @@ func (a *Attachment) Collect(onChunk func(Chunk)) (*Tally, error) {
 		if onChunk != nil {
 			onChunk(c)
 		}
-		if c.Type == ChunkFinish {
+		if c.Type == ChunkFinish || c.Type == ChunkError {
 			return t, nil
 		}
 	}

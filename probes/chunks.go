@@ -16,15 +16,18 @@ const (
 	ChunkTextEnd    = "text-end"
 	ChunkFinishStep = "finish-step"
 	ChunkFinish     = "finish"
+	// ChunkError ends a failed run instead of finish: {"type":"error","errorText":...}.
+	ChunkError = "error"
 )
 
 // Chunk is one UI-message chunk as received on an attach. Raw keeps the original
 // JSON for evidence.
 type Chunk struct {
-	Type  string          `json:"type"`
-	ID    string          `json:"id,omitempty"`
-	Delta string          `json:"delta,omitempty"`
-	Raw   json.RawMessage `json:"-"`
+	Type      string          `json:"type"`
+	ID        string          `json:"id,omitempty"`
+	Delta     string          `json:"delta,omitempty"`
+	ErrorText string          `json:"errorText,omitempty"`
+	Raw       json.RawMessage `json:"-"`
 }
 
 // ParseChunk decodes one attach event's data.
@@ -65,7 +68,8 @@ type Tally struct {
 	Counts   map[int]int // index -> times seen
 	Foreign  []string    // text deltas that are not mockai text
 	Types    map[string]int
-	Finished bool // a finish chunk arrived
+	Finished bool   // a finish chunk arrived
+	Error    string // the errorText of an error chunk: the run failed
 }
 
 // NewTally returns an empty tally.
@@ -86,6 +90,11 @@ func (t *Tally) Add(c Chunk) {
 		}
 	case ChunkFinish:
 		t.Finished = true
+	case ChunkError:
+		t.Error = c.ErrorText
+		if t.Error == "" {
+			t.Error = "error chunk without errorText"
+		}
 	}
 }
 
@@ -127,6 +136,9 @@ func (t *Tally) Check(n int) []string {
 	}
 	if len(t.Foreign) > 0 {
 		problems = append(problems, fmt.Sprintf("%d foreign text deltas, first %q", len(t.Foreign), t.Foreign[0]))
+	}
+	if t.Error != "" {
+		problems = append(problems, "the run failed: "+t.Error)
 	}
 	if !t.Finished {
 		problems = append(problems, "no finish chunk")

@@ -50,6 +50,11 @@ func TestTallyCheck(t *testing.T) {
 		{"no finish", seq(1, 2, 3), false, []string{"no finish chunk"}},
 		{"foreign", append(seq(1, 2, 3), "hi"), true, []string{`1 foreign text deltas, first "hi"`}},
 	}
+	failed := tallyOf(seq(1), false)
+	failed.Add(Chunk{Type: ChunkError, ErrorText: "provider said 429"})
+	if got := failed.Check(1); !reflect.DeepEqual(got, []string{"the run failed: provider said 429", "no finish chunk"}) {
+		t.Errorf("failed run: got %q", got)
+	}
 	for _, c := range cases {
 		got := tallyOf(c.deltas, c.finish).Check(3)
 		if !reflect.DeepEqual(got, c.want) {
