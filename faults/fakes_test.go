@@ -226,19 +226,46 @@ func (c *cluster) callLog() []string {
 type fakeNet struct {
 	mu    sync.Mutex
 	cut   map[int][]netip.Addr // pid -> cut-off addresses
+	drops map[int]map[string]uint64
 	probe func(pid int, addr netip.AddrPort) netns.Reach
 	c     *cluster
 }
 
 var _ Net = (*fakeNet)(nil)
 
-func newFakeNet(c *cluster) *fakeNet { return &fakeNet{cut: map[int][]netip.Addr{}, c: c} }
+func newFakeNet(c *cluster) *fakeNet {
+	return &fakeNet{cut: map[int][]netip.Addr{}, drops: map[int]map[string]uint64{}, c: c}
+}
 
-func (n *fakeNet) Probe(_ context.Context, pid int, addr netip.AddrPort, _ time.Duration) (netns.Reach, error) {
+func (n *fakeNet) count(pid int, key string) {
+	if n.drops[pid] == nil {
+		n.drops[pid] = map[string]uint64{}
+	}
+	n.drops[pid][key]++
+}
+
+func (n *fakeNet) Drops(pid int) (map[string]uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]uint64{}
+	for k, v := range n.drops[pid] {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (n *fakeNet) Probe(ctx context.Context, pid int, addr netip.AddrPort, timeout time.Duration) (netns.Reach, error) {
 	if n.probe != nil {
 		return n.probe(pid, addr), nil
 	}
-	return n.reach(pid, addr.Addr()), nil
+	r := n.reach(pid, addr.Addr())
+	if r.Detail == "dropped" { // as on a real network: no answer until the timeout
+		select {
+		case <-ctx.Done():
+		case <-time.After(timeout):
+		}
+	}
+	return r, nil
 }
 
 // reach models the cluster: no network, or a cut address on either side, is unreachable.
@@ -251,12 +278,14 @@ func (n *fakeNet) reach(pid int, to netip.Addr) netns.Reach {
 	}
 	for _, a := range n.cut[pid] {
 		if a == to {
+			n.count(pid, "output "+to.String())
 			return netns.Reach{Detail: "dropped"}
 		}
 	}
 	if dst := n.c.byIP(to); dst != nil && from != nil {
 		for _, a := range n.cut[dst.pid] {
 			if a == from.ip {
+				n.count(dst.pid, "input "+from.ip.String())
 				return netns.Reach{Detail: "dropped"}
 			}
 		}

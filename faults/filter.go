@@ -31,7 +31,7 @@ func (p *Partition) filter(ctx context.Context, u partitionUndo) (Effect, error)
 		probes := towardsPeers(target, u.Peers, peers, false)
 		probes = append(probes, fromPeers(target, u.Port, u.Peers, peers, false)...)
 		probes = append(probes, towardsPeers(p.witnessBox(ctx, u.Witness), u.Peers, peers, true)...)
-		return p.check(ctx, probes)
+		return p.checkCut(ctx, target, probes)
 	})
 	return e, err
 }

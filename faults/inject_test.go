@@ -149,7 +149,8 @@ func TestPartitionFromPeersCutsBothWaysAndHeals(t *testing.T) {
 	rep, err := r.in.Run(context.Background(), Request{Kind: "partition", Target: named("mesh-1"), Spec: Spec{Hold: 10 * time.Millisecond, Peers: []string{"nats"}}})
 	must(t, err)
 	ev := rep.Effect.Evidence
-	for _, want := range []string{"proj_mesh-1_1 -> nats (172.20.0.5:3000): unreachable", "proj_nats_1 -> proj_mesh-1_1 (172.20.0.2:3000): unreachable", "proj_mesh-2_1 -> nats (172.20.0.5:3000): reachable"} {
+	for _, want := range []string{"proj_mesh-1_1 -> nats (172.20.0.5:3000): unreachable (dropped by chaosd's output rule)",
+		"proj_nats_1 -> proj_mesh-1_1 (172.20.0.2:3000): unreachable (dropped by chaosd's input rule)", "proj_mesh-2_1 -> nats (172.20.0.5:3000): reachable"} {
 		if !strings.Contains(ev, want) {
 			t.Errorf("inject evidence lacks %q:\n%s", want, ev)
 		}

@@ -16,6 +16,7 @@ type Net interface {
 	Cut(pid int, addrs []netip.Addr) error
 	Uncut(pid int) error
 	Rules(pid int) (present bool, rules int, err error)
+	Drops(pid int) (map[string]uint64, error) // packets dropped per "input ADDR" / "output ADDR"
 	IsHost(pid int) (bool, error)
 }
 
@@ -42,6 +43,9 @@ func (NetNS) Uncut(pid int) error { return netns.Uncut(pid) }
 
 // Rules implements Net.
 func (NetNS) Rules(pid int) (bool, int, error) { return netns.Rules(pid) }
+
+// Drops implements Net.
+func (NetNS) Drops(pid int) (map[string]uint64, error) { return netns.Drops(pid) }
 
 // IsHost implements Net.
 func (NetNS) IsHost(pid int) (bool, error) { return netns.IsHost(pid) }
