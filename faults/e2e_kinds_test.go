@@ -111,9 +111,12 @@ func TestE2ESignals(t *testing.T) {
 	})
 	t.Run("second exits", func(t *testing.T) {
 		ledger := ledgerPath(t)
-		p := start(t, ledger, "--fault=partition", "--peers=postgres", "--target="+victim, "--duration=1m")
+		// A kill: its heal (starting the container) takes long enough for the second
+		// signal to land while it runs. Two signals sent at once would merge into one.
+		p := start(t, ledger, "--fault=kill", "--target="+victim, "--down-for=1m")
 		waitLedger(t, ledger, 15*time.Second, confirmed)
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		time.Sleep(20 * time.Millisecond)
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		p.wait(t, 10*time.Second)
 		st, _ := faults.ReadLedger(ledger)
@@ -125,6 +128,7 @@ func TestE2ESignals(t *testing.T) {
 			t.Fatalf("recover %s", r)
 		}
 		assertClean(t, victim, ledger)
+		waitReady(t, victim, 30*time.Second)
 	})
 }
 

@@ -3,15 +3,19 @@ package faults
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/network"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/chaosd/chaosd/faults/netns"
 )
 
 type readyFunc func(m Member) (bool, string)
@@ -253,5 +257,26 @@ func TestWatchdogIsArmedBeforeTheRecord(t *testing.T) {
 	must(t, err)
 	if seen != 0 || rep.Watchdog != "pid 1" {
 		t.Fatalf("the ledger held %d faults when the watchdog was armed; report %q", seen, rep.Watchdog)
+	}
+}
+
+func TestSkipLabelledContainersAreNotEvenProbed(t *testing.T) {
+	r := newRig(t)
+	skip := r.c.byService("mesh-3")
+	skip.labels[LabelSkip] = "true"
+	probed := map[string]bool{}
+	var mu sync.Mutex
+	r.net.probe = func(pid int, addr netip.AddrPort) netns.Reach {
+		mu.Lock()
+		probed[addr.Addr().String()] = true
+		mu.Unlock()
+		return r.net.reach(pid, addr.Addr())
+	}
+	for _, peers := range [][]string{nil, {PeersPods}} {
+		rep, err := r.in.Run(context.Background(), Request{Kind: "partition", Target: named("mesh-1"), Spec: Spec{Hold: time.Millisecond, Peers: peers}})
+		must(t, err)
+		if strings.Contains(rep.Plan.Does, "mesh-3") || probed[skip.ip.String()] {
+			t.Errorf("peers %v: plan %q, probed the skip-labelled mesh-3: %v", peers, rep.Plan.Does, probed[skip.ip.String()])
+		}
 	}
 }

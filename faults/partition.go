@@ -145,7 +145,7 @@ func (p *Partition) peers(target Member, members []Member, groups []string) ([]p
 	var chosen []Member
 	if len(groups) == 0 {
 		for _, m := range members {
-			if m.ID != target.ID && m.Running() {
+			if m.ID != target.ID && m.Running() && !m.Skipped { // a skip-labelled one is not even probed
 				chosen = append(chosen, m)
 			}
 		}
@@ -176,7 +176,7 @@ func (p *Partition) group(g string, target Member, members []Member) ([]Member, 
 		if !ok { // pods: every other pod
 			in = !m.Infra && !m.Skipped
 		}
-		if in && m.ID != target.ID && m.Running() {
+		if in && m.ID != target.ID && m.Running() && !m.Skipped {
 			out = append(out, m)
 		}
 	}
