@@ -47,6 +47,7 @@ type Report struct {
 	Plan        Plan
 	Started     time.Time // Run was called
 	Decided     time.Time // target and plan settled; the ledger write follows
+	Recorded    time.Time // watchdog armed, inject record synced; injection follows
 	Watchdog    string
 	Effect      Effect
 	Deadline    time.Time
@@ -143,8 +144,10 @@ func (in *Injector) record(ctx context.Context, r *Report) error {
 		r.Watchdog = w
 	}
 	self := Self()
-	return in.Ledger.Append(Record{Op: OpInject, Fault: r.Fault, Kind: r.Kind, Target: &r.Plan.Target, Undo: r.Plan.Undo,
+	err = in.Ledger.Append(Record{Op: OpInject, Fault: r.Fault, Kind: r.Kind, Target: &r.Plan.Target, Undo: r.Plan.Undo,
 		Does: r.Plan.Does, Undoes: r.Plan.Undoes, Deadline: r.Deadline, Owner: &self})
+	r.Recorded = time.Now()
+	return err
 }
 
 func (in *Injector) stillFree(st *State, t Target) error {

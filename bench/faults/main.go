@@ -144,17 +144,18 @@ func benchKinds() []benchKind {
 type row struct {
 	name                                 string
 	chaosdIn, chaosdHeal, cliIn, cliHeal []time.Duration
+	ledger                               []time.Duration // of chaosdIn: arming the watchdog, writing the ledger
 	cliNote                              string
 }
 
 func (b *bench) kind(ctx context.Context, k benchKind) (row, error) {
 	r := row{name: k.name, cliNote: b.cli.note(k.name)}
 	for range b.o.rounds {
-		in, heal, err := b.chaosd(ctx, k)
+		in, heal, ledger, err := b.chaosd(ctx, k)
 		if err != nil {
 			return r, err
 		}
-		r.chaosdIn, r.chaosdHeal = append(r.chaosdIn, in), append(r.chaosdHeal, heal)
+		r.chaosdIn, r.chaosdHeal, r.ledger = append(r.chaosdIn, in), append(r.chaosdHeal, heal), append(r.ledger, ledger)
 		if err := b.cli.settle(ctx); err != nil {
 			return r, err
 		}
@@ -169,18 +170,19 @@ func (b *bench) kind(ctx context.Context, k benchKind) (row, error) {
 	return r, nil
 }
 
-// chaosd runs one fault through the injector: decision to confirmed, heal to confirmed.
-func (b *bench) chaosd(ctx context.Context, k benchKind) (time.Duration, time.Duration, error) {
+// chaosd runs one fault through the injector: decision to confirmed, heal to confirmed,
+// and the part of the first spent on the watchdog and the ledger.
+func (b *bench) chaosd(ctx context.Context, k benchKind) (in, heal, ledger time.Duration, err error) {
 	rep, err := b.in.Run(ctx, faults.Request{Kind: k.kind, Target: faults.TargetSpec{Mode: faults.PickNamed, Name: b.o.target},
 		Spec: faults.Spec{Hold: b.o.hold, Peers: k.peers}})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	h := rep.Heal
 	if h.Healing.Outcome != faults.Healed {
-		return 0, 0, errors.New("heal not confirmed: " + h.Healing.Evidence)
+		return 0, 0, 0, errors.New("heal not confirmed: " + h.Healing.Evidence)
 	}
-	return rep.Effect.Confirmed.Sub(rep.Decided), h.Healing.Confirmed.Sub(h.Started), nil
+	return rep.Effect.Confirmed.Sub(rep.Decided), h.Healing.Confirmed.Sub(h.Started), rep.Recorded.Sub(rep.Decided), nil
 }
 
 func envOr(k, def string) string {
