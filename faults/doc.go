@@ -17,3 +17,10 @@
 //     ones;
 //   - inject.go: one fault from decision to confirmed heal.
 package faults
+
+// Log field keys, shared by every component's logger.
+const (
+	LogKeyFault  = "fault"
+	LogKeyKind   = "kind"
+	LogKeyTarget = "target"
+)

@@ -83,7 +83,7 @@ func (h *Healer) heal(ctx context.Context, e *Entry, by string) (HealReport, err
 		rec.Op, rec.Outcome = OpHeal, rep.Healing.Outcome
 	}
 	appendErr := h.ledger.Append(rec)
-	h.log.Info("heal", zap.String("fault", e.ID()), zap.String("kind", e.Inject.Kind), zap.String("target", e.Target().Pod),
+	h.log.Info("heal", zap.String(LogKeyFault, e.ID()), zap.String(LogKeyKind, e.Inject.Kind), zap.String(LogKeyTarget, e.Target().Pod),
 		zap.String("by", by), zap.String("outcome", string(rec.Outcome)), zap.String("evidence", rec.Evidence), zap.String("error", rec.Error))
 	if err := errors.Join(rep.Healing.Err, appendErr); err != nil {
 		return rep, fmt.Errorf("heal %s: %w", e.ID(), err)

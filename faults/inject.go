@@ -168,7 +168,7 @@ func (in *Injector) stillFree(st *State, t Target) error {
 
 // inject injects and confirms; on failure it heals at once.
 func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
-	log := in.log().With(zap.String("fault", r.Fault), zap.String("kind", r.Kind), zap.String("target", r.Plan.Target.Pod))
+	log := in.log().With(zap.String(LogKeyFault, r.Fault), zap.String(LogKeyKind, r.Kind), zap.String(LogKeyTarget, r.Plan.Target.Pod))
 	if x, ok := f.(Expecter); ok {
 		release := in.Events.Expect(r.Plan.Target.ID, r.Fault, x.ExpectedEvents())
 		defer func() { go func() { _ = sleep(context.WithoutCancel(ctx), time.Second); release() }() }()

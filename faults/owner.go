@@ -53,7 +53,7 @@ func (p PostgresOwners) Owners(ctx context.Context) ([]Owner, error) {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, p.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("owner: postgres unreachable: %w", err) // pgx's message names host and user, never the password
+		return nil, fmt.Errorf("owner: postgres unreachable (postgres.dsn, CHAOSD_DATABASE_URL): %w", err) // pgx's message names host and user, never the password
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	rows, err := conn.Query(ctx, p.Query)

@@ -85,7 +85,7 @@ var ErrNeverRecorded = errors.New("the fault was never recorded: nothing was inj
 // Watch is the watchdog's loop: heal fault id at its deadline unless it is closed
 // first. When ctx ends (the watchdog was signalled) it heals at once.
 func Watch(ctx context.Context, h *Healer, id string, o WatchOptions) error {
-	log := h.log.Named("watchdog").With(zap.String("fault", id))
+	log := h.log.Named("watchdog").With(zap.String(LogKeyFault, id))
 	log.Info("watching")
 	if err := h.awaitRecord(ctx, id, o); err != nil {
 		return err
