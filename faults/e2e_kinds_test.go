@@ -4,6 +4,7 @@ package faults_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -202,30 +203,36 @@ func TestE2EUnexpectedEvents(t *testing.T) {
 	assertClean(t, victim, ledger)
 }
 
-// Owner targeting hurts the pod Postgres names as the owner of an in-progress run.
+// Owner targeting hurts the pod Postgres names as the owner of the newest in-progress
+// run: runs are started on mesh-3, then on mesh-2 (while the first still runs), so the
+// owner is neither the first pod nor a constant.
 func TestE2EOwnerTargeting(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	pg := startRun(ctx, t)
-	owner := pg.ownerAt(ctx, t, time.Now())
-	ledger := ledgerPath(t)
-	p := run(t, ledger, "--fault=pause-owner", "--duration=1s", "--owner-wait=20s")
-	if p.code != 0 {
-		t.Fatalf("chaosd %s", p)
+	for _, pod := range []string{"mesh-3", "mesh-2"} {
+		t.Run("run on "+pod, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			pg := startRun(ctx, t, pod)
+			owner := pg.ownerAt(ctx, t, time.Now())
+			ledger := ledgerPath(t)
+			p := run(t, ledger, "--fault=pause-owner", "--duration=1s", "--owner-wait=20s")
+			if p.code != 0 {
+				t.Fatalf("chaosd %s", p)
+			}
+			st, _ := faults.ReadLedger(ledger)
+			if len(st.Order) != 1 {
+				t.Fatalf("%d faults in the ledger", len(st.Order))
+			}
+			e := st.Get(st.Order[0])
+			if after := pg.ownerAt(ctx, t, time.Now()); after != owner {
+				t.Fatalf("the owner changed during the test (%s, then %s)", owner, after)
+			}
+			if e.Target().Pod != owner || !strings.Contains(p.out.String(), "owner of run "+pg.thread+" per Postgres") {
+				t.Fatalf("paused %s, Postgres named %s as the owner of %s\n%s", e.Target().Pod, owner, pg.thread, p)
+			}
+			t.Logf("run started on %s; Postgres named %s the owner of %s; chaosd paused %s", pod, owner, pg.thread, e.Target().Pod)
+			assertClean(t, owner, ledger)
+		})
 	}
-	st, _ := faults.ReadLedger(ledger)
-	if len(st.Order) != 1 {
-		t.Fatalf("%d faults in the ledger", len(st.Order))
-	}
-	e := st.Get(st.Order[0])
-	if after := pg.ownerAt(ctx, t, time.Now()); after != owner {
-		t.Fatalf("the owner changed during the test (%s, then %s)", owner, after)
-	}
-	if e.Target().Pod != owner || !strings.Contains(p.out.String(), "owner of run "+pg.thread+" per Postgres") {
-		t.Fatalf("paused %s, Postgres named %s as the owner of %s\n%s", e.Target().Pod, owner, pg.thread, p)
-	}
-	t.Logf("Postgres named %s the owner of %s; chaosd paused %s", owner, pg.thread, e.Target().Pod)
-	assertClean(t, owner, ledger)
 }
 
 // ownerRun is one slow run and its owners as Postgres recorded them.
@@ -239,10 +246,10 @@ type ownerSeen struct {
 	owner string
 }
 
-// startRun starts a slow run on mesh-1 and waits until Postgres names its owner.
-func startRun(ctx context.Context, t *testing.T) *ownerRun {
+// startRun starts a slow run on pod and waits until Postgres names its owner.
+func startRun(ctx context.Context, t *testing.T, name string) *ownerRun {
 	t.Helper()
-	pod := podURL(t, "mesh-1")
+	pod := podURL(t, name)
 	ten, err := suite.drv.Bootstrap(ctx, pod, probesBootstrap())
 	if err != nil {
 		t.Fatalf("bootstrap a tenant: %v (is this the bundled cluster with the testbed?)", err)
@@ -278,7 +285,7 @@ func (r *ownerRun) ownerAt(ctx context.Context, t *testing.T, at time.Time) stri
 }
 
 func probesBootstrap() probes.BootstrapOptions {
-	return probes.BootstrapOptions{ProviderBaseURL: env("CHAOSD_PROVIDER_URL", "http://mockai:9000/v1"), Name: "faults-e2e"}
+	return probes.BootstrapOptions{ProviderBaseURL: env("CHAOSD_PROVIDER_URL", "http://mockai:9000/v1"), Name: fmt.Sprintf("faults-e2e-%d", time.Now().UnixMilli()%1e8)}
 }
 
 func newThreadID() string { return probes.NewThreadID("faults") }

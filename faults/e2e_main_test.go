@@ -63,6 +63,10 @@ func runSuite(m *testing.M) int {
 	}
 	watch := watchDecoys(ctx)
 	code := m.Run()
+	if err := podsReady(ctx, time.Minute); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: faults e2e: the cluster did not recover from the suite's faults:", err)
+		code = 1
+	}
 	if err := checkDecoys(ctx, watch()); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: faults e2e: a decoy was touched:", err)
 		code = 1
@@ -162,6 +166,28 @@ func withoutShortID(aliases []string, id string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// podsReady waits until every pod answers /health/ready again, so that the next
+// package's tests find the cluster as they expect it.
+func podsReady(ctx context.Context, within time.Duration) error {
+	var urls []string
+	for _, name := range []string{"mesh-1", "mesh-2", "mesh-3"} {
+		ci, err := suite.dc.ContainerInspect(ctx, suite.base[name].id)
+		if err != nil {
+			return err
+		}
+		for _, b := range ci.NetworkSettings.Ports["3000/tcp"] {
+			urls = append(urls, "http://127.0.0.1:"+b.HostPort)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	readings, err := suite.drv.WaitReady(ctx, urls, 200*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("%w: %+v", err, readings)
+	}
+	return nil
 }
 
 // --- decoys ---------------------------------------------------------------------------
