@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,13 +41,13 @@ func main() {
 }
 
 type config struct {
-	chaosd   string
-	streams  []int
-	hint     string
-	modes    []string
-	dials    int
-	settle   time.Duration
-	maxChunk int
+	chaosd     string
+	streams    []int
+	hint       string
+	modes      []string
+	connecting int
+	settle     time.Duration
+	maxChunk   int
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -59,7 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&streams, "streams", "5000,10000", "comma-separated counts of concurrent streams, one server process per count")
 	fs.StringVar(&c.hint, "hint", "slow:20x200", "the hint every stream sends (slow:NxMS)")
 	fs.StringVar(&modes, "modes", "hijack", "comma-separated server modes: hijack (default server), handler (--hijack=false)")
-	fs.IntVar(&c.dials, "dials", 256, "most connection attempts in flight at once (the listen backlog is finite)")
+	fs.IntVar(&c.connecting, "connecting", 512, "most streams connecting at once, from the dial to the first frame (the listen backlog is finite)")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "idle time before the server's baseline memory is read")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,6 +91,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			r.print(out, mode, n, ideal)
 		}
 	}
+	fmt.Fprint(out, `
+wall: first dial to the last stream's last chunk (ideal: one stream's N x MS); p50/p99/max:
+one stream, request to last chunk; open@rss: streams open when rss was sampled (the most
+at once); rss/hwm: the server's VmRSS then and VmHWM at the end; KiB/stream: (rss - idle)
+/ open@rss, and the same with hwm.
+`)
 	return nil
 }
 
@@ -135,8 +140,8 @@ type result struct {
 	rssAtPeak   int64         // KiB, sampled when the most streams were open
 	hwm         int64         // KiB, the server's VmHWM at the end
 	ramp        time.Duration // until every stream had its first frame
-	serverCPU   time.Duration // server user+system CPU during the run
-	clientCPU   time.Duration // this process's user+system CPU during the run
+	serverCPU   cpuTime       // server CPU during the run
+	clientCPU   cpuTime       // this process's CPU during the run
 	serverError string
 }
 
@@ -159,8 +164,7 @@ func (r *result) print(out io.Writer, mode string, n int, ideal time.Duration) {
 		pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond),
 		r.openAtPeak, float64(r.idleRSS)/1024, float64(r.rssAtPeak)/1024, float64(r.hwm)/1024,
 		perStream(r.rssAtPeak), perStream(r.hwm))
-	fmt.Fprintf(out, "  all open after %s; CPU: server %s, client %s\n", r.ramp.Round(time.Millisecond),
-		r.serverCPU.Round(10*time.Millisecond), r.clientCPU.Round(10*time.Millisecond))
+	fmt.Fprintf(out, "  all open after %s; CPU: server %s, client %s\n", r.ramp.Round(time.Millisecond), r.serverCPU, r.clientCPU)
 	if r.firstErr != "" {
 		fmt.Fprintf(out, "  first error: %s\n", r.firstErr)
 	}
@@ -226,14 +230,14 @@ func scale(ctx context.Context, c config, mode string, n, chunks int, delay time
 		}
 	}()
 
-	dials := make(chan struct{}, c.dials)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var ramp atomic.Int64
 	start := time.Now()
+	t := &tally{open: &open, opened: &opened, all: int64(n), ramp: &ramp, start: start, connecting: make(chan struct{}, c.connecting)}
 	for range n {
 		wg.Go(func() {
-			d, err := oneStreamDialed(ctx, srv.addr, []byte(body), dials, &tally{open: &open, opened: &opened, all: int64(n), ramp: &ramp, start: start}, chunks)
+			d, err := oneStream(ctx, srv.addr, []byte(body), t, chunks)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -255,7 +259,7 @@ func scale(ctx context.Context, c config, mode string, n, chunks int, delay time
 	if err != nil {
 		return nil, err
 	}
-	r.serverCPU, r.clientCPU = cpu1-cpu0, selfCPU()-self0
+	r.serverCPU, r.clientCPU = cpu1.minus(cpu0), selfCPU().minus(self0)
 	_, r.hwm, err = procMem(srv.pid())
 	return r, err
 }
@@ -271,13 +275,29 @@ func requestBody(hint string) string {
 
 var errCount = errors.New("wrong number of content chunks")
 
-// tally counts streams that have their first frame and have not ended yet, and
-// records when the last of all streams got its first frame.
+// tally counts streams that have their first frame and have not ended yet, records
+// when the last of all streams got its first frame, and bounds the streams that are
+// connecting: a token is held from the dial until the first frame, so that the
+// server's accept queue never overflows (an overflow costs a SYN retransmit, 1 s).
 type tally struct {
 	open, opened *atomic.Int64
 	all          int64
 	ramp         *atomic.Int64
 	start        time.Time
+	connecting   chan struct{}
+}
+
+func (t *tally) connect() {
+	if t != nil {
+		t.connecting <- struct{}{}
+	}
+}
+
+// connected releases the connect token; it runs once per stream.
+func (t *tally) connected() {
+	if t != nil {
+		<-t.connecting
+	}
 }
 
 func (t *tally) opening() {
@@ -296,78 +316,83 @@ func (t *tally) closing() {
 	}
 }
 
-func oneStreamDialed(ctx context.Context, addr string, body []byte, dials chan struct{}, open *tally, chunks int) (time.Duration, error) {
-	dials <- struct{}{}
-	d := net.Dialer{KeepAlive: -1} // no keep-alive probes: fewer syscalls per dial
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	<-dials
-	if err != nil {
-		return 0, fmt.Errorf("dial: %w", err)
-	}
-	defer conn.Close()
-	return streamOn(conn, body, open, chunks)
-}
-
-func oneStream(ctx context.Context, addr string, body []byte, open *tally, chunks int) (time.Duration, error) {
+// oneStream dials addr and runs one stream on the connection.
+func oneStream(ctx context.Context, addr string, body []byte, t *tally, chunks int) (time.Duration, error) {
+	t.connect()
+	connected := sync.OnceFunc(t.connected)
+	defer connected()
 	d := net.Dialer{KeepAlive: -1} // no keep-alive probes: fewer syscalls per dial
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return 0, fmt.Errorf("dial: %w", err)
 	}
 	defer conn.Close()
-	return streamOn(conn, body, open, chunks)
+	return streamOn(conn, body, t, connected, chunks)
 }
 
-// streamOn sends one streamed chat completion and reads it to [DONE], checking that
-// it carries the expected number of content chunks. It returns the time from sending
-// the request to [DONE].
-func streamOn(conn net.Conn, body []byte, open *tally, chunks int) (time.Duration, error) {
+// streamOn sends one streamed chat completion and reads it to its last chunk,
+// checking that it carries the expected content chunks and ends with [DONE]. It
+// returns the time from sending the request to the last chunk. It reads raw bytes and
+// checks them once at the end, so that the client spends little CPU per chunk.
+func streamOn(conn net.Conn, body []byte, open *tally, connected func(), chunks int) (time.Duration, error) {
 	start := time.Now()
 	req := fmt.Appendf(nil, "POST /v1/chat/completions HTTP/1.1\r\nHost: mockai\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	if _, err := conn.Write(req); err != nil {
 		return 0, fmt.Errorf("write request: %w", err)
 	}
-	br := bufio.NewReaderSize(conn, 2048)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return 0, fmt.Errorf("read response: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1024), 64<<10)
-	content, opened, done := 0, false, false
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.HasPrefix(line, []byte("data: ")) {
-			continue
+	raw := make([]byte, 0, 8<<10)
+	opened := false
+	for !bytes.HasSuffix(raw, lastChunk) {
+		if len(raw) == cap(raw) {
+			raw = slices.Grow(raw, len(raw))
 		}
+		n, err := conn.Read(raw[len(raw):cap(raw)])
+		raw = raw[:len(raw)+n]
 		if !opened {
-			open.opening()
-			opened = true
-			defer open.closing()
+			if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 && len(raw) > i+4 {
+				connected()
+				open.opening()
+				opened = true
+				defer open.closing()
+			}
 		}
-		if bytes.Equal(line, []byte("data: [DONE]")) {
-			done = true
-			break
-		}
-		if bytes.Contains(line, []byte(`"content":"chunk-`)) {
-			content++
+		if err != nil && !bytes.HasSuffix(raw, lastChunk) {
+			return 0, fmt.Errorf("read after %d bytes: %w", len(raw), err)
 		}
 	}
 	elapsed := time.Since(start)
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read stream: %w", err)
+	return elapsed, checkStream(raw, chunks)
+}
+
+// lastChunk ends a chunked body. Frames hold no "\r", so it cannot occur before the end.
+var lastChunk = []byte("\r\n0\r\n\r\n")
+
+// checkStream checks a raw chunked response: status 200, the expected number of
+// content chunks, and [DONE] last.
+func checkStream(raw []byte, chunks int) error {
+	head, rest, ok := bytes.Cut(raw, []byte("\r\n\r\n"))
+	if !ok || !bytes.HasPrefix(head, []byte("HTTP/1.1 200 ")) {
+		return fmt.Errorf("response head %.80q", head)
 	}
-	if !done {
-		return 0, errors.New("stream ended without [DONE]")
+	var body []byte
+	for {
+		line, tail, ok := bytes.Cut(rest, []byte("\r\n"))
+		size, err := strconv.ParseInt(string(line), 16, 32)
+		if !ok || err != nil || int64(len(tail)) < size+2 {
+			return fmt.Errorf("bad chunk size line %.40q", line)
+		}
+		if size == 0 {
+			break
+		}
+		body, rest = append(body, tail[:size]...), tail[size+2:]
 	}
-	if content != chunks {
-		return 0, fmt.Errorf("%w: got %d, want %d", errCount, content, chunks)
+	if !bytes.HasSuffix(body, []byte("data: [DONE]\n\n")) {
+		return errors.New("stream ended without [DONE]")
 	}
-	return elapsed, nil
+	if n := bytes.Count(body, []byte(`"content":"chunk-`)); n != chunks {
+		return fmt.Errorf("%w: got %d, want %d", errCount, n, chunks)
+	}
+	return nil
 }
 
 // server is a running chaosd mockai process.
@@ -432,28 +457,39 @@ func (s *server) stop() {
 	_ = s.cmd.Wait()
 }
 
-// procCPU reads the user+system CPU time of pid.
-func procCPU(pid int) (time.Duration, error) {
+// cpuTime is CPU time spent in user and in system (kernel) mode.
+type cpuTime struct{ user, sys time.Duration }
+
+func (c cpuTime) minus(o cpuTime) cpuTime { return cpuTime{c.user - o.user, c.sys - o.sys} }
+
+func (c cpuTime) String() string {
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+	return fmt.Sprintf("%s (user %s, sys %s)", r(c.user+c.sys), r(c.user), r(c.sys))
+}
+
+// procCPU reads the CPU time of pid.
+func procCPU(pid int) (cpuTime, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("read server stat: %w", err)
+		return cpuTime{}, fmt.Errorf("read server stat: %w", err)
 	}
 	// The fields after the command name (which may hold spaces) start after ")".
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	if len(f) < 13 {
-		return 0, errors.New("short /proc/<pid>/stat")
+		return cpuTime{}, errors.New("short /proc/<pid>/stat")
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+	const tick = time.Second / 100 // USER_HZ is 100 on Linux
+	return cpuTime{time.Duration(ut) * tick, time.Duration(st) * tick}, nil
 }
 
-func selfCPU() time.Duration {
+func selfCPU() cpuTime {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
+		return cpuTime{}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpuTime{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
 }
 
 // procMem reads VmRSS and VmHWM (KiB) of pid.
