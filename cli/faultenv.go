@@ -68,7 +68,7 @@ func deps(cfg config.Config, d faults.Docker, log *zap.Logger) (faults.Deps, err
 			Project: cfg.Selector.Project, Labels: cfg.Selector.Labels, Infra: cfg.Selector.Infra, PodName: rule,
 		},
 		PeerGroups: cfg.Faults.Peers,
-		Timing:     faults.Timing{Confirm: cfg.Faults.ConfirmTimeout.Std(), Probe: cfg.Faults.ProbeTimeout.Std()},
+		Timing:     faults.Timing{Confirm: cfg.Faults.ConfirmTimeout.Std(), Probe: cfg.Faults.ProbeTimeout.Std(), Settle: cfg.Faults.Settle.Std()},
 		Log:        log,
 	}, nil
 }

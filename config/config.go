@@ -72,6 +72,7 @@ type Faults struct {
 	ConfirmTimeout Duration            `yaml:"confirm_timeout"` // to observe an effect or a heal
 	HealTimeout    Duration            `yaml:"heal_timeout"`    // for one heal, confirmation included
 	ProbeTimeout   Duration            `yaml:"probe_timeout"`   // one TCP probe of a partition
+	Settle         Duration            `yaml:"settle"`          // after a crash mid-injection: wait for a call in flight
 	Kinds          map[string]Kind     `yaml:"kinds"`           // per kind defaults, by kind name
 	Peers          map[string][]string `yaml:"peers"`           // partition peer groups: name -> pods or services
 }
@@ -105,7 +106,7 @@ func Default() Config {
 		Ledger:      Ledger{Path: DefaultLedgerPath},
 		BlastRadius: BlastRadius{MaxFaulted: 1, MinReady: 1},
 		Faults: Faults{
-			ConfirmTimeout: D(10e9), HealTimeout: D(60e9), ProbeTimeout: D(250e6),
+			ConfirmTimeout: D(10e9), HealTimeout: D(60e9), ProbeTimeout: D(250e6), Settle: D(3e9),
 			Kinds: map[string]Kind{
 				"kill":      {DownFor: &Hold{D: 10e9}},
 				"pause":     {Duration: ptr(D(30e9))},

@@ -114,6 +114,7 @@ func (f Faults) validate(k *checker) {
 	k.check(f.ConfirmTimeout > 0, "faults.confirm_timeout", f.ConfirmTimeout, "must be positive")
 	k.check(f.HealTimeout > 0, "faults.heal_timeout", f.HealTimeout, "must be positive")
 	k.check(f.ProbeTimeout > 0 && f.ProbeTimeout < f.ConfirmTimeout, "faults.probe_timeout", f.ProbeTimeout, "must be positive and shorter than faults.confirm_timeout")
+	k.check(f.Settle > 0 && f.Settle < f.HealTimeout, "faults.settle", f.Settle, "must be positive and shorter than faults.heal_timeout")
 	for _, g := range sortedKeys(f.Peers) {
 		k.check(g != faults.PeersPods, "faults.peers."+g, f.Peers[g], "%q is built in: every other pod of the selector", faults.PeersPods)
 		k.check(len(f.Peers[g]) > 0, "faults.peers."+g, f.Peers[g], "name at least one pod or service")

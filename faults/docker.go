@@ -101,10 +101,16 @@ type Timing struct {
 	Confirm time.Duration // how long an effect or a heal may take to be observed
 	Probe   time.Duration // how long a TCP probe waits for an answer
 	Poll    time.Duration // how often a state is polled while confirming
+	// Settle is how long an Engine API call of an injection may still be in flight
+	// after its chaosd died: dockerd carries out a kill or a pause it received even when
+	// the client is gone. A fault whose injection was never confirmed is healed only
+	// once this long has passed since its inject record, so the late call cannot undo
+	// the heal.
+	Settle time.Duration
 }
 
 // DefaultTiming is used for zero fields.
-var DefaultTiming = Timing{Confirm: 10 * time.Second, Probe: 250 * time.Millisecond, Poll: 10 * time.Millisecond}
+var DefaultTiming = Timing{Confirm: 10 * time.Second, Probe: 250 * time.Millisecond, Poll: 10 * time.Millisecond, Settle: 3 * time.Second}
 
 func (t Timing) withDefaults() Timing {
 	if t.Confirm <= 0 {
@@ -115,6 +121,9 @@ func (t Timing) withDefaults() Timing {
 	}
 	if t.Poll <= 0 {
 		t.Poll = DefaultTiming.Poll
+	}
+	if t.Settle <= 0 {
+		t.Settle = DefaultTiming.Settle
 	}
 	return t
 }

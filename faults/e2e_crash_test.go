@@ -3,6 +3,7 @@
 package faults_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/faults/netns"
 )
 
 // Crash safety: chaosd is SIGKILLed at a random moment of a fault, CHAOSD_E2E_CRASHES
@@ -104,7 +109,7 @@ func crashLoop(t *testing.T, n int, hold time.Duration, args func(int) []string,
 			tl.healed++
 		} else {
 			t.Errorf("crash %d (%s, %s): left behind: %s", tl.crashes, strings.Join(args(i), " "), phase, strings.Join(problems, "; "))
-			run(t, ledger, "recover", "--force") // clean up for the next round
+			restore(t, ledger, victim) // so that the next rounds start clean
 		}
 		waitReady(t, victim, 30*time.Second)
 	}
@@ -164,4 +169,28 @@ func heal(t *testing.T, ledger, mode string, tl *tally) []string {
 		}
 	}
 	return clean(t, victim, ledger)
+}
+
+// restore puts name back by hand after a failed round: recover --force, then whatever
+// is still wrong (paused, stopped, off its network, filtered).
+func restore(t *testing.T, ledger, name string) {
+	t.Helper()
+	run(t, ledger, "recover", "--force")
+	ctx := context.Background()
+	id := suite.base[name].id
+	ci := inspect(t, name)
+	if ci.State.Paused {
+		_ = suite.dc.ContainerUnpause(ctx, id)
+	}
+	if !ci.State.Running {
+		_ = suite.dc.ContainerStart(ctx, id, container.StartOptions{})
+	}
+	for n, aliases := range suite.base[name].aliases {
+		if inspect(t, name).NetworkSettings.Networks[n] == nil {
+			_ = suite.dc.NetworkConnect(ctx, n, id, &network.EndpointSettings{Aliases: aliases})
+		}
+	}
+	if pid := inspect(t, name).State.Pid; pid > 0 {
+		_ = netns.Uncut(pid)
+	}
 }

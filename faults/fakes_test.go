@@ -351,6 +351,6 @@ func testDeps(c *cluster, n Net) Deps {
 		Docker: c.docker(), Net: n,
 		Selector:   Selector{Project: "proj", Infra: []string{"postgres", "nats"}, PodName: DefaultPodNameRule},
 		PeerGroups: map[string][]string{"nats": {"nats"}, "postgres": {"postgres"}},
-		Timing:     Timing{Confirm: time.Second, Probe: 100 * time.Millisecond, Poll: time.Millisecond},
+		Timing:     Timing{Confirm: time.Second, Probe: 100 * time.Millisecond, Poll: time.Millisecond, Settle: time.Millisecond},
 	}
 }

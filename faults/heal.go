@@ -24,6 +24,7 @@ type Healer struct {
 	ledger  *Ledger
 	faults  map[string]Fault
 	timeout time.Duration
+	settle  time.Duration
 	log     *zap.Logger
 }
 
@@ -33,7 +34,7 @@ func NewHealer(l *Ledger, d Deps, timeout time.Duration) *Healer {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &Healer{ledger: l, faults: newFaults(d), timeout: timeout, log: d.logger().Named("heal")}
+	return &Healer{ledger: l, faults: newFaults(d), timeout: timeout, settle: d.Timing.withDefaults().Settle, log: d.logger().Named("heal")}
 }
 
 // HealReport is what a heal did, or found already done.
@@ -50,6 +51,9 @@ type HealReport struct {
 func (h *Healer) Heal(ctx context.Context, id, by string) (HealReport, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
 	defer cancel()
+	if err := h.settleInFlight(ctx, id); err != nil {
+		return HealReport{}, err
+	}
 	unlock, err := h.ledger.Lock(ctx)
 	if err != nil {
 		return HealReport{}, err
@@ -67,6 +71,27 @@ func (h *Healer) Heal(ctx context.Context, id, by string) (HealReport, error) {
 		return HealReport{Entry: e, Healing: healingOf(e.Heal), By: e.Heal.By, Already: true}, nil
 	}
 	return h.heal(ctx, e, by)
+}
+
+// settleInFlight waits, for a fault whose injection was never confirmed, until the
+// injection's Engine API call can no longer be in flight (Timing.Settle after the
+// inject record): healing before it lands would let it undo the heal. It waits outside
+// the ledger lock.
+func (h *Healer) settleInFlight(ctx context.Context, id string) error {
+	st, err := h.ledger.Read()
+	if err != nil {
+		return err
+	}
+	e := st.Get(id)
+	if e == nil || !e.Open() || e.Confirmed != nil {
+		return nil
+	}
+	wait := time.Until(e.Inject.At.Add(h.settle))
+	if wait <= 0 {
+		return nil
+	}
+	h.log.Info("injection never confirmed: letting a call still in flight land first", zap.String(LogKeyFault, id), zap.Duration("wait", wait))
+	return sleep(ctx, wait)
 }
 
 func (h *Healer) heal(ctx context.Context, e *Entry, by string) (HealReport, error) {

@@ -200,3 +200,28 @@ func TestWatchdogWithoutARecordHasNothingToDo(t *testing.T) {
 		t.Fatalf("err %v, calls %v", err, c.callLog())
 	}
 }
+
+// A chaosd SIGKILLed while its pause request is on its way: dockerd still carries the
+// pause out, after recover looked. Recover must let it land, then heal.
+func TestRecoverWaitsForAnInjectionInFlight(t *testing.T) {
+	c := newCluster("mesh-1", "mesh-2")
+	d := testDeps(c, newFakeNet(c))
+	d.Timing.Settle = 150 * time.Millisecond
+	l := tempLedger(t)
+	m := c.byService("mesh-1")
+	id := openFault(t, l, d, m, "pause", Spec{Hold: time.Second}, deadProcess(), time.Now())
+	time.AfterFunc(60*time.Millisecond, func() { _ = d.Docker.ContainerPause(context.Background(), m.id) })
+	start := time.Now()
+	recs, err := Recover(context.Background(), NewHealer(l, d, time.Second), RecoverOptions{})
+	must(t, err)
+	if recs[0].Err != nil || recs[0].Report.Healing.Outcome != Healed || recs[0].Report.Healing.Evidence != "state running" {
+		t.Fatalf("recovery %+v", recs[0])
+	}
+	if m.state != "running" || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("left %s after %s: the late pause undid the heal", m.state, time.Since(start))
+	}
+	st, _ := l.Read()
+	if st.Get(id).Open() {
+		t.Fatal("still open")
+	}
+}
