@@ -42,3 +42,14 @@ func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
 		w.record(history.ProbeEvent(history.HeartbeatsProbe(hs, err), at))
 	}
 }
+
+// Ready asks pod's readiness once and records the reading.
+func (w *Workload) Ready(ctx context.Context, p Pod) bool {
+	at := time.Now()
+	r := w.deps.Driver.Ready(ctx, p.URL)
+	if ctx.Err() != nil {
+		return false
+	}
+	w.record(history.ProbeEvent(history.ReadyProbe(p.Name, r), at))
+	return r.Ready
+}

@@ -23,6 +23,7 @@ type Run struct {
 	Early  Pod // watched from before the start
 
 	w        *Workload
+	ctx      context.Context // the run's own: ends at its deadline or when decided
 	buffered chan struct{} // closed once k chunks are confirmed in the buffer
 	done     chan struct{} // closed once the run is decided
 	watchers sync.WaitGroup
@@ -91,6 +92,9 @@ func (r *Run) deadline() time.Duration {
 func (r *Run) drive(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, r.deadline())
 	defer cancel()
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
 	outcome := OutcomeAborted
 	defer func() { r.finish(outcome) }()
 	if err := r.begin(ctx); err != nil {
@@ -206,13 +210,20 @@ func (r *Run) openLate(ctx context.Context, k int) {
 }
 
 // AttachLate opens one more late attach on pod, e.g. on a survivor while the owner is
-// down, with k the chunks confirmed in the buffer now.
+// down, with k the chunks confirmed in the buffer now. ctx bounds the opening; the
+// watcher itself lives as long as the run.
 func (r *Run) AttachLate(ctx context.Context, pod Pod) error {
+	r.mu.Lock()
+	runCtx := r.ctx
+	r.mu.Unlock()
+	if runCtx == nil || runCtx.Err() != nil {
+		return errors.New("the run is not in flight")
+	}
 	buf, err := r.w.deps.NATS.Buffer(ctx, r.Thread)
 	if err != nil {
 		return fmt.Errorf("read buffer before attach: %w", err)
 	}
-	return r.attach(ctx, pod, true, buf.TextDeltas)
+	return r.attach(runCtx, pod, true, buf.TextDeltas)
 }
 
 // attach opens a watcher on pod and collects what it sees in the background.

@@ -1,0 +1,177 @@
+// Package scenario is "one fault, one verdict": it starts a few runs through the
+// cluster, waits until a run's owner is known and k chunks are confirmed in its
+// buffer (the late attaches open then), injects a fault on that owner, opens more
+// late attaches on the survivors while the fault is in effect, heals, lets every run
+// be decided and every pod come back, and returns the invariants' report.
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/invariants"
+	"github.com/chaosd/chaosd/workload"
+)
+
+// Faulter injects one fault on pod, holds it and heals it, recording each step
+// (intent, injected, healed) to rec as history fault events. onInjected is called
+// once the fault is confirmed in effect. Fault returns after the heal.
+type Faulter interface {
+	Fault(ctx context.Context, pod string, rec workload.Recorder, onInjected func()) error
+}
+
+// Config shapes the scenario.
+type Config struct {
+	Runs        int           // runs started before the fault (one per pod by default)
+	OwnerWait   time.Duration // for the victim run's owner and its k chunks
+	RecoverWait time.Duration // after the heal, for every pod to be ready again
+	MonitorTick time.Duration // readiness and heartbeat sampling
+	Heartbeats  bool          // sample the heartbeat bucket (mesh with the bucket)
+}
+
+// Deps are the parts the scenario uses. Live must also be the workload's Recorder,
+// so that every event reaches the history and the checkers.
+type Deps struct {
+	Workload *workload.Workload
+	Live     *invariants.Live
+	Meta     history.Meta // the begin line: pods, heartbeat settings, user checks
+	Faulter  Faulter
+	Log      *zap.Logger
+}
+
+// Result is what happened.
+type Result struct {
+	Victim     string // the run whose owner was hit
+	Owner      string // its owner when the fault was injected
+	InjectedAt time.Time
+	FaultErr   error
+	Report     invariants.Report
+	Stats      workload.Stats
+}
+
+// Run plays the scenario. The report is returned even when the fault could not be
+// injected: runs that happened are still judged.
+func Run(ctx context.Context, cfg Config, d Deps) (*Result, error) {
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	live := d.Live
+	meta := d.Meta
+	meta.Phase = history.MetaBegin
+	if _, err := live.Append(history.MetaEvent(meta)); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	res := &Result{}
+	err := play(ctx, cfg, d, live, res)
+	if _, herr := live.Append(history.MetaEvent(history.Meta{Phase: history.MetaEnd})); herr != nil {
+		err = errors.Join(err, fmt.Errorf("history: %w", herr))
+	}
+	res.Report = live.Finish()
+	res.Stats = d.Workload.Stats()
+	return res, err
+}
+
+func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *Result) error {
+	wl := d.Workload
+	monCtx, stopMonitor := context.WithCancel(ctx)
+	defer stopMonitor()
+	go wl.Monitor(monCtx, cfg.MonitorTick, cfg.Heartbeats)
+	if err := wl.Bootstrap(ctx); err != nil {
+		return err
+	}
+	runs := make([]*workload.Run, 0, cfg.Runs)
+	for range max(cfg.Runs, 1) {
+		runs = append(runs, wl.Start(ctx))
+	}
+	victim := runs[0]
+	res.Victim = victim.ID
+	owner, err := waitOwner(ctx, victim, cfg.OwnerWait)
+	if err != nil {
+		wl.Wait()
+		return err
+	}
+	res.Owner = owner
+	d.Log.Info("injecting", zap.String("run", victim.ID), zap.String("owner", owner))
+	res.FaultErr = d.Faulter.Fault(ctx, owner, rec, func() {
+		res.InjectedAt = time.Now()
+		attachSurvivors(ctx, wl, owner, d.Log)
+	})
+	wl.Wait()
+	waitAllReady(ctx, wl, cfg.RecoverWait)
+	stopMonitor()
+	return nil
+}
+
+// waitOwner waits until run has k chunks in its buffer and Postgres names its owner.
+func waitOwner(ctx context.Context, r *workload.Run, wait time.Duration) (string, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-r.Buffered():
+	case <-r.Done():
+		return "", fmt.Errorf("run %s ended (%s) before %s", r.ID, r.Outcome(), "its chunks were buffered")
+	case <-t.C:
+		return "", fmt.Errorf("run %s: no chunks buffered after %s", r.ID, wait)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	for {
+		if o := r.Owner(); o != "" {
+			return o, nil
+		}
+		select {
+		case <-r.Done():
+			return "", fmt.Errorf("run %s ended (%s) before its owner was known", r.ID, r.Outcome())
+		case <-t.C:
+			return "", fmt.Errorf("run %s: Postgres named no owner within %s", r.ID, wait)
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// attachSurvivors opens a late attach on one survivor for every run in flight, while
+// the fault is in effect: those must replay the prefix from a pod that is not the
+// owner.
+func attachSurvivors(ctx context.Context, wl *workload.Workload, owner string, log *zap.Logger) {
+	for _, r := range wl.Live() {
+		for _, p := range wl.Pods() {
+			if p.Name == owner {
+				continue
+			}
+			if err := r.AttachLate(ctx, p); err != nil {
+				log.Debug("attach during the fault failed", zap.String("run", r.ID), zap.String("pod", p.Name), zap.Error(err))
+				continue
+			}
+			break
+		}
+	}
+}
+
+// waitAllReady lets the monitor see every pod ready again (pod-recovers), within wait.
+func waitAllReady(ctx context.Context, wl *workload.Workload, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		all := true
+		for _, p := range wl.Pods() {
+			if !wl.Ready(ctx, p) {
+				all = false
+			}
+		}
+		if all || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
