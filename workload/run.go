@@ -24,8 +24,8 @@ type Run struct {
 
 	w        *Workload
 	ctx      context.Context // the run's own: ends at its deadline or when decided
-	buffered chan struct{} // closed once k chunks are confirmed in the buffer
-	done     chan struct{} // closed once the run is decided
+	buffered chan struct{}   // closed once k chunks are confirmed in the buffer
+	done     chan struct{}   // closed once the run is decided
 	watchers sync.WaitGroup
 	nWatch   int
 
