@@ -25,7 +25,12 @@ type Event struct {
 	ExitCode string    `json:"exit_code,omitempty"`
 	Expected bool      `json:"expected"`
 	Fault    string    `json:"fault,omitempty"` // the fault that caused it, when expected
+	Err      string    `json:"error,omitempty"` // Action ActionWatchError: why the stream ended
 }
+
+// ActionWatchError is told to onEvent functions when the event stream breaks: events
+// from then on are not seen.
+const ActionWatchError = "watch-error"
 
 // Events watches the selector's containers for die, OOM, restart and pause events and
 // tells chaosd's own from the unexpected.
@@ -33,6 +38,8 @@ type Events struct {
 	log    *zap.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	onEvent []func(Event)
 
 	mu     sync.Mutex
 	expect []*expectation
@@ -47,10 +54,11 @@ type expectation struct {
 }
 
 // WatchEvents starts watching; Stop ends it. Events are asked from the moment of the
-// call, so none is missed between here and the first fault.
-func WatchEvents(ctx context.Context, c eventer, sel Selector, log *zap.Logger) *Events {
+// call, so none is missed between here and the first fault. Each onEvent function is
+// told every event as it arrives, already classified (chaosd's history records them).
+func WatchEvents(ctx context.Context, c eventer, sel Selector, log *zap.Logger, onEvent ...func(Event)) *Events {
 	ctx, cancel := context.WithCancel(ctx)
-	e := &Events{log: log.Named("events"), cancel: cancel, done: make(chan struct{})}
+	e := &Events{log: log.Named("events"), cancel: cancel, done: make(chan struct{}), onEvent: onEvent}
 	f := sel.filters()
 	f.Add("type", "container")
 	for _, a := range WatchedActions {
@@ -74,6 +82,9 @@ func (e *Events) loop(ctx context.Context, msgs <-chan events.Message, errs <-ch
 				e.err = err
 				e.mu.Unlock()
 				e.log.Warn("docker events stream ended: unexpected events can no longer be seen", zap.Error(err))
+				for _, f := range e.onEvent {
+					f(Event{At: time.Now(), Action: ActionWatchError, Err: err.Error()})
+				}
 			}
 			return
 		case <-ctx.Done():
@@ -85,13 +96,16 @@ func (e *Events) loop(ctx context.Context, msgs <-chan events.Message, errs <-ch
 func (e *Events) record(m events.Message) {
 	ev := Event{At: time.Unix(0, m.TimeNano), ID: m.Actor.ID, Name: m.Actor.Attributes["name"], Action: string(m.Action), ExitCode: m.Actor.Attributes["exitCode"]}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	for _, x := range e.expect {
 		if x.id == ev.ID && slices.Contains(x.actions, ev.Action) && !ev.At.Before(x.from) && (x.until.IsZero() || !ev.At.After(x.until)) {
 			ev.Expected, ev.Fault = true, x.fault
 		}
 	}
 	e.seen = append(e.seen, ev)
+	e.mu.Unlock()
+	for _, f := range e.onEvent {
+		f(ev)
+	}
 	if !ev.Expected {
 		e.log.Warn("unexpected container event", zap.String("container", ev.Name), zap.String("action", ev.Action), zap.String("exit_code", ev.ExitCode), zap.Time("at", ev.At))
 	}

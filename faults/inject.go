@@ -27,6 +27,25 @@ type Injector struct {
 	Events    *Events // optional
 	Log       *zap.Logger
 	Rand      func(n int) int // default math/rand/v2
+	// OnStep, when set, is told each step of the fault's life as it happens: StepRecorded
+	// (the inject record is synced), StepInjected (confirmed in effect), StepInjectFailed,
+	// StepHealed or StepHealUnknown. chaosd's history takes its fault events from it.
+	OnStep func(step string, r *Report)
+}
+
+// Steps reported to Injector.OnStep.
+const (
+	StepRecorded     = "recorded"
+	StepInjected     = "injected"
+	StepInjectFailed = "inject-failed"
+	StepHealed       = "healed"
+	StepHealUnknown  = "heal-unknown"
+)
+
+func (in *Injector) step(step string, r *Report) {
+	if in.OnStep != nil {
+		in.OnStep(step, r)
+	}
 }
 
 // Request is one fault to inject.
@@ -73,9 +92,12 @@ func (in *Injector) Run(ctx context.Context, req Request) (*Report, error) {
 	if err := in.record(ctx, r); err != nil {
 		return r, err
 	}
+	in.step(StepRecorded, r)
 	if err := in.inject(ctx, fault, r); err != nil {
+		in.step(StepInjectFailed, r)
 		return r, err
 	}
+	in.step(StepInjected, r)
 	if req.Spec.Never {
 		return r, in.leave(r)
 	}
@@ -199,13 +221,17 @@ func hold(ctx context.Context, deadline time.Time) bool {
 func (in *Injector) heal(ctx context.Context, r *Report, by string) error {
 	rep, err := in.Healer.Heal(ctx, r.Fault, by)
 	r.Heal = rep
-	if err != nil {
-		return err
+	if err == nil && rep.Healing.Outcome != Healed && rep.Healing.Outcome != Left {
+		err = fmt.Errorf("%w: %s: %s", ErrNotHealed, rep.Healing.Outcome, rep.Healing.Evidence)
 	}
-	if rep.Healing.Outcome != Healed && rep.Healing.Outcome != Left {
-		return fmt.Errorf("%w: %s: %s", ErrNotHealed, rep.Healing.Outcome, rep.Healing.Evidence)
+	if by != ByAbort {
+		if err != nil {
+			in.step(StepHealUnknown, r)
+		} else {
+			in.step(StepHealed, r)
+		}
 	}
-	return nil
+	return err
 }
 
 // ErrNotHealed means a heal could not be confirmed (outcome unknown).

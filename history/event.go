@@ -184,6 +184,7 @@ const (
 	DockerKill       = "kill"
 	DockerStop       = "stop"
 	DockerWatchError = "watch-error" // the event stream broke: events may be missing
+	DockerWatchStart = "watch-start" // the event stream is live from At: deaths from then on are seen
 )
 
 // Docker is one container event.

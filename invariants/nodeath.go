@@ -13,8 +13,9 @@ import (
 // Each Docker die, oom or restart event of a container not ignored
 // (Params.IgnoreContainers, e.g. the one-shot migrate) is a check; one that chaosd
 // did not cause is a violation. Events after the history's end line (teardown) are
-// not judged. Exercised: any container lifecycle event seen, which shows that the
-// event stream was live (a run with no event at all proves nothing); under fault:
+// not judged. Exercised: the watch started (watch-start) or any container lifecycle
+// event seen, which shows that the event stream was live (a run with no event at all
+// proves nothing); under fault:
 // seen while a fault was in effect. Unknown: the event stream broke (watch-error),
 // so deaths in that window may be missing.
 type NoUnexpectedDeath struct {
@@ -44,6 +45,10 @@ func (c *NoUnexpectedDeath) Observe(e *history.Event) {
 	}
 	if d.Action == history.DockerWatchError {
 		c.t.unknown(Finding{At: at, Message: "the Docker event stream broke: container deaths around " + clock(at) + " may be missing (" + d.Err + ")"})
+		return
+	}
+	if d.Action == history.DockerWatchStart {
+		c.t.exercise(false)
 		return
 	}
 	if c.p.ignored(d.Pod, d.Container) {
