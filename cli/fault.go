@@ -44,12 +44,20 @@ once; a second signal exits immediately, leaving the fault to the watchdog.
 Settings come from --config (YAML), then CHAOSD_* variables, then flags; the defaults
 are the bundled cluster's.
 
-Exit status: 0 injected, confirmed, healed and confirmed; 2 could not run, or a heal
-could not be confirmed.`
+With the workload (the default), runs flow through the cluster during the fault, each
+watched early and late from every pod; for the -owner forms the fault hits the owner
+of a run once k chunks are in its buffer, and late attaches open on the survivors
+while it is in effect. Every invariant then judges the history (written to
+workload.history) and a verdict table is printed. --workload=false injects the bare
+fault.
+
+Exit status: 0 every invariant passed (bare: injected, confirmed, healed, confirmed);
+1 an invariant was violated; 2 could not run, a heal could not be confirmed, or a
+verdict is unknown or not exercised.`
 
 type faultFlags struct {
 	fault, target, duration, downFor, peers string
-	dryRun, checkConfig                     bool
+	dryRun, checkConfig, workload           bool
 }
 
 func runFault(ctx context.Context, io IO, args []string) error {
@@ -57,7 +65,7 @@ func runFault(ctx context.Context, io IO, args []string) error {
 		return runWatchdog(ctx, io, args)
 	}
 	fs, lf := newFlagSet(io, "--fault=KIND[-owner|-random]", "[flags]", fmt.Sprintf(faultHelp, strings.Join(faults.KindNames(), ", ")))
-	ff := bindFaultFlags(fs)
+	ff := bindFaultFlags(fs, io)
 	cf := config.RegisterFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -79,10 +87,10 @@ func runFault(ctx context.Context, io IO, args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 	defer onSecondSignal(ctx, io, log)()
-	return injectOne(ctx, io, cfg, path, log, req)
+	return injectOne(ctx, io, cfg, path, log, req, ff.workload)
 }
 
-func bindFaultFlags(fs *flag.FlagSet) *faultFlags {
+func bindFaultFlags(fs *flag.FlagSet, io IO) *faultFlags {
 	ff := &faultFlags{}
 	fs.StringVar(&ff.fault, "fault", "", "KIND, KIND-owner or KIND-random (required)")
 	fs.StringVar(&ff.target, "target", "", "hurt this pod, service or container (with --fault=KIND)")
@@ -91,6 +99,8 @@ func bindFaultFlags(fs *flag.FlagSet) *faultFlags {
 	fs.StringVar(&ff.peers, "peers", "", "partition: cut off only from these peer groups, comma-separated (pods, nats, postgres, mockai, ... from faults.peers); all = everything")
 	fs.BoolVar(&ff.dryRun, "dry-run", false, "say what would be done; touch nothing")
 	fs.BoolVar(&ff.checkConfig, "check-config", false, "print the resolved configuration and exit")
+	fs.BoolVar(&ff.workload, "workload", envOr(io, "CHAOSD_WORKLOAD", "true") != "false",
+		"drive runs through the cluster during the fault and judge every invariant; false: the bare fault (env CHAOSD_WORKLOAD)")
 	return ff
 }
 
@@ -178,7 +188,7 @@ func (ff *faultFlags) peerGroups(info faults.KindInfo, cfg config.Config) ([]str
 }
 
 // injectOne recovers what a crashed chaosd left, then runs the fault and reports it.
-func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, req faults.Request) error {
+func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, req faults.Request, withWorkload bool) error {
 	env, err := openFaultEnv(ctx, cfg, path, log, req.DryRun, false)
 	if err != nil {
 		return err
@@ -186,6 +196,9 @@ func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *
 	defer env.close()
 	if err := startupRecovery(ctx, io, env, req.DryRun); err != nil {
 		return err
+	}
+	if withWorkload && !req.DryRun {
+		return faultWithVerdict(ctx, io, env, log, req)
 	}
 	var events *faults.Events
 	if !req.DryRun {

@@ -180,10 +180,10 @@ func (s *smoke) run(ctx context.Context) (*smokeResult, error) {
 		return nil, err
 	}
 	res := &smokeResult{}
-	return res, s.drive(ctx, d, &observers{pg: pg, nats: nc}, res)
+	return res, s.drive(ctx, d, &smokeObservers{pg: pg, nats: nc}, res)
 }
 
-type observers struct {
+type smokeObservers struct {
 	pg   *probes.Postgres
 	nats *probes.NATS
 }
@@ -201,7 +201,7 @@ func (s *smoke) checkReady(ctx context.Context, d *probes.Driver) error {
 	return nil
 }
 
-func (s *smoke) drive(ctx context.Context, d *probes.Driver, obs *observers, res *smokeResult) error {
+func (s *smoke) drive(ctx context.Context, d *probes.Driver, obs *smokeObservers, res *smokeResult) error {
 	first := s.o.pods[0]
 	tenant, err := d.Bootstrap(ctx, first, probes.BootstrapOptions{ProviderBaseURL: s.o.providerURL})
 	if err != nil {

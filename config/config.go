@@ -22,6 +22,7 @@ type Config struct {
 	BlastRadius BlastRadius `yaml:"blast_radius"`
 	Faults      Faults      `yaml:"faults"`
 	Watchdog    Watchdog    `yaml:"watchdog"`
+	Workload    Workload    `yaml:"workload"`
 }
 
 // Docker is the Docker daemon chaosd drives.
@@ -115,6 +116,7 @@ func Default() Config {
 			Peers: map[string][]string{"nats": {"nats"}, "postgres": {"postgres"}, "mockai": {"mockai", "mock-ai"}},
 		},
 		Watchdog: Watchdog{Enabled: true, Grace: D(2e9), GiveUp: D(3600e9)},
+		Workload: defaultWorkload(),
 	}
 }
 

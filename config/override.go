@@ -32,6 +32,13 @@ var overrides = []Override{
 	{"max-faulted", "CHAOSD_MAX_FAULTED", "blast_radius.max_faulted", "pods faulted at once, at most", setInt(func(c *Config) *int { return &c.BlastRadius.MaxFaulted })},
 	{"min-ready", "CHAOSD_MIN_READY", "blast_radius.min_ready", "other pods that must stay ready", setInt(func(c *Config) *int { return &c.BlastRadius.MinReady })},
 	{"watchdog", "CHAOSD_WATCHDOG", "watchdog.enabled", "arm a detached watchdog per fault (true or false)", setBool(func(c *Config) *bool { return &c.Watchdog.Enabled })},
+	{"nats-url", "CHAOSD_NATS_URL", "workload.nats", "mesh's NATS, for run buffers and heartbeats", func(c *Config, v string) error { c.Workload.NATS = v; return nil }},
+	{"provider-url", "CHAOSD_PROVIDER_URL", "workload.provider_url", "the mock LLM's base URL as the pods reach it", func(c *Config, v string) error { c.Workload.ProviderURL = v; return nil }},
+	{"hint", "CHAOSD_HINT", "workload.hint", "mockai hint of every run, e.g. slow:20x250", func(c *Config, v string) error { c.Workload.Hint = v; return nil }},
+	{"runs", "CHAOSD_RUNS", "workload.runs", "runs in flight when the fault hits", setInt(func(c *Config) *int { return &c.Workload.Runs })},
+	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in the working directory)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
+	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},
+	{"heartbeat-interval", "CHAOSD_HEARTBEAT_INTERVAL", "workload.heartbeat_interval", "the pods' heartbeat refresh and orphan scan interval", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatInt })},
 	{"watchdog-binary", "CHAOSD_WATCHDOG_BINARY", "watchdog.binary", "chaosd executable the watchdog runs (default: this one)", func(c *Config, v string) error { c.Watchdog.Binary = v; return nil }},
 }
 

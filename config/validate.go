@@ -58,6 +58,7 @@ func (c Config) Validate() error {
 	c.BlastRadius.validate(&k)
 	c.Faults.validate(&k)
 	c.Watchdog.validate(&k)
+	c.Workload.validate(&k)
 	return errors.Join(k.errs...)
 }
 

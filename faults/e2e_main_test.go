@@ -348,7 +348,8 @@ func start(t *testing.T, ledger string, args ...string) *proc {
 	t.Helper()
 	p := &proc{done: make(chan struct{})}
 	p.cmd = exec.Command(suite.bin, args...)
-	p.cmd.Env = append(os.Environ(), "CHAOSD_LEDGER="+ledger, "CHAOSD_COMPOSE_PROJECT="+suite.project, "CHAOSD_LOG_FORMAT=json", "CHAOSD_LOG_LEVEL=warn")
+	p.cmd.Env = append(os.Environ(), "CHAOSD_LEDGER="+ledger, "CHAOSD_COMPOSE_PROJECT="+suite.project, "CHAOSD_LOG_FORMAT=json", "CHAOSD_LOG_LEVEL=warn",
+		"CHAOSD_WORKLOAD=false") // the bare fault: these tests check the fault itself
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

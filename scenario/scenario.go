@@ -18,11 +18,13 @@ import (
 	"github.com/chaosd/chaosd/workload"
 )
 
-// Faulter injects one fault on pod, holds it and heals it, recording each step
-// (intent, injected, healed) to rec as history fault events. onInjected is called
-// once the fault is confirmed in effect. Fault returns after the heal.
+// Faulter injects one fault, holds it and heals it, recording each step (intent,
+// injected, healed) to rec as history fault events. owner is the victim run's owner:
+// the target of an owner fault (a faulter with a random or named target may hit
+// another pod). onInjected is called with the pod hit once the fault is confirmed in
+// effect. Fault returns after the heal.
 type Faulter interface {
-	Fault(ctx context.Context, pod string, rec workload.Recorder, onInjected func()) error
+	Fault(ctx context.Context, owner, run string, rec workload.Recorder, onInjected func(pod string)) error
 }
 
 // Config shapes the scenario.
@@ -48,6 +50,7 @@ type Deps struct {
 type Result struct {
 	Victim     string // the run whose owner was hit
 	Owner      string // its owner when the fault was injected
+	Hit        string // the pod the fault hit
 	InjectedAt time.Time
 	FaultErr   error
 	Report     invariants.Report
@@ -97,9 +100,9 @@ func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *R
 	}
 	res.Owner = owner
 	d.Log.Info("injecting", zap.String("run", victim.ID), zap.String("owner", owner))
-	res.FaultErr = d.Faulter.Fault(ctx, owner, rec, func() {
-		res.InjectedAt = time.Now()
-		attachSurvivors(ctx, wl, owner, d.Log)
+	res.FaultErr = d.Faulter.Fault(ctx, owner, victim.ID, rec, func(pod string) {
+		res.InjectedAt, res.Hit = time.Now(), pod
+		attachSurvivors(ctx, wl, pod, d.Log)
 	})
 	wl.Wait()
 	waitAllReady(ctx, wl, cfg.RecoverWait)

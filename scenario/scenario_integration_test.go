@@ -27,14 +27,14 @@ type killFaulter struct {
 	downFor time.Duration
 }
 
-func (k killFaulter) Fault(ctx context.Context, pod string, rec workload.Recorder, onInjected func()) error {
-	f := history.Fault{ID: "f1", Kind: history.KindKill, Pod: pod, Target: "owner", DownFor: history.Duration(k.downFor)}
+func (k killFaulter) Fault(ctx context.Context, pod, run string, rec workload.Recorder, onInjected func(string)) error {
+	f := history.Fault{ID: "f1", Kind: history.KindKill, Pod: pod, Target: "owner", Run: run, DownFor: history.Duration(k.downFor)}
 	f.Phase, f.At = history.FaultIntent, time.Now()
 	rec.Append(history.FaultEvent(f))
 	k.c.Kill(pod)
 	f.Phase, f.At = history.FaultInjected, time.Now()
 	rec.Append(history.FaultEvent(f))
-	onInjected()
+	onInjected(pod)
 	select {
 	case <-ctx.Done():
 	case <-time.After(k.downFor):

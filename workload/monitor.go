@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/chaosd/chaosd/history"
@@ -24,14 +25,16 @@ func (w *Workload) Monitor(ctx context.Context, every time.Duration, heartbeats 
 }
 
 func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
-	// A reading cut short by chaosd's own shutdown says nothing about the cluster.
+	// Pods are asked at once, each bounded, so that a frozen pod does not hold up
+	// the readings of the others. A reading cut short by chaosd's own shutdown says
+	// nothing about the cluster.
+	var wg sync.WaitGroup
 	for _, p := range w.cfg.Pods {
-		at := time.Now()
-		r := w.deps.Driver.Ready(ctx, p.URL)
-		if ctx.Err() != nil {
-			return
-		}
-		w.record(history.ProbeEvent(history.ReadyProbe(p.Name, r), at))
+		wg.Go(func() { w.Ready(ctx, p) })
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return
 	}
 	if heartbeats {
 		at := time.Now()
@@ -43,10 +46,15 @@ func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
 	}
 }
 
+// readyTimeout bounds one readiness reading: a pod that takes longer is not ready.
+const readyTimeout = 2 * time.Second
+
 // Ready asks pod's readiness once and records the reading.
 func (w *Workload) Ready(ctx context.Context, p Pod) bool {
 	at := time.Now()
-	r := w.deps.Driver.Ready(ctx, p.URL)
+	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	r := w.deps.Driver.Ready(rctx, p.URL)
+	cancel()
 	if ctx.Err() != nil {
 		return false
 	}

@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/config"
+	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/invariants"
+	"github.com/chaosd/chaosd/probes"
+	"github.com/chaosd/chaosd/scenario"
+	"github.com/chaosd/chaosd/workload"
+)
+
+// faultWithVerdict is chaosd --fault=... with its workload: runs flow and are watched
+// from every pod, the fault hits (the owner of a run with k chunks buffered, for the
+// -owner forms), and every invariant judges what happened. Exit 0 all pass, 1 any
+// violated, 2 could not run, or a verdict unknown or not exercised.
+func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger, req faults.Request) error {
+	cfg := env.cfg
+	obs, err := openObservers(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	hpath := cfg.Workload.History
+	if hpath == "" {
+		hpath = "chaosd-" + time.Now().UTC().Format("20060102T150405Z") + ".jsonl"
+	}
+	hw, err := history.Create(hpath, history.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	defer hw.Close()
+	params := paramsOf(cfg.Workload)
+	live := invariants.NewLive(hw, params)
+	events, err := watchIntoHistory(ctx, env, live, log)
+	if err != nil {
+		return err
+	}
+	in, err := env.injector(events, false)
+	if err != nil {
+		return err
+	}
+	wl, err := workload.New(workloadConfig(cfg.Workload), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log})
+	if err != nil {
+		return err
+	}
+	df := &dockerFaulter{in: in, req: req}
+	res, runErr := scenario.Run(ctx, scenario.Config{Runs: cfg.Workload.Runs, OwnerWait: ownerWait(cfg), RecoverWait: max(2*cfg.Workload.HeartbeatTTL.Std(), 30*time.Second),
+		MonitorTick: cfg.Workload.HeartbeatInt.Std() / 2, Heartbeats: cfg.Workload.Heartbeats},
+		scenario.Deps{Workload: wl, Live: live, Meta: metaOf(cfg.Workload, params), Faulter: df, Log: log})
+	evs, evErr := events.Stop(200 * time.Millisecond)
+	printReport(io.Stdout, df.rep, cfg.Ledger.Path, evs, evErr, res.FaultErr)
+	return verdictOutcome(io.Stdout, res, runErr, hpath)
+}
+
+func verdictOutcome(w io.Writer, res *scenario.Result, runErr error, hpath string) error {
+	if res == nil {
+		return runErr
+	}
+	fmt.Fprintf(w, "\nworkload: %d runs started, %d completed, %d not; victim %s (owner %s), fault hit %s\n",
+		res.Stats.Started, res.Stats.Completed, res.Stats.Failed, res.Victim, orDash(res.Owner), orDash(res.Hit))
+	fmt.Fprintln(w)
+	_ = invariants.WriteTable(w, res.Report)
+	_ = invariants.WriteDiagnoses(w, res.Report)
+	fmt.Fprintf(w, "history: %s (chaosd analyze %[1]s re-checks it)\n", hpath)
+	switch {
+	case runErr != nil:
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("the scenario could not run to its end: %w", runErr)}
+	case res.FaultErr != nil:
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("fault: %w", res.FaultErr)}
+	}
+	return verdictExit(res.Report.Status)
+}
+
+// observers are the probes the workload uses.
+type observers struct {
+	driver *probes.Driver
+	pg     *probes.Postgres
+	nats   *probes.NATS
+}
+
+func openObservers(ctx context.Context, cfg config.Config) (*observers, error) {
+	d, err := probes.NewDriver(probes.DriverConfig{AttachRoute: cfg.Workload.AttachRoute})
+	if err != nil {
+		return nil, err
+	}
+	q := probes.OwnerQueryThreads
+	if cfg.Owner.Source == "dbos" {
+		q = probes.OwnerQueryDBOS
+	}
+	pg, err := probes.NewPostgres(ctx, probes.PostgresConfig{DSN: cfg.Postgres.DSN, OwnerQuery: q})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := probes.NewNATS(probes.NATSConfig{URL: cfg.Workload.NATS})
+	if err != nil {
+		pg.Close()
+		return nil, err
+	}
+	return &observers{driver: d, pg: pg, nats: nc}, nil
+}
+
+func (o *observers) close() {
+	o.pg.Close()
+	o.nats.Close()
+}
+
+func workloadConfig(w config.Workload) workload.Config {
+	c := workload.DefaultConfig()
+	for _, p := range w.Pods {
+		c.Pods = append(c.Pods, workload.Pod{Name: p.Name, URL: p.URL})
+	}
+	c.ProviderURL, c.Hint, c.LateAfter = w.ProviderURL, w.Hint, w.LateAfter
+	c.MaxInFlight = max(c.MaxInFlight, w.Runs)
+	return c
+}
+
+// paramsOf derives the invariants' graces from the cluster's heartbeat settings.
+func paramsOf(w config.Workload) invariants.Params {
+	p := invariants.Defaults()
+	p.HeartbeatTTL, p.HeartbeatInterval, p.DetectInterval = w.HeartbeatTTL.Std(), w.HeartbeatInt.Std(), w.HeartbeatInt.Std()
+	on := w.Heartbeats
+	p.HeartbeatCheck = &on
+	return p
+}
+
+func metaOf(w config.Workload, p invariants.Params) history.Meta {
+	m := history.Meta{Chaosd: Version(), HeartbeatTTL: history.Duration(p.HeartbeatTTL), HeartbeatInterval: history.Duration(p.HeartbeatInterval),
+		DetectInterval: history.Duration(p.DetectInterval), HeartbeatCheck: p.HeartbeatCheck}
+	for _, pod := range w.Pods {
+		m.Pods = append(m.Pods, pod.Name)
+	}
+	return m
+}
+
+func ownerWait(cfg config.Config) time.Duration {
+	if d := cfg.Owner.Wait.Std(); d > 0 {
+		return d
+	}
+	return time.Minute
+}
+
+// watchIntoHistory watches Docker events and writes each to the history, pod-named.
+func watchIntoHistory(ctx context.Context, env *faultEnv, rec workload.Recorder, log *zap.Logger) (*faults.Events, error) {
+	members, err := env.deps.Selector.List(ctx, env.docker)
+	if err != nil {
+		return nil, err
+	}
+	pods := map[string]string{}
+	for _, m := range members {
+		pods[m.ID] = m.Pod
+	}
+	ev := faults.WatchEvents(ctx, env.docker, env.deps.Selector, log, func(e faults.Event) {
+		d := history.Docker{Action: e.Action, Container: e.ID, Pod: pods[e.ID], ByChaosd: e.Expected, Fault: e.Fault, At: e.At, Err: e.Err}
+		if d.Pod == "" {
+			d.Pod = e.Name
+		}
+		if code, err := strconv.Atoi(e.ExitCode); err == nil {
+			d.ExitCode = &code
+		}
+		_, _ = rec.Append(history.DockerEvent(d))
+	})
+	_, err = rec.Append(history.DockerEvent(history.Docker{Action: history.DockerWatchStart, At: time.Now()}))
+	return ev, err
+}
+
+// dockerFaulter runs one fault through the injector, for the scenario.
+type dockerFaulter struct {
+	in  *faults.Injector
+	req faults.Request
+	rep *faults.Report
+}
+
+var _ scenario.Faulter = (*dockerFaulter)(nil)
+
+// Fault implements scenario.Faulter: an owner fault hits the victim run's owner by
+// name; a random or named one hits what it picks.
+func (f *dockerFaulter) Fault(ctx context.Context, owner, run string, rec workload.Recorder, onInjected func(string)) error {
+	req, mode := f.req, f.req.Target.Mode
+	if mode == faults.PickOwner {
+		req.Target = faults.TargetSpec{Mode: faults.PickNamed, Name: owner}
+	} else {
+		run = ""
+	}
+	f.in.OnStep = func(step string, r *faults.Report) {
+		_, _ = rec.Append(history.FaultEvent(faultEventOf(step, r, mode, run)))
+		if step == faults.StepInjected {
+			onInjected(r.Plan.Target.Pod)
+		}
+	}
+	rep, err := f.in.Run(ctx, req)
+	f.rep = rep
+	if rep != nil && rep.Interrupted && err == nil {
+		err = errors.New("interrupted by a signal: the fault was healed early")
+	}
+	return err
+}
+
+func faultEventOf(step string, r *faults.Report, mode, run string) history.Fault {
+	f := history.Fault{ID: r.Fault, Kind: r.Kind, Pod: r.Plan.Target.Pod, Container: r.Plan.Target.ID, Target: mode, Run: run,
+		Peers: r.Plan.Spec.Peers, At: time.Now()}
+	if r.Kind == history.KindKill && !r.Plan.Spec.Never {
+		f.DownFor = history.Duration(r.Plan.Spec.Hold)
+	}
+	switch step {
+	case faults.StepRecorded:
+		f.Phase, f.At = history.FaultIntent, r.Recorded
+	case faults.StepInjected:
+		f.Phase, f.At = history.FaultInjected, r.Effect.Confirmed
+	case faults.StepInjectFailed:
+		f.Phase = history.FaultInjectFailed
+	case faults.StepHealed:
+		f.Phase = history.FaultHealed
+		if c := r.Heal.Healing.Confirmed; !c.IsZero() {
+			f.At = c
+		}
+	default:
+		f.Phase, f.Err = history.FaultHealUnknown, r.Heal.Healing.Evidence
+	}
+	return f
+}

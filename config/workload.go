@@ -1,0 +1,52 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Workload is the traffic chaosd drives while it faults the cluster, and where it
+// reaches what it observes. Pod URLs are as chaosd (not the pods) reaches them.
+type Workload struct {
+	Pods         []PodURL `yaml:"pods"`          // name (mesh's POD_NAME) and base URL
+	NATS         string   `yaml:"nats"`          // mesh's NATS, for buffers and heartbeats
+	ProviderURL  string   `yaml:"provider_url"`  // the mock LLM as the pods reach it
+	Hint         string   `yaml:"hint"`          // mockai hint of every run
+	Runs         int      `yaml:"runs"`          // runs in flight when a one-shot fault hits
+	LateAfter    int      `yaml:"late_after"`    // k: chunks buffered before the late attaches
+	AttachRoute  string   `yaml:"attach_route"`  // attach or stream
+	Heartbeats   bool     `yaml:"heartbeats"`    // mesh has the POD_HEARTBEATS bucket
+	HeartbeatTTL Duration `yaml:"heartbeat_ttl"` // the cluster's TTL and refresh, for the graces
+	HeartbeatInt Duration `yaml:"heartbeat_interval"`
+	History      string   `yaml:"history"` // the history file ("" = chaosd-<time>.jsonl here)
+}
+
+// PodURL names one pod and where chaosd reaches it.
+type PodURL struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+}
+
+func defaultWorkload() Workload {
+	return Workload{
+		Pods: []PodURL{{"mesh-1", "http://127.0.0.1:13001"}, {"mesh-2", "http://127.0.0.1:13002"}, {"mesh-3", "http://127.0.0.1:13003"}},
+		NATS: "nats://127.0.0.1:14222", ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Runs: 3, LateAfter: 3,
+		AttachRoute: "attach", Heartbeats: true, HeartbeatTTL: D(6e9), HeartbeatInt: D(2e9),
+	}
+}
+
+func (w Workload) validate(k *checker) {
+	k.check(len(w.Pods) >= 2, "workload.pods", len(w.Pods), "need at least 2 pods (one to fault, one to survive)")
+	for i, p := range w.Pods {
+		u, err := url.Parse(p.URL)
+		k.check(p.Name != "", fmt.Sprintf("workload.pods[%d].name", i), p.Name, "must not be empty")
+		k.check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", fmt.Sprintf("workload.pods[%d].url", i), p.URL, "want an http(s) base URL")
+	}
+	k.check(strings.HasPrefix(w.NATS, "nats://") || strings.HasPrefix(w.NATS, "tls://"), "workload.nats", RedactDSN(w.NATS), "want a nats:// URL")
+	k.check(strings.HasPrefix(w.ProviderURL, "http"), "workload.provider_url", w.ProviderURL, "want an http(s) base URL, e.g. http://mockai:9000/v1")
+	k.check(w.Runs >= 1, "workload.runs", w.Runs, "must be at least 1")
+	k.check(w.LateAfter >= 1, "workload.late_after", w.LateAfter, "must be at least 1 (a late attach must have a prefix to replay)")
+	k.check(w.AttachRoute == "attach" || w.AttachRoute == "stream", "workload.attach_route", w.AttachRoute, "want attach or stream")
+	k.check(w.HeartbeatTTL > 0 && w.HeartbeatInt > 0 && w.HeartbeatInt < w.HeartbeatTTL, "workload.heartbeat_interval", w.HeartbeatInt.String(), "must be positive and below workload.heartbeat_ttl (%s)", w.HeartbeatTTL)
+}
