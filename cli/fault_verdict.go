@@ -41,6 +41,9 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	defer hw.Close()
 	params := paramsOf(cfg.Workload)
 	live := invariants.NewLive(hw, params)
+	if err := scenario.Begin(live, metaOf(cfg.Workload, params)); err != nil {
+		return err
+	}
 	events, err := watchIntoHistory(ctx, env, live, log)
 	if err != nil {
 		return err
@@ -56,7 +59,7 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	df := &dockerFaulter{in: in, req: req}
 	res, runErr := scenario.Run(ctx, scenario.Config{Runs: cfg.Workload.Runs, OwnerWait: ownerWait(cfg), RecoverWait: max(2*cfg.Workload.HeartbeatTTL.Std(), 30*time.Second),
 		MonitorTick: cfg.Workload.HeartbeatInt.Std() / 2, Heartbeats: cfg.Workload.Heartbeats},
-		scenario.Deps{Workload: wl, Live: live, Meta: metaOf(cfg.Workload, params), Faulter: df, Log: log})
+		scenario.Deps{Workload: wl, Live: live, Faulter: df, Log: log})
 	evs, evErr := events.Stop(200 * time.Millisecond)
 	printReport(io.Stdout, df.rep, cfg.Ledger.Path, evs, evErr, res.FaultErr)
 	return verdictOutcome(io.Stdout, res, runErr, hpath)

@@ -37,13 +37,23 @@ type Config struct {
 }
 
 // Deps are the parts the scenario uses. Live must also be the workload's Recorder,
-// so that every event reaches the history and the checkers.
+// so that every event reaches the history and the checkers, and must have been
+// begun (Begin) before anything else was written to it.
 type Deps struct {
 	Workload *workload.Workload
 	Live     *invariants.Live
-	Meta     history.Meta // the begin line: pods, heartbeat settings, user checks
 	Faulter  Faulter
 	Log      *zap.Logger
+}
+
+// Begin writes the history's begin line (pods, heartbeat settings, user checks):
+// the first line, from which an offline re-check derives its graces.
+func Begin(live *invariants.Live, meta history.Meta) error {
+	meta.Phase = history.MetaBegin
+	if _, err := live.Append(history.MetaEvent(meta)); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	return nil
 }
 
 // Result is what happened.
@@ -64,11 +74,6 @@ func Run(ctx context.Context, cfg Config, d Deps) (*Result, error) {
 		d.Log = zap.NewNop()
 	}
 	live := d.Live
-	meta := d.Meta
-	meta.Phase = history.MetaBegin
-	if _, err := live.Append(history.MetaEvent(meta)); err != nil {
-		return nil, fmt.Errorf("history: %w", err)
-	}
 	res := &Result{}
 	err := play(ctx, cfg, d, live, res)
 	if _, herr := live.Append(history.MetaEvent(history.Meta{Phase: history.MetaEnd})); herr != nil {

@@ -86,14 +86,16 @@ func playKillOwner(t *testing.T, bugs string, downFor time.Duration) *Result {
 	params := invariants.Params{HeartbeatTTL: 2 * time.Second, HeartbeatInterval: 250 * time.Millisecond,
 		DetectInterval: 250 * time.Millisecond, Slack: 3 * time.Second}
 	live := invariants.NewLive(hw, params)
+	if err := Begin(live, history.Meta{Pods: c.Names(), HeartbeatTTL: history.Duration(params.HeartbeatTTL),
+		HeartbeatInterval: history.Duration(params.HeartbeatInterval), DetectInterval: history.Duration(params.DetectInterval)}); err != nil {
+		t.Fatal(err)
+	}
 	wl, err := workload.New(wcfg, workload.Deps{Driver: d, Postgres: pg, NATS: nc, Recorder: live, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := Run(ctx, Config{Runs: 3, OwnerWait: 20 * time.Second, RecoverWait: 20 * time.Second, MonitorTick: 250 * time.Millisecond, Heartbeats: true},
-		Deps{Workload: wl, Live: live, Meta: history.Meta{Pods: c.Names(), HeartbeatTTL: history.Duration(params.HeartbeatTTL),
-			HeartbeatInterval: history.Duration(params.HeartbeatInterval), DetectInterval: history.Duration(params.DetectInterval)},
-			Faulter: killFaulter{c: c, downFor: downFor}, Log: log})
+		Deps{Workload: wl, Live: live, Faulter: killFaulter{c: c, downFor: downFor}, Log: log})
 	if err != nil {
 		t.Fatalf("scenario: %v", err)
 	}
