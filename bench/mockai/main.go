@@ -406,6 +406,7 @@ func (s *server) pid() int { return s.cmd.Process.Pid }
 
 func startServer(ctx context.Context, bin string, args []string) (*server, error) {
 	cmd := exec.Command(bin, args...)
+	cmd.WaitDelay = 2 * time.Second
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("stderr pipe: %w", err)
@@ -446,15 +447,20 @@ func startServer(ctx context.Context, bin string, args []string) (*server, error
 	}
 }
 
+// stop sends SIGTERM and waits for the server to exit (killing it after 15s).
 func (s *server) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait() // WaitDelay: returns even if the log pipe stays open
+		close(exited)
+	}()
 	select {
-	case <-s.done:
+	case <-exited:
 	case <-time.After(15 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.done
+		<-exited
 	}
-	_ = s.cmd.Wait()
 }
 
 // cpuTime is CPU time spent in user and in system (kernel) mode.
