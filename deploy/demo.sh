@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make demo: boot the bundled cluster (deploy/cluster.sh up) and run chaosd against it:
-# one run started on mesh-1 and watched from every pod, its owner SIGKILLed mid-stream,
-# and every watcher checked for chunk-1..chunk-N exactly once and the finish, with
-# Postgres ending completed and ownerless (chaosd smoke). The cluster is left running.
+# first chaosd smoke (one run started on mesh-1 and watched from every pod, its owner
+# SIGKILLed mid-stream, every watcher checked for chunk-1..chunk-N exactly once), then
+# each owner fault in turn with its verdict: chaosd --fault=kill-owner, pause-owner,
+# partition-owner (runs flowing and watched from every pod, the fault on the owner of
+# a run with chunks buffered, every invariant judged). The cluster is left running.
 #
-#   deploy/demo.sh [chaosd smoke flags]   e.g. deploy/demo.sh --hint slow:40x100 --chunks 40
-#   TESTBED_BUGS=strict-claim deploy/demo.sh   the same against a defective cluster
+#   deploy/demo.sh [chaosd smoke flags]   e.g. deploy/demo.sh --hint slow:40x100
+#   TESTBED_BUGS=deliver-new deploy/demo.sh   the same against a defective cluster
 set -euo pipefail
 PROG=demo
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -22,9 +24,22 @@ rc=0
 	--kill-owner "$@" || rc=$?
 printf '\n' >&2
 case "$rc" in
-0) log "every check passed" ;;
-1) log "a check failed (see above; TESTBED_BUGS=${TESTBED_BUGS:-none})" ;;
-*) log "chaosd smoke could not run (exit $rc)" ;;
+0) log "smoke: every check passed" ;;
+1) log "smoke: a check failed (see above; TESTBED_BUGS=${TESTBED_BUGS:-none})" ;;
+*) log "smoke: could not run (exit $rc)" ;;
 esac
+histories=${CHAOSD_DEMO_DIR:-$ROOT_DIR/bin/demo}
+mkdir -p "$histories"
+for fault in kill-owner pause-owner partition-owner; do
+	printf '\n' >&2
+	log "chaosd --fault=$fault: runs flowing, the owner of one hit, every invariant judged"
+	frc=0
+	hold=--duration=10s
+	[ "$fault" = kill-owner ] && hold=--down-for=10s
+	"$CHAOSD_BIN" --fault="$fault" "$hold" --history="$histories/$fault.jsonl" \
+		--ledger="$histories/ledger.jsonl" --log-level=warn 2>&1 || frc=$?
+	[ "$frc" = 0 ] && log "$fault: every invariant passed" || log "$fault: exit $frc (1 violated, 2 could not run or unknown)"
+	[ "$frc" -gt "$rc" ] && rc=$frc
+done
 log "the cluster is still running: deploy/cluster.sh status | logs [service]; tear it down with: make cluster-down"
 exit "$rc"

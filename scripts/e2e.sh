@@ -28,6 +28,11 @@ deploy/build-images.sh
 CHAOSD_SKIP_BUILD=1 deploy/cluster.sh up
 eval "$(deploy/cluster.sh env)"
 export CHAOSD_HEARTBEAT_TTL=$TESTBED_HEARTBEAT_TTL CHAOSD_HEARTBEAT_INTERVAL=$TESTBED_HEARTBEAT_INTERVAL
-go test -count=1 -tags e2e -timeout 10m -run "${CHAOSD_E2E_RUN:-^TestE2E}" -v ./e2e/...
+# -p 1: the packages' tests kill, pause and cut off pods of the same cluster, so they
+# must not run at the same time. The detection matrix is written to
+# $CHAOSD_MATRIX_OUT (default bin/matrix.md).
+make build >/dev/null
+export CHAOSD_E2E_BIN=$PWD/bin/chaosd CHAOSD_MATRIX_OUT=${CHAOSD_MATRIX_OUT:-$PWD/bin/matrix.md}
+go test -p 1 -count=1 -tags e2e -timeout 40m -run "${CHAOSD_E2E_RUN:-^TestE2E}" -v ./...
 ok=1
 echo "e2e: done in $(($(date +%s) - t0))s (images, boot, tests)"
