@@ -39,9 +39,9 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 		return err
 	}
 	defer hw.Close()
-	params := paramsOf(cfg.Workload)
+	params := paramsOf(cfg)
 	live := invariants.NewLive(hw, params)
-	if err := scenario.Begin(live, metaOf(cfg.Workload, params)); err != nil {
+	if err := scenario.Begin(live, metaOf(cfg, params)); err != nil {
 		return err
 	}
 	events, err := watchIntoHistory(ctx, env, live, log)
@@ -52,7 +52,8 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	if err != nil {
 		return err
 	}
-	wl, err := workload.New(workloadConfig(cfg.Workload), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log})
+	wl, err := workload.New(workloadConfig(cfg.Workload), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
+		UserChecks: userChecks(cfg.Checks)})
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,8 @@ func workloadConfig(w config.Workload) workload.Config {
 }
 
 // paramsOf derives the invariants' graces from the cluster's heartbeat settings.
-func paramsOf(w config.Workload) invariants.Params {
+func paramsOf(cfg config.Config) invariants.Params {
+	w := cfg.Workload
 	p := invariants.Defaults()
 	p.HeartbeatTTL, p.HeartbeatInterval, p.DetectInterval = w.HeartbeatTTL.Std(), w.HeartbeatInt.Std(), w.HeartbeatInt.Std()
 	on := w.Heartbeats
@@ -136,11 +138,24 @@ func paramsOf(w config.Workload) invariants.Params {
 	return p
 }
 
-func metaOf(w config.Workload, p invariants.Params) history.Meta {
+func userChecks(cs []config.Check) []probes.UserCheck {
+	out := make([]probes.UserCheck, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, probes.UserCheck{Name: c.Name, SQL: c.SQL, URL: c.HTTP, Stream: c.NATSStream, Bucket: c.NATSBucket})
+	}
+	return out
+}
+
+// metaOf is the history's begin line; the checkers take the user checks' names and
+// the heartbeat settings from it.
+func metaOf(cfg config.Config, p invariants.Params) history.Meta {
 	m := history.Meta{Chaosd: Version(), HeartbeatTTL: history.Duration(p.HeartbeatTTL), HeartbeatInterval: history.Duration(p.HeartbeatInterval),
 		DetectInterval: history.Duration(p.DetectInterval), HeartbeatCheck: p.HeartbeatCheck}
-	for _, pod := range w.Pods {
+	for _, pod := range cfg.Workload.Pods {
 		m.Pods = append(m.Pods, pod.Name)
+	}
+	for _, c := range cfg.Checks {
+		m.UserChecks = append(m.UserChecks, c.Name)
 	}
 	return m
 }

@@ -23,6 +23,7 @@ type Config struct {
 	Faults      Faults      `yaml:"faults"`
 	Watchdog    Watchdog    `yaml:"watchdog"`
 	Workload    Workload    `yaml:"workload"`
+	Checks      []Check     `yaml:"checks"`
 }
 
 // Docker is the Docker daemon chaosd drives.

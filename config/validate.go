@@ -59,6 +59,7 @@ func (c Config) Validate() error {
 	c.Faults.validate(&k)
 	c.Watchdog.validate(&k)
 	c.Workload.validate(&k)
+	validateChecks(c.Checks, &k)
 	return errors.Join(k.errs...)
 }
 

@@ -50,3 +50,33 @@ func (w Workload) validate(k *checker) {
 	k.check(w.AttachRoute == "attach" || w.AttachRoute == "stream", "workload.attach_route", w.AttachRoute, "want attach or stream")
 	k.check(w.HeartbeatTTL > 0 && w.HeartbeatInt > 0 && w.HeartbeatInt < w.HeartbeatTTL, "workload.heartbeat_interval", w.HeartbeatInt.String(), "must be positive and below workload.heartbeat_ttl (%s)", w.HeartbeatTTL)
 }
+
+// Check is a user check, probed with the cluster's readings: exactly one of SQL (must
+// return no rows), HTTP (must answer 2xx), NATSStream or NATSBucket (must exist).
+type Check struct {
+	Name       string `yaml:"name"`
+	SQL        string `yaml:"sql,omitempty"`
+	HTTP       string `yaml:"http,omitempty"`
+	NATSStream string `yaml:"nats_stream,omitempty"`
+	NATSBucket string `yaml:"nats_bucket,omitempty"`
+}
+
+func validateChecks(cs []Check, k *checker) {
+	seen := map[string]bool{}
+	for i, c := range cs {
+		field := fmt.Sprintf("checks[%d]", i)
+		k.check(c.Name != "" && !seen[c.Name], field+".name", c.Name, "must be set and unique")
+		seen[c.Name] = true
+		set := 0
+		for _, v := range []string{c.SQL, c.HTTP, c.NATSStream, c.NATSBucket} {
+			if v != "" {
+				set++
+			}
+		}
+		k.check(set == 1, field, c.Name, "give exactly one of sql, http, nats_stream, nats_bucket")
+		if c.HTTP != "" {
+			u, err := url.Parse(c.HTTP)
+			k.check(err == nil && (u.Scheme == "http" || u.Scheme == "https"), field+".http", c.HTTP, "want an http(s) URL")
+		}
+	}
+}

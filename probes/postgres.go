@@ -87,3 +87,27 @@ func (p *Postgres) Thread(ctx context.Context, id string) (ThreadState, error) {
 
 // Close releases the pool.
 func (p *Postgres) Close() { p.pool.Close() }
+
+// Rows runs a user's query and returns how many rows it gave (reading at most 100)
+// and the first row, formatted.
+func (p *Postgres) Rows(ctx context.Context, sql string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	rows, err := p.pool.Query(ctx, sql)
+	if err != nil {
+		return 0, "", fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	n, first := 0, ""
+	for rows.Next() && n < 100 {
+		if n == 0 {
+			vals, err := rows.Values()
+			if err != nil {
+				return 0, "", fmt.Errorf("query row: %w", err)
+			}
+			first = fmt.Sprintf("%v", vals)
+		}
+		n++
+	}
+	return n, first, rows.Err()
+}

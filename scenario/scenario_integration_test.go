@@ -86,11 +86,15 @@ func playKillOwner(t *testing.T, bugs string, downFor time.Duration) *Result {
 	params := invariants.Params{HeartbeatTTL: 2 * time.Second, HeartbeatInterval: 250 * time.Millisecond,
 		DetectInterval: 250 * time.Millisecond, Slack: 3 * time.Second}
 	live := invariants.NewLive(hw, params)
-	if err := Begin(live, history.Meta{Pods: c.Names(), HeartbeatTTL: history.Duration(params.HeartbeatTTL),
+	if err := Begin(live, history.Meta{Pods: c.Names(), UserChecks: []string{"no-orphans", "buffers"}, HeartbeatTTL: history.Duration(params.HeartbeatTTL),
 		HeartbeatInterval: history.Duration(params.HeartbeatInterval), DetectInterval: history.Duration(params.DetectInterval)}); err != nil {
 		t.Fatal(err)
 	}
-	wl, err := workload.New(wcfg, workload.Deps{Driver: d, Postgres: pg, NATS: nc, Recorder: live, Log: log})
+	checks := []probes.UserCheck{
+		{Name: "no-orphans", SQL: "SELECT id FROM threads WHERE status = 'in_progress' AND run_config IS NULL"},
+		{Name: "buffers", Stream: probes.StreamBuffers},
+	}
+	wl, err := workload.New(wcfg, workload.Deps{Driver: d, Postgres: pg, NATS: nc, Recorder: live, Log: log, UserChecks: checks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +121,7 @@ func TestIntegrationKillOwnerCleanPasses(t *testing.T) {
 	t.Parallel()
 	res := playKillOwner(t, "", 3*time.Second)
 	vs := verdicts(res.Report)
-	for _, name := range []string{"run-completes", "prefix-replay", "stream-integrity", "heartbeat-bucket", "owner-alive", "pod-recovers"} {
+	for _, name := range []string{"run-completes", "prefix-replay", "stream-integrity", "heartbeat-bucket", "owner-alive", "pod-recovers", "user:no-orphans", "user:buffers"} {
 		v := vs[name]
 		if v.Status != invariants.Pass || v.Exercised == 0 {
 			t.Errorf("%s: %s, exercised %d, first finding: %s", name, v.Status, v.Exercised, v.Message())

@@ -19,6 +19,11 @@ start)
 	if [ -f "$PGTEST_DIR/data/postmaster.pid" ] && as_owner "$PGBIN/pg_ctl" -D "$PGTEST_DIR/data" status >/dev/null 2>&1; then
 		cat "$PGTEST_DIR/dsn"; exit 0
 	fi
+	# Another server on the port (a leftover, another checkout): take the next free one.
+	for _ in $(seq 1 50); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PGTEST_PORT") 2>/dev/null || break
+		PGTEST_PORT=$((PGTEST_PORT + 1))
+	done
 	rm -rf "$PGTEST_DIR"; mkdir -p "$PGTEST_DIR"
 	[ "$(id -u)" = 0 ] && chown postgres: "$PGTEST_DIR"
 	as_owner "$PGBIN/initdb" -D "$PGTEST_DIR/data" -U postgres --auth=trust -E UTF8 >"$PGTEST_DIR/initdb.log" 2>&1 ||

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/probes"
 )
 
 // Monitor samples what belongs to the cluster rather than to one run: every pod's
@@ -36,6 +37,7 @@ func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
 	if ctx.Err() != nil {
 		return
 	}
+	w.userChecks(ctx)
 	if heartbeats {
 		at := time.Now()
 		hs, err := w.deps.NATS.Heartbeats(ctx)
@@ -60,4 +62,21 @@ func (w *Workload) Ready(ctx context.Context, p Pod) bool {
 	}
 	w.record(history.ProbeEvent(history.ReadyProbe(p.Name, r), at))
 	return r.Ready
+}
+
+// userChecks reads every declared user check once; a check that could not be made is
+// recorded as unobserved, with the check's name.
+func (w *Workload) userChecks(ctx context.Context) {
+	for _, c := range w.deps.UserChecks {
+		at := time.Now()
+		r := probes.RunUserCheck(ctx, c, w.deps.Driver, w.deps.Postgres, w.deps.NATS)
+		if ctx.Err() != nil {
+			return
+		}
+		p := history.Probe{Kind: history.ProbeUser, User: &history.UserCheck{Check: c.Name, Kind: c.Kind(), OK: r.OK, Detail: r.Detail}}
+		if r.Err != nil {
+			p.Err = r.Err.Error()
+		}
+		w.record(history.ProbeEvent(p, at))
+	}
 }

@@ -87,6 +87,8 @@ type Deps struct {
 	NATS     *probes.NATS
 	Recorder Recorder
 	Log      *zap.Logger
+	// UserChecks are read with every cluster sample (Monitor).
+	UserChecks []probes.UserCheck
 }
 
 // Workload runs runs.
