@@ -24,6 +24,15 @@ func (st *stream) serve(ctx context.Context, w http.ResponseWriter) {
 	for {
 		before := max(st.next, 1)
 		b, ph := st.appendDue((*bp)[:0], time.Now())
+		if ph == phaseDone {
+			// Counted as ended before the client can read [DONE].
+			st.end(outcomeComplete)
+			st.srv.m.chunks.Add(float64(st.next - before))
+			if _, err := w.Write(b); err == nil {
+				_ = rc.Flush()
+			}
+			return
+		}
 		if _, err := w.Write(b); err != nil {
 			st.end(outcomeClientGone)
 			return
@@ -52,9 +61,6 @@ func (st *stream) serve(ctx context.Context, w http.ResponseWriter) {
 				abortResponse(w)
 				return
 			}
-		case phaseDone:
-			st.end(outcomeComplete)
-			return
 		case phaseCut:
 			st.end(outcomeCut)
 			abortResponse(w)

@@ -52,11 +52,10 @@ func (st *stream) step() {
 		before := max(st.next, 1)
 		b, ph := st.appendDue((*bp)[:chunkHeadRoom], time.Now())
 		if ph == phaseDone {
-			st.mu.Lock()
-			st.final = true
-			st.mu.Unlock()
+			st.finish(b, before)
+			return
 		}
-		if err := st.writeChunk(b, ph == phaseDone); err != nil {
+		if err := st.writeChunk(b, false); err != nil {
 			st.abort(outcomeClientGone)
 			return
 		}
@@ -69,9 +68,6 @@ func (st *stream) step() {
 				st.arm(d)
 				return
 			}
-		case phaseDone:
-			st.finish()
-			return
 		case phaseCut:
 			st.abort(outcomeCut)
 			return
@@ -133,15 +129,22 @@ func (st *stream) arm(d time.Duration) {
 	st.timer.Reset(d)
 }
 
-// finish ends a stream whose last chunk was written: it half-closes the connection
-// and lets the watcher close it once the client has closed its side (or after
-// lingerTimeout), so that the connection ends cleanly.
-func (st *stream) finish() {
-	if !st.end(outcomeComplete) {
+// finish writes the last frames and the last chunk. The stream is counted as ended
+// (and its chunks as sent) first, so that no client sees [DONE] while OpenStreams or
+// the metrics do not show it yet.
+//
+// The response said "Connection: close", so the client closes the connection once it
+// has read it, and the watcher then closes the server's side. Letting the client
+// close first leaves the TIME_WAIT state on the client, whose next connections pick
+// other ports; a server that closed first would hold thousands of TIME_WAIT sockets
+// under churn, and a new connection from a port one of them holds stalls for a SYN
+// retransmit (1 s). A client that does not close within lingerTimeout is closed on.
+func (st *stream) finish(b []byte, before int) {
+	st.end(outcomeComplete)
+	st.srv.m.chunks.Add(float64(st.next - before))
+	if err := st.writeChunk(b, true); err != nil {
+		_ = st.conn.Close()
 		return
-	}
-	if cw, ok := st.conn.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
 	}
 	_ = st.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
 }

@@ -26,7 +26,7 @@ const (
 	writeBufSize  = 32 << 10
 	chunkHeadRoom = 10 // room for an HTTP/1.1 chunk header: up to 8 hex digits and CRLF
 	// lingerTimeout bounds how long a finished hijacked connection waits for the
-	// client to close its side before it is closed.
+	// client to close it first.
 	lingerTimeout = 2 * time.Second
 )
 
@@ -65,7 +65,6 @@ type stream struct {
 
 	mu    sync.Mutex
 	ended bool
-	final bool // the final write (finish frame, [DONE]) is under way
 }
 
 func (s *Server) newStream(req *Request, plan Plan) *stream {
@@ -130,9 +129,6 @@ func (st *stream) end(outcome string) bool {
 		return false
 	}
 	st.ended = true
-	if st.final && outcome == outcomeClientGone {
-		outcome = outcomeComplete // the client left after reading everything
-	}
 	if st.timer != nil {
 		st.timer.Stop()
 	}

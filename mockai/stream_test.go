@@ -315,3 +315,25 @@ func TestCloseAbortsNonStreamed(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestFinishedStreamLeavesNothing checks that a stream read to its end leaves no
+// goroutine behind once the client has closed the connection.
+func TestFinishedStreamLeavesNothing(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s, ts, _ := newTestServer(t, Options{DisableHijack: m.disable})
+			base := runtime.NumGoroutine()
+			for range 3 {
+				resp := post(t, t.Context(), ts.URL, chatBody("slow:3x1", true))
+				if b := readAll(t, resp.Body); !strings.HasSuffix(b, wantDone) {
+					t.Fatalf("stream: %q", b)
+				}
+				resp.Body.Close()
+			}
+			if s.OpenStreams() != 0 {
+				t.Errorf("open streams %d", s.OpenStreams())
+			}
+			goroutinesBackTo(t, base)
+		})
+	}
+}
