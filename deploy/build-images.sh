@@ -8,7 +8,7 @@
 #   the binary changes (the Go build is incremental, the image is one small layer).
 # postgres:15-alpine and nats:2.10-alpine (POSTGRES_IMAGE, NATS_IMAGE): the compose file
 #   names the usual registry images. Each is used as is when present; else pulled (with
-#   a short timeout, CHAOSD_PULL_TIMEOUT, default 30s; CHAOSD_PULL=0 skips the pull);
+#   a short timeout, CHAOSD_PULL_TIMEOUT, default 30s, only with CHAOSD_PULL=1: by default no registry is contacted);
 #   else a stand-in is built locally under the same name, labelled chaosd.standin=true:
 #   - nats: FROM scratch, a static nats-server built from the Go module proxy
 #     (NATS_SERVER_VERSIONS, tried in order: v2.10.22, as mesh's harness pins, then
@@ -25,7 +25,7 @@ PROG=build-images
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-: "${CHAOSD_PULL:=1}"
+: "${CHAOSD_PULL:=0}"
 : "${CHAOSD_PULL_TIMEOUT:=30}"
 : "${CHAOSD_REBUILD_STANDINS:=0}"
 : "${NATS_SERVER_VERSIONS:=v2.10.22 v2.15.2}"
