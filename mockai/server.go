@@ -38,7 +38,8 @@ const (
 	routeOther  = "other"
 )
 
-// Options configures a Server. The zero value serves the seed mock's behaviour.
+// Options configures a Server. The zero value is the seed mock's setup (model
+// mock-model) with the default bounds.
 type Options struct {
 	Model        string                // model id answered and listed; default "mock-model"
 	Logger       *zap.Logger           // nil = zap.NewNop()
@@ -59,6 +60,9 @@ type Options struct {
 
 // Server is the mock LLM. It is an http.Handler for /health, /v1/models and
 // /v1/chat/completions; everything else is 404.
+//
+// Streams that took their connection over outlive the http.Server (or
+// httptest.Server) that accepted them: end them with Shutdown or Close.
 type Server struct {
 	log        *zap.Logger
 	model      string
