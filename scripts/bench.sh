@@ -3,8 +3,9 @@
 # default; name sections to run only those, e.g. `scripts/bench.sh mockai`.
 #
 # mockai knobs: MOCKAI_BENCHTIME (go test -benchtime of the throughput benchmark,
-# default 20x), MOCKAI_STREAMS (default 5000,10000), MOCKAI_MODES (default
-# hijack,handler).
+# default 20x), MOCKAI_STREAMS (default 5000,10000), MOCKAI_REPEAT (runs of the
+# default hijack mode per stream count, default 3; the handler mode, for comparison,
+# runs once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all_sections="mockai"
@@ -32,5 +33,7 @@ if want mockai; then
 	step "mockai: concurrent slow:20x200 streams against the chaosd binary in its own process (goals at 5,000: no errors, wall <= 1.25x ideal, < 16 KiB per open stream)"
 	CGO_ENABLED=0 go build -trimpath -o "$tmp/chaosd" ./cmd/chaosd
 	go build -o "$tmp/mockai-bench" ./bench/mockai
-	"$tmp/mockai-bench" -chaosd "$tmp/chaosd" -streams "${MOCKAI_STREAMS:-5000,10000}" -modes "${MOCKAI_MODES:-hijack,handler}"
+	"$tmp/mockai-bench" -chaosd "$tmp/chaosd" -streams "${MOCKAI_STREAMS:-5000,10000}" -modes hijack -repeat "${MOCKAI_REPEAT:-3}"
+	echo
+	"$tmp/mockai-bench" -chaosd "$tmp/chaosd" -streams "${MOCKAI_STREAMS:-5000,10000}" -modes handler
 fi

@@ -46,6 +46,7 @@ type config struct {
 	hint       string
 	modes      []string
 	connecting int
+	repeat     int
 	settle     time.Duration
 	maxChunk   int
 }
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&modes, "modes", "hijack", "comma-separated server modes: hijack (default server), handler (--hijack=false)")
 	fs.IntVar(&c.connecting, "connecting", 512, "most streams connecting at once, from the dial to the first frame (the listen backlog is finite)")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "idle time before the server's baseline memory is read")
+	fs.IntVar(&c.repeat, "repeat", 1, "runs per mode and stream count (a fresh server each); on a shared machine the best and the median tell more than one run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +73,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		c.streams = append(c.streams, n)
 	}
 	c.modes = strings.Split(modes, ",")
+	c.repeat = max(c.repeat, 1)
 	chunks, delay, err := parseSlow(c.hint)
 	if err != nil {
 		return err
@@ -84,11 +87,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		"mode", "streams", "errors", "wall", "x ideal", "p50", "p99", "max", "open@rss", "idle MiB", "rss MiB", "hwm MiB", "KiB/stream", "KiB/str hwm")
 	for _, mode := range c.modes {
 		for _, n := range c.streams {
-			r, err := scale(ctx, c, mode, n, chunks, delay)
-			if err != nil {
-				return fmt.Errorf("%s %d: %w", mode, n, err)
+			var walls []float64
+			for range c.repeat {
+				r, err := scale(ctx, c, mode, n, chunks, delay)
+				if err != nil {
+					return fmt.Errorf("%s %d: %w", mode, n, err)
+				}
+				r.print(out, mode, n, ideal)
+				walls = append(walls, float64(r.wall)/float64(ideal))
 			}
-			r.print(out, mode, n, ideal)
+			if len(walls) > 1 {
+				slices.Sort(walls)
+				fmt.Fprintf(out, "  %s %d over %d runs: wall x ideal best %.2fx, median %.2fx, worst %.2fx\n",
+					mode, n, len(walls), walls[0], walls[len(walls)/2], walls[len(walls)-1])
+			}
 		}
 	}
 	fmt.Fprint(out, `
