@@ -12,19 +12,19 @@ import (
 	"time"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
-type syncBuffer struct {
+// mockaiLogBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
+type mockaiLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *mockaiLogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *mockaiLogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -32,11 +32,11 @@ func (s *syncBuffer) String() string {
 
 // startMockai runs `chaosd mockai` in-process on a free loopback port and returns
 // its address, its log, a cancel func standing in for SIGTERM, and its exit code.
-func startMockai(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer, context.CancelFunc, <-chan int) {
+func startMockai(t *testing.T, env map[string]string, args ...string) (string, *mockaiLogBuffer, context.CancelFunc, <-chan int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
-	logs := &syncBuffer{}
+	logs := &mockaiLogBuffer{}
 	code := make(chan int, 1)
 	cio := IO{Stdout: io.Discard, Stderr: logs, Getenv: func(k string) string { return env[k] }}
 	args = append([]string{"mockai", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)
