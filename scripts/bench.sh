@@ -2,13 +2,17 @@
 # The benchmarks whose figures are in the README (make bench). Every section runs by
 # default; name sections to run only those, e.g. `scripts/bench.sh mockai`.
 #
+# analyze: chaosd analyze on a 1M-event synthetic history. faults and observe boot the
+# bundled cluster (deploy/cluster.sh up; faults needs root for nftables) and leave it
+# running.
+#
 # mockai knobs: MOCKAI_BENCHTIME (go test -benchtime of the throughput benchmark,
 # default 20x), MOCKAI_STREAMS (default 5000,10000), MOCKAI_REPEAT (runs of the
 # default hijack mode per stream count, default 3; the handler mode, for comparison,
 # runs once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_sections="mockai"
+all_sections="mockai analyze faults observe"
 sections=${*:-$all_sections}
 for s in $sections; do
 	[[ " $all_sections " == *" $s "* ]] || { echo "bench.sh: unknown section $s (sections: $all_sections)" >&2; exit 2; }
@@ -36,4 +40,26 @@ if want mockai; then
 	"$tmp/mockai-bench" -chaosd "$tmp/chaosd" -streams "${MOCKAI_STREAMS:-5000,10000}" -modes hijack -repeat "${MOCKAI_REPEAT:-3}"
 	echo
 	"$tmp/mockai-bench" -chaosd "$tmp/chaosd" -streams "${MOCKAI_STREAMS:-5000,10000}" -modes handler
+fi
+
+if want analyze; then
+	step "chaosd analyze: events per second on a large synthetic history"
+	make build >/dev/null
+	go run ./bench/analyze -events "${ANALYZE_EVENTS:-1000000}" -chaosd bin/chaosd
+fi
+
+if want faults || want observe; then
+	make build >/dev/null
+	deploy/cluster.sh up >/dev/null
+	eval "$(deploy/cluster.sh env)"
+fi
+
+if want faults; then
+	step "faults: decision to confirmed fault and heal to confirmed heal, chaosd against the docker CLI"
+	go run ./bench/faults -rounds "${FAULTS_ROUNDS:-15}" -chaosd bin/chaosd
+fi
+
+if want observe; then
+	step "chaosd's own cost while observing: CPU and peak memory per observed run and per chunk"
+	go run ./bench/observe -chaosd bin/chaosd -runs "${OBSERVE_RUNS:-3,12,24,48}"
 fi

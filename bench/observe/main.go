@@ -46,7 +46,7 @@ func main() {
 
 func one(bin, hint, dir string, n int) error {
 	hist := filepath.Join(dir, fmt.Sprintf("h-%d.jsonl", n))
-	cmd := exec.Command(bin, "--fault=pause-owner", "--duration=5s", "--runs="+strconv.Itoa(n), "--hint="+hint,
+	cmd := exec.Command(bin, "--fault=pause-owner", "--duration=10s", "--runs="+strconv.Itoa(n), "--hint="+hint,
 		"--history="+hist, "--ledger="+filepath.Join(dir, "ledger.jsonl"), "--log-level=error")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	start := time.Now()
