@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/chaosd/chaosd/invariants"
+	"github.com/chaosd/chaosd/report"
+)
+
+const reportHelp = `
+Write the report of a stored history: report.html (a timeline of run latencies with
+fault windows shaded and violations marked, as an inline SVG that needs no network,
+a per-invariant and a per-fault table), junit.xml (one test case per invariant; a
+verdict other than pass is a failure) and summary.md, into --out (default: beside
+FILE, in <FILE without .jsonl>-report/). The verdicts are those of chaosd analyze.
+
+Exit status: 0 the files were written (whatever the verdicts say), 2 they could not be.`
+
+func runReport(_ context.Context, io IO, args []string) error {
+	fs, _ := newFlagSet(io, "report", "FILE [flags]", reportHelp)
+	out := fs.String("out", "", "directory for the report files")
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("want one history FILE (see --help)")
+	}
+	path := fs.Arg(0)
+	dir := *out
+	if dir == "" {
+		dir = strings.TrimSuffix(path, filepath.Ext(path)) + "-report"
+	}
+	d, err := report.FromFile(path, invariants.Params{})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	for name, write := range map[string]func(*os.File) error{
+		"report.html": func(f *os.File) error { return report.WriteHTML(f, d) },
+		"junit.xml":   func(f *os.File) error { return report.WriteJUnit(f, d) },
+		"summary.md":  func(f *os.File) error { return report.WriteMarkdown(f, d) },
+	} {
+		if err := writeFile(filepath.Join(dir, name), write); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(io.Stdout, "%s: %s; report.html, junit.xml, summary.md in %s\n", path, d.Verdicts.Status, dir)
+	return nil
+}
+
+func writeFile(path string, write func(*os.File) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return f.Close()
+}
