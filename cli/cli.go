@@ -49,6 +49,7 @@ func commands() []command {
 		{"smoke", "drive one run through the cluster and watch it from every pod", runSmoke},
 		{"healthcheck", "probe an HTTP URL and exit 0 on a 2xx answer (for container health checks)", runHealthcheck},
 		{"recover", "heal every fault that the ledger says is still open", runRecover},
+		{"check-config", "validate and print the resolved configuration", runCheckConfig},
 		{"report", "write the HTML, JUnit and Markdown report of a stored history", runReport},
 		{"analyze", "re-check a stored history offline and print the verdicts", runAnalyze},
 	}

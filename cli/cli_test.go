@@ -88,3 +88,18 @@ func TestHelpFault(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }
+
+func TestCheckConfigNamesTheBadField(t *testing.T) {
+	code, out, _ := run(t, "check-config")
+	if code != ExitOK || !strings.Contains(out, "valid") || !strings.Contains(out, "workload:") {
+		t.Fatalf("defaults: exit %d\n%s", code, out)
+	}
+	code, _, errOut := run(t, "check-config", "--config", "../config/testdata/invalid-owner-source.yml")
+	if code != ExitError || !strings.Contains(errOut, `owner.source: want threads, dbos or query (got "mongo")`) {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+	code, _, errOut = run(t, "check-config", "--runs", "zero")
+	if code != ExitError || !strings.Contains(errOut, "zero") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
