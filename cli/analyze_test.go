@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chaosd/chaosd/history"
 	"github.com/chaosd/chaosd/history/synth"
 	"github.com/chaosd/chaosd/invariants"
 )
@@ -16,14 +15,7 @@ import (
 func synthFile(t *testing.T, o synth.Options) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "history.jsonl")
-	w, err := history.Create(path, history.Options{Buffered: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := synth.Generate(w, o); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if _, err := synth.WriteFile(path, o); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -139,20 +139,11 @@ func analyzeHistory(t *testing.T, path string) (invariants.Report, time.Time) {
 	}
 	defer f.Close()
 	var injected time.Time
-	r := history.NewReader(f)
-	for {
-		e, err := r.Next()
-		if err != nil {
-			break
-		}
+	rep, err := invariants.AnalyzeEach(history.NewReader(f), invariants.Params{}, nil, func(e *history.Event) {
 		if e.Type == history.TypeFault && e.Fault.Phase == history.FaultInjected && injected.IsZero() {
 			injected = e.Fault.At
 		}
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := invariants.Analyze(history.NewReader(f), invariants.Params{}, nil)
+	})
 	if err != nil {
 		t.Fatalf("analyze %s: %v", path, err)
 	}

@@ -154,6 +154,12 @@ func (g *Engine) Finish() Report {
 // Analyze checks a stored history. progress, when not nil, is called every 64k
 // events with the count so far. A malformed line is an error naming its number.
 func Analyze(r *history.Reader, p Params, progress func(events int)) (Report, error) {
+	return AnalyzeEach(r, p, progress, nil)
+}
+
+// AnalyzeEach is Analyze that also hands every event to each (when not nil), so that a
+// caller that needs the events too (the report's timeline) reads the history once.
+func AnalyzeEach(r *history.Reader, p Params, progress func(events int), each func(*history.Event)) (Report, error) {
 	g := NewEngine(p)
 	for {
 		e, err := r.Next()
@@ -164,6 +170,9 @@ func Analyze(r *history.Reader, p Params, progress func(events int)) (Report, er
 			return Report{}, fmt.Errorf("history: %w", err)
 		}
 		g.Observe(&e)
+		if each != nil {
+			each(&e)
+		}
 		if progress != nil && g.events%(64<<10) == 0 {
 			progress(g.events)
 		}

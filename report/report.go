@@ -6,9 +6,7 @@
 package report
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"time"
@@ -40,49 +38,29 @@ type Fault struct {
 	Injected, Healed               time.Time
 }
 
-// FromFile reads the history at path twice: once for the verdicts, once for the
-// timeline.
+// FromFile reads the history at path once, for the verdicts and the timeline.
 func FromFile(path string, p invariants.Params) (*Data, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	defer f.Close()
-	rep, err := invariants.Analyze(history.NewReader(f), p, nil)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
-	d, err := timeline(history.NewReader(f))
-	if err != nil {
-		return nil, err
-	}
-	d.Verdicts = rep
-	return d, nil
-}
-
-func timeline(r *history.Reader) (*Data, error) {
 	d := &Data{}
 	runs := map[string]*Run{}
 	faults := map[string]*Fault{}
-	for {
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("report: %w", err)
-		}
+	rep, err := invariants.AnalyzeEach(history.NewReader(f), p, nil, func(e *history.Event) {
 		if d.From.IsZero() {
 			d.From = e.Time
 		}
 		if e.Time.After(d.To) {
 			d.To = e.Time
 		}
-		d.observe(e, runs, faults)
+		d.observe(*e, runs, faults)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
 	}
+	d.Verdicts = rep
 	for _, r := range runs {
 		d.Runs = append(d.Runs, *r)
 	}

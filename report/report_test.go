@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chaosd/chaosd/history"
 	"github.com/chaosd/chaosd/history/synth"
 	"github.com/chaosd/chaosd/invariants"
 )
@@ -15,14 +14,7 @@ import (
 func synthFile(t *testing.T, o synth.Options) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "h.jsonl")
-	w, err := history.Create(path, history.Options{Buffered: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := synth.Generate(w, o); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if _, err := synth.WriteFile(path, o); err != nil {
 		t.Fatal(err)
 	}
 	return path

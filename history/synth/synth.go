@@ -262,3 +262,17 @@ func (g *gen) watches(at time.Time, i int, id, thread string, start time.Time) {
 		g.emit(at, history.WatchEvent(w))
 	}
 }
+
+// WriteFile writes a synthetic history to a new file at path and returns the events
+// written.
+func WriteFile(path string, o Options) (int, error) {
+	w, err := history.Create(path, history.Options{Buffered: true})
+	if err != nil {
+		return 0, err
+	}
+	n, err := Generate(w, o)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
