@@ -105,3 +105,12 @@ func HeartbeatsProbe(hs []probes.Heartbeat, err error) Probe {
 func ReadyProbe(pod string, r probes.Readiness) Probe {
 	return Probe{Kind: ProbeReady, Pod: pod, Ready: &Ready{Ready: r.Ready, Status: r.Status, Postgres: r.Postgres, NATS: r.NATS, Err: r.Err}}
 }
+
+// DependencyProbe is chaosd's reach to a dependency: up when err is nil.
+func DependencyProbe(name string, err error) Probe {
+	d := &Dependency{Name: name, Up: err == nil}
+	if err != nil {
+		d.Err = err.Error()
+	}
+	return Probe{Kind: ProbeDependency, Pod: name, Dependency: d}
+}

@@ -124,6 +124,10 @@ type Watch struct {
 	Late     bool      `json:"late"`     // opened after k chunks were confirmed in the buffer
 	K        int       `json:"k"`        // chunks confirmed in the buffer when opened
 	OpenedAt time.Time `json:"openedAt"` // when the stream opened
+	// PrefixAt is when the watcher held the first K mock chunks (a late watcher's
+	// replayed prefix); zero when it never did or K is 0. PrefixAt-OpenedAt is the
+	// attach replay lag.
+	PrefixAt time.Time `json:"prefixAt,omitzero"`
 	Order    Order     `json:"order"`    // mockai chunk indexes in arrival order
 	Foreign  int       `json:"foreign"`  // text deltas that are not mockai's chunk-<i>
 	FirstFgn string    `json:"firstForeign,omitempty"`
@@ -206,6 +210,7 @@ const (
 	ProbeHeartbeats = "heartbeats" // NATS: the heartbeat bucket and its keys
 	ProbeReady      = "ready"      // HTTP: a pod's /health/ready
 	ProbeUser       = "user"       // a user check declared in config
+	ProbeDependency = "dependency" // chaosd's reach to a dependency (Postgres, NATS, Docker)
 )
 
 // Probe is one reading. Err set means "could not observe" (the observer failed, e.g.
@@ -224,6 +229,7 @@ type Probe struct {
 	Heartbeats  *Heartbeats  `json:"heartbeats,omitempty"`
 	Ready       *Ready       `json:"ready,omitempty"`
 	User        *UserCheck   `json:"user,omitempty"`
+	Dependency  *Dependency  `json:"dependency,omitempty"`
 }
 
 // Thread statuses (mesh's threads.status).
@@ -283,4 +289,21 @@ type UserCheck struct {
 	Kind   string `json:"kind"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"` // e.g. the rows returned, the status code
+}
+
+// Dependencies that chaosd watches during a soak.
+const (
+	DepPostgres = "postgres"
+	DepNATS     = "nats"
+	DepDocker   = "docker"
+)
+
+// Dependency is one change in chaosd's reach to a dependency, written when it
+// changes (and once when the watch starts). While a dependency is away, and for a
+// grace after it returns, the checkers report what would be a violation as unknown:
+// an outage of the service's own dependencies is not a defect of the service.
+type Dependency struct {
+	Name string `json:"name"` // DepPostgres, DepNATS, DepDocker
+	Up   bool   `json:"up"`
+	Err  string `json:"error,omitempty"` // why it is down
 }

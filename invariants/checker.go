@@ -67,6 +67,11 @@ func Names() []string {
 
 // Engine feeds events to the World and every checker.
 type Engine struct {
+	// OnFinding, when set before the first event, is called with every finding as
+	// it is recorded: each violation (Fail) and each unknown window (Unknown), with
+	// the invariant's name. It runs on the Observe path: it must not block.
+	OnFinding func(invariant string, st Status, f Finding)
+
 	p        Params
 	world    *World
 	checkers []Checker
@@ -86,6 +91,7 @@ func (g *Engine) start(e *history.Event) {
 	}
 	g.p = g.p.Resolve(m)
 	g.world = newWorld(g.p)
+	g.world.onFinding = g.OnFinding
 	for _, k := range kinds {
 		if k.enabled(g.p) {
 			g.checkers = append(g.checkers, k.build(g.world, g.p))
@@ -115,6 +121,34 @@ func (g *Engine) Observe(e *history.Event) {
 		c.Observe(e)
 	}
 	g.world.expire()
+}
+
+// Count is one invariant's counts so far.
+type Count struct {
+	Name                                                string
+	Checks, Exercised, UnderFault, Violations, Unknowns int
+}
+
+// Counts returns every invariant's counts so far, in report order (user checks by
+// name). Before the first event it returns nil.
+func (g *Engine) Counts() []Count {
+	if !g.started {
+		return nil
+	}
+	out := make([]Count, 0, len(g.world.tallies))
+	for _, t := range g.world.tallies {
+		out = append(out, Count{Name: t.name, Checks: t.checks, Exercised: t.exercised, UnderFault: t.underFault,
+			Violations: t.violations, Unknowns: t.unknowns})
+	}
+	return out
+}
+
+// Outage says whether a dependency outage is open at the latest event, and which.
+func (g *Engine) Outage() (string, bool) {
+	if !g.started {
+		return "", false
+	}
+	return g.world.Outage()
 }
 
 // Report is the outcome of checking a history.

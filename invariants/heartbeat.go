@@ -33,7 +33,7 @@ type HeartbeatBucket struct {
 var _ Checker = (*HeartbeatBucket)(nil)
 
 func newHeartbeatBucket(w *World, p Params) *HeartbeatBucket {
-	return &HeartbeatBucket{w: w, p: p, t: newTally(NameHeartbeatBucket, p.MaxEvidence), staleStreak: map[string]bool{}}
+	return &HeartbeatBucket{w: w, p: p, t: newTally(w, NameHeartbeatBucket, p.MaxEvidence), staleStreak: map[string]bool{}}
 }
 
 // Name implements Checker.

@@ -27,7 +27,7 @@ type NoUnexpectedDeath struct {
 var _ Checker = (*NoUnexpectedDeath)(nil)
 
 func newNoUnexpectedDeath(w *World, p Params) *NoUnexpectedDeath {
-	return &NoUnexpectedDeath{w: w, p: p, t: newTally(NameNoUnexpectedDeath, p.MaxEvidence)}
+	return &NoUnexpectedDeath{w: w, p: p, t: newTally(w, NameNoUnexpectedDeath, p.MaxEvidence)}
 }
 
 // Name implements Checker.

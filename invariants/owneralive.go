@@ -41,7 +41,7 @@ type episode struct {
 }
 
 func newOwnerAlive(w *World, p Params) *OwnerAlive {
-	return &OwnerAlive{w: w, p: p, t: newTally(NameOwnerAlive, p.MaxEvidence), episodes: map[string]*episode{}}
+	return &OwnerAlive{w: w, p: p, t: newTally(w, NameOwnerAlive, p.MaxEvidence), episodes: map[string]*episode{}}
 }
 
 // Name implements Checker.

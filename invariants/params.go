@@ -50,6 +50,13 @@ type Params struct {
 	// IgnoreContainers are pod or container names (path.Match patterns) whose deaths
 	// are expected, e.g. the one-shot migrate service. Default ["migrate", "*-migrate-*"].
 	IgnoreContainers []string
+	// Dependencies are the service's own dependencies by pod (compose service) name:
+	// a Docker death of one is an outage (outage.go), not a pod's death. Default
+	// ["postgres", "nats"].
+	Dependencies []string
+	// OutageGrace: findings this long after a dependency outage ends are unknown, not
+	// violations. Default: the longest run deadline seen plus HeartbeatTTL.
+	OutageGrace time.Duration
 	// UserChecks are the names of the declared user checks (one verdict each).
 	UserChecks []string
 	// MaxEvidence caps the findings kept per verdict. Default 20.
@@ -92,6 +99,9 @@ func (p Params) Resolve(m *history.Meta) Params {
 	}
 	if p.IgnoreContainers == nil {
 		p.IgnoreContainers = []string{"migrate", "*-migrate-*"}
+	}
+	if p.Dependencies == nil {
+		p.Dependencies = []string{history.DepPostgres, history.DepNATS}
 	}
 	if p.MaxEvidence <= 0 {
 		p.MaxEvidence = 20

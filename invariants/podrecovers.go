@@ -33,7 +33,7 @@ type recoverWait struct {
 }
 
 func newPodRecovers(w *World, p Params) *PodRecovers {
-	return &PodRecovers{w: w, p: p, t: newTally(NamePodRecovers, p.MaxEvidence)}
+	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence)}
 }
 
 // Name implements Checker.

@@ -28,7 +28,7 @@ type PrefixReplay struct {
 var _ Checker = (*PrefixReplay)(nil)
 
 func newPrefixReplay(w *World, p Params) *PrefixReplay {
-	return &PrefixReplay{w: w, t: newTally(NamePrefixReplay, p.MaxEvidence)}
+	return &PrefixReplay{w: w, t: newTally(w, NamePrefixReplay, p.MaxEvidence)}
 }
 
 // Name implements Checker.

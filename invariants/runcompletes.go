@@ -45,7 +45,7 @@ type rcRun struct {
 }
 
 func newRunCompletes(w *World, p Params) *RunCompletes {
-	return &RunCompletes{w: w, p: p, t: newTally(NameRunCompletes, p.MaxEvidence), pending: map[string]*rcRun{}}
+	return &RunCompletes{w: w, p: p, t: newTally(w, NameRunCompletes, p.MaxEvidence), pending: map[string]*rcRun{}}
 }
 
 // Name implements Checker.

@@ -50,7 +50,7 @@ type purge struct {
 }
 
 func newStreamIntegrity(w *World, p Params) *StreamIntegrity {
-	return &StreamIntegrity{w: w, p: p, t: newTally(NameStreamIntegrity, p.MaxEvidence), buffers: map[string]*bufState{}}
+	return &StreamIntegrity{w: w, p: p, t: newTally(w, NameStreamIntegrity, p.MaxEvidence), buffers: map[string]*bufState{}}
 }
 
 // Name implements Checker.

@@ -44,7 +44,7 @@ func (c *UserChecks) Name() string { return NameUserPrefix + "*" }
 func (c *UserChecks) check(name string) *userCheck {
 	uc := c.checks[name]
 	if uc == nil {
-		uc = &userCheck{t: newTally(NameUserPrefix+name, c.p.MaxEvidence)}
+		uc = &userCheck{t: newTally(c.w, NameUserPrefix+name, c.p.MaxEvidence)}
 		c.checks[name] = uc
 		c.order = append(c.order, name)
 	}

@@ -36,6 +36,10 @@ type Finding struct {
 	Pods    []string  `json:"pods,omitempty"`
 	Message string    `json:"message"`
 	Details []string  `json:"details,omitempty"` // what chaosd did, what each watcher, Postgres and NATS said
+	// Cause is the message with what varies between occurrences (run ids, chunk
+	// numbers, times) taken out: findings of one invariant with one cause are one
+	// alert. Set when the finding is recorded.
+	Cause string `json:"cause,omitempty"`
 }
 
 // String is the message with its details, one per line.
@@ -77,8 +81,16 @@ func (v Verdict) Message() string {
 	return ""
 }
 
-// tally is the counting and evidence keeping that every checker shares.
+// tally is the counting and evidence keeping that every checker shares. Its state
+// lives behind a pointer that the World also holds, so that the counts can be read
+// while the history is still being written (Engine.Counts), and every finding goes
+// through the World (outage excuses, the OnFinding hook).
 type tally struct {
+	*tallyState
+	w *World
+}
+
+type tallyState struct {
 	name                          string
 	max                           int
 	checks, exercised, underFault int
@@ -87,7 +99,13 @@ type tally struct {
 	notes                         []string
 }
 
-func newTally(name string, maxEvidence int) tally { return tally{name: name, max: maxEvidence} }
+func newTally(w *World, name string, maxEvidence int) tally {
+	s := &tallyState{name: name, max: maxEvidence}
+	if w != nil {
+		w.tallies = append(w.tallies, s)
+	}
+	return tally{tallyState: s, w: w}
+}
 
 // exercise counts one exercise, under fault or not.
 func (t *tally) exercise(underFault bool) {
@@ -97,11 +115,21 @@ func (t *tally) exercise(underFault bool) {
 	}
 }
 
+// violate records a violation, unless one of the service's dependencies was away
+// when it was found or shortly before (World.outageExcuse): then the finding says so
+// and is an unknown window instead.
 func (t *tally) violate(f Finding) {
+	if why, ok := t.w.outageExcuse(f.At); ok {
+		f.Message = "not judged: " + why + "; would have been: " + f.Message
+		f.Cause = causeOf(f.Message)
+		t.unknown(f)
+		return
+	}
 	t.violations++
 	if len(t.evidence) < t.max {
 		t.evidence = append(t.evidence, f)
 	}
+	t.w.emit(t.name, Fail, f)
 }
 
 func (t *tally) unknown(f Finding) {
@@ -109,6 +137,7 @@ func (t *tally) unknown(f Finding) {
 	if len(t.unobserved) < t.max {
 		t.unobserved = append(t.unobserved, f)
 	}
+	t.w.emit(t.name, Unknown, f)
 }
 
 func (t *tally) note(format string, args ...any) {

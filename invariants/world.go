@@ -23,6 +23,11 @@ type World struct {
 	drops  dropHeap
 	hb     string // the last heartbeat reading, for diagnoses
 	onDrop func(run string)
+
+	outages   []*outage     // dependency outages, oldest first (outage.go)
+	maxExpect time.Duration // the longest streaming time of a run seen
+	tallies   []*tallyState // every checker's counts (Engine.Counts)
+	onFinding func(string, Status, Finding)
 }
 
 func newWorld(p Params) *World {
@@ -238,6 +243,9 @@ func (w *World) observeDocker(d *history.Docker) {
 	if at.IsZero() {
 		at = w.now
 	}
+	if w.observeDependencyContainer(d, at) {
+		return
+	}
 	switch d.Action {
 	case history.DockerDie, history.DockerPause:
 		w.podDown(name, at, func() string { return dockerWhy(d) })
@@ -430,6 +438,7 @@ func (w *World) observeOp(e *history.Event) {
 		return
 	}
 	r.Started, r.StartPod, r.Hint, r.Chunks, r.Expect = e.Time, o.Pod, o.Hint, o.Chunks, o.Expect.D()
+	w.maxExpect = max(w.maxExpect, r.Expect)
 	w.setDeadline(r)
 }
 
@@ -457,6 +466,10 @@ func (w *World) observeProbe(e *history.Event) {
 	case history.ProbeBuffer:
 		if p.Run != "" {
 			w.run(p.Run, p.Thread).nats.add(e.Time, describeBuffer(p))
+		}
+	case history.ProbeDependency:
+		if p.Dependency != nil {
+			w.observeDependency(e.Time, p.Dependency)
 		}
 	}
 }

@@ -36,6 +36,7 @@ type Run struct {
 	late    bool           // late attaches opened
 	watched map[string]int // pod name -> watchers opened on it
 	outcome string
+	started time.Time
 }
 
 // Outcomes of a run as the workload saw it; the invariants judge from the history.
@@ -71,7 +72,7 @@ func (w *Workload) Start(ctx context.Context) *Run {
 	n := int(w.runs.Add(1)) - 1
 	pods := w.cfg.Pods
 	r := &Run{ID: "run-" + strconv.Itoa(n+1), Thread: probes.NewThreadID("chaosd"), Post: pods[n%len(pods)], Early: pods[(n+1)%len(pods)],
-		w: w, buffered: make(chan struct{}), done: make(chan struct{}), watched: map[string]int{}}
+		w: w, buffered: make(chan struct{}), done: make(chan struct{}), watched: map[string]int{}, started: time.Now()}
 	w.mu.Lock()
 	w.live[r.ID] = r
 	w.stats.Started++
@@ -244,12 +245,24 @@ func (r *Run) attach(ctx context.Context, pod Pod, late bool, k int) error {
 	go func() {
 		defer r.watchers.Done()
 		defer a.Close()
-		tally, err := a.Collect(nil)
+		var prefixAt time.Time
+		seen := map[int]bool{}
+		tally, err := a.Collect(func(c probes.Chunk) {
+			if !late || k == 0 || !prefixAt.IsZero() || c.Type != probes.ChunkTextDelta {
+				return
+			}
+			if i, ok := probes.MockChunkIndex(c.Delta); ok && i <= k && !seen[i] {
+				seen[i] = true
+				if len(seen) == k {
+					prefixAt = time.Now()
+				}
+			}
+		})
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && err != nil {
 			err = fmt.Errorf("gave up at the run's deadline (%s): %w", r.deadline(), err)
 		}
 		w.record(history.WatchEvent(history.WatchOf(history.Watch{Watcher: id, Run: r.ID, Thread: r.Thread, Pod: pod.Name,
-			Late: late, K: k, OpenedAt: a.OpenedAt}, tally, err)))
+			Late: late, K: k, OpenedAt: a.OpenedAt, PrefixAt: prefixAt}, tally, err)))
 		if err != nil && !tally.Finished {
 			r.reattach(ctx, pod)
 		}
@@ -295,4 +308,7 @@ func (r *Run) finish(outcome string) {
 	}
 	w.mu.Unlock()
 	w.log.Debug("run decided", zap.String("run", r.ID), zap.String("outcome", outcome))
+	if w.deps.OnDecided != nil {
+		w.deps.OnDecided(r, outcome, time.Since(r.started))
+	}
 }

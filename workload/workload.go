@@ -89,6 +89,9 @@ type Deps struct {
 	Log      *zap.Logger
 	// UserChecks are read with every cluster sample (Monitor).
 	UserChecks []probes.UserCheck
+	// OnDecided, when set, is called once per run when the workload decides it
+	// (an Outcome* and the time since the run was started), e.g. for metrics.
+	OnDecided func(r *Run, outcome string, took time.Duration)
 }
 
 // Workload runs runs.
@@ -140,7 +143,13 @@ func (w *Workload) Bootstrap(ctx context.Context) error {
 
 // Run starts runs at the configured rate until ctx ends or Runs were started, then
 // waits for the runs in flight to be decided.
-func (w *Workload) Run(ctx context.Context) error {
+func (w *Workload) Run(ctx context.Context) error { return w.RunWith(ctx, ctx) }
+
+// RunWith is Run with two contexts: runs are started until starting ends (or Runs
+// were started), and each run lives on runs, so that a soak can stop starting new
+// runs and still let the ones in flight finish. It returns once every run started is
+// decided.
+func (w *Workload) RunWith(starting, runs context.Context) error {
 	if w.tenant == nil {
 		return errors.New("workload: not bootstrapped")
 	}
@@ -148,12 +157,12 @@ func (w *Workload) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for w.cfg.Runs == 0 || int(w.runs.Load()) < w.cfg.Runs {
 		if w.InFlight() < w.cfg.MaxInFlight {
-			w.Start(ctx)
+			w.Start(runs)
 		} else {
 			w.count(func(s *Stats) { s.Skipped++ })
 		}
 		select {
-		case <-ctx.Done():
+		case <-starting.Done():
 			w.wg.Wait()
 			return nil
 		case <-tick.C:
