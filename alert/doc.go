@@ -23,8 +23,8 @@
 // has its own queue and its own sender goroutine, so a slow or dead sink delays only
 // itself. A full queue drops the alert for that sink: it is counted (Stats Dropped)
 // and logged. A send that fails (network error, 5xx, 429) is retried Config.Retries
-// times with exponential backoff from Config.RetryBackoff; a 4xx other than 429 is not
-// retried. A send that still fails is counted (Failed) and logged. Nothing is lost
+// times with exponential backoff from Config.RetryBackoff (at least the server's
+// Retry-After, at most a minute); a 4xx other than 408 and 429 is not retried. A send that still fails is counted (Failed) and logged. Nothing is lost
 // silently: every alert a sink was given ends as Sent, Failed or Dropped, and every
 // Failed or Dropped one has a log line. [Notifier.Close] flushes the queues, bounded by
 // its context; what it cannot deliver in time is counted and logged as well.

@@ -394,3 +394,17 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("Retries -1 gave %d", c.Retries)
 	}
 }
+
+func TestBackoffDoublesHonoursRetryAfterAndIsCapped(t *testing.T) {
+	s := &sender{cfg: &Config{RetryBackoff: 100 * time.Millisecond}}
+	plain := errors.New("boom")
+	slow := &sendError{msg: "HTTP 429", retryAfter: 5 * time.Second}
+	huge := &sendError{msg: "HTTP 503", retryAfter: time.Hour}
+	got := []time.Duration{s.backoff(0, plain), s.backoff(1, plain), s.backoff(3, plain), s.backoff(0, slow), s.backoff(40, plain), s.backoff(0, huge)}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 800 * time.Millisecond, 5 * time.Second, time.Minute, time.Minute}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("backoffs %v, want %v", got, want)
+		}
+	}
+}
