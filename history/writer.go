@@ -26,6 +26,29 @@ type Options struct {
 	Buffered bool
 	Log      *zap.Logger      // default: no logging
 	Now      func() time.Time // default time.Now; stamps events without a time
+
+	// MaxBytes rotates the history (Create only) at a line boundary when the next
+	// line would take the live file past this size: the live file is fsynced and
+	// renamed to the next segment, path.000001, path.000002, ... (the oldest has the
+	// smallest number; see Segments), and a fresh live file begins. Sequence numbers
+	// run on across segments. 0 never rotates.
+	MaxBytes int64
+	// Compress gzips rotated segments (path.N.gz) in one background goroutine, so
+	// that Append never waits on it; Close waits for it.
+	Compress bool
+	// Keep is how many rotated segments to keep, removing the oldest beyond it. 0
+	// (the default) keeps all: chaosd deletes no history unless told to.
+	Keep int
+}
+
+func (o *Options) check() error {
+	switch {
+	case o.MaxBytes < 0:
+		return fmt.Errorf("history: MaxBytes %d is negative", o.MaxBytes)
+	case o.Keep < 0:
+		return fmt.Errorf("history: Keep %d is negative", o.Keep)
+	}
+	return nil
 }
 
 // file is what a Writer needs of its destination.
@@ -38,24 +61,40 @@ type file interface {
 // Writer appends events to a history. It is safe for concurrent use: each Append
 // gets the next sequence number and is written as one whole line.
 type Writer struct {
-	mu    sync.Mutex
-	f     file
-	buf   bytes.Buffer // Buffered mode: lines not yet written
-	seq   uint64
-	dirty bool  // written since the last fsync
-	err   error // sticky: the first write or sync error
-	done  chan struct{}
-	wg    sync.WaitGroup
-	opts  Options
+	mu      sync.Mutex
+	f       file
+	buf     bytes.Buffer // Buffered mode: lines not yet written
+	seq     uint64
+	dirty   bool  // written since the last fsync
+	err     error // sticky: the first write or sync error
+	done    chan struct{}
+	wg      sync.WaitGroup
+	opts    Options
+	rot     *rotator // Create only: rotation and the segments' maintenance
+	closing bool
 }
 
 // Create opens path for appending, creating it if needed. When the file already
-// holds a history, numbering continues after its last event, and a torn last line
-// (a crash mid-write) is cut off first so that it does not end up mid-file.
+// holds a history, numbering continues after its last event (or, when it is empty,
+// after the last event of its newest rotated segment), and a torn last line (a
+// crash mid-write) is cut off first so that it does not end up mid-file. What a
+// crash left of a segment's compression is finished in the background.
 func Create(path string, opts Options) (*Writer, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	segs, err := scanSegments(path)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
 	last, size, unterm, err := scanExisting(path)
 	if err != nil {
 		return nil, err
+	}
+	if last == 0 {
+		if last, err = lastSegmentSeq(segs); err != nil {
+			return nil, err
+		}
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
@@ -74,8 +113,31 @@ func Create(path string, opts Options) (*Writer, error) {
 			f.Close()
 			return nil, fmt.Errorf("history: end last line: %w", err)
 		}
+		size++
 	}
-	return newWriter(f, last, opts), nil
+	next := uint64(1)
+	if nums := sortedNums(segs); len(nums) > 0 {
+		next = nums[len(nums)-1] + 1
+	}
+	opts.defaults()
+	rot := &rotator{path: path, max: opts.MaxBytes, size: size, next: next, maint: startMaintainer(path, opts)}
+	return newWriter(f, last, opts, rot), nil
+}
+
+// lastSegmentSeq is the last sequence number in the newest segment that holds an
+// event.
+func lastSegmentSeq(segs map[uint64]*segFiles) (uint64, error) {
+	nums := sortedNums(segs)
+	for i := len(nums) - 1; i >= 0; i-- {
+		last, err := lastSeqOf(segs[nums[i]])
+		if err != nil {
+			return 0, fmt.Errorf("history: existing segment: %w", err)
+		}
+		if last > 0 {
+			return last, nil
+		}
+	}
+	return 0, nil
 }
 
 // scanExisting returns the last sequence number of an existing history, the size
@@ -105,9 +167,18 @@ func scanExisting(path string) (uint64, int64, bool, error) {
 }
 
 // NewWriter writes to w, numbering from 1. w may implement Sync and Close.
-func NewWriter(w io.Writer, opts Options) *Writer { return newWriter(asFile(w), 0, opts) }
+// It does not rotate (MaxBytes, Compress and Keep need Create's path).
+func NewWriter(w io.Writer, opts Options) *Writer { return newWriter(asFile(w), 0, opts, nil) }
 
-func newWriter(f file, seq uint64, opts Options) *Writer {
+func newWriter(f file, seq uint64, opts Options, rot *rotator) *Writer {
+	opts.defaults()
+	w := &Writer{f: f, seq: seq, opts: opts, rot: rot, done: make(chan struct{})}
+	w.wg.Add(1)
+	go w.syncLoop()
+	return w
+}
+
+func (opts *Options) defaults() {
 	if opts.SyncEvery <= 0 {
 		opts.SyncEvery = time.Second
 	}
@@ -117,10 +188,6 @@ func newWriter(f file, seq uint64, opts Options) *Writer {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	w := &Writer{f: f, seq: seq, opts: opts, done: make(chan struct{})}
-	w.wg.Add(1)
-	go w.syncLoop()
-	return w
 }
 
 // Append stamps e (version, next sequence number, and the time when it has none),
@@ -148,6 +215,15 @@ func (w *Writer) Append(e Event) (Event, error) {
 }
 
 func (w *Writer) writeLine(line []byte) error {
+	n := int64(len(line) + 1)
+	if w.rot.due(n) {
+		if err := w.rotateLocked(); err != nil {
+			return err
+		}
+	}
+	if w.rot != nil {
+		w.rot.size += n
+	}
 	w.buf.Write(line)
 	w.buf.WriteByte('\n')
 	w.dirty = true
@@ -211,23 +287,28 @@ func (w *Writer) syncLoop() {
 	}
 }
 
-// Close syncs and closes the file. Later Appends fail with ErrClosed.
+// Close syncs and closes the file, and waits for the compression of rotated
+// segments. Later Appends fail with ErrClosed.
 func (w *Writer) Close() error {
 	w.mu.Lock()
-	if errors.Is(w.err, ErrClosed) {
+	if w.closing {
 		w.mu.Unlock()
 		return nil
 	}
+	w.closing = true
 	close(w.done)
 	w.mu.Unlock()
 	w.wg.Wait()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	err := w.syncLocked()
 	if cerr := w.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("history close: %w", cerr)
 	}
 	w.err = ErrClosed
+	w.mu.Unlock()
+	if w.rot != nil {
+		w.rot.maint.close() // outside the lock: Seq need not wait for gzip
+	}
 	return err
 }
 
