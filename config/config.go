@@ -24,6 +24,9 @@ type Config struct {
 	Watchdog    Watchdog    `yaml:"watchdog"`
 	Workload    Workload    `yaml:"workload"`
 	Checks      []Check     `yaml:"checks"`
+	Soak        Soak        `yaml:"soak"`
+	Alerts      Alerts      `yaml:"alerts"`
+	Metrics     Metrics     `yaml:"metrics"`
 }
 
 // Docker is the Docker daemon chaosd drives.
@@ -118,6 +121,9 @@ func Default() Config {
 		},
 		Watchdog: Watchdog{Enabled: true, Grace: D(2e9), GiveUp: D(3600e9)},
 		Workload: defaultWorkload(),
+		Soak:     defaultSoak(),
+		Alerts:   defaultAlerts(),
+		Metrics:  defaultMetrics(),
 	}
 }
 

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -68,3 +70,50 @@ func (h *Hold) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML implements yaml.Marshaler.
 func (h Hold) MarshalYAML() (any, error) { return h.String(), nil }
+
+// ByteSize is a size in bytes, written 256MiB, 1GiB, 500MB or a plain number.
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	n      int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+
+// ParseByteSize reads a size such as 256MiB.
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 256MiB, 1GiB, 0)", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+func (b ByteSize) String() string {
+	for i := 2; i >= 0; i-- {
+		if n := byteUnits[i].n; b != 0 && int64(b)%n == 0 {
+			return fmt.Sprintf("%d%s", int64(b)/n, byteUnits[i].suffix)
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+// UnmarshalYAML reads a size.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML writes the size with its unit.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }

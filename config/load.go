@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -98,5 +99,11 @@ func sections() map[string]string {
 // YAML renders c as YAML, the database password masked.
 func (c Config) YAML() ([]byte, error) {
 	c.Postgres.DSN = RedactDSN(c.Postgres.DSN)
+	c.Workload.NATS = RedactDSN(c.Workload.NATS)
+	c.Alerts.Webhooks = slices.Clone(c.Alerts.Webhooks)
+	for i, u := range c.Alerts.Webhooks {
+		c.Alerts.Webhooks[i] = RedactURL(u)
+	}
+	c.Alerts.Slack, c.Alerts.Alertmanager = RedactURL(c.Alerts.Slack), RedactURL(c.Alerts.Alertmanager)
 	return yaml.Marshal(c)
 }

@@ -39,6 +39,26 @@ var overrides = []Override{
 	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in the working directory)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
 	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},
 	{"heartbeat-interval", "CHAOSD_HEARTBEAT_INTERVAL", "workload.heartbeat_interval", "the pods' heartbeat refresh and orphan scan interval", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatInt })},
+	{"duration", "CHAOSD_SOAK_DURATION", "soak.duration", "soak: how long to run, e.g. 8h", setDuration(func(c *Config) *Duration { return &c.Soak.Duration })},
+	{"rate", "CHAOSD_SOAK_RATE", "soak.rate", "soak: runs started per second", setFloat(func(c *Config) *float64 { return &c.Soak.Rate })},
+	{"max-in-flight", "CHAOSD_SOAK_MAX_IN_FLIGHT", "soak.max_in_flight", "soak: runs in flight at most", setInt(func(c *Config) *int { return &c.Soak.MaxInFlight })},
+	{"warmup", "CHAOSD_SOAK_WARMUP", "soak.warmup", "soak: no faults this long after the start", setDuration(func(c *Config) *Duration { return &c.Soak.Warmup })},
+	{"cooldown", "CHAOSD_SOAK_COOLDOWN", "soak.cooldown", "soak: no faults in this last stretch (the final quiet check)", setDuration(func(c *Config) *Duration { return &c.Soak.Cooldown })},
+	{"out", "CHAOSD_SOAK_OUT", "soak.out", "soak: directory for the history and the reports", func(c *Config, v string) error { c.Soak.Out = v; return nil }},
+	{"history-max", "CHAOSD_HISTORY_MAX", "soak.history_max", "soak: rotate the history at this size, e.g. 256MiB (0: never)", func(c *Config, v string) error {
+		b, err := ParseByteSize(v)
+		c.Soak.HistoryMax = b
+		return err
+	}},
+	{"schedule", "CHAOSD_SOAK_SCHEDULE", "soak.faults", "soak: fault schedules, KIND=SPEC[;KIND=SPEC], e.g. 'kill=@every 10m;pause=0 */2 * * *'", setSchedules},
+	{"progress", "CHAOSD_PROGRESS", "soak.progress", "soak: auto, line, log or off", func(c *Config, v string) error { c.Soak.Progress = v; return nil }},
+	{"alert-webhook", "CHAOSD_ALERT_WEBHOOK", "alerts.webhooks", "generic JSON webhook URL(s), comma-separated", func(c *Config, v string) error {
+		c.Alerts.Webhooks = strings.Split(v, ",")
+		return nil
+	}},
+	{"alert-slack", "CHAOSD_ALERT_SLACK", "alerts.slack", "Slack incoming webhook URL", func(c *Config, v string) error { c.Alerts.Slack = v; return nil }},
+	{"alertmanager", "CHAOSD_ALERTMANAGER", "alerts.alertmanager", "Alertmanager base URL (v2 API)", func(c *Config, v string) error { c.Alerts.Alertmanager = v; return nil }},
+	{"metrics-addr", "CHAOSD_METRICS_ADDR", "metrics.addr", "serve /metrics here (\"\" turns it off)", func(c *Config, v string) error { c.Metrics.Addr = v; return nil }},
 	{"watchdog-binary", "CHAOSD_WATCHDOG_BINARY", "watchdog.binary", "chaosd executable the watchdog runs (default: this one)", func(c *Config, v string) error { c.Watchdog.Binary = v; return nil }},
 }
 
@@ -167,5 +187,41 @@ func setLabels(c *Config, v string) error {
 		labels[k] = val
 	}
 	c.Selector.Labels = labels
+	return nil
+}
+
+func setFloat(field func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		*field(c) = f
+		return nil
+	}
+}
+
+// setSchedules replaces the soak's fault schedules: KIND=SPEC separated by ';'
+// (cron specs hold spaces and commas), each with the kind's target and jitter kept
+// from the file when it scheduled that kind, else owner and no jitter.
+func setSchedules(c *Config, v string) error {
+	old := map[string]SoakFault{}
+	for _, f := range c.Soak.Faults {
+		old[f.Kind] = f
+	}
+	var out []SoakFault
+	for _, part := range strings.Split(v, ";") {
+		kind, spec, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || kind == "" || spec == "" {
+			return fmt.Errorf("%q: want KIND=SPEC[;KIND=SPEC], e.g. kill=@every 10m", part)
+		}
+		f, had := old[kind]
+		if !had {
+			f = SoakFault{Kind: kind, Target: "owner"}
+		}
+		f.Schedule = strings.TrimSpace(spec)
+		out = append(out, f)
+	}
+	c.Soak.Faults = out
 	return nil
 }

@@ -60,6 +60,9 @@ func (c Config) Validate() error {
 	c.Watchdog.validate(&k)
 	c.Workload.validate(&k)
 	validateChecks(c.Checks, &k)
+	c.Soak.validate(&k)
+	c.Alerts.validate(&k)
+	c.Metrics.validate(&k)
 	return errors.Join(k.errs...)
 }
 

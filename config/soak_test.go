@@ -1,0 +1,81 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSoakOverrides(t *testing.T) {
+	c, err := resolve(t, map[string]string{"CHAOSD_SOAK_DURATION": "2h", "CHAOSD_ALERTMANAGER": "http://127.0.0.1:9093"},
+		"--duration", "5m", "--warmup", "20s", "--cooldown", "60s", "--rate", "1.5", "--history-max", "64MiB",
+		"--schedule", "kill=@every 2m; pause=*/2 * * * *", "--metrics-addr", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Soak
+	if s.Duration.Std() != 5*time.Minute || s.Warmup.Std() != 20*time.Second || s.Cooldown.Std() != time.Minute || s.Rate != 1.5 || s.HistoryMax != 64<<20 {
+		t.Fatalf("soak %+v", s)
+	}
+	if len(s.Faults) != 2 || s.Faults[0].Kind != "kill" || s.Faults[0].Schedule != "@every 2m" || s.Faults[0].Jitter.Std() != time.Minute ||
+		s.Faults[1].Schedule != "*/2 * * * *" || s.Faults[1].Target != "owner" {
+		t.Fatalf("faults %+v", s.Faults)
+	}
+	if c.Alerts.Alertmanager != "http://127.0.0.1:9093" || c.Metrics.Addr != "127.0.0.1:0" {
+		t.Fatalf("alerts %+v metrics %+v", c.Alerts, c.Metrics)
+	}
+}
+
+func TestSoakBadOverridesNameTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--schedule", "kill"}, `--schedule: "kill": want KIND=SPEC[;KIND=SPEC], e.g. kill=@every 10m`},
+		{[]string{"--history-max", "lots"}, `--history-max: "lots" is not a size (e.g. 256MiB, 1GiB, 0)`},
+		{[]string{"--rate", "fast"}, `--rate: "fast" is not a number`},
+		{[]string{"--schedule", "kill=@every 5x"}, `soak.faults[0].schedule: failed to parse duration @every 5x`},
+	} {
+		_, err := resolve(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestAlertURLsAreRedacted(t *testing.T) {
+	c := Default()
+	c.Alerts.Webhooks = []string{"https://hooks.example.com/T0/B0/SECRETTOKEN"}
+	c.Alerts.Slack = "https://hooks.slack.com/services/T0/B0/SLACKSECRET"
+	c.Alerts.Alertmanager = "http://user:AMSECRET@127.0.0.1:9093"
+	b, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"SECRETTOKEN", "SLACKSECRET", "AMSECRET"} {
+		if strings.Contains(string(b), secret) {
+			t.Fatalf("%s printed:\n%s", secret, b)
+		}
+	}
+	if !strings.Contains(string(b), "https://hooks.slack.com/<redacted>") {
+		t.Fatalf("redacted slack URL missing:\n%s", b)
+	}
+	if c.Alerts.Webhooks[0] != "https://hooks.example.com/T0/B0/SECRETTOKEN" {
+		t.Fatal("YAML changed the config it printed")
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"0": 0, "512": 512, "256MiB": 256 << 20, "1GiB": 1 << 30, "500MB": 500e6, "4 KiB": 4096} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if s := ByteSize(256 << 20).String(); s != "256MiB" {
+		t.Errorf("String %q", s)
+	}
+	if _, err := ParseByteSize("-1"); err == nil {
+		t.Error("negative size accepted")
+	}
+}
