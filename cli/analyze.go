@@ -127,40 +127,48 @@ func splitList(s string) []string {
 	return out
 }
 
-// analyzeFile reads and checks the history at path ("-": stdin).
+// analyzeFile reads and checks the history at path ("-": stdin), with its rotated
+// segments.
 func analyzeFile(ctx context.Context, io IO, path string, p invariants.Params, progress string) (invariants.Report, error) {
-	in, size, err := openHistory(path)
+	cr := &countingReader{ctx: ctx}
+	hr, closer, size, err := openHistory(path, cr)
 	if err != nil {
 		return invariants.Report{}, &ExitCodeError{Code: ExitError, Err: err}
 	}
-	defer in.Close()
-	cr := &countingReader{r: in, ctx: ctx}
+	defer closer.Close()
 	var report func(int)
 	if showProgress(io.Stderr, progress) {
 		report = progressPrinter(io.Stderr, cr, size)
 		defer fmt.Fprint(io.Stderr, "\r\033[K")
 	}
-	rep, err := invariants.Analyze(history.NewReader(cr), p, report)
+	rep, err := invariants.Analyze(hr, p, report)
 	if err != nil {
 		return rep, &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %w", path, err)}
 	}
 	return rep, nil
 }
 
-func openHistory(path string) (io.ReadCloser, int64, error) {
+// openHistory opens the history at path, its rotated segments (plain or gzipped)
+// oldest first and then the live file, reading every file's bytes as stored through
+// cr; size is their total on disk, for the progress percentage.
+func openHistory(path string, cr *countingReader) (*history.Reader, io.Closer, int64, error) {
 	if path == "-" {
-		return io.NopCloser(os.Stdin), 0, nil
+		cr.r = os.Stdin
+		return history.NewReader(cr), io.NopCloser(nil), 0, nil
 	}
-	f, err := os.Open(path)
+	hr, closer, err := history.OpenWith(path, func(r io.Reader) io.Reader {
+		cr.r = r // the files are read one after the other
+		return cr
+	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("open history: %w", err)
+		return nil, nil, 0, err
 	}
-	st, err := f.Stat()
+	size, err := history.Size(path)
 	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("open history: %w", err)
+		closer.Close()
+		return nil, nil, 0, err
 	}
-	return f, st.Size(), nil
+	return hr, closer, size, nil
 }
 
 // countingReader counts bytes for progress and stops reading when ctx ends.

@@ -133,13 +133,13 @@ func judge(t *testing.T, mc matrixCase, code int, vs map[string]invariants.Verdi
 // the fault was confirmed in effect.
 func analyzeHistory(t *testing.T, path string) (invariants.Report, time.Time) {
 	t.Helper()
-	f, err := os.Open(path)
+	hr, f, err := history.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	var injected time.Time
-	rep, err := invariants.AnalyzeEach(history.NewReader(f), invariants.Params{}, nil, func(e *history.Event) {
+	rep, err := invariants.AnalyzeEach(hr, invariants.Params{}, nil, func(e *history.Event) {
 		if e.Type == history.TypeFault && e.Fault.Phase == history.FaultInjected && injected.IsZero() {
 			injected = e.Fault.At
 		}

@@ -7,7 +7,6 @@ package report
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
@@ -40,7 +39,7 @@ type Fault struct {
 
 // FromFile reads the history at path once, for the verdicts and the timeline.
 func FromFile(path string, p invariants.Params) (*Data, error) {
-	f, err := os.Open(path)
+	hr, f, err := history.Open(path) // with its rotated segments
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
@@ -48,7 +47,7 @@ func FromFile(path string, p invariants.Params) (*Data, error) {
 	d := &Data{}
 	runs := map[string]*Run{}
 	faults := map[string]*Fault{}
-	rep, err := invariants.AnalyzeEach(history.NewReader(f), p, nil, func(e *history.Event) {
+	rep, err := invariants.AnalyzeEach(hr, p, nil, func(e *history.Event) {
 		if d.From.IsZero() {
 			d.From = e.Time
 		}

@@ -1,0 +1,42 @@
+package report
+
+import (
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/history/synth"
+	"github.com/chaosd/chaosd/invariants"
+)
+
+// FromFile given the live path of a rotated, gzipped history sees all of it.
+func TestReportOfARotatedHistory(t *testing.T) {
+	o := synth.Options{Runs: 700}
+	path := filepath.Join(t.TempDir(), "h.jsonl")
+	w, err := history.Create(path, history.Options{Buffered: true, MaxBytes: 64 << 10, Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := synth.Generate(w, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, err := history.Segments(path); err != nil || len(segs) < 5 {
+		t.Fatalf("%d segments, %v", len(segs), err)
+	}
+	rotated, err := FromFile(path, invariants.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := FromFile(synthFile(t, o), invariants.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated.Runs) != 700 || !reflect.DeepEqual(rotated, plain) {
+		t.Fatalf("rotated history reads differently: %d runs, %d faults, from %s to %s; plain %d runs, %d faults, from %s to %s",
+			len(rotated.Runs), len(rotated.Faults), rotated.From, rotated.To, len(plain.Runs), len(plain.Faults), plain.From, plain.To)
+	}
+}
