@@ -38,7 +38,10 @@ func (j *job) Run() {
 		s.skip(j.Kind, log, r, why)
 		return
 	}
-	delay := s.jitter(j.Jitter)
+	var delay time.Duration
+	if j.Jitter > 0 {
+		delay = s.jitter(j.Jitter)
+	}
 	if err := sleep(ctx, delay); err != nil {
 		s.skip(j.Kind, log, ReasonEnded, "stopped during the jitter delay")
 		return

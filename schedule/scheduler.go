@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -52,6 +53,8 @@ type Scheduler struct {
 	active string          // the kind whose Fire is running, "" if none
 	ctx    context.Context // Run's, set once Run starts
 	state  runState
+
+	cronStopped atomic.Bool // set before the cron is stopped
 }
 
 type runState int
@@ -85,8 +88,8 @@ func New(cfg Config, fire Fire, log *zap.Logger) (*Scheduler, error) {
 		now:    time.Now,
 		jitter: uniform,
 		stats:  make(Stats, len(plan.entries)),
-		cron:   cron.New(cron.WithLocation(time.UTC), cron.WithParser(parser), cron.WithLogger(cronLogger{log})),
 	}
+	s.cron = cron.New(cron.WithLocation(time.UTC), cron.WithParser(parser), cron.WithLogger(cronLogger{log, &s.cronStopped}))
 	for _, e := range plan.entries {
 		j := &job{s: s, kindSchedule: e}
 		j.id = s.cron.Schedule(e.sched, j)
@@ -131,6 +134,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	case <-end:
 	}
 	cancel()
+	s.cronStopped.Store(true)
 	<-s.cron.Stop().Done()
 
 	s.mu.Lock()
@@ -220,10 +224,18 @@ func earliest(ts []time.Time) int {
 	return best
 }
 
-// cronLogger hands robfig/cron's logs to zap: its chatty info at debug.
-type cronLogger struct{ log *zap.Logger }
+// cronLogger hands robfig/cron's logs to zap: its chatty info at debug, and none once
+// the scheduler stops (the cron logs "stop" after Stop has returned, which could be
+// after Run has, and a logger's owner may be gone by then).
+type cronLogger struct {
+	log     *zap.Logger
+	stopped *atomic.Bool
+}
 
 func (l cronLogger) Info(msg string, kv ...any) {
+	if l.stopped.Load() {
+		return
+	}
 	if ce := l.log.Check(zap.DebugLevel, "cron: "+msg); ce != nil {
 		ce.Write(kvFields(kv)...)
 	}
