@@ -12,6 +12,10 @@
 //
 // The gates are checked at the scheduled time and again after the jitter delay.
 // The context handed to Fire ends when the next quiet period (a quiet window or the
-// cooldown) begins, so a fault that is still held then heals before it; Run waits for
-// a fire in progress to return, so a fault is never abandoned.
+// cooldown) begins, so a fault that is still held then heals before it. Run returns
+// when its context ends or End passes, and only once a fire in progress has returned,
+// so a fault is never abandoned.
+//
+// Skips are logged at info when faults collide (still running, busy) and at debug
+// for the gates, which skip firings by design; fires are logged at info.
 package schedule
