@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build Prometheus's promtool into bin/promtool at the repo root, for the alert rule
+# tests (metrics/rules_test.go runs `promtool check rules` and `promtool test rules` on
+# deploy/prometheus/). Idempotent: does nothing when bin/promtool already reports the
+# wanted version. Needs only Go and the Go module proxy (no release download).
+#
+#   scripts/deps/promtool.sh            PROMTOOL_VERSION overrides the module version
+#
+# Prometheus 3.x publishes its Go module as v0.3XX.Y (v0.316.0 is Prometheus 3.16.0).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+version=${PROMTOOL_VERSION:-0.316.0}
+bin="$PWD/bin/promtool"
+
+# built_version prints the Prometheus module version bin/promtool was built from (its
+# Go build information; a go-installed promtool's --version carries no version).
+built_version() {
+	go version -m "$bin" 2>/dev/null | awk '$2 == "github.com/prometheus/prometheus" { print $3; exit }'
+}
+
+if [ -x "$bin" ] && [ "$(built_version)" = "v$version" ]; then
+	echo "promtool: bin/promtool is already v$version"
+	exit 0
+fi
+
+start=$(date +%s)
+mkdir -p bin
+echo "promtool: building v$version into bin/promtool (a few minutes: Prometheus is large)"
+if ! GOBIN="$PWD/bin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOWORK=off \
+	go install -trimpath -ldflags '-s -w' "github.com/prometheus/prometheus/cmd/promtool@v$version"; then
+	# go install pkg@version refuses modules whose go.mod has replace directives;
+	# build from a throwaway module that requires it instead.
+	echo "promtool: go install refused, building from a temporary module"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	(
+		cd "$tmp"
+		go mod init tmp >/dev/null 2>&1
+		GOWORK=off go get "github.com/prometheus/prometheus@v$version"
+		CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOWORK=off go build -trimpath -ldflags '-s -w' -o "$bin" \
+			github.com/prometheus/prometheus/cmd/promtool
+	)
+fi
+[ "$(built_version)" = "v$version" ] || { echo "promtool: bin/promtool does not say it is v$version" >&2; exit 1; }
+echo "promtool: built in $(($(date +%s) - start))s"
