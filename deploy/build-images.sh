@@ -4,7 +4,8 @@
 #   deploy/build-images.sh [all|chaosd|nats|postgres]   build what is missing (default all)
 #   deploy/build-images.sh clean                         remove the built images and the cache
 #
-# chaosd:dev (CHAOSD_IMAGE): FROM scratch with the static bin/chaosd; rebuilt whenever
+# chaosd:dev (CHAOSD_IMAGE): FROM scratch with the static bin/chaosd (the pods, mockai,
+#   migrate and the soak service chaosd of compose profile soak); rebuilt whenever
 #   the binary changes (the Go build is incremental, the image is one small layer).
 # postgres:15-alpine and nats:2.10-alpine (POSTGRES_IMAGE, NATS_IMAGE): the compose file
 #   names the usual registry images. Each is used as is when present; else pulled (with
