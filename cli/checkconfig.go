@@ -16,7 +16,7 @@ Exit status: 0 valid, 2 not.`
 
 func runCheckConfig(_ context.Context, io IO, args []string) error {
 	fs, _ := newFlagSet(io, "check-config", "[--config FILE] [flags]", checkConfigHelp)
-	cf := config.RegisterFlags(fs)
+	cf := config.RegisterSoakFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}

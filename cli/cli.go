@@ -52,6 +52,7 @@ func commands() []command {
 		{"check-config", "validate and print the resolved configuration", runCheckConfig},
 		{"report", "write the HTML, JUnit and Markdown report of a stored history", runReport},
 		{"analyze", "re-check a stored history offline and print the verdicts", runAnalyze},
+		{"soak", "the overnight soak: steady runs, faults on cron schedules, live alerts and metrics, a report", runSoak},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	return cmds

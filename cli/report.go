@@ -38,6 +38,15 @@ func runReport(_ context.Context, io IO, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := writeReports(dir, d); err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Stdout, "%s: %s; report.html, junit.xml, summary.md in %s\n", path, d.Verdicts.Status, dir)
+	return nil
+}
+
+// writeReports writes report.html, junit.xml and summary.md into dir.
+func writeReports(dir string, d *report.Data) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -50,7 +59,6 @@ func runReport(_ context.Context, io IO, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(io.Stdout, "%s: %s; report.html, junit.xml, summary.md in %s\n", path, d.Verdicts.Status, dir)
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 func resolve(t *testing.T, env map[string]string, args ...string) (Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	f := RegisterFlags(fs)
+	f := RegisterSoakFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}

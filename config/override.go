@@ -62,6 +62,11 @@ var overrides = []Override{
 	{"watchdog-binary", "CHAOSD_WATCHDOG_BINARY", "watchdog.binary", "chaosd executable the watchdog runs (default: this one)", func(c *Config, v string) error { c.Watchdog.Binary = v; return nil }},
 }
 
+// soakOnly are the overrides that only chaosd soak takes as flags (their
+// environment variables apply everywhere); --fault has a --duration of its own.
+var soakOnly = map[string]bool{"duration": true, "rate": true, "max-in-flight": true, "warmup": true, "cooldown": true, "out": true,
+	"history-max": true, "schedule": true, "progress": true, "alert-webhook": true, "alert-slack": true, "alertmanager": true, "metrics-addr": true}
+
 // Overrides lists the overridable settings.
 func Overrides() []Override { return append([]Override(nil), overrides...) }
 
@@ -75,11 +80,20 @@ type Flags struct {
 	vals map[string]*string
 }
 
-// RegisterFlags adds --config and every override flag to fs.
-func RegisterFlags(fs *flag.FlagSet) *Flags {
+// RegisterFlags adds --config and the override flags of every command but the soak
+// to fs.
+func RegisterFlags(fs *flag.FlagSet) *Flags { return register(fs, false) }
+
+// RegisterSoakFlags adds --config and every override flag, the soak's included.
+func RegisterSoakFlags(fs *flag.FlagSet) *Flags { return register(fs, true) }
+
+func register(fs *flag.FlagSet, soak bool) *Flags {
 	f := &Flags{fs: fs, vals: map[string]*string{}}
 	f.path = fs.String("config", "", "YAML config file (env "+EnvConfig+"; default: the bundled cluster's settings)")
 	for _, o := range overrides {
+		if soakOnly[o.Flag] && !soak {
+			continue
+		}
 		f.vals[o.Flag] = fs.String(o.Flag, "", fmt.Sprintf("%s: %s (env %s)", o.Field, o.Usage, o.Env))
 	}
 	return f
@@ -134,7 +148,7 @@ func (c *Config) applyFlags(f *Flags) error {
 	var errs []error
 	f.fs.Visit(func(fl *flag.Flag) {
 		for _, o := range overrides {
-			if o.Flag == fl.Name {
+			if o.Flag == fl.Name && f.vals[o.Flag] != nil {
 				if err := o.set(c, *f.vals[o.Flag]); err != nil {
 					errs = append(errs, fmt.Errorf("--%s: %w", o.Flag, err))
 				}

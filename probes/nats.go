@@ -179,3 +179,16 @@ func countMessage(data []byte, b *Buffer) {
 		}
 	}
 }
+
+// Ping checks that NATS and its JetStream answer (a dependency reading of the soak).
+func (n *NATS) Ping(ctx context.Context) error {
+	if !n.nc.IsConnected() {
+		return fmt.Errorf("nats: not connected (%s)", n.nc.Status())
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	if _, err := n.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}

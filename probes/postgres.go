@@ -111,3 +111,13 @@ func (p *Postgres) Rows(ctx context.Context, sql string) (int, string, error) {
 	}
 	return n, first, rows.Err()
 }
+
+// Ping checks that the database answers (a dependency reading of the soak).
+func (p *Postgres) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if err := p.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}

@@ -107,10 +107,10 @@ func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *R
 	d.Log.Info("injecting", zap.String("run", victim.ID), zap.String("owner", owner))
 	res.FaultErr = d.Faulter.Fault(ctx, owner, victim.ID, rec, func(pod string) {
 		res.InjectedAt, res.Hit = time.Now(), pod
-		attachSurvivors(ctx, wl, pod, d.Log)
+		AttachSurvivors(ctx, wl, pod, d.Log)
 	})
 	wl.Wait()
-	waitAllReady(ctx, wl, cfg.RecoverWait)
+	WaitAllReady(ctx, wl, cfg.RecoverWait)
 	stopMonitor()
 	return nil
 }
@@ -144,10 +144,10 @@ func waitOwner(ctx context.Context, r *workload.Run, wait time.Duration) (string
 	}
 }
 
-// attachSurvivors opens a late attach on one survivor for every run in flight, while
+// AttachSurvivors opens a late attach on one survivor for every run in flight, while
 // the fault is in effect: those must replay the prefix from a pod that is not the
 // owner.
-func attachSurvivors(ctx context.Context, wl *workload.Workload, owner string, log *zap.Logger) {
+func AttachSurvivors(ctx context.Context, wl *workload.Workload, owner string, log *zap.Logger) {
 	for _, r := range wl.Live() {
 		for _, p := range wl.Pods() {
 			if p.Name == owner {
@@ -162,8 +162,9 @@ func attachSurvivors(ctx context.Context, wl *workload.Workload, owner string, l
 	}
 }
 
-// waitAllReady lets the monitor see every pod ready again (pod-recovers), within wait.
-func waitAllReady(ctx context.Context, wl *workload.Workload, wait time.Duration) {
+// WaitAllReady lets the monitor see every pod ready again (pod-recovers), within wait,
+// and reports whether they all were.
+func WaitAllReady(ctx context.Context, wl *workload.Workload, wait time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
@@ -173,12 +174,12 @@ func waitAllReady(ctx context.Context, wl *workload.Workload, wait time.Duration
 				all = false
 			}
 		}
-		if all || ctx.Err() != nil {
-			return
+		if all {
+			return true
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
