@@ -163,6 +163,7 @@ type soak struct {
 	d     Deps
 	log   *zap.Logger
 	start time.Time
+	ctx   context.Context // the soak's own: ends only on a signal
 
 	mu          sync.Mutex
 	phase       string
@@ -187,6 +188,7 @@ func Run(ctx context.Context, cfg Config, d Deps) (*Result, error) {
 	for _, f := range cfg.Faults {
 		s.targetByKnd[f.Kind] = f.Target
 	}
+	s.ctx = ctx
 	res := &Result{Start: s.start}
 	err := s.play(ctx, res)
 	if _, herr := d.Live.Append(history.MetaEvent(history.Meta{Phase: history.MetaEnd})); herr != nil {
@@ -349,9 +351,12 @@ func (s *soak) fire(ctx context.Context, kind string, scheduled time.Time) error
 	s.count(func(f *FaultStats) { f.Fired++ })
 	s.setActive(kind + " " + orAny(owner, target))
 	log.Info("fault", zap.String("target", target), zap.String("owner", owner), zap.String("run", run))
-	err := s.d.Faulters[kind].Fault(ctx, owner, run, s.d.Live, func(pod string) {
+	// The fault is held for its whole hold even if the schedule's window closes
+	// meanwhile (the cooldown begins): only a signal cuts it short. The cooldown
+	// should outlast the longest hold.
+	err := s.d.Faulters[kind].Fault(s.ctx, owner, run, s.d.Live, func(pod string) {
 		s.setActive(kind + " " + pod)
-		scenario.AttachSurvivors(ctx, s.d.Workload, pod, log)
+		scenario.AttachSurvivors(s.ctx, s.d.Workload, pod, log)
 	})
 	s.setActive("")
 	s.mu.Lock()
@@ -363,7 +368,7 @@ func (s *soak) fire(ctx context.Context, kind string, scheduled time.Time) error
 	} else {
 		s.count(func(f *FaultStats) { f.Healed++ })
 	}
-	if !scenario.WaitAllReady(context.WithoutCancel(ctx), s.d.Workload, s.cfg.RecoverWait) {
+	if !scenario.WaitAllReady(s.ctx, s.d.Workload, s.cfg.RecoverWait) {
 		log.Warn("not every pod was ready again after the heal", zap.Duration("within", s.cfg.RecoverWait))
 	}
 	return err
