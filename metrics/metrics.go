@@ -51,8 +51,8 @@ const DefaultAddr = "127.0.0.1:9464"
 const (
 	PhaseWarmup     = "warmup"      // runs flowing, no faults yet
 	PhaseFaulting   = "faulting"    // faults on their schedule
-	PhaseQuiet      = "quiet"       // no new faults; the last ones heal and runs drain
-	PhaseFinalCheck = "final-check" // the verdicts over the whole history
+	PhaseQuiet      = "quiet"       // no new faults, runs still flowing (the soak's cooldown)
+	PhaseFinalCheck = "final-check" // runs drain, then the verdicts over the whole history
 	PhaseDone       = "done"
 )
 
