@@ -216,8 +216,9 @@ func setFloat(field func(*Config) *float64) func(*Config, string) error {
 }
 
 // setSchedules replaces the soak's fault schedules: KIND=SPEC separated by ';'
-// (cron specs hold spaces and commas), each with the kind's target and jitter kept
-// from the file when it scheduled that kind, else owner and no jitter.
+// (cron specs hold spaces and commas), each with the kind's target kept from the
+// file when it scheduled that kind, else owner. Jitter is off: a jitter fits one
+// spacing of firings, so it is set with its schedule in the file.
 func setSchedules(c *Config, v string) error {
 	old := map[string]SoakFault{}
 	for _, f := range c.Soak.Faults {
@@ -233,7 +234,7 @@ func setSchedules(c *Config, v string) error {
 		if !had {
 			f = SoakFault{Kind: kind, Target: "owner"}
 		}
-		f.Schedule = strings.TrimSpace(spec)
+		f.Schedule, f.Jitter = strings.TrimSpace(spec), 0
 		out = append(out, f)
 	}
 	c.Soak.Faults = out

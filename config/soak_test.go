@@ -17,7 +17,7 @@ func TestSoakOverrides(t *testing.T) {
 	if s.Duration.Std() != 5*time.Minute || s.Warmup.Std() != 20*time.Second || s.Cooldown.Std() != time.Minute || s.Rate != 1.5 || s.HistoryMax != 64<<20 {
 		t.Fatalf("soak %+v", s)
 	}
-	if len(s.Faults) != 2 || s.Faults[0].Kind != "kill" || s.Faults[0].Schedule != "@every 2m" || s.Faults[0].Jitter.Std() != time.Minute ||
+	if len(s.Faults) != 2 || s.Faults[0].Kind != "kill" || s.Faults[0].Schedule != "@every 2m" || s.Faults[0].Jitter != 0 || s.Faults[0].Target != "owner" ||
 		s.Faults[1].Schedule != "*/2 * * * *" || s.Faults[1].Target != "owner" {
 		t.Fatalf("faults %+v", s.Faults)
 	}
