@@ -4,7 +4,7 @@ BIN     := bin/chaosd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/chaosd/chaosd/cli.version=$(VERSION)
 
-.PHONY: build test unit integration e2e bench fuzz demo cluster-up cluster-down clean
+.PHONY: build test unit integration e2e bench fuzz demo soak cluster-up cluster-down clean
 
 build: ## build bin/chaosd (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosd
@@ -23,6 +23,9 @@ e2e: ## end-to-end tests against the bundled Docker cluster
 
 demo: ## the main job: boot the bundled cluster and run chaosd against it
 	deploy/demo.sh
+
+soak: ## a compressed soak (5 min; CHAOSD_SOAK_DURATION=8h for the real one) against the bundled cluster, report in bin/soak
+	deploy/soak.sh
 
 cluster-up: ## boot the bundled cluster (TESTBED_BUGS=... to switch defects on) and wait until every pod is ready
 	deploy/cluster.sh up

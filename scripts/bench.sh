@@ -2,9 +2,9 @@
 # The benchmarks whose figures are in the README (make bench). Every section runs by
 # default; name sections to run only those, e.g. `scripts/bench.sh mockai`.
 #
-# analyze: chaosd analyze on a 1M-event synthetic history. faults and observe boot the
-# bundled cluster (deploy/cluster.sh up; faults needs root for nftables) and leave it
-# running.
+# analyze: chaosd analyze on a 1M-event synthetic history. faults, observe and soak
+# boot the bundled cluster (deploy/cluster.sh up; faults needs root for nftables) and
+# leave it running; soak runs chaosd soak for SOAK_DURATION (default 30m).
 #
 # mockai knobs: MOCKAI_BENCHTIME (go test -benchtime of the throughput benchmark,
 # default 20x), MOCKAI_STREAMS (default 5000,10000), MOCKAI_REPEAT (runs of the
@@ -12,7 +12,7 @@
 # runs once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_sections="mockai analyze faults observe"
+all_sections="mockai analyze faults observe soak"
 sections=${*:-$all_sections}
 for s in $sections; do
 	[[ " $all_sections " == *" $s "* ]] || { echo "bench.sh: unknown section $s (sections: $all_sections)" >&2; exit 2; }
@@ -48,7 +48,7 @@ if want analyze; then
 	go run ./bench/analyze -events "${ANALYZE_EVENTS:-1000000}" -chaosd bin/chaosd
 fi
 
-if want faults || want observe; then
+if want faults || want observe || want soak; then
 	make build >/dev/null
 	deploy/cluster.sh up >/dev/null
 	eval "$(deploy/cluster.sh env)"
@@ -62,4 +62,9 @@ fi
 if want observe; then
 	step "chaosd's own cost while observing: CPU and peak memory per observed run and per chunk"
 	go run ./bench/observe -chaosd bin/chaosd -runs "${OBSERVE_RUNS:-3,12,24,48}"
+fi
+
+if want soak; then
+	step "chaosd over a long soak: goroutines, heap and RSS per window, growth after the warm-up, CPU share (SOAK_DURATION, default 30m)"
+	go run ./bench/soak -chaosd bin/chaosd -duration "${SOAK_DURATION:-30m}"
 fi

@@ -99,7 +99,7 @@ func (r *Run) drive(ctx context.Context) {
 	outcome := OutcomeAborted
 	defer func() { r.finish(outcome) }()
 	if err := r.begin(ctx); err != nil {
-		r.w.log.Warn("run not started", zap.String("run", r.ID), zap.Error(err))
+		r.w.log.Info("run not started (recorded; the invariants judge it)", zap.String("run", r.ID), zap.Error(err))
 		return
 	}
 	outcome = r.observe(ctx)
