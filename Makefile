@@ -4,13 +4,16 @@ BIN     := bin/chaosd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/chaosd/chaosd/cli.version=$(VERSION)
 
-.PHONY: build test unit integration e2e bench fuzz demo soak cluster-up cluster-down clean
+.PHONY: build deps test unit integration e2e bench fuzz demo soak cluster-up cluster-down clean
 
 build: ## build bin/chaosd (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosd
 
-test: ## every test tier: vet, unit, integration, fuzz, end-to-end
+test: deps ## every test tier: vet, unit, integration, fuzz, end-to-end
 	scripts/test.sh
+
+deps: ## install what the tests need (Debian packages as root; Alertmanager and promtool into bin/)
+	scripts/install-deps.sh
 
 unit: ## unit tests only (no PostgreSQL, NATS or Docker needed)
 	scripts/test.sh lint unit
