@@ -8,6 +8,9 @@
 #   deploy/cluster.sh ps       compose ps
 #   deploy/cluster.sh logs [compose logs flags] [service...]
 #   deploy/cluster.sh env      the cluster's addresses as shell assignments (eval "$(...)")
+#   deploy/cluster.sh soak     start the soak service (chaosd soak in a container, compose
+#                              profile soak) on the running cluster, detached; CHAOSD_SOAK_*
+#                              and CHAOSD_ALERT* variables reach it; `logs -f chaosd` follows it
 #
 # Environment:
 #   TESTBED_BUGS                 defect switches for every pod, e.g. deliver-new,strict-claim
@@ -137,7 +140,15 @@ fail() {
 
 cmd_down() {
 	check_compose
-	compose down -v --remove-orphans -t "$CHAOSD_STOP_TIMEOUT"
+	# --profile soak: the soak service's container is removed too (it holds the network).
+	compose --profile soak down -v --remove-orphans -t "$CHAOSD_STOP_TIMEOUT"
+}
+
+cmd_soak() {
+	check_compose
+	compose --profile soak up -d --no-deps --force-recreate chaosd
+	log "chaosd soak runs in container ${CHAOSD_PROJECT}_chaosd_1 (duration ${CHAOSD_SOAK_DURATION:-8h}); metrics on http://127.0.0.1:${CHAOSD_METRICS_PORT:-19464}/metrics"
+	log "follow it: deploy/cluster.sh logs -f chaosd; its history and report are on the volume ${CHAOSD_PROJECT}_chaosd-state (soak/)"
 }
 
 cmd_status() {
@@ -183,9 +194,10 @@ main() {
 	ps) check_compose && compose ps "$@" ;;
 	logs) check_compose && compose logs --no-color "$@" ;;
 	env) cmd_env ;;
+	soak) cmd_soak ;;
 	-h | --help | help) usage ;;
 	'') usage >&2 && exit 2 ;;
-	*) die "unknown command '$cmd' (want up, down, status, ps, logs or env; see --help)" ;;
+	*) die "unknown command '$cmd' (want up, down, status, ps, logs, env or soak; see --help)" ;;
 	esac
 }
 

@@ -434,3 +434,65 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestE2ESoakComposeService runs the soak as deploy/docker-compose.yml's chaosd
+// service (profile soak): chaosd in a container next to the cluster, with the Docker
+// socket, the in-network config deploy/chaosd-soak.yaml, and /metrics published on
+// 127.0.0.1 only. It must fault the pods, pass, and exit 0.
+func TestE2ESoakComposeService(t *testing.T) {
+	c := newCluster(t)
+	dc := docker(t)
+	root := repoRoot(t)
+	port := freeTCPPort(t)
+	cmd := exec.Command("deploy/cluster.sh", "soak")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CHAOSD_SKIP_BUILD=1", "CHAOSD_SOAK_DURATION=100s", "CHAOSD_SOAK_WARMUP=10s",
+		"CHAOSD_SOAK_COOLDOWN=40s", "CHAOSD_SOAK_SCHEDULE=kill=@every 20s", fmt.Sprintf("CHAOSD_METRICS_PORT=%d", port))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cluster.sh soak: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	id, err := c.podContainer(ctx, dc, "chaosd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dc.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}) })
+	info, err := dc.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range info.HostConfig.PortBindings {
+		for _, pb := range b {
+			if pb.HostIP != "127.0.0.1" {
+				t.Errorf("the soak service publishes on %q, want 127.0.0.1 only", pb.HostIP)
+			}
+		}
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	scrape := scrapeUntil(url, 90*time.Second, func(s string) bool {
+		return metricValue(s, `chaosd_runs_total{outcome="completed"}`) > 0
+	})
+	if metricValue(scrape, `chaosd_runs_total{outcome="completed"}`) <= 0 {
+		t.Errorf("%s never showed a completed run", url)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	okc, errc := dc.ContainerWait(wctx, id, container.WaitConditionNotRunning)
+	var code int64 = -1
+	select {
+	case r := <-okc:
+		code = r.StatusCode
+	case err := <-errc:
+		t.Fatalf("waiting for the soak container: %v", err)
+	}
+	logs := exec.Command("deploy/cluster.sh", "logs", "chaosd")
+	logs.Dir = root
+	out, _ := logs.CombinedOutput()
+	if code != 0 {
+		t.Errorf("the soak container exited %d, want 0:\n%s", code, tail(string(out), 60))
+	}
+	if !strings.Contains(string(out), "final quiet check") || !strings.Contains(string(out), "kill      fired") {
+		t.Errorf("no soak summary in the container's output:\n%s", tail(string(out), 40))
+	}
+	t.Logf("soak container exited %d:\n%s", code, tail(string(out), 22))
+}
