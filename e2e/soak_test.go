@@ -168,28 +168,37 @@ func checkReports(t *testing.T, dir string, rep invariants.Report) string {
 			t.Errorf("report.html lacks %s", want)
 		}
 	}
-	var suite struct {
-		Tests    int `xml:"tests,attr"`
-		Failures int `xml:"failures,attr"`
-		Cases    []struct {
-			Name    string    `xml:"name,attr"`
-			Failure *struct{} `xml:"failure"`
-		} `xml:"testcase"`
+	var suites struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string    `xml:"name,attr"`
+				Failure *struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := xml.Unmarshal(b, &suite); err != nil {
-		t.Fatalf("junit.xml: %v", err)
+	if err := xml.Unmarshal(b, &suites); err != nil || len(suites.Suites) != 1 {
+		t.Fatalf("junit.xml: %v, %d suites, want 1", err, len(suites.Suites))
 	}
+	suite := suites.Suites[0]
 	notPass := 0
 	for _, v := range rep.Verdicts {
 		if v.Status != invariants.Pass {
 			notPass++
 		}
 	}
-	if len(suite.Cases) != len(rep.Verdicts) || suite.Failures != notPass {
+	failed := 0
+	for _, c := range suite.Cases {
+		if c.Failure != nil {
+			failed++
+		}
+	}
+	if len(suite.Cases) != len(rep.Verdicts) || suite.Tests != len(rep.Verdicts) || suite.Failures != notPass || failed != notPass {
 		t.Errorf("junit.xml: %d cases (%d failures), the history has %d verdicts (%d not pass)", len(suite.Cases), suite.Failures, len(rep.Verdicts), notPass)
 	}
 	if md, err := os.ReadFile(filepath.Join(dir, "summary.md")); err != nil || !strings.Contains(string(md), string(rep.Status)) {
