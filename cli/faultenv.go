@@ -119,7 +119,11 @@ func (e *faultEnv) readiness() (faults.Readiness, error) {
 	if err != nil {
 		return nil, err
 	}
-	return faults.HTTPReadiness{Driver: d, Port: uint16(e.cfg.Pods.Port)}, nil
+	urls := map[string]string{}
+	for _, p := range e.cfg.Workload.Pods {
+		urls[p.Name] = p.URL
+	}
+	return faults.HTTPReadiness{Driver: d, Port: uint16(e.cfg.Pods.Port), URLs: urls}, nil
 }
 
 // watchdog runs this chaosd (or watchdog.binary) as the watchdog, with the settings a

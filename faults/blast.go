@@ -87,6 +87,11 @@ func (RunningReadiness) Ready(_ context.Context, m Member) (bool, string) {
 type HTTPReadiness struct {
 	Driver *probes.Driver
 	Port   uint16
+	// URLs are pods' base URLs by pod name, as chaosd reaches them (the workload's);
+	// a pod not named here is reached through its published port, else its address.
+	// Inside a container on the cluster's network the published ports are the host's,
+	// so the soak service names every pod.
+	URLs map[string]string
 }
 
 // Ready implements Readiness.
@@ -94,7 +99,10 @@ func (h HTTPReadiness) Ready(ctx context.Context, m Member) (bool, string) {
 	if !m.Running() {
 		return false, m.State
 	}
-	url, ok := podURL(m, h.Port)
+	url, ok := h.URLs[m.Pod]
+	if !ok {
+		url, ok = podURL(m, h.Port)
+	}
 	if !ok {
 		return false, fmt.Sprintf("no address for port %d", h.Port)
 	}
