@@ -2,8 +2,11 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,5 +66,57 @@ func TestEventsStreamErrorIsReported(t *testing.T) {
 	_, err := ev.Stop(time.Second)
 	if err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// After the Docker daemon goes away the watch is asked for again from the last event
+// seen, and the watchers are told it broke and that it is back.
+func TestEventsResumeAfterTheDaemonReturns(t *testing.T) {
+	first := make(chan events.Message, 1)
+	firstErr := make(chan error, 1)
+	second := make(chan events.Message, 1)
+	var mu sync.Mutex
+	var asked []events.ListOptions
+	d := &fakeDocker{events: func(o events.ListOptions) (<-chan events.Message, <-chan error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, o)
+		if len(asked) == 1 {
+			return first, firstErr
+		}
+		return second, make(chan error)
+	}}
+	var told []string
+	var tmu sync.Mutex
+	ev := WatchEvents(context.Background(), d, Selector{Project: "proj"}, zaptest.NewLogger(t), func(e Event) {
+		tmu.Lock()
+		told = append(told, e.Action)
+		tmu.Unlock()
+	})
+	at := time.Now().Add(5 * time.Millisecond)
+	first <- events.Message{Action: "die", Actor: events.Actor{ID: "c1"}, TimeNano: at.UnixNano()}
+	time.Sleep(20 * time.Millisecond)
+	firstErr <- errors.New("Cannot connect to the Docker daemon")
+	time.Sleep(time.Second + resumeAfter + 300*time.Millisecond) // the backoff, then the stream holding
+	second <- events.Message{Action: "die", Actor: events.Actor{ID: "c2"}, TimeNano: time.Now().UnixNano()}
+	seen, err := ev.Stop(50 * time.Millisecond)
+	if err != nil {
+		t.Errorf("Stop: %v after the stream came back", err)
+	}
+	tmu.Lock()
+	defer tmu.Unlock()
+	if want := []string{"die", ActionWatchError, ActionWatchResumed, "die"}; !slices.Equal(told, want) {
+		t.Fatalf("told %v, want %v", told, want)
+	}
+	if len(seen) != 2 {
+		t.Errorf("seen %d events, want 2", len(seen))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 {
+		t.Fatalf("asked %d times, want 2", len(asked))
+	}
+	if want := strconv.FormatFloat(float64(at.UnixNano())/1e9, 'f', 9, 64); asked[1].Since != want {
+		t.Errorf("asked again since %s, want the last event's time %s", asked[1].Since, want)
 	}
 }
