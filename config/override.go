@@ -50,7 +50,9 @@ var overrides = []Override{
 		c.Soak.HistoryMax = b
 		return err
 	}},
-	{"schedule", "CHAOSD_SOAK_SCHEDULE", "soak.faults", "soak: fault schedules, KIND=SPEC[;KIND=SPEC], e.g. 'kill=@every 10m;pause=0 */2 * * *'", setSchedules},
+	{"schedule", "CHAOSD_SOAK_SCHEDULE", "soak.faults", "soak: fault schedules, KIND=SPEC[~JITTER][;...], e.g. 'kill=@every 10m~1m;pause=0 */2 * * *'", setSchedules},
+	{"quiet", "CHAOSD_SOAK_QUIET", "soak.quiet", "soak: quiet windows, 'SPEC for DURATION[;...]', e.g. '0 2 * * * for 30m'", setQuiet},
+	{"compress", "CHAOSD_HISTORY_COMPRESS", "soak.compress", "soak: gzip rotated history segments (true or false)", setBool(func(c *Config) *bool { return &c.Soak.Compress })},
 	{"progress", "CHAOSD_PROGRESS", "soak.progress", "soak: auto, line, log or off", func(c *Config, v string) error { c.Soak.Progress = v; return nil }},
 	{"alert-webhook", "CHAOSD_ALERT_WEBHOOK", "alerts.webhooks", "generic JSON webhook URL(s), comma-separated", func(c *Config, v string) error {
 		c.Alerts.Webhooks = strings.Split(v, ",")
@@ -58,6 +60,13 @@ var overrides = []Override{
 	}},
 	{"alert-slack", "CHAOSD_ALERT_SLACK", "alerts.slack", "Slack incoming webhook URL", func(c *Config, v string) error { c.Alerts.Slack = v; return nil }},
 	{"alertmanager", "CHAOSD_ALERTMANAGER", "alerts.alertmanager", "Alertmanager base URL (v2 API)", func(c *Config, v string) error { c.Alerts.Alertmanager = v; return nil }},
+	{"alert-renotify", "CHAOSD_ALERT_RENOTIFY", "alerts.renotify", "re-send a still-firing alert this often", setDuration(func(c *Config) *Duration { return &c.Alerts.Renotify })},
+	{"alert-resolve-after", "CHAOSD_ALERT_RESOLVE_AFTER", "alerts.resolve_after", "an alert not seen again for this long is resolved", setDuration(func(c *Config) *Duration { return &c.Alerts.ResolveAfter })},
+	{"alert-labels", "CHAOSD_ALERT_LABELS", "alerts.labels", "labels added to every alert: k=v,k2=v2", func(c *Config, v string) error {
+		l, err := parseLabels(v)
+		c.Alerts.Labels = l
+		return err
+	}},
 	{"metrics-addr", "CHAOSD_METRICS_ADDR", "metrics.addr", "serve /metrics here (\"\" turns it off)", func(c *Config, v string) error { c.Metrics.Addr = v; return nil }},
 	{"watchdog-binary", "CHAOSD_WATCHDOG_BINARY", "watchdog.binary", "chaosd executable the watchdog runs (default: this one)", func(c *Config, v string) error { c.Watchdog.Binary = v; return nil }},
 }
@@ -65,7 +74,8 @@ var overrides = []Override{
 // soakOnly are the overrides that only chaosd soak takes as flags (their
 // environment variables apply everywhere); --fault has a --duration of its own.
 var soakOnly = map[string]bool{"duration": true, "rate": true, "max-in-flight": true, "warmup": true, "cooldown": true, "out": true,
-	"history-max": true, "schedule": true, "progress": true, "alert-webhook": true, "alert-slack": true, "alertmanager": true, "metrics-addr": true}
+	"history-max": true, "schedule": true, "quiet": true, "compress": true, "progress": true, "alert-webhook": true, "alert-slack": true,
+	"alertmanager": true, "alert-renotify": true, "alert-resolve-after": true, "alert-labels": true, "metrics-addr": true}
 
 // Overrides lists the overridable settings.
 func Overrides() []Override { return append([]Override(nil), overrides...) }
@@ -192,16 +202,21 @@ func setDuration(field func(*Config) *Duration) func(*Config, string) error {
 }
 
 func setLabels(c *Config, v string) error {
+	labels, err := parseLabels(v)
+	c.Selector.Labels = labels
+	return err
+}
+
+func parseLabels(v string) (map[string]string, error) {
 	labels := map[string]string{}
 	for _, kv := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok || k == "" {
-			return fmt.Errorf("%q: want key=value[,key=value]", kv)
+			return nil, fmt.Errorf("%q: want key=value[,key=value]", kv)
 		}
 		labels[k] = val
 	}
-	c.Selector.Labels = labels
-	return nil
+	return labels, nil
 }
 
 func setFloat(field func(*Config) *float64) func(*Config, string) error {
@@ -215,10 +230,10 @@ func setFloat(field func(*Config) *float64) func(*Config, string) error {
 	}
 }
 
-// setSchedules replaces the soak's fault schedules: KIND=SPEC separated by ';'
-// (cron specs hold spaces and commas), each with the kind's target kept from the
-// file when it scheduled that kind, else owner. Jitter is off: a jitter fits one
-// spacing of firings, so it is set with its schedule in the file.
+// setSchedules replaces the soak's fault schedules: KIND=SPEC[~JITTER] separated by
+// ';' (cron specs hold spaces and commas), each with the kind's target kept from the
+// file when it scheduled that kind, else owner. Without ~JITTER there is none: a
+// jitter fits one spacing of firings, so it goes with its schedule.
 func setSchedules(c *Config, v string) error {
 	old := map[string]SoakFault{}
 	for _, f := range c.Soak.Faults {
@@ -234,9 +249,32 @@ func setSchedules(c *Config, v string) error {
 		if !had {
 			f = SoakFault{Kind: kind, Target: "owner"}
 		}
+		spec, jitter, hasJitter := strings.Cut(spec, "~")
 		f.Schedule, f.Jitter = strings.TrimSpace(spec), 0
+		if hasJitter {
+			h, err := ParseHold(strings.TrimSpace(jitter))
+			if err != nil || h.Never {
+				return fmt.Errorf("%q: jitter %q is not a duration (e.g. 30s)", part, jitter)
+			}
+			f.Jitter = Duration(h.D)
+		}
 		out = append(out, f)
 	}
 	c.Soak.Faults = out
+	return nil
+}
+
+// setQuiet replaces the soak's quiet windows: 'SPEC for DURATION' separated by ';'.
+func setQuiet(c *Config, v string) error {
+	var out []QuietSpell
+	for _, part := range strings.Split(v, ";") {
+		spec, d, ok := strings.Cut(strings.TrimSpace(part), " for ")
+		h, err := ParseHold(strings.TrimSpace(d))
+		if !ok || spec == "" || err != nil || h.Never {
+			return fmt.Errorf("%q: want 'SPEC for DURATION[;...]', e.g. '0 2 * * * for 30m'", part)
+		}
+		out = append(out, QuietSpell{Schedule: strings.TrimSpace(spec), For: Duration(h.D)})
+	}
+	c.Soak.Quiet = out
 	return nil
 }

@@ -35,6 +35,9 @@ func TestSoakBadOverridesNameTheFlag(t *testing.T) {
 		{[]string{"--history-max", "lots"}, `--history-max: "lots" is not a size (e.g. 256MiB, 1GiB, 0)`},
 		{[]string{"--rate", "fast"}, `--rate: "fast" is not a number`},
 		{[]string{"--schedule", "kill=@every 5x"}, `soak.faults[0].schedule: failed to parse duration @every 5x`},
+		{[]string{"--schedule", "kill=@every 5m~soon"}, `--schedule: "kill=@every 5m~soon": jitter "soon" is not a duration`},
+		{[]string{"--quiet", "0 2 * * *"}, `--quiet: "0 2 * * *": want 'SPEC for DURATION[;...]'`},
+		{[]string{"--alert-labels", "team"}, `--alert-labels: "team": want key=value`},
 	} {
 		_, err := resolve(t, nil, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -77,5 +80,24 @@ func TestByteSize(t *testing.T) {
 	}
 	if _, err := ParseByteSize("-1"); err == nil {
 		t.Error("negative size accepted")
+	}
+}
+
+func TestSoakOverridesJitterQuietAlerts(t *testing.T) {
+	c, err := resolve(t, map[string]string{"CHAOSD_SOAK_QUIET": "0 2 * * * for 30m; 0 14 * * 1-5 for 1h"},
+		"--schedule", "kill=@every 10m~1m;pause=@every 15m", "--compress=false", "--alert-renotify", "30m",
+		"--alert-resolve-after", "5m", "--alert-labels", "cluster=staging,team=runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.Soak.Faults; f[0].Jitter.Std() != time.Minute || f[1].Jitter != 0 {
+		t.Errorf("jitter: %+v", f)
+	}
+	if q := c.Soak.Quiet; len(q) != 2 || q[0].Schedule != "0 2 * * *" || q[0].For.Std() != 30*time.Minute || q[1].Schedule != "0 14 * * 1-5" || q[1].For.Std() != time.Hour {
+		t.Errorf("quiet: %+v", q)
+	}
+	if c.Soak.Compress || c.Alerts.Renotify.Std() != 30*time.Minute || c.Alerts.ResolveAfter.Std() != 5*time.Minute ||
+		c.Alerts.Labels["cluster"] != "staging" || c.Alerts.Labels["team"] != "runs" {
+		t.Errorf("soak %+v alerts %+v", c.Soak, c.Alerts)
 	}
 }
