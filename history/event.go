@@ -128,8 +128,8 @@ type Watch struct {
 	// replayed prefix); zero when it never did or K is 0. PrefixAt-OpenedAt is the
 	// attach replay lag.
 	PrefixAt time.Time `json:"prefixAt,omitzero"`
-	Order    Order     `json:"order"`    // mockai chunk indexes in arrival order
-	Foreign  int       `json:"foreign"`  // text deltas that are not mockai's chunk-<i>
+	Order    Order     `json:"order"`   // mockai chunk indexes in arrival order
+	Foreign  int       `json:"foreign"` // text deltas that are not mockai's chunk-<i>
 	FirstFgn string    `json:"firstForeign,omitempty"`
 	Finished bool      `json:"finished"`        // the finish chunk arrived
 	Err      string    `json:"error,omitempty"` // why the stream ended before the finish

@@ -204,4 +204,3 @@ func fail(err error) {
 	fmt.Fprintln(os.Stderr, "soak bench:", err)
 	os.Exit(2)
 }
-
