@@ -39,21 +39,21 @@ var overrides = []Override{
 	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in the working directory)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
 	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},
 	{"heartbeat-interval", "CHAOSD_HEARTBEAT_INTERVAL", "workload.heartbeat_interval", "the pods' heartbeat refresh and orphan scan interval", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatInt })},
-	{"duration", "CHAOSD_SOAK_DURATION", "soak.duration", "soak: how long to run, e.g. 8h", setDuration(func(c *Config) *Duration { return &c.Soak.Duration })},
-	{"rate", "CHAOSD_SOAK_RATE", "soak.rate", "soak: runs started per second", setFloat(func(c *Config) *float64 { return &c.Soak.Rate })},
-	{"max-in-flight", "CHAOSD_SOAK_MAX_IN_FLIGHT", "soak.max_in_flight", "soak: runs in flight at most", setInt(func(c *Config) *int { return &c.Soak.MaxInFlight })},
-	{"warmup", "CHAOSD_SOAK_WARMUP", "soak.warmup", "soak: no faults this long after the start", setDuration(func(c *Config) *Duration { return &c.Soak.Warmup })},
-	{"cooldown", "CHAOSD_SOAK_COOLDOWN", "soak.cooldown", "soak: no faults in this last stretch (the final quiet check)", setDuration(func(c *Config) *Duration { return &c.Soak.Cooldown })},
-	{"out", "CHAOSD_SOAK_OUT", "soak.out", "soak: directory for the history and the reports", func(c *Config, v string) error { c.Soak.Out = v; return nil }},
-	{"history-max", "CHAOSD_HISTORY_MAX", "soak.history_max", "soak: rotate the history at this size, e.g. 256MiB (0: never)", func(c *Config, v string) error {
+	{"duration", "CHAOSD_SOAK_DURATION", "soak.duration", "how long to run, e.g. 8h", setDuration(func(c *Config) *Duration { return &c.Soak.Duration })},
+	{"rate", "CHAOSD_SOAK_RATE", "soak.rate", "runs started per second", setFloat(func(c *Config) *float64 { return &c.Soak.Rate })},
+	{"max-in-flight", "CHAOSD_SOAK_MAX_IN_FLIGHT", "soak.max_in_flight", "runs in flight at most", setInt(func(c *Config) *int { return &c.Soak.MaxInFlight })},
+	{"warmup", "CHAOSD_SOAK_WARMUP", "soak.warmup", "no faults this long after the start", setDuration(func(c *Config) *Duration { return &c.Soak.Warmup })},
+	{"cooldown", "CHAOSD_SOAK_COOLDOWN", "soak.cooldown", "no faults in this last stretch (the final quiet check)", setDuration(func(c *Config) *Duration { return &c.Soak.Cooldown })},
+	{"out", "CHAOSD_SOAK_OUT", "soak.out", "directory for the history and the reports", func(c *Config, v string) error { c.Soak.Out = v; return nil }},
+	{"history-max", "CHAOSD_HISTORY_MAX", "soak.history_max", "rotate the history at this size, e.g. 256MiB (0: never)", func(c *Config, v string) error {
 		b, err := ParseByteSize(v)
 		c.Soak.HistoryMax = b
 		return err
 	}},
-	{"schedule", "CHAOSD_SOAK_SCHEDULE", "soak.faults", "soak: fault schedules, KIND=SPEC[~JITTER][;...], e.g. 'kill=@every 10m~1m;pause=0 */2 * * *'", setSchedules},
-	{"quiet", "CHAOSD_SOAK_QUIET", "soak.quiet", "soak: quiet windows, 'SPEC for DURATION[;...]', e.g. '0 2 * * * for 30m'", setQuiet},
-	{"compress", "CHAOSD_HISTORY_COMPRESS", "soak.compress", "soak: gzip rotated history segments (true or false)", setBool(func(c *Config) *bool { return &c.Soak.Compress })},
-	{"progress", "CHAOSD_PROGRESS", "soak.progress", "soak: auto, line, log or off", func(c *Config, v string) error { c.Soak.Progress = v; return nil }},
+	{"schedule", "CHAOSD_SOAK_SCHEDULE", "soak.faults", "fault schedules, KIND=SPEC[~JITTER][;...], e.g. 'kill=@every 10m~1m;pause=0 */2 * * *'", setSchedules},
+	{"quiet", "CHAOSD_SOAK_QUIET", "soak.quiet", "quiet windows, 'SPEC for DURATION[;...]', e.g. '0 2 * * * for 30m'", setQuiet},
+	{"compress", "CHAOSD_HISTORY_COMPRESS", "soak.compress", "gzip rotated history segments (true or false)", setBool(func(c *Config) *bool { return &c.Soak.Compress })},
+	{"progress", "CHAOSD_PROGRESS", "soak.progress", "auto, line, log or off", func(c *Config, v string) error { c.Soak.Progress = v; return nil }},
 	{"alert-webhook", "CHAOSD_ALERT_WEBHOOK", "alerts.webhooks", "generic JSON webhook URL(s), comma-separated", func(c *Config, v string) error {
 		c.Alerts.Webhooks = strings.Split(v, ",")
 		return nil
