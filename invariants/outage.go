@@ -139,20 +139,22 @@ func (w *World) emit(invariant string, st Status, f Finding) {
 }
 
 var (
-	causeIDs    = regexp.MustCompile(`[A-Za-z0-9_]*[0-9][A-Za-z0-9_]*`)
-	causeClock  = regexp.MustCompile(`\d{2}:\d{2}:\d{2}(\.\d+)?`)
-	causeSpaces = regexp.MustCompile(`\s+`)
+	causeIDs   = regexp.MustCompile(`[A-Za-z0-9_]*[0-9][A-Za-z0-9_]*`)
+	causeClock = regexp.MustCompile(`\d{2}:\d{2}:\d{2}(\.\d+)?`)
 )
+
+// maxCause bounds a cause, in bytes.
+const maxCause = 160
 
 // causeOf is a finding's message with what varies between occurrences taken out:
 // times, ids and counts become #, so that "run run-12 missed chunks 1-3" and "run
 // run-40 missed chunks 1-2" are one cause.
 func causeOf(msg string) string {
-	s := causeClock.ReplaceAllString(msg, "#")
+	s := causeClock.ReplaceAllString(strings.ToValidUTF8(msg, ""), "#")
 	s = causeIDs.ReplaceAllString(s, "#")
-	s = causeSpaces.ReplaceAllString(strings.TrimSpace(s), " ")
-	if len(s) > 160 {
-		s = s[:160]
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > maxCause {
+		s = strings.Join(strings.Fields(strings.ToValidUTF8(s[:maxCause], "")), " ")
 	}
 	return s
 }
