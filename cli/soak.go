@@ -116,6 +116,9 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 		OnFinding: findingSink(notifier, log),
 		OnEvent:   m.Observe,
 	})
+	if cfg.Metrics.Pprof {
+		m.EnablePprof()
+	}
 	if cfg.Metrics.Addr != "" {
 		bound, err := metrics.Serve(ctx, cfg.Metrics.Addr, m, log)
 		if err != nil {

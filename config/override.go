@@ -67,6 +67,7 @@ var overrides = []Override{
 		c.Alerts.Labels = l
 		return err
 	}},
+	{"pprof", "CHAOSD_PPROF", "metrics.pprof", "also serve Go's profiles on the metrics address under /debug/pprof/ (true or false)", setBool(func(c *Config) *bool { return &c.Metrics.Pprof })},
 	{"metrics-addr", "CHAOSD_METRICS_ADDR", "metrics.addr", "serve /metrics here (\"\" turns it off)", func(c *Config, v string) error { c.Metrics.Addr = v; return nil }},
 	{"watchdog-binary", "CHAOSD_WATCHDOG_BINARY", "watchdog.binary", "chaosd executable the watchdog runs (default: this one)", func(c *Config, v string) error { c.Watchdog.Binary = v; return nil }},
 }
@@ -75,7 +76,7 @@ var overrides = []Override{
 // environment variables apply everywhere); --fault has a --duration of its own.
 var soakOnly = map[string]bool{"duration": true, "rate": true, "max-in-flight": true, "warmup": true, "cooldown": true, "out": true,
 	"history-max": true, "schedule": true, "quiet": true, "compress": true, "progress": true, "alert-webhook": true, "alert-slack": true,
-	"alertmanager": true, "alert-renotify": true, "alert-resolve-after": true, "alert-labels": true, "metrics-addr": true}
+	"alertmanager": true, "alert-renotify": true, "alert-resolve-after": true, "alert-labels": true, "metrics-addr": true, "pprof": true}
 
 // Overrides lists the overridable settings.
 func Overrides() []Override { return append([]Override(nil), overrides...) }
@@ -104,10 +105,26 @@ func register(fs *flag.FlagSet, soak bool) *Flags {
 		if soakOnly[o.Flag] && !soak {
 			continue
 		}
-		f.vals[o.Flag] = fs.String(o.Flag, "", fmt.Sprintf("%s: %s (env %s)", o.Field, o.Usage, o.Env))
+		v := &flagValue{isBool: boolFlags[o.Flag]}
+		f.vals[o.Flag] = &v.s
+		fs.Var(v, o.Flag, fmt.Sprintf("%s: %s (env %s)", o.Field, o.Usage, o.Env))
 	}
 	return f
 }
+
+// boolFlags are the overrides that take no value on the command line (--pprof is
+// --pprof=true); the environment still says true or false.
+var boolFlags = map[string]bool{"watchdog": true, "compress": true, "pprof": true}
+
+// flagValue holds an override flag's text until Resolve applies it.
+type flagValue struct {
+	s      string
+	isBool bool
+}
+
+func (v *flagValue) String() string     { return v.s }
+func (v *flagValue) Set(s string) error { v.s = s; return nil }
+func (v *flagValue) IsBoolFlag() bool   { return v.isBool }
 
 // Resolve builds the configuration after fs was parsed: Default(), the file (flag or
 // env), the environment, the flags set on the command line; then validates it.

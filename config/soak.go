@@ -56,7 +56,8 @@ type Alerts struct {
 
 // Metrics is chaosd's own /metrics endpoint.
 type Metrics struct {
-	Addr string `yaml:"addr"` // host:port, 127.0.0.1 unless you mean it; "" turns it off
+	Addr  string `yaml:"addr"`  // host:port, 127.0.0.1 unless you mean it; "" turns it off
+	Pprof bool   `yaml:"pprof"` // also serve Go's profiles under /debug/pprof/ (diagnosing chaosd)
 }
 
 // Progress modes.

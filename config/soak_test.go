@@ -101,3 +101,13 @@ func TestSoakOverridesJitterQuietAlerts(t *testing.T) {
 		t.Errorf("soak %+v alerts %+v", c.Soak, c.Alerts)
 	}
 }
+
+func TestBoolOverridesTakeNoValue(t *testing.T) {
+	c, err := resolve(t, nil, "--pprof", "--compress=false", "--watchdog=false", "--progress", "off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Metrics.Pprof || c.Soak.Compress || c.Watchdog.Enabled || c.Soak.Progress != "off" {
+		t.Fatalf("pprof %v compress %v watchdog %v progress %q", c.Metrics.Pprof, c.Soak.Compress, c.Watchdog.Enabled, c.Soak.Progress)
+	}
+}

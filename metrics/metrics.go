@@ -36,6 +36,7 @@ package metrics
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,6 +107,8 @@ type Metrics struct {
 	soakEnd    prometheus.Gauge
 	phase      *prometheus.GaugeVec
 	dependency *prometheus.GaugeVec
+
+	pprof atomic.Bool // Serve adds /debug/pprof/ (EnablePprof)
 
 	mu        sync.Mutex
 	active    *activeFaults

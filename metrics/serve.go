@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +21,13 @@ const shutdownTimeout = 5 * time.Second
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, EnableOpenMetrics: true})
 }
+
+// EnablePprof makes Serve also serve Go's profiles under /debug/pprof/ (for
+// diagnosing chaosd itself: a heap profile early and late in a long soak shows what
+// grows). Call it before Serve.
+func (m *Metrics) EnablePprof() { m.pprof.Store(true) }
+
+func bound(ln net.Listener) string { return ln.Addr().String() }
 
 // Serve listens on addr (host:port; DefaultAddr is 127.0.0.1:9464, and port 0 picks a
 // free one) and serves /metrics and /healthz until ctx ends. It returns once the
@@ -39,6 +47,13 @@ func Serve(ctx context.Context, addr string, m *Metrics, log *zap.Logger) (strin
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	if m.pprof.Load() {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		log.Info("serving Go profiles", zap.String("addr", bound(ln)), zap.String("path", "/debug/pprof/"))
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	bound := ln.Addr().String()
 	go func() {
