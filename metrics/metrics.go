@@ -34,6 +34,7 @@
 package metrics
 
 import (
+	"regexp"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -150,7 +151,11 @@ func New(o Options) *Metrics {
 
 	m.reg.MustRegister(m.replayLag, m.runTook,
 		&faultCollector{active: m.active},
-		collectors.NewGoCollector(),
+		// The default go_* series, plus the live heap after the last GC
+		// (go_gc_heap_live_bytes): unlike heap in use it holds no garbage, so it is
+		// what says whether a soak of hours keeps flat memory.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if o.Invariants != nil {
 		m.reg.MustRegister(&invariantCollector{counts: o.Invariants})

@@ -57,6 +57,7 @@ func TestServeScrapesOverHTTP(t *testing.T) {
 		`chaosd_invariant_violations_total{invariant="run-completes"} 1`,
 		`chaosd_build_info{goversion="`,
 		"go_goroutines ",
+		"go_gc_heap_live_bytes ",
 		"process_resident_memory_bytes ",
 	} {
 		if !strings.Contains(body, line) {
@@ -68,6 +69,9 @@ func TestServeScrapesOverHTTP(t *testing.T) {
 	}
 	if code, _ := get(t, "http://"+addr+"/nope"); code != http.StatusNotFound {
 		t.Errorf("/nope: %d, want 404", code)
+	}
+	if code, _ := get(t, "http://"+addr+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without EnablePprof: %d, want 404", code)
 	}
 
 	cancel() // the server shuts down with its context
@@ -100,5 +104,17 @@ func TestServeListenErrorNamesTheAddress(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), "metrics: listen on "+addr+": ") {
 			t.Errorf("Serve(%q): error %q does not start with %q", addr, err, "metrics: listen on "+addr+": ")
 		}
+	}
+}
+
+func TestServePprofWhenEnabled(t *testing.T) {
+	m := New(Options{})
+	m.EnablePprof()
+	addr, err := Serve(t.Context(), "127.0.0.1:0", m, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, "http://"+addr+"/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Fatalf("/debug/pprof/heap: %d %.200q", code, body)
 	}
 }

@@ -1,8 +1,9 @@
 // Command soak measures chaosd over a long soak against the bundled cluster: it runs
 // chaosd soak for -duration with faults on schedules, scrapes chaosd's own /metrics
-// every -every, and prints, per window, chaosd's goroutines, Go heap in use and
-// resident memory, and its CPU share of the machine; then the growth of each from the
-// first window after the warm-up to the last, side by side (goal: under 5%).
+// every -every, and prints, per window, chaosd's goroutines, live Go heap (after the
+// last GC), Go heap in use (garbage included), resident memory and its CPU share of
+// the machine; then the growth of each from the first window after the warm-up to the
+// last, side by side (goal: under 5%).
 //
 //	go run ./bench/soak -chaosd bin/chaosd -duration 30m
 package main
@@ -26,7 +27,8 @@ import (
 type sample struct {
 	at         time.Time
 	goroutines float64
-	heap       float64 // go_memstats_heap_inuse_bytes
+	heap       float64 // go_memstats_heap_inuse_bytes (live objects and garbage not yet swept)
+	live       float64 // go_gc_heap_live_bytes (live objects after the last GC)
 	rss        float64 // process_resident_memory_bytes
 	cpu        float64 // process_cpu_seconds_total
 	completed  float64 // chaosd_runs_total{outcome="completed"}
@@ -101,7 +103,7 @@ func report(samples []sample, warmup, window time.Duration) {
 		fail(fmt.Errorf("only %d scrapes", len(samples)))
 	}
 	t0 := samples[0].at
-	fmt.Printf("\n%-13s %11s %10s %9s %10s %9s %7s\n", "window", "goroutines", "heap MiB", "RSS MiB", "cpu share", "runs ok", "faults")
+	fmt.Printf("\n%-13s %11s %14s %14s %9s %10s %9s %7s\n", "window", "goroutines", "live heap MiB", "heap in use", "RSS MiB", "cpu share", "runs ok", "faults")
 	var windows [][]sample
 	for _, s := range samples {
 		i := int(s.at.Sub(t0) / window)
@@ -110,18 +112,19 @@ func report(samples []sample, warmup, window time.Duration) {
 		}
 		windows[i] = append(windows[i], s)
 	}
-	type avg struct{ g, h, r float64 }
+	type avg struct{ g, l, h, r float64 }
 	var avgs []avg
 	full := int(window / (samples[1].at.Sub(samples[0].at)))
 	for i, w := range windows {
 		if len(w) < 2 || len(w) < full/2 {
 			continue // a partial last window (the drain) says nothing about growth
 		}
-		a := avg{mean(w, func(s sample) float64 { return s.goroutines }), mean(w, func(s sample) float64 { return s.heap }), mean(w, func(s sample) float64 { return s.rss })}
+		a := avg{mean(w, func(s sample) float64 { return s.goroutines }), mean(w, func(s sample) float64 { return s.live }),
+			mean(w, func(s sample) float64 { return s.heap }), mean(w, func(s sample) float64 { return s.rss })}
 		first, last := w[0], w[len(w)-1]
 		share := (last.cpu - first.cpu) / last.at.Sub(first.at).Seconds() / float64(runtime.NumCPU())
-		fmt.Printf("%-13s %11.1f %10.1f %9.1f %9.2f%% %9.0f %7.0f\n", fmt.Sprintf("%s-%s", time.Duration(i)*window, time.Duration(i+1)*window),
-			a.g, a.h/(1<<20), a.r/(1<<20), 100*share, last.completed, last.healed)
+		fmt.Printf("%-13s %11.1f %14.2f %14.2f %9.1f %9.2f%% %9.0f %7.0f\n", fmt.Sprintf("%s-%s", time.Duration(i)*window, time.Duration(i+1)*window),
+			a.g, a.l/(1<<20), a.h/(1<<20), a.r/(1<<20), 100*share, last.completed, last.healed)
 		if time.Duration(i)*window >= warmup {
 			avgs = append(avgs, a)
 		}
@@ -135,8 +138,8 @@ func report(samples []sample, warmup, window time.Duration) {
 		return
 	}
 	first, last := avgs[0], avgs[len(avgs)-1]
-	fmt.Printf("growth after the warm-up, first window to last (goal < 5%%): goroutines %+.1f%%, heap %+.1f%%, RSS %+.1f%%\n",
-		growth(first.g, last.g), growth(first.h, last.h), growth(first.r, last.r))
+	fmt.Printf("growth after the warm-up, first window to last (goal < 5%%): goroutines %+.1f%%, live heap %+.1f%%, RSS %+.1f%% (heap in use, garbage included: %+.1f%%)\n",
+		growth(first.g, last.g), growth(first.l, last.l), growth(first.r, last.r), growth(first.h, last.h))
 }
 
 func growth(a, b float64) float64 { return 100 * (b - a) / a }
@@ -173,6 +176,8 @@ func scrape(url string) (sample, error) {
 			s.goroutines = v
 		case name == "go_memstats_heap_inuse_bytes":
 			s.heap = v
+		case name == "go_gc_heap_live_bytes":
+			s.live = v
 		case name == "process_resident_memory_bytes":
 			s.rss = v
 		case name == "process_cpu_seconds_total":
