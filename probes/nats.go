@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,7 +76,13 @@ type Heartbeat struct {
 
 // Heartbeats lists the heartbeat bucket's keys with their ages. A missing bucket is
 // ErrNoBucket; an unreachable server is another error (the reading is unknown).
-func (n *NATS) Heartbeats(ctx context.Context) ([]Heartbeat, error) {
+//
+// Listing a bucket that keeps one revision per key races with the pods' refreshes: a
+// key rewritten while the listing's consumer starts is neither among the values it
+// finds (the old revision is gone) nor before its end marker (the new one comes
+// after), so it looks missing. Each of pods (the pods expected to have a key) that
+// the listing did not name is therefore read once more, directly.
+func (n *NATS) Heartbeats(ctx context.Context, pods ...string) ([]Heartbeat, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	kv, err := n.js.KeyValue(ctx, n.bucket)
@@ -86,17 +93,19 @@ func (n *NATS) Heartbeats(ctx context.Context) ([]Heartbeat, error) {
 		return nil, fmt.Errorf("heartbeat bucket %s: %w", n.bucket, err)
 	}
 	keys, err := kv.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, fmt.Errorf("heartbeat keys: %w", err)
+	}
+	for _, p := range pods {
+		if !slices.Contains(keys, p) {
+			keys = append(keys, p)
+		}
 	}
 	out := make([]Heartbeat, 0, len(keys))
 	for _, k := range keys {
 		e, err := kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // expired between listing and reading
+			continue // expired between listing and reading, or an expected pod has none
 		}
 		if err != nil {
 			return nil, fmt.Errorf("heartbeat key %s: %w", k, err)

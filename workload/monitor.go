@@ -40,7 +40,11 @@ func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
 	w.userChecks(ctx)
 	if heartbeats {
 		at := time.Now()
-		hs, err := w.deps.NATS.Heartbeats(ctx)
+		names := make([]string, len(w.cfg.Pods))
+		for i, p := range w.cfg.Pods {
+			names[i] = p.Name
+		}
+		hs, err := w.deps.NATS.Heartbeats(ctx, names...)
 		if ctx.Err() != nil {
 			return
 		}
