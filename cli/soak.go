@@ -41,8 +41,9 @@ stops. chaosd's own metrics are on http://` + "127.0.0.1:9464" + `/metrics (metr
 Postgres, NATS or the Docker daemon going away is recorded: findings in that window
 (and a grace after it) are unknown, not violations, and the soak carries on.
 
-Everything lands in --out: history.jsonl (rotated at soak.history_max, older segments
-gzipped), report.html, junit.xml and summary.md.
+Each soak lands in its own directory, --out/<start time>/ (--out/latest points at the
+newest): history.jsonl (rotated at soak.history_max, older segments gzipped),
+report.html, junit.xml and summary.md.
 
   chaosd soak --duration 8h
   chaosd soak --duration 5m --warmup 20s --cooldown 60s --schedule 'kill=@every 40s;pause=@every 50s'
@@ -75,8 +76,9 @@ func runSoak(ctx context.Context, io IO, args []string) error {
 }
 
 func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger) error {
-	if err := os.MkdirAll(cfg.Soak.Out, 0o755); err != nil {
-		return fmt.Errorf("soak.out: %w", err)
+	dir, err := soakDir(cfg.Soak.Out, time.Now())
+	if err != nil {
+		return err
 	}
 	env, err := openFaultEnv(ctx, cfg, path, log, false, false)
 	if err != nil {
@@ -94,7 +96,7 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 
 	hpath := cfg.Workload.History
 	if hpath == "" {
-		hpath = filepath.Join(cfg.Soak.Out, "history.jsonl")
+		hpath = filepath.Join(dir, "history.jsonl")
 	}
 	hw, err := history.Create(hpath, history.Options{Log: log, MaxBytes: int64(cfg.Soak.HistoryMax), Compress: cfg.Soak.Compress})
 	if err != nil {
@@ -184,12 +186,12 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	if err := hw.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("history: %w", err))
 	}
-	return soakOutcome(io, cfg, hpath, res, runErr, notifier.Stats())
+	return soakOutcome(io, cfg, dir, hpath, res, runErr, notifier.Stats())
 }
 
 // soakOutcome writes the report files and prints the summary; the exit code follows
 // the verdicts.
-func soakOutcome(io IO, cfg config.Config, hpath string, res *soak.Result, runErr error, as alert.Stats) error {
+func soakOutcome(io IO, cfg config.Config, dir, hpath string, res *soak.Result, runErr error, as alert.Stats) error {
 	if res == nil {
 		return runErr
 	}
@@ -207,7 +209,6 @@ func soakOutcome(io IO, cfg config.Config, hpath string, res *soak.Result, runEr
 		as.Fired, as.Renotified, as.Resolved, as.Sent, as.Failed, as.Dropped)
 	_ = invariants.WriteTable(w, res.Report)
 	_ = invariants.WriteDiagnoses(w, res.Report)
-	dir := cfg.Soak.Out
 	if d, err := report.FromFile(hpath, invariants.Params{}); err != nil {
 		runErr = errors.Join(runErr, err)
 	} else if err := writeReports(dir, d); err != nil {
@@ -225,6 +226,27 @@ func soakOutcome(io IO, cfg config.Config, hpath string, res *soak.Result, runEr
 		return &ExitCodeError{Code: ExitError, Err: errors.New("stopped early by a signal: every fault was healed; the verdicts cover what ran")}
 	}
 	return verdictExit(res.Report.Status)
+}
+
+// soakDir makes the directory of one soak, <out>/<start time, UTC>, and points
+// <out>/latest at it: every soak keeps its own history and report, so that a nightly
+// soak never appends to, or overwrites, the one before.
+func soakDir(out string, start time.Time) (string, error) {
+	name := start.UTC().Format("20060102T150405Z")
+	dir := filepath.Join(out, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("soak.out: %w", err)
+	}
+	latest := filepath.Join(out, "latest")
+	tmp := latest + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(name, tmp); err != nil {
+		return "", fmt.Errorf("soak.out: %w", err)
+	}
+	if err := os.Rename(tmp, latest); err != nil {
+		return "", fmt.Errorf("soak.out: %w", err)
+	}
+	return dir, nil
 }
 
 func writeScheduleStats(w interface{ Write([]byte) (int, error) }, st schedule.Stats) {

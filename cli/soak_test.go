@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +113,27 @@ func TestProgressLine(t *testing.T) {
 	pr.done()
 	if n := strings.Count(b.String(), "\r\033[K"); n != 2 || !strings.HasSuffix(b.String(), "\n") {
 		t.Errorf("terminal line: %q", b.String())
+	}
+}
+
+func TestSoakDirKeepsEverySoak(t *testing.T) {
+	out := t.TempDir()
+	t0 := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
+	a, err := soakDir(out, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := soakDir(out, t0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || !strings.HasSuffix(a, "20261127T200000Z") || !strings.HasSuffix(b, "20261128T200000Z") {
+		t.Fatalf("dirs %s and %s", a, b)
+	}
+	if l, err := os.Readlink(filepath.Join(out, "latest")); err != nil || l != "20261128T200000Z" {
+		t.Fatalf("latest -> %q (%v), want the newest soak", l, err)
+	}
+	if _, err := soakDir(filepath.Join(out, "latest", "x\x00"), t0); err == nil {
+		t.Fatal("a bad directory was accepted")
 	}
 }

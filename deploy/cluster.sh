@@ -148,7 +148,7 @@ cmd_soak() {
 	check_compose
 	compose --profile soak up -d --no-deps --force-recreate chaosd
 	log "chaosd soak runs in container ${CHAOSD_PROJECT}_chaosd_1 (duration ${CHAOSD_SOAK_DURATION:-8h}); metrics on http://127.0.0.1:${CHAOSD_METRICS_PORT:-19464}/metrics"
-	log "follow it: deploy/cluster.sh logs -f chaosd; its history and report are on the volume ${CHAOSD_PROJECT}_chaosd-state (soak/)"
+	log "follow it: deploy/cluster.sh logs -f chaosd; each soak's history and report are on the volume ${CHAOSD_PROJECT}_chaosd-state (soak/<start time>/, soak/latest)"
 }
 
 cmd_status() {

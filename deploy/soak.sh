@@ -3,7 +3,8 @@
 # overnight soak against it: runs flowing at 0.5/s, each watched from every pod, the
 # three owner faults on schedules of tens of seconds, chaosd's /metrics on
 # 127.0.0.1:9464, and at the end the final quiet check, the verdicts and the report
-# (report.html, junit.xml, summary.md) in bin/soak. The cluster is left running.
+# (report.html, junit.xml, summary.md) in bin/soak/<start time>/ (bin/soak/latest). The
+# cluster is left running.
 #
 #   deploy/soak.sh [chaosd soak flags]      e.g. deploy/soak.sh --duration 30m
 #   CHAOSD_SOAK_DURATION=8h deploy/soak.sh  the real thing (faults every 10-20 min)
@@ -37,8 +38,8 @@ rc=0
 "$CHAOSD_BIN" soak --config "$cfg" --out "$out" --ledger "$out/ledger.jsonl" --duration "$duration" \
 	--warmup "$warmup" --cooldown "$cooldown" --schedule "$schedule" "$@" || rc=$?
 case "$rc" in
-0) log "soak: every invariant passed and was exercised; open $out/report.html" ;;
-1) log "soak: an invariant was violated (TESTBED_BUGS=${TESTBED_BUGS:-none}); open $out/report.html" ;;
+0) log "soak: every invariant passed and was exercised; open $out/latest/report.html" ;;
+1) log "soak: an invariant was violated (TESTBED_BUGS=${TESTBED_BUGS:-none}); open $out/latest/report.html" ;;
 *) log "soak: exit $rc (could not run, stopped early, or a verdict unknown or not exercised)" ;;
 esac
 log "the cluster is still running: deploy/cluster.sh status | logs [service]; tear it down with: make cluster-down"

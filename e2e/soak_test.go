@@ -47,11 +47,11 @@ soak:
 
 // soakRun is one chaosd soak process and what it left.
 type soakRun struct {
-	dir     string
-	code    int
-	out     string
-	took    time.Duration
-	metrics string // a /metrics scrape taken while the soak ran
+	base string // --out
+	dir  string // the soak's own directory, --out/latest
+	code int
+	out  string // what chaosd printed
+	took time.Duration
 }
 
 // runSoak runs chaosd soak with args against the bundled cluster; during runs
@@ -59,13 +59,13 @@ type soakRun struct {
 func runSoak(t *testing.T, timeout time.Duration, args []string, during func(metricsURL string)) *soakRun {
 	t.Helper()
 	bin := chaosdBin(t)
-	r := &soakRun{dir: t.TempDir()}
-	cfg := filepath.Join(r.dir, "chaosd.yaml")
+	r := &soakRun{base: t.TempDir()}
+	cfg := filepath.Join(r.base, "chaosd.yaml")
 	if err := os.WriteFile(cfg, []byte(soakConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	args = append([]string{"soak", "--config", cfg, "--out", r.dir, "--ledger", filepath.Join(r.dir, "ledger.jsonl"),
+	args = append([]string{"soak", "--config", cfg, "--out", r.base, "--ledger", filepath.Join(r.base, "ledger.jsonl"),
 		"--metrics-addr", addr, "--log-level=warn"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -91,6 +91,11 @@ func runSoak(t *testing.T, timeout time.Duration, args []string, during func(met
 		t.Fatalf("chaosd %v: %v\n%s", args, err, r.out)
 	}
 	t.Logf("chaosd soak exited %d after %s", r.code, r.took.Round(time.Second))
+	latest, err := filepath.EvalSymlinks(filepath.Join(r.base, "latest"))
+	if err != nil {
+		t.Fatalf("the soak's directory: %v\n%s", err, r.out)
+	}
+	r.dir = latest
 	return r
 }
 
