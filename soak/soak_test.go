@@ -39,4 +39,6 @@ func TestValidateNamesTheProblem(t *testing.T) {
 
 type noFaulter struct{}
 
-func (noFaulter) Fault(context.Context, string, string, workload.Recorder, func(string)) error { return nil }
+func (noFaulter) Fault(context.Context, string, string, workload.Recorder, func(string)) error {
+	return nil
+}
