@@ -41,14 +41,7 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	defer hw.Close()
 	params := paramsOf(cfg)
 	live := invariants.NewLive(hw, params)
-	if err := scenario.Begin(live, metaOf(cfg, params)); err != nil {
-		return err
-	}
-	events, err := watchIntoHistory(ctx, env, live, log)
-	if err != nil {
-		return err
-	}
-	in, err := env.injector(events, false)
+	events, in, err := beginRecording(ctx, env, live, metaOf(cfg, params), log)
 	if err != nil {
 		return err
 	}
@@ -165,6 +158,24 @@ func ownerWait(cfg config.Config) time.Duration {
 		return d
 	}
 	return time.Minute
+}
+
+// beginRecording writes the history's begin line, starts the Docker event watch into
+// the history, and wires the injector that records its faults there: what --fault and
+// the soak do before any run starts.
+func beginRecording(ctx context.Context, env *faultEnv, live *invariants.Live, meta history.Meta, log *zap.Logger) (*faults.Events, *faults.Injector, error) {
+	if err := scenario.Begin(live, meta); err != nil {
+		return nil, nil, err
+	}
+	events, err := watchIntoHistory(ctx, env, live, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := env.injector(events, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return events, in, nil
 }
 
 // watchIntoHistory watches Docker events and writes each to the history, pod-named.

@@ -130,14 +130,7 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	}
 	meta := metaOf(cfg, params)
 	meta.Note = fmt.Sprintf("soak %s", cfg.Soak.Duration)
-	if err := scenario.Begin(live, meta); err != nil {
-		return err
-	}
-	events, err := watchIntoHistory(ctx, env, live, log)
-	if err != nil {
-		return err
-	}
-	in, err := env.injector(events, false)
+	events, in, err := beginRecording(ctx, env, live, meta, log)
 	if err != nil {
 		return err
 	}
@@ -170,11 +163,9 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 		Progress:     prog.update,
 	})
 	prog.done()
-	evs, evErr := events.Stop(200 * time.Millisecond)
-	if evErr != nil {
-		log.Warn("docker events", zap.Error(evErr))
+	if _, err := events.Stop(200 * time.Millisecond); err != nil {
+		log.Warn("docker events", zap.Error(err))
 	}
-	_ = evs
 	if res != nil && res.FinalCheck.Violations == 0 && res.FinalCheck.AllReady && !res.Stopped {
 		notifier.ResolveAll(time.Now())
 	}

@@ -129,12 +129,10 @@ type Result struct {
 
 // FinalCheck is what the final quiet check saw.
 type FinalCheck struct {
-	From        time.Time
-	Violations  int  // violations recorded from the cooldown's start to the end
-	AllReady    bool // every pod was ready at the end
-	LastHealAt  time.Time
-	OpenFaults  string // a fault still in effect at the end (should never be)
-	Interrupted bool   // the cooldown was cut short
+	From       time.Time
+	Violations int    // violations recorded from the cooldown's start to the end
+	AllReady   bool   // every pod was ready at the end
+	OpenFaults string // a fault still in effect at the end (should never be)
 }
 
 // Validate names the first bad field.
@@ -169,7 +167,6 @@ type soak struct {
 	phase       string
 	faults      FaultStats
 	active      string
-	lastHealAt  time.Time
 	targetByKnd map[string]string
 }
 
@@ -248,18 +245,15 @@ func (s *soak) play(ctx context.Context, res *Result) error {
 		sched.Run(schedCtx)
 	}()
 	cooldownAt := end.Add(-cfg.Cooldown)
-	s.phaseTimers(ctx, s.start.Add(cfg.Warmup), cooldownAt, res)
+	from, before := s.phaseTimers(ctx, s.start.Add(cfg.Warmup), cooldownAt)
 
 	<-schedDone // a fault in progress is healed before Run returns
 	res.Schedule = sched.Stats()
 	s.setPhase(PhaseDraining)
 	s.log.Info("no new runs; waiting for the runs in flight", zap.Int("in_flight", wl.InFlight()))
 	<-runsDone
-	res.FinalCheck.AllReady = scenario.WaitAllReady(ctx, wl, cfg.RecoverWait)
-	res.FinalCheck.Violations = s.violations() - res.FinalCheck.Violations
-	res.FinalCheck.LastHealAt = s.lastHeal()
-	res.FinalCheck.OpenFaults = s.activeFault()
-	res.FinalCheck.Interrupted = ctx.Err() != nil
+	res.FinalCheck = FinalCheck{From: from, Violations: s.violations() - before,
+		AllReady: scenario.WaitAllReady(ctx, wl, cfg.RecoverWait), OpenFaults: s.activeFault()}
 	if !res.FinalCheck.AllReady && ctx.Err() == nil {
 		s.log.Warn("final check: not every pod was ready again", zap.Duration("within", cfg.RecoverWait))
 	}
@@ -267,8 +261,9 @@ func (s *soak) play(ctx context.Context, res *Result) error {
 }
 
 // phaseTimers moves the phase along (warmup, faulting, cooldown) until the soak's
-// end or ctx, and notes the violations counted when the cooldown begins.
-func (s *soak) phaseTimers(ctx context.Context, faultingAt, cooldownAt time.Time, res *Result) {
+// end or ctx, and returns when the cooldown began and the violations counted then
+// (zero and 0 when it never began).
+func (s *soak) phaseTimers(ctx context.Context, faultingAt, cooldownAt time.Time) (cooldownFrom time.Time, violationsBefore int) {
 	for _, step := range []struct {
 		at    time.Time
 		phase string
@@ -277,20 +272,20 @@ func (s *soak) phaseTimers(ctx context.Context, faultingAt, cooldownAt time.Time
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return cooldownFrom, violationsBefore
 		case <-t.C:
 		}
 		s.setPhase(step.phase)
 		s.log.Info("phase", zap.String("phase", step.phase))
 		if step.phase == PhaseCooldown {
-			res.FinalCheck.From = time.Now()
-			res.FinalCheck.Violations = s.violations()
+			cooldownFrom, violationsBefore = time.Now(), s.violations()
 		}
 	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(time.Until(s.start.Add(s.cfg.Duration))):
 	}
+	return cooldownFrom, violationsBefore
 }
 
 func (s *soak) entries() []schedule.Entry {
@@ -359,9 +354,6 @@ func (s *soak) fire(ctx context.Context, kind string, scheduled time.Time) error
 		scenario.AttachSurvivors(s.ctx, s.d.Workload, pod, log)
 	})
 	s.setActive("")
-	s.mu.Lock()
-	s.lastHealAt = time.Now()
-	s.mu.Unlock()
 	if err != nil {
 		s.count(func(f *FaultStats) { f.Failed++ })
 		log.Warn("fault failed", zap.Error(err))
@@ -514,12 +506,6 @@ func (s *soak) activeFault() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.active
-}
-
-func (s *soak) lastHeal() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastHealAt
 }
 
 func (s *soak) count(f func(*FaultStats)) {
