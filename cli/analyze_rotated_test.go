@@ -18,14 +18,7 @@ import (
 func rotatedSynthFile(t *testing.T, o synth.Options) (string, int) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "history.jsonl")
-	w, err := history.Create(path, history.Options{Buffered: true, MaxBytes: 64 << 10, Compress: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := synth.Generate(w, o); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if _, err := synth.WriteRotated(path, o, 64<<10); err != nil {
 		t.Fatal(err)
 	}
 	segs, err := history.Segments(path)

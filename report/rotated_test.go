@@ -14,14 +14,7 @@ import (
 func TestReportOfARotatedHistory(t *testing.T) {
 	o := synth.Options{Runs: 700}
 	path := filepath.Join(t.TempDir(), "h.jsonl")
-	w, err := history.Create(path, history.Options{Buffered: true, MaxBytes: 64 << 10, Compress: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := synth.Generate(w, o); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
+	if _, err := synth.WriteRotated(path, o, 64<<10); err != nil {
 		t.Fatal(err)
 	}
 	if segs, err := history.Segments(path); err != nil || len(segs) < 5 {

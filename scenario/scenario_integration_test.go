@@ -4,102 +4,30 @@ package scenario
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
-	"github.com/chaosd/chaosd/history"
-	"github.com/chaosd/chaosd/internal/testcluster"
+	"github.com/chaosd/chaosd/internal/testrig"
 	"github.com/chaosd/chaosd/invariants"
 	"github.com/chaosd/chaosd/probes"
-	"github.com/chaosd/chaosd/testbed"
-	"github.com/chaosd/chaosd/workload"
 )
-
-// killFaulter kills a pod in-process (as SIGKILL would) and starts it again after
-// downFor, recording the fault's steps like the ledger does.
-type killFaulter struct {
-	c       *testcluster.Cluster
-	downFor time.Duration
-}
-
-func (k killFaulter) Fault(ctx context.Context, pod, run string, rec workload.Recorder, onInjected func(string)) error {
-	f := history.Fault{ID: "f1", Kind: history.KindKill, Pod: pod, Target: "owner", Run: run, DownFor: history.Duration(k.downFor)}
-	f.Phase, f.At = history.FaultIntent, time.Now()
-	rec.Append(history.FaultEvent(f))
-	k.c.Kill(pod)
-	f.Phase, f.At = history.FaultInjected, time.Now()
-	rec.Append(history.FaultEvent(f))
-	onInjected(pod)
-	select {
-	case <-ctx.Done():
-	case <-time.After(k.downFor):
-	}
-	k.c.Restart(pod)
-	f.Phase, f.At = history.FaultHealed, time.Now()
-	rec.Append(history.FaultEvent(f))
-	return nil
-}
 
 // playKillOwner runs kill-owner against an in-process cluster with bugs switched on.
 func playKillOwner(t *testing.T, bugs string, downFor time.Duration) *Result {
 	t.Helper()
-	c := testcluster.Start(t, 3, func(cfg *testbed.Config) {
-		b, err := testbed.ParseBugs(bugs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Bugs = b
-	})
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	d, err := probes.NewDriver(probes.DriverConfig{})
-	if err != nil {
+	r := testrig.Start(t, bugs)
+	wcfg := r.WorkloadConfig()
+	wcfg.MaxInFlight = 10
+	live := invariants.NewLive(r.History, r.Params)
+	if err := Begin(live, r.Meta("no-orphans", "buffers")); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	pg, err := probes.NewPostgres(ctx, probes.PostgresConfig{DSN: c.DSN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Close)
-	nc, err := probes.NewNATS(probes.NATSConfig{URL: c.NATSURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	hw, err := history.Create(filepath.Join(t.TempDir(), "history.jsonl"), history.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hw.Close() })
-	var pods []workload.Pod
-	for _, n := range c.Names() {
-		pods = append(pods, workload.Pod{Name: n, URL: c.URL(n)})
-	}
-	wcfg := workload.DefaultConfig()
-	wcfg.Pods, wcfg.ProviderURL, wcfg.Hint, wcfg.LateAfter = pods, c.Provider, "slow:16x150", 3
-	wcfg.ProbeEvery, wcfg.Grace, wcfg.MaxInFlight = 100*time.Millisecond, 40*time.Second, 10
-	params := invariants.Params{HeartbeatTTL: 2 * time.Second, HeartbeatInterval: 250 * time.Millisecond,
-		DetectInterval: 250 * time.Millisecond, Slack: 3 * time.Second}
-	live := invariants.NewLive(hw, params)
-	if err := Begin(live, history.Meta{Pods: c.Names(), UserChecks: []string{"no-orphans", "buffers"}, HeartbeatTTL: history.Duration(params.HeartbeatTTL),
-		HeartbeatInterval: history.Duration(params.HeartbeatInterval), DetectInterval: history.Duration(params.DetectInterval)}); err != nil {
-		t.Fatal(err)
-	}
-	checks := []probes.UserCheck{
-		{Name: "no-orphans", SQL: "SELECT id FROM threads WHERE status = 'in_progress' AND run_config IS NULL"},
-		{Name: "buffers", Stream: probes.StreamBuffers},
-	}
-	wl, err := workload.New(wcfg, workload.Deps{Driver: d, Postgres: pg, NATS: nc, Recorder: live, Log: log, UserChecks: checks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(ctx, Config{Runs: 3, OwnerWait: 20 * time.Second, RecoverWait: 20 * time.Second, MonitorTick: 250 * time.Millisecond, Heartbeats: true},
-		Deps{Workload: wl, Live: live, Faulter: killFaulter{c: c, downFor: downFor}, Log: log})
+	wl := r.Workload(t, wcfg, live,
+		probes.UserCheck{Name: "no-orphans", SQL: "SELECT id FROM threads WHERE status = 'in_progress' AND run_config IS NULL"},
+		probes.UserCheck{Name: "buffers", Stream: probes.StreamBuffers})
+	res, err := Run(context.Background(), Config{Runs: 3, OwnerWait: 20 * time.Second, RecoverWait: 20 * time.Second, MonitorTick: 250 * time.Millisecond, Heartbeats: true},
+		Deps{Workload: wl, Live: live, Faulter: &testrig.KillFaulter{Cluster: r.Cluster, DownFor: downFor}, Log: r.Log})
 	if err != nil {
 		t.Fatalf("scenario: %v", err)
 	}
@@ -109,13 +37,7 @@ func playKillOwner(t *testing.T, bugs string, downFor time.Duration) *Result {
 	return res
 }
 
-func verdicts(r invariants.Report) map[string]invariants.Verdict {
-	out := map[string]invariants.Verdict{}
-	for _, v := range r.Verdicts {
-		out[v.Name] = v
-	}
-	return out
-}
+var verdicts = testrig.Verdicts
 
 func TestIntegrationKillOwnerCleanPasses(t *testing.T) {
 	t.Parallel()

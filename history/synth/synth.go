@@ -266,7 +266,17 @@ func (g *gen) watches(at time.Time, i int, id, thread string, start time.Time) {
 // WriteFile writes a synthetic history to a new file at path and returns the events
 // written.
 func WriteFile(path string, o Options) (int, error) {
-	w, err := history.Create(path, history.Options{Buffered: true})
+	return write(path, o, history.Options{Buffered: true})
+}
+
+// WriteRotated is WriteFile with the history rotated every maxBytes and its rotated
+// segments gzipped, as a long soak leaves it.
+func WriteRotated(path string, o Options, maxBytes int64) (int, error) {
+	return write(path, o, history.Options{Buffered: true, MaxBytes: maxBytes, Compress: true})
+}
+
+func write(path string, o Options, ho history.Options) (int, error) {
+	w, err := history.Create(path, ho)
 	if err != nil {
 		return 0, err
 	}
