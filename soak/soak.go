@@ -367,25 +367,16 @@ func (s *soak) fire(ctx context.Context, kind string, scheduled time.Time) error
 }
 
 // victim picks a run in flight whose k chunks are in its buffer and whose owner
-// Postgres names, waiting up to OwnerWait for one.
+// Postgres names, waiting up to OwnerWait for one. Of those it takes the one with the
+// fewest chunks streamed (ties at random): the fault should land while the run still
+// has most of its stream ahead, not on a run about to finish, whose end may beat
+// the fault and leave nothing for owner-alive or the takeover to show. A run whose
+// stream has ended (its watchers still reading to the end) is not a candidate.
 func (s *soak) victim(ctx context.Context) *workload.Run {
 	deadline := time.Now().Add(s.cfg.OwnerWait)
 	for {
-		var ready []*workload.Run
-		for _, r := range s.d.Workload.Live() {
-			select {
-			case <-r.Done():
-				continue
-			case <-r.Buffered():
-			default:
-				continue
-			}
-			if r.Owner() != "" {
-				ready = append(ready, r)
-			}
-		}
-		if len(ready) > 0 {
-			return ready[rand.IntN(len(ready))]
+		if r := pickVictim(s.d.Workload.Live()); r != nil {
+			return r
 		}
 		if time.Now().After(deadline) {
 			return nil
@@ -396,6 +387,51 @@ func (s *soak) victim(ctx context.Context) *workload.Run {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// victimRun is what pickVictim needs of a run; *workload.Run has it.
+type victimRun interface {
+	Done() <-chan struct{}
+	Buffered() <-chan struct{}
+	Owner() string
+	Streamed() (chunks int, done bool)
+}
+
+// closed reports whether c is closed. (One select over Done and Buffered would pick
+// at random when both are, and take a decided run.)
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// pickVictim returns the candidate with the fewest chunks streamed, nil if none.
+func pickVictim[R victimRun](runs []R) R {
+	var best []R
+	fewest := 0
+	for _, r := range runs {
+		if closed(r.Done()) || !closed(r.Buffered()) {
+			continue
+		}
+		n, ended := r.Streamed()
+		if ended || r.Owner() == "" {
+			continue
+		}
+		switch {
+		case len(best) == 0 || n < fewest:
+			best, fewest = []R{r}, n
+		case n == fewest:
+			best = append(best, r)
+		}
+	}
+	if len(best) == 0 {
+		var none R
+		return none
+	}
+	return best[rand.IntN(len(best))]
 }
 
 // watchDependencies pings every dependency each tick and records each change of

@@ -5,6 +5,8 @@ package soak
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,4 +120,99 @@ func TestIntegrationSoakDefectAndOutage(t *testing.T) {
 	if fails != v.Violations {
 		t.Errorf("OnFinding saw %d prefix-replay violations, the report %d", fails, v.Violations)
 	}
+}
+
+// TestIntegrationSoakCleanPasses: a soak on the correct in-process cluster passes with
+// every invariant exercised, counts its skips, and hits each victim run mid-stream.
+func TestIntegrationSoakCleanPasses(t *testing.T) {
+	t.Parallel()
+	r := play(t, "", Config{Duration: 40 * time.Second, Warmup: 4 * time.Second, Cooldown: 10 * time.Second, ProgressEvery: time.Second,
+		Faults: []Fault{{Kind: "kill", Spec: "@every 5s", Jitter: time.Second, Target: TargetOwner}}}, nil)
+	res := r.res
+	vs := verdicts(res.Report)
+	for _, name := range []string{"run-completes", "prefix-replay", "stream-integrity", "heartbeat-bucket", "owner-alive", "pod-recovers"} {
+		v := vs[name]
+		if v.Status != invariants.Pass || v.Exercised == 0 {
+			t.Errorf("%s: %s, exercised %d, first finding: %s", name, v.Status, v.Exercised, v.Message())
+		}
+	}
+	if v := vs["prefix-replay"]; v.UnderFault == 0 {
+		t.Errorf("prefix-replay never exercised under a fault: %+v", v)
+	}
+	if res.Faults.Healed < 2 || res.Faults.Failed != 0 {
+		t.Errorf("faults: %+v, want at least 2 healed and none failed", res.Faults)
+	}
+	k := res.Schedule["kill"]
+	if k.Fired != res.Faults.Fired+res.Faults.NoVictim+res.Faults.Outage {
+		t.Errorf("schedule fired %d, soak counted %+v", k.Fired, res.Faults)
+	}
+	if k.Skipped.Cooldown == 0 {
+		t.Errorf("no firing was skipped in the cooldown: %+v", k)
+	}
+	if !res.FinalCheck.AllReady || res.FinalCheck.Violations != 0 || res.FinalCheck.OpenFaults != "" {
+		t.Errorf("final check: %+v", res.FinalCheck)
+	}
+	if res.Runs.Completed < 20 {
+		t.Errorf("runs: %+v, want a steady flow (2/s for 40 s)", res.Runs)
+	}
+	for _, f := range r.findings {
+		if f.status == invariants.Fail {
+			t.Errorf("violation on the clean testbed: %s: %s", f.invariant, f.f.Message)
+		}
+	}
+	hit, missed := victimsHitMidRun(t, r.hpath)
+	if hit == 0 || len(missed) > 0 {
+		t.Errorf("owner faults: %d hit their run mid-stream; missed (the run had ended first): %v", hit, missed)
+	}
+	// The stored history says the same as the live checkers.
+	rd, closer, err := history.Open(r.hpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	off, err := invariants.Analyze(rd, invariants.Params{Slack: 3 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Status != res.Report.Status || !off.Ended {
+		t.Errorf("offline %s (ended %v), live %s", off.Status, off.Ended, res.Report.Status)
+	}
+}
+
+// victimsHitMidRun reads the history for each injected owner fault and its run: the
+// first reading of the run's thread taken after the injection must still say
+// in_progress, i.e. the fault landed before the run's stream ended.
+func victimsHitMidRun(t *testing.T, hpath string) (hit int, missed []string) {
+	t.Helper()
+	rd, closer, err := history.Open(hpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	pending := map[string]string{} // run -> fault id, injected and not yet read after
+	for {
+		e, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case e.Type == history.TypeFault && e.Fault.Phase == history.FaultInjected && e.Fault.Run != "":
+			pending[e.Fault.Run] = e.Fault.ID
+		case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeThread && e.Probe.ThreadState != nil:
+			id, ok := pending[e.Probe.Run]
+			if !ok {
+				continue
+			}
+			delete(pending, e.Probe.Run)
+			if st := e.Probe.ThreadState.Status; st == history.StatusInProgress {
+				hit++
+			} else {
+				missed = append(missed, fmt.Sprintf("%s on %s: %s", id, e.Probe.Run, st))
+			}
+		}
+	}
+	return hit, missed
 }

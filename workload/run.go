@@ -60,6 +60,17 @@ func (r *Run) Owner() string {
 	return r.owner
 }
 
+// Streamed is how many chunks of the run its buffer held at the last reading, and
+// whether the run's stream has ended as far as the last readings go: the buffer held
+// the end sentinel, or Postgres said completed or failed. (A run stays in flight
+// after that while its watchers read to the end; Done closes then.)
+func (r *Run) Streamed() (chunks int, ended bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ended = r.buffer.Done || r.status == history.StatusCompleted || r.status == history.StatusFailed
+	return r.buffer.TextDeltas, ended
+}
+
 // Outcome is how the run ended, once Done is closed.
 func (r *Run) Outcome() string {
 	r.mu.Lock()
