@@ -394,7 +394,7 @@ type victimRun interface {
 	Done() <-chan struct{}
 	Buffered() <-chan struct{}
 	Owner() string
-	Streamed() (chunks int, done bool)
+	Streamed() (chunks int, ended bool)
 }
 
 // closed reports whether c is closed. (One select over Done and Buffered would pick
