@@ -62,11 +62,15 @@ type Meta struct {
 	Phase  string   `json:"phase"`            // MetaBegin or MetaEnd
 	Chaosd string   `json:"chaosd,omitempty"` // chaosd's version
 	Pods   []string `json:"pods,omitempty"`   // the pods under test, by name
+	Target string   `json:"target,omitempty"` // the target profile chaosd judged by (config/targets)
 	// HeartbeatTTL and HeartbeatInterval are the heartbeat bucket's TTL and the
 	// pods' refresh interval; DetectInterval is how often pods look for dead peers.
 	HeartbeatTTL      Duration `json:"heartbeatTTL,omitempty"`
 	HeartbeatInterval Duration `json:"heartbeatInterval,omitempty"`
 	DetectInterval    Duration `json:"detectInterval,omitempty"`
+	// BootTime is how long a pod takes from its start to ready (pod-recovers'
+	// deadline derives from it); absent in older histories.
+	BootTime Duration `json:"bootTime,omitempty"`
 	// HeartbeatCheck is false for a mesh without the heartbeat bucket.
 	HeartbeatCheck *bool    `json:"heartbeatCheck,omitempty"`
 	UserChecks     []string `json:"userChecks,omitempty"` // names of the declared user checks

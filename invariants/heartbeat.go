@@ -28,6 +28,7 @@ type HeartbeatBucket struct {
 	missing     bool            // in a streak of "bucket missing"
 	unreadable  bool            // in a streak of failed readings
 	staleStreak map[string]bool // pod -> in a streak of missing or stale key
+	readyReads  int             // readiness readings that said ready (for the note)
 }
 
 var _ Checker = (*HeartbeatBucket)(nil)
@@ -41,7 +42,13 @@ func (c *HeartbeatBucket) Name() string { return NameHeartbeatBucket }
 
 // Observe implements Checker.
 func (c *HeartbeatBucket) Observe(e *history.Event) {
-	if e.Type != history.TypeProbe || e.Probe.Kind != history.ProbeHeartbeats {
+	if e.Type != history.TypeProbe {
+		return
+	}
+	if e.Probe.Kind == history.ProbeReady && e.Probe.Ready != nil && e.Probe.Ready.Ready {
+		c.readyReads++
+	}
+	if e.Probe.Kind != history.ProbeHeartbeats {
 		return
 	}
 	c.t.checks++
@@ -108,8 +115,23 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 
 // Finish implements Checker.
 func (c *HeartbeatBucket) Finish(time.Time) []Verdict {
-	if c.t.exercised == 0 && c.t.checks > 0 {
-		c.t.note("%d heartbeat readings, none taken while a pod was known ready", c.t.checks)
+	if c.t.exercised == 0 {
+		c.t.note("%s", c.notExercised())
 	}
 	return []Verdict{c.t.verdict()}
+}
+
+// notExercised says, in numbers, why no heartbeat reading was judged.
+func (c *HeartbeatBucket) notExercised() string {
+	n := plural(c.t.checks, "heartbeat reading")
+	switch {
+	case c.t.checks == 0:
+		return "no heartbeat reading was taken"
+	case c.t.unknowns > 0:
+		return n + ", none could be read while a pod was known ready"
+	case c.readyReads == 0:
+		return n + ", none taken while a pod was known ready: no readiness reading said ready"
+	}
+	return fmt.Sprintf("%s, none taken while a pod was known ready: %s said ready, none within %s (a ready reading's validity) before a heartbeat reading",
+		n, plural(c.readyReads, "readiness reading"), c.p.ReadyStale)
 }

@@ -9,35 +9,69 @@ import (
 	"github.com/chaosd/chaosd/history"
 )
 
-// OwnerAlive: no in-progress run is owned by a pod that has been down longer than
-// OwnerGrace (HeartbeatTTL + DetectInterval + Slack).
+// OwnerAlive: no in-progress run is left without a live owner longer than
+// OwnerGrace (HeartbeatTTL + DetectInterval + Slack): neither owned by a pod that has
+// been down that long, nor owned by nobody (run_owner_pod NULL, as mesh's graceful
+// stop leaves the runs it gives up) that long.
 //
 // A pod is down from a confirmed kill, stop, pause or partition from NATS (or all),
 // or a Docker die/pause, until the heal, a Docker start/unpause, or a ready reading.
-// Each thread reading of an in-progress run whose owner is down is a check: past the
-// grace it is a violation (once per run and pod); within it, an episode opens. The
-// episode is exercised when it resolves: Postgres names another owner or a terminal
-// status while the pod is still down (the recovery worked), or a violation; under
-// fault when a chaosd fault took the pod down. An episode whose pod came back first
-// is not exercised.
-// Unknown: a thread reading that failed while the run's last known owner had been
-// down past the grace; an episode still open at the end of the history, or when the
-// run was forgotten.
+// Each thread reading of an in-progress run whose owner is down, or that names no
+// owner, is a check, and opens an episode (one per run) if none is open:
+//   - owner down: the episode starts when the pod went down. It is exercised when it
+//     resolves while the pod is still down: Postgres names another owner or a
+//     terminal status (the recovery worked), or a violation. An episode whose pod came
+//     back first is not exercised.
+//   - no owner: the episode starts when the run last had a live owner: when its down
+//     owner went down (a down-owner episode that turns ownerless goes on), else at the
+//     last reading that named an owner (the release came after it, by at most one
+//     reading interval, which the Slack absorbs), else at the first reading without
+//     one. A reading that names another owner or a terminal status resolves it,
+//     exercised; one that names the down pod that lost it again goes on as that pod's
+//     episode. A run never seen with an owner (ownerless from its first reading: an
+//     owner model that fills the owner late) is judged the same way, but its first
+//     owner is a claim, not a takeover: not exercised. (mesh's claimRunStart sets the
+//     status and the owner together, so its runs are ownerless only once released.)
+//
+// Past the grace still in the same state is a violation (once per episode). Under
+// fault: a chaosd fault was on the (last) owner when it went down or lost the run.
+// Unknown: a thread reading that failed when a violation was possible (the run's last
+// reading showed it owned by a pod down past the grace, or ownerless past the grace);
+// an episode still open at the end of the history, or when the run was forgotten.
+// Not exercised, the note says what was missing in numbers: the longest window in
+// which a run's owner was down and came back before the grace (and the hold that
+// would have exposed a missing takeover, Params.TakeoverHold), or how often pods went
+// down while owning no run read in progress.
 type OwnerAlive struct {
 	w        *World
 	p        Params
 	t        tally
 	episodes map[string]*episode // by run
+
+	missed  int    // down-owner episodes closed unexercised: the owner came back first
+	longest missed // the longest of them
+	claims  int    // ownerless-from-the-start episodes closed by a first owner
 }
 
 var _ Checker = (*OwnerAlive)(nil)
 var _ dropper = (*OwnerAlive)(nil)
 
 type episode struct {
-	pod     string
-	since   time.Time
-	why     string
-	decided bool // violation or unknown reported
+	pod     string    // the down owner; when ownerless, the last owner ("" unknown)
+	since   time.Time // when the run last had a live owner (as far as is known)
+	why     string    // why pod went down or lost the run, "" unknown
+	decided bool      // violation or unknown reported
+
+	ownerless bool      // the run was last read with no owner
+	seen      time.Time // the reading that opened the episode (or turned it ownerless)
+	sinceWhat string    // what happened at since, for messages (ownerless)
+	claimOnly bool      // ownerless from the first reading: its first owner is no takeover
+}
+
+// missed is a down-owner window that ended with the owner's return.
+type missed struct {
+	pod, run string
+	down     time.Duration
 }
 
 func newOwnerAlive(w *World, p Params) *OwnerAlive {
@@ -64,31 +98,45 @@ func (c *OwnerAlive) Observe(e *history.Event) {
 	case st.Status == history.StatusInProgress && st.Owner != "" && down:
 		c.t.checks++
 		c.ownedByDown(e, st.Owner, since, why)
-	case ep != nil && ep.decided:
-		c.closeEpisode(p.Run, ep, false)
+	case st.Status == history.StatusInProgress && st.Owner == "":
+		c.t.checks++
+		c.ownerless(e)
 	case ep != nil:
-		_, _, stillDown := c.w.DownSince(ep.pod)
-		c.closeEpisode(p.Run, ep, stillDown)
+		c.resolve(p.Run, ep, e.Time)
 	}
+}
+
+// resolve closes the run's episode on a reading that names a live owner or a
+// terminal status.
+func (c *OwnerAlive) resolve(run string, ep *episode, at time.Time) {
+	if ep.ownerless {
+		c.closeEpisode(run, ep, !ep.claimOnly, at)
+		return
+	}
+	_, _, stillDown := c.w.DownSince(ep.pod)
+	c.closeEpisode(run, ep, stillDown, at)
 }
 
 func (c *OwnerAlive) ownedByDown(e *history.Event, owner string, since time.Time, why string) {
 	run := e.Probe.Run
 	ep := c.episodes[run]
-	if ep != nil && ep.pod != owner {
-		_, _, stillDown := c.w.DownSince(ep.pod)
-		c.closeEpisode(run, ep, stillDown)
+	switch {
+	case ep != nil && ep.ownerless && ep.pod == owner:
+		// Named again by the down pod that lost it: no takeover, the pod's episode goes on.
+		ep.ownerless, ep.since, ep.why, ep.seen = false, since, why, since
+	case ep != nil && (ep.ownerless || ep.pod != owner):
+		c.resolve(run, ep, e.Time)
 		ep = nil
 	}
 	if ep == nil {
-		ep = &episode{pod: owner, since: since, why: why}
+		ep = &episode{pod: owner, since: since, why: why, seen: since}
 		c.episodes[run] = ep
 	}
 	if ep.decided || e.Time.Sub(since) <= c.p.OwnerGrace {
 		return
 	}
 	ep.decided = true
-	c.t.exercise(c.byFault(owner, since))
+	c.t.exercise(c.byFault(ep))
 	r := c.w.Run(run)
 	f := Finding{At: e.Time, Run: run, Pods: []string{owner}, Message: fmt.Sprintf(
 		"run %s is still in_progress and owned by %s at %s, %s after %s went down (%s); grace %s. %s",
@@ -97,22 +145,113 @@ func (c *OwnerAlive) ownedByDown(e *history.Event, owner string, since time.Time
 	c.t.violate(f)
 }
 
-// byFault reports whether a chaosd fault took the pod down at since.
-func (c *OwnerAlive) byFault(pod string, since time.Time) bool {
-	return c.w.FaultOn(pod, since, since) != nil
+// ownerless judges a reading of the run in progress with no owner.
+func (c *OwnerAlive) ownerless(e *history.Event) {
+	run := e.Probe.Run
+	ep := c.episodes[run]
+	switch {
+	case ep == nil:
+		ep = c.openOwnerless(e.Time, c.w.Run(run))
+		c.episodes[run] = ep
+	case !ep.ownerless: // its down owner lost it: still no live owner since it went down
+		ep.ownerless, ep.seen = true, e.Time
+		ep.sinceWhat = fmt.Sprintf("its owner %s went down", ep.pod)
+	}
+	if ep.decided || e.Time.Sub(ep.since) <= c.p.OwnerGrace {
+		return
+	}
+	ep.decided = true
+	c.t.exercise(c.byFault(ep))
+	var pods []string
+	if ep.pod != "" {
+		pods = []string{ep.pod}
+	}
+	c.t.violate(Finding{At: e.Time, Run: run, Pods: pods, Message: fmt.Sprintf(
+		"run %s is still in_progress with no owner at %s, %s after %s; %s; grace %s. %s",
+		run, clock(e.Time), e.Time.Sub(ep.since).Round(time.Millisecond), sinceText(ep), lossText(ep),
+		c.p.OwnerGrace, c.w.Heartbeat()), Details: c.w.Details(c.w.Run(run))})
 }
 
-func (c *OwnerAlive) closeEpisode(run string, ep *episode, recovered bool) {
+// openOwnerless opens the episode of a run first read in progress with no owner at.
+func (c *OwnerAlive) openOwnerless(at time.Time, r *Run) *episode {
+	ep := &episode{ownerless: true, since: at, seen: at}
+	if r == nil || r.LastOwner == "" {
+		ep.claimOnly = true
+		ep.sinceWhat = "the first reading that showed it so"
+		return ep
+	}
+	ep.pod, ep.since = r.LastOwner, r.LastOwnedAt
+	ep.sinceWhat = ep.pod + " was last seen owning it"
+	if downAt, why, down := c.w.DownSince(ep.pod); down {
+		ep.why = fmt.Sprintf("down since %s (%s)", clock(downAt), why)
+	} else if f := c.w.FaultOn(ep.pod, ep.since, at); f != nil {
+		ep.why = f.String()
+	}
+	return ep
+}
+
+// sinceText says since when an ownerless run has had no live owner:
+// "mesh-1 was last seen owning it (12:00:10.000; no owner read from 12:00:11.000 on)".
+func sinceText(ep *episode) string {
+	if ep.claimOnly {
+		return fmt.Sprintf("%s (%s)", ep.sinceWhat, clock(ep.since))
+	}
+	return fmt.Sprintf("%s (%s; no owner read from %s on)", ep.sinceWhat, clock(ep.since), clock(ep.seen))
+}
+
+// lossText says who owned an ownerless run last and why it lost it.
+func lossText(ep *episode) string {
+	switch {
+	case ep.pod == "":
+		return "no owner was ever seen"
+	case ep.why == "":
+		return ep.pod + " gave it up, with no fault or down time of its own seen"
+	}
+	return ep.pod + " lost it: " + ep.why
+}
+
+// byFault reports whether a chaosd fault was on the episode's (last) owner when it
+// went down or lost the run.
+func (c *OwnerAlive) byFault(ep *episode) bool {
+	return ep.pod != "" && c.w.FaultOn(ep.pod, ep.since, ep.seen) != nil
+}
+
+// closeEpisode ends an episode that a reading resolved at: exercised when it was
+// recovered (and not decided before); a down-owner episode that was not is kept for
+// the not-exercised note.
+func (c *OwnerAlive) closeEpisode(run string, ep *episode, recovered bool, at time.Time) {
 	delete(c.episodes, run)
-	if recovered && !ep.decided {
-		c.t.exercise(c.byFault(ep.pod, ep.since))
+	switch {
+	case ep.decided:
+	case recovered:
+		c.t.exercise(c.byFault(ep))
+	case ep.claimOnly:
+		c.claims++
+	case !ep.ownerless:
+		c.missedWindow(run, ep, at)
+	}
+}
+
+// missedWindow counts a down-owner episode whose owner came back first.
+func (c *OwnerAlive) missedWindow(run string, ep *episode, at time.Time) {
+	up, ok := c.w.downUntil(ep.pod, ep.since)
+	if !ok {
+		up = at
+	}
+	c.missed++
+	if d := up.Sub(ep.since); d > c.longest.down || c.missed == 1 {
+		c.longest = missed{pod: ep.pod, run: run, down: d}
 	}
 }
 
 // unreadable handles a failed thread reading: unknown when a violation was possible.
 func (c *OwnerAlive) unreadable(e *history.Event) {
 	r := c.w.Run(e.Probe.Run)
-	if r == nil || !r.inProgress() || r.Owner == "" {
+	if r == nil || !r.inProgress() {
+		return
+	}
+	if r.Owner == "" {
+		c.unreadableOwnerless(e, r)
 		return
 	}
 	since, why, down := c.w.DownSince(r.Owner)
@@ -121,7 +260,7 @@ func (c *OwnerAlive) unreadable(e *history.Event) {
 	}
 	ep := c.episodes[r.ID]
 	if ep == nil {
-		ep = &episode{pod: r.Owner, since: since, why: why}
+		ep = &episode{pod: r.Owner, since: since, why: why, seen: since}
 		c.episodes[r.ID] = ep
 	}
 	if ep.decided {
@@ -131,6 +270,25 @@ func (c *OwnerAlive) unreadable(e *history.Event) {
 	c.t.unknown(Finding{At: e.Time, Run: r.ID, Pods: []string{r.Owner}, Message: fmt.Sprintf(
 		"run %s could not be read from Postgres at %s (%s), %s after its last known owner %s went down (%s)",
 		r.ID, clock(e.Time), e.Probe.Err, e.Time.Sub(since).Round(time.Millisecond), r.Owner, why), Details: c.w.Details(r)})
+}
+
+// unreadableOwnerless: the run was last read in progress with no owner.
+func (c *OwnerAlive) unreadableOwnerless(e *history.Event, r *Run) {
+	ep := c.episodes[r.ID]
+	if ep == nil || !ep.ownerless || ep.decided || e.Time.Sub(ep.since) <= c.p.OwnerGrace {
+		return
+	}
+	ep.decided = true
+	c.t.unknown(Finding{At: e.Time, Run: r.ID, Pods: podsOfEpisode(ep), Message: fmt.Sprintf(
+		"run %s could not be read from Postgres at %s (%s), %s after %s; it was last read in_progress with no owner; %s",
+		r.ID, clock(e.Time), e.Probe.Err, e.Time.Sub(ep.since).Round(time.Millisecond), sinceText(ep), lossText(ep)), Details: c.w.Details(r)})
+}
+
+func podsOfEpisode(ep *episode) []string {
+	if ep.pod == "" {
+		return nil
+	}
+	return []string{ep.pod}
 }
 
 // Drop implements dropper.
@@ -145,9 +303,13 @@ func (c *OwnerAlive) openAtEnd(run string, ep *episode, at time.Time) {
 	if ep.decided {
 		return
 	}
-	c.t.unknown(Finding{At: at, Run: run, Pods: []string{ep.pod}, Message: fmt.Sprintf(
-		"run %s was last seen in_progress and owned by %s, down since %s (%s); nothing was observed after that to decide it (%s of the %s grace had passed at %s)",
-		run, ep.pod, clock(ep.since), ep.why, at.Sub(ep.since).Round(time.Millisecond), c.p.OwnerGrace, clock(at))})
+	state := fmt.Sprintf("owned by %s, down since %s (%s)", ep.pod, clock(ep.since), ep.why)
+	if ep.ownerless {
+		state = fmt.Sprintf("with no owner (since %s; %s)", sinceText(ep), lossText(ep))
+	}
+	c.t.unknown(Finding{At: at, Run: run, Pods: podsOfEpisode(ep), Message: fmt.Sprintf(
+		"run %s was last seen in_progress %s; nothing was observed after that to decide it (%s of the %s grace had passed at %s)",
+		run, state, at.Sub(ep.since).Round(time.Millisecond), c.p.OwnerGrace, clock(at))})
 }
 
 // Finish implements Checker.
@@ -156,7 +318,36 @@ func (c *OwnerAlive) Finish(at time.Time) []Verdict {
 		c.openAtEnd(run, c.episodes[run], at)
 	}
 	if c.t.exercised == 0 {
-		c.t.note("no run was seen in progress while its owner was down")
+		c.t.note("%s", c.notExercised())
 	}
 	return []Verdict{c.t.verdict()}
+}
+
+// notExercised says, in numbers, what was missing for the invariant to be exercised.
+func (c *OwnerAlive) notExercised() string {
+	if c.missed == 0 {
+		s := "no run was read in progress while its owner was down"
+		switch c.w.downCount {
+		case 0:
+			s += " (no pod went down)"
+		case 1:
+			s += " (a pod went down once, not while owning a run read in progress)"
+		default:
+			s += fmt.Sprintf(" (pods went down %d times, never while owning a run read in progress)", c.w.downCount)
+		}
+		if c.claims > 0 {
+			s += fmt.Sprintf("; %s read in progress with no owner got a first owner (a claim, not a takeover)", plural(c.claims, "run"))
+		}
+		return s
+	}
+	m := c.longest
+	s := fmt.Sprintf("owner %s of run %s was down %.1fs while the run was in progress", m.pod, m.run, m.down.Seconds())
+	if c.missed > 1 {
+		s += fmt.Sprintf(" (the longest of %d such windows)", c.missed)
+	}
+	if m.down > c.p.OwnerGrace {
+		return s + fmt.Sprintf(", longer than the grace %s, but the run was not read between the end of the grace and the owner's return", c.p.OwnerGrace)
+	}
+	return s + fmt.Sprintf(", but a takeover is due only after the grace %s: hold the fault longer (--down-for or --duration ≥ %s, or auto)",
+		c.p.graceText(), c.p.TakeoverHold())
 }

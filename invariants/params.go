@@ -16,6 +16,9 @@ type Params struct {
 	HeartbeatInterval time.Duration // pods refresh their key this often; mesh: 10 s
 	DetectInterval    time.Duration // pods look for dead peers this often; mesh: 10 s
 	Slack             time.Duration // added to every grace for scheduling and resume work; 10 s
+	// BootTime: how long a pod takes from its start to ready (mesh: about 30 s). 0
+	// (unknown, e.g. an older history) keeps the old RecoverDeadline default.
+	BootTime time.Duration
 
 	// OwnerGrace: how long a down pod may still own an in-progress run.
 	// Default HeartbeatTTL + DetectInterval + Slack.
@@ -27,7 +30,8 @@ type Params struct {
 	RunDeadline time.Duration
 	RunBase     time.Duration // a run's streaming time when the history does not say; 1 m
 	// RecoverDeadline: a healed pod must be ready again within this. Default
-	// 2 HeartbeatTTL.
+	// BootTime + HeartbeatInterval + Slack when BootTime is known (the pod boots,
+	// then a readiness reading has to catch it), else 2 HeartbeatTTL.
 	RecoverDeadline time.Duration
 	// KeyGrace: a pod must have been ready this long before its heartbeat key is
 	// required (it writes one on start, then every HeartbeatInterval). Default
@@ -76,6 +80,7 @@ func (p Params) Resolve(m *history.Meta) Params {
 		p.HeartbeatTTL = or(p.HeartbeatTTL, m.HeartbeatTTL.D())
 		p.HeartbeatInterval = or(p.HeartbeatInterval, m.HeartbeatInterval.D())
 		p.DetectInterval = or(p.DetectInterval, m.DetectInterval.D())
+		p.BootTime = or(p.BootTime, m.BootTime.D())
 		if p.HeartbeatCheck == nil {
 			p.HeartbeatCheck = m.HeartbeatCheck
 		}
@@ -88,7 +93,7 @@ func (p Params) Resolve(m *history.Meta) Params {
 	p.Slack = or(p.Slack, d.Slack)
 	p.OwnerGrace = or(p.OwnerGrace, p.HeartbeatTTL+p.DetectInterval+p.Slack)
 	p.RunBase = or(p.RunBase, time.Minute)
-	p.RecoverDeadline = or(p.RecoverDeadline, 2*p.HeartbeatTTL)
+	p.RecoverDeadline = or(p.RecoverDeadline, p.recoverDefault())
 	p.KeyGrace = or(p.KeyGrace, p.HeartbeatInterval+p.Slack)
 	p.ReadyStale = or(p.ReadyStale, 3*p.HeartbeatInterval)
 	p.PurgeConfirm = or(p.PurgeConfirm, time.Second)
@@ -112,7 +117,7 @@ func (p Params) Resolve(m *history.Meta) Params {
 // Validate rejects negative durations.
 func (p Params) Validate() error {
 	for name, d := range map[string]time.Duration{"heartbeat-ttl": p.HeartbeatTTL, "heartbeat-interval": p.HeartbeatInterval,
-		"detect-interval": p.DetectInterval, "slack": p.Slack, "owner-grace": p.OwnerGrace, "run-deadline": p.RunDeadline,
+		"detect-interval": p.DetectInterval, "slack": p.Slack, "boot-time": p.BootTime, "owner-grace": p.OwnerGrace, "run-deadline": p.RunDeadline,
 		"recover-deadline": p.RecoverDeadline, "key-grace": p.KeyGrace, "skew": p.Skew} {
 		if d < 0 {
 			return fmt.Errorf("params: %s %s is negative", name, d)
@@ -124,6 +129,34 @@ func (p Params) Validate() error {
 		}
 	}
 	return nil
+}
+
+// recoverDefault is RecoverDeadline's default: BootTime + HeartbeatInterval + Slack
+// when the boot time is known, else 2 HeartbeatTTL.
+func (p Params) recoverDefault() time.Duration {
+	if p.BootTime > 0 {
+		return p.BootTime + p.HeartbeatInterval + p.Slack
+	}
+	return 2 * p.HeartbeatTTL
+}
+
+// TakeoverHold is how long a fault must hold a run's owner down to expose a
+// takeover that never happens: OwnerGrace + Slack. Past OwnerGrace owner-alive
+// judges the run; the extra Slack leaves a reading or two after that, so that a
+// takeover that is merely late is told apart from one that is missing. With the
+// derived grace it is HeartbeatTTL + DetectInterval + 2 Slack: 28 s on the bundled
+// cluster (6 s + 2 s + 2×10 s), 75 s on mesh's timings (45 s + 10 s + 2×10 s). It is
+// what a hold of "auto" means (--down-for, --duration). p must be Resolve()d first:
+// on unresolved Params (OwnerGrace or Slack zero) the result is meaningless.
+func (p Params) TakeoverHold() time.Duration { return p.OwnerGrace + p.Slack }
+
+// graceText is OwnerGrace with how it was derived, when it was: "18s (heartbeat TTL
+// 6s + detection 2s + slack 10s)".
+func (p Params) graceText() string {
+	if p.OwnerGrace != p.HeartbeatTTL+p.DetectInterval+p.Slack {
+		return p.OwnerGrace.String()
+	}
+	return fmt.Sprintf("%s (heartbeat TTL %s + detection %s + slack %s)", p.OwnerGrace, p.HeartbeatTTL, p.DetectInterval, p.Slack)
 }
 
 // runDeadline is how long a run that mockai streams in expect may take.

@@ -2,6 +2,7 @@ package invariants
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/chaosd/chaosd/history"
@@ -20,6 +21,8 @@ type PodRecovers struct {
 	p     Params
 	t     tally
 	waits []*recoverWait
+
+	faults map[string]string // fault id -> its latest phase, until healed (for the note)
 }
 
 var _ Checker = (*PodRecovers)(nil)
@@ -33,7 +36,7 @@ type recoverWait struct {
 }
 
 func newPodRecovers(w *World, p Params) *PodRecovers {
-	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence)}
+	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}}
 }
 
 // Name implements Checker.
@@ -52,6 +55,10 @@ func (c *PodRecovers) Observe(e *history.Event) {
 
 func (c *PodRecovers) observeFault(e *history.Event) {
 	h := e.Fault
+	c.faults[h.ID] = h.Phase
+	if h.Phase == history.FaultHealed || h.Phase == history.FaultHealUnknown {
+		delete(c.faults, h.ID) // a heal is a check: no note is due
+	}
 	f := c.w.pods[h.Pod].faultByID(h.ID)
 	if f == nil {
 		return
@@ -125,7 +132,7 @@ func (c *PodRecovers) Finish(at time.Time) []Verdict {
 			at.Sub(wt.healedAt).Round(time.Millisecond), wt.f, c.p.RecoverDeadline)})
 	}
 	if c.t.checks == 0 {
-		c.t.note("no fault was healed")
+		c.t.note("%s", c.notExercised())
 	}
 	return []Verdict{c.t.verdict()}
 }
@@ -141,4 +148,37 @@ func (p *pod) faultByID(id string) *fault {
 		}
 	}
 	return nil
+}
+
+// notExercised says, in numbers, why no heal was judged: the faults seen and where
+// each stopped.
+func (c *PodRecovers) notExercised() string {
+	if len(c.faults) == 0 {
+		return "no fault was healed: none was injected"
+	}
+	var open, failed int
+	for _, phase := range c.faults {
+		switch phase {
+		case history.FaultInjectFailed:
+			failed++
+		case history.FaultIntent, history.FaultInjected:
+			open++
+		}
+	}
+	var parts []string
+	if open > 0 {
+		parts = append(parts, fmt.Sprintf("%d still in effect when the history ended", open))
+	}
+	if failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed to inject", failed))
+	}
+	return fmt.Sprintf("no fault was healed (%s: %s)", plural(len(c.faults), "fault"), strings.Join(parts, ", "))
+}
+
+// plural is "1 fault", "2 faults".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -23,6 +23,8 @@ import (
 type PrefixReplay struct {
 	w *World
 	t tally
+
+	lateK0, cutOff int // late reports with k = 0; late k >= 1 ones not judged (for the note)
 }
 
 var _ Checker = (*PrefixReplay)(nil)
@@ -42,10 +44,14 @@ func (c *PrefixReplay) Observe(e *history.Event) {
 	c.t.checks++
 	wt := e.Watch
 	if !wt.Late || wt.K < 1 {
+		if wt.Late {
+			c.lateK0++
+		}
 		return
 	}
 	cutOff := c.w.FaultOn(wt.Pod, wt.OpenedAt, e.Time)
 	if len(wt.Order) == 0 && !wt.Finished && cutOff != nil {
+		c.cutOff++
 		return
 	}
 	r := c.w.Run(wt.Run)
@@ -107,7 +113,20 @@ func chunksOf(r *Run) int {
 // Finish implements Checker.
 func (c *PrefixReplay) Finish(time.Time) []Verdict {
 	if c.t.exercised == 0 {
-		c.t.note("no late attach opened with k >= 1 chunks buffered was reported")
+		c.t.note("%s", c.notExercised())
 	}
 	return []Verdict{c.t.verdict()}
+}
+
+// notExercised says, in numbers, what the watcher reports were instead.
+func (c *PrefixReplay) notExercised() string {
+	s := "no late attach opened with k >= 1 chunks buffered was reported"
+	if c.t.checks == 0 {
+		return s + " (no watcher report at all)"
+	}
+	s += fmt.Sprintf(" (%s: %d early, %d late with k = 0", plural(c.t.checks, "watcher report"), c.t.checks-c.lateK0-c.cutOff, c.lateK0)
+	if c.cutOff > 0 {
+		s += fmt.Sprintf(", %d late that saw nothing while their own pod was faulted", c.cutOff)
+	}
+	return s + ")"
 }

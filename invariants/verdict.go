@@ -68,13 +68,16 @@ type Verdict struct {
 }
 
 // Message is the verdict in one line: the first violation, else the first unknown
-// window, else why it was not exercised, else empty.
+// window, else why it was not exercised (its first note, which says what was
+// missing), else empty.
 func (v Verdict) Message() string {
 	switch {
 	case len(v.Evidence) > 0:
 		return v.Evidence[0].Message
 	case len(v.Unobserved) > 0:
 		return v.Unobserved[0].Message
+	case v.Status == NotExercised && len(v.Notes) > 0:
+		return "never exercised: " + v.Notes[0]
 	case v.Status == NotExercised:
 		return "never exercised: nothing was observed that this invariant is about"
 	}

@@ -24,6 +24,8 @@ type World struct {
 	hb     string // the last heartbeat reading, for diagnoses
 	onDrop func(run string)
 
+	downCount int // pod down intervals opened so far (for notes)
+
 	outages   []*outage     // dependency outages, oldest first (outage.go)
 	maxExpect time.Duration // the longest streaming time of a run seen
 	tallies   []*tallyState // every checker's counts (Engine.Counts)
@@ -223,6 +225,7 @@ func (w *World) podDown(name string, at time.Time, why func() string) {
 	}
 	p.down = &interval{from: at, why: why}
 	p.downs = appendRing(p.downs, p.down)
+	w.downCount++
 }
 
 func (w *World) podUp(name string, at time.Time) {
@@ -284,6 +287,21 @@ func (w *World) DownSince(name string) (time.Time, string, bool) {
 		return time.Time{}, "", false
 	}
 	return p.down.from, p.down.why(), true
+}
+
+// downUntil returns when the pod's down interval that began at from ended, or false
+// while it lasts (or when it is no longer remembered).
+func (w *World) downUntil(name string, from time.Time) (time.Time, bool) {
+	p := w.pods[name]
+	if p == nil {
+		return time.Time{}, false
+	}
+	for _, iv := range slices.Backward(p.downs) {
+		if iv.from.Equal(from) {
+			return iv.to, !iv.to.IsZero()
+		}
+	}
+	return time.Time{}, false
 }
 
 // WasDown reports whether the pod was down at t (as far as the recent past goes).
@@ -379,6 +397,12 @@ type Run struct {
 	hits        []*fault
 	dropAt      time.Time
 	lastReadErr bool // the last thread reading could not be taken
+
+	// LastOwner is the owner of the latest reading that named one while the run was
+	// in progress, LastOwnedAt that reading's time; a reading of another status
+	// clears both.
+	LastOwner   string
+	LastOwnedAt time.Time
 }
 
 type ownerAt struct {
@@ -488,6 +512,12 @@ func (w *World) observeThread(at time.Time, r *Run, p *history.Probe) {
 		r.ownerTrail = appendRing(r.ownerTrail, ownerAt{st.Owner, at})
 	}
 	r.Owner = st.Owner
+	switch {
+	case st.Status != history.StatusInProgress:
+		r.LastOwner, r.LastOwnedAt = "", time.Time{}
+	case st.Owner != "":
+		r.LastOwner, r.LastOwnedAt = st.Owner, at
+	}
 }
 
 // Details is the run's dossier as lines of evidence.
