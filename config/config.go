@@ -13,6 +13,9 @@ import (
 
 // Config is all of chaosd's configuration.
 type Config struct {
+	// Target names the profile (config/targets/NAME.yaml) whose values sit between
+	// the built-in defaults and this file: bundled, mesh-2026-05, mesh-current.
+	Target      string      `yaml:"target"`
 	Docker      Docker      `yaml:"docker"`
 	Selector    Selector    `yaml:"selector"`
 	Pods        Pods        `yaml:"pods"`
@@ -47,6 +50,9 @@ type Pods struct {
 	NameFrom string `yaml:"name_from"` // label:KEY, env:VAR or name: the pod name (mesh's POD_NAME)
 	Port     int    `yaml:"port"`      // the pods' HTTP port inside the container
 	Ready    string `yaml:"ready"`     // http (GET /health/ready) or running (container state)
+	// BootTime is how long a pod takes from its start to ready: pod-recovers' deadline
+	// and the preflight's patience derive from it.
+	BootTime Duration `yaml:"boot_time"`
 }
 
 // Postgres is mesh's database, where run owners are read.
@@ -84,9 +90,10 @@ type Faults struct {
 
 // Kind holds one kind's defaults; which fields a kind takes is in faults.Kinds.
 type Kind struct {
-	Duration *Duration `yaml:"duration,omitempty"`
-	DownFor  *Hold     `yaml:"down_for,omitempty"`
-	Peers    []string  `yaml:"peers,omitempty"`
+	Duration *Hold `yaml:"duration,omitempty"` // a duration or auto
+
+	DownFor *Hold    `yaml:"down_for,omitempty"`
+	Peers   []string `yaml:"peers,omitempty"`
 }
 
 // Watchdog is the detached process that heals a fault at its deadline if chaosd dies.
@@ -104,8 +111,9 @@ const DefaultLedgerPath = "/var/lib/chaosd/ledger.jsonl"
 func Default() Config {
 	return Config{
 		Docker:      Docker{Timeout: D(10e9)},
+		Target:      TargetBundled,
 		Selector:    Selector{Project: "chaosd", Labels: map[string]string{}, Infra: []string{"postgres", "nats", "mockai", "mock-ai", "migrate"}},
-		Pods:        Pods{NameFrom: faults.DefaultPodNameRule.String(), Port: 3000, Ready: ReadyHTTP},
+		Pods:        Pods{NameFrom: faults.DefaultPodNameRule.String(), Port: 3000, Ready: ReadyHTTP, BootTime: D(5e9)},
 		Postgres:    Postgres{DSN: "postgres://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable"},
 		Owner:       Owner{Source: "threads"},
 		Ledger:      Ledger{Path: DefaultLedgerPath},
@@ -113,9 +121,9 @@ func Default() Config {
 		Faults: Faults{
 			ConfirmTimeout: D(10e9), HealTimeout: D(60e9), ProbeTimeout: D(250e6), Settle: D(3e9),
 			Kinds: map[string]Kind{
-				"kill":      {DownFor: &Hold{D: 10e9}},
-				"pause":     {Duration: ptr(D(30e9))},
-				"partition": {Duration: ptr(D(30e9))},
+				"kill":      {DownFor: ptr(HoldAuto)},
+				"pause":     {Duration: ptr(HoldAuto)},
+				"partition": {Duration: ptr(HoldAuto)},
 			},
 			Peers: map[string][]string{"nats": {"nats"}, "postgres": {"postgres"}, "mockai": {"mockai", "mock-ai"}},
 		},

@@ -111,7 +111,7 @@ func TestHoldDefaultsPerKind(t *testing.T) {
 		t.Errorf("pause: %v", h)
 	}
 	// The map entry for partition was not given: the built-in default stands.
-	if h := c.Hold("partition"); h.D.String() != "30s" {
+	if h := c.Hold("partition"); !h.Auto {
 		t.Errorf("partition: %v", h)
 	}
 }
@@ -125,7 +125,7 @@ func TestYAMLMasksThePassword(t *testing.T) {
 		t.Fatalf("%s", b)
 	}
 	back, err := Parse(b)
-	if err != nil || back.Faults.Kinds["kill"].DownFor.String() != "10s" {
+	if err != nil || back.Faults.Kinds["kill"].DownFor.String() != "auto" {
 		t.Fatalf("round trip: %v, %+v", err, back.Faults.Kinds)
 	}
 }

@@ -33,27 +33,39 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
-// Hold is how long a fault is held: a duration, or "never" (never healed).
+// Hold is how long a fault is held: a duration, "never" (never healed), or "auto":
+// long enough to expose a takeover that never happens, past owner-alive's grace for
+// the target's timings (see AutoHold).
 type Hold struct {
 	D     time.Duration
 	Never bool
+	Auto  bool
 }
 
-// ParseHold parses a duration or "never".
+// HoldAuto is the Hold that AutoHold resolves from the target's timings.
+var HoldAuto = Hold{Auto: true}
+
+// ParseHold parses a duration, "never" or "auto".
 func ParseHold(s string) (Hold, error) {
-	if s == "never" {
+	switch s {
+	case "never":
 		return Hold{Never: true}, nil
+	case "auto":
+		return HoldAuto, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return Hold{}, fmt.Errorf("%q is not a duration (e.g. 30s, 2m) or never", s)
+		return Hold{}, fmt.Errorf("%q is not a duration (e.g. 30s, 2m), auto or never", s)
 	}
 	return Hold{D: d}, nil
 }
 
 func (h Hold) String() string {
-	if h.Never {
+	switch {
+	case h.Never:
 		return "never"
+	case h.Auto:
+		return "auto"
 	}
 	return h.D.String()
 }
@@ -62,7 +74,7 @@ func (h Hold) String() string {
 func (h *Hold) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseHold(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 2m) or never", n.Line, n.Value)
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 2m), auto or never", n.Line, n.Value)
 	}
 	*h = v
 	return nil

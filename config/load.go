@@ -14,23 +14,53 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads the YAML file at path over Default(). It does not validate.
+// Load reads the YAML file at path over its target's profile (the file's target:,
+// else bundled) over Default(). It does not validate.
 func Load(path string) (Config, error) {
+	return LoadTarget(path, "")
+}
+
+// LoadTarget is Load with the target given ("" = the file's target:, else bundled).
+func LoadTarget(path, target string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data)
+	c, err := ParseTarget(data, target)
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Parse decodes YAML over Default(), strictly: unknown fields are errors. An empty
-// document is Default().
-func Parse(data []byte) (Config, error) {
-	c := Default()
+// Parse decodes YAML over its target's profile over Default(), strictly: unknown
+// fields are errors. An empty document is the bundled profile.
+func Parse(data []byte) (Config, error) { return ParseTarget(data, "") }
+
+// ParseTarget is Parse with the target given ("" = the document's target:, else
+// bundled). A target given here wins over the document's.
+func ParseTarget(data []byte, target string) (Config, error) {
+	if target == "" {
+		var err error
+		if target, err = targetOf(data); err != nil {
+			return Config{}, err
+		}
+	}
+	if target == "" {
+		target = TargetBundled
+	}
+	base, err := ForTarget(target)
+	if err != nil {
+		return Config{}, err
+	}
+	c, err := parseOver(base, data)
+	c.Target = target
+	return c, err
+}
+
+// parseOver decodes YAML over base, strictly.
+func parseOver(base Config, data []byte) (Config, error) {
+	c := base
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {

@@ -39,6 +39,8 @@ var overrides = []Override{
 	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in the working directory)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
 	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},
 	{"heartbeat-interval", "CHAOSD_HEARTBEAT_INTERVAL", "workload.heartbeat_interval", "the pods' heartbeat refresh and orphan scan interval", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatInt })},
+	{"detect-interval", "CHAOSD_DETECT_INTERVAL", "workload.detect_interval", "how often the pods look for dead peers (default: the heartbeat interval)", setDuration(func(c *Config) *Duration { return &c.Workload.DetectInt })},
+	{"boot-time", "CHAOSD_BOOT_TIME", "pods.boot_time", "how long a pod takes from its start to ready (pod-recovers' deadline derives from it)", setDuration(func(c *Config) *Duration { return &c.Pods.BootTime })},
 	{"duration", "CHAOSD_SOAK_DURATION", "soak.duration", "how long to run, e.g. 8h", setDuration(func(c *Config) *Duration { return &c.Soak.Duration })},
 	{"rate", "CHAOSD_SOAK_RATE", "soak.rate", "runs started per second", setFloat(func(c *Config) *float64 { return &c.Soak.Rate })},
 	{"max-in-flight", "CHAOSD_SOAK_MAX_IN_FLIGHT", "soak.max_in_flight", "runs in flight at most", setInt(func(c *Config) *int { return &c.Soak.MaxInFlight })},
@@ -86,9 +88,10 @@ const EnvConfig = "CHAOSD_CONFIG"
 
 // Flags are the --config flag and the override flags of one FlagSet.
 type Flags struct {
-	fs   *flag.FlagSet
-	path *string
-	vals map[string]*string
+	fs     *flag.FlagSet
+	path   *string
+	target *string
+	vals   map[string]*string
 }
 
 // RegisterFlags adds --config and the override flags of every command but the soak
@@ -100,7 +103,8 @@ func RegisterSoakFlags(fs *flag.FlagSet) *Flags { return register(fs, true) }
 
 func register(fs *flag.FlagSet, soak bool) *Flags {
 	f := &Flags{fs: fs, vals: map[string]*string{}}
-	f.path = fs.String("config", "", "YAML config file (env "+EnvConfig+"; default: the bundled cluster's settings)")
+	f.path = fs.String("config", "", "YAML config file (env "+EnvConfig+"; default: the target profile's settings)")
+	f.target = fs.String("target", "", "the target profile: "+strings.Join(ProfileNames(), ", ")+" (env "+EnvTarget+", or target: in the file; default bundled); chaosd targets lists them")
 	for _, o := range overrides {
 		if soakOnly[o.Flag] && !soak {
 			continue
@@ -129,16 +133,36 @@ func (v *flagValue) IsBoolFlag() bool   { return v.isBool }
 // Resolve builds the configuration after fs was parsed: Default(), the file (flag or
 // env), the environment, the flags set on the command line; then validates it.
 func (f *Flags) Resolve(getenv func(string) string) (Config, string, error) {
+	target := getenv(EnvTarget)
+	if f.target != nil && *f.target != "" {
+		target = *f.target
+	}
+	return f.resolve(getenv, target)
+}
+
+// ResolveAs is Resolve with the target profile given, whatever the flag, the
+// environment or the file say (chaosd doctor --suggest tries each).
+func (f *Flags) ResolveAs(getenv func(string) string, target string) (Config, string, error) {
+	return f.resolve(getenv, target)
+}
+
+func (f *Flags) resolve(getenv func(string) string, target string) (Config, string, error) {
 	path := *f.path
 	if path == "" {
 		path = getenv(EnvConfig)
 	}
-	c := Default()
+	var c Config
+	var err error
 	if path != "" {
-		var err error
-		if c, err = Load(path); err != nil {
-			return Config{}, path, err
+		c, err = LoadTarget(path, target)
+	} else {
+		c, err = ForTarget(or(target, TargetBundled))
+	}
+	if err != nil {
+		if path == "" {
+			err = fmt.Errorf("--target: %w", err)
 		}
+		return Config{}, path, err
 	}
 	if err := c.applyEnv(getenv); err != nil {
 		return Config{}, path, err
@@ -150,6 +174,13 @@ func (f *Flags) Resolve(getenv func(string) string) (Config, string, error) {
 		return c, path, fmt.Errorf("config%s: %w", inFile(path), err)
 	}
 	return c, path, nil
+}
+
+func or(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
 }
 
 func inFile(path string) string {

@@ -49,6 +49,7 @@ func (c *checker) check(ok bool, field string, value any, msg string, args ...an
 // Validate checks every section; the errors (all FieldErrors) are joined in file order.
 func (c Config) Validate() error {
 	var k checker
+	knownTarget(&k, c.Target)
 	c.Docker.validate(&k)
 	c.Selector.validate(&k)
 	c.Pods.validate(&k)
@@ -84,6 +85,7 @@ func (s Selector) validate(k *checker) {
 }
 
 func (p Pods) validate(k *checker) {
+	k.check(p.BootTime > 0, "pods.boot_time", p.BootTime, "must be positive: how long a pod takes from its start to ready")
 	_, err := faults.ParsePodNameRule(p.NameFrom)
 	k.check(err == nil, "pods.name_from", p.NameFrom, "want label:KEY, env:VAR or name")
 	k.check(p.Port > 0 && p.Port < 65536, "pods.port", p.Port, "must be a TCP port, 1-65535")
@@ -137,12 +139,13 @@ func (kd Kind) validate(k *checker, name string, groups []string) {
 	}
 	field := "faults.kinds." + name + "."
 	if kd.Duration != nil {
-		k.check(info.Hold == "duration", field+"duration", *kd.Duration, "%s takes %s, not duration", name, info.Hold)
-		k.check(*kd.Duration > 0, field+"duration", *kd.Duration, "must be positive")
+		k.check(info.Hold == "duration", field+"duration", kd.Duration.String(), "%s takes %s, not duration", name, info.Hold)
+		k.check(!kd.Duration.Never, field+"duration", kd.Duration.String(), "%s cannot be held forever: give a duration or auto", name)
+		k.check(kd.Duration.Auto || kd.Duration.Never || kd.Duration.D > 0, field+"duration", kd.Duration.String(), "must be positive or auto")
 	}
 	if kd.DownFor != nil {
 		k.check(info.Hold == "down_for", field+"down_for", kd.DownFor.String(), "%s takes %s, not down_for", name, info.Hold)
-		k.check(kd.DownFor.Never || kd.DownFor.D > 0, field+"down_for", kd.DownFor.String(), "must be positive or never")
+		k.check(kd.DownFor.Never || kd.DownFor.Auto || kd.DownFor.D > 0, field+"down_for", kd.DownFor.String(), "must be positive, auto or never")
 	}
 	k.check(len(kd.Peers) == 0 || info.Peers, field+"peers", kd.Peers, "%s takes no peers", name)
 	for _, p := range kd.Peers {
@@ -183,13 +186,13 @@ func (c Config) Hold(kind string) Hold {
 	case kd.DownFor != nil:
 		return *kd.DownFor
 	case kd.Duration != nil:
-		return Hold{D: kd.Duration.Std()}
+		return *kd.Duration
 	case def.DownFor != nil:
 		return *def.DownFor
 	case def.Duration != nil:
-		return Hold{D: def.Duration.Std()}
+		return *def.Duration
 	}
-	return Hold{D: 30e9}
+	return HoldAuto
 }
 
 // Peers returns kind's default peer groups.

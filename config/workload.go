@@ -19,7 +19,8 @@ type Workload struct {
 	Heartbeats   bool     `yaml:"heartbeats"`    // mesh has the POD_HEARTBEATS bucket
 	HeartbeatTTL Duration `yaml:"heartbeat_ttl"` // the cluster's TTL and refresh, for the graces
 	HeartbeatInt Duration `yaml:"heartbeat_interval"`
-	History      string   `yaml:"history"` // the history file ("" = chaosd-<time>.jsonl here)
+	DetectInt    Duration `yaml:"detect_interval"` // pods look for dead peers this often; 0 = heartbeat_interval
+	History      string   `yaml:"history"`         // the history file ("" = chaosd-<time>.jsonl here)
 }
 
 // PodURL names one pod and where chaosd reaches it.
@@ -32,12 +33,12 @@ func defaultWorkload() Workload {
 	return Workload{
 		Pods: []PodURL{{"mesh-1", "http://127.0.0.1:13001"}, {"mesh-2", "http://127.0.0.1:13002"}, {"mesh-3", "http://127.0.0.1:13003"}},
 		NATS: "nats://127.0.0.1:14222", ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Runs: 3, LateAfter: 3,
-		AttachRoute: "attach", Heartbeats: true, HeartbeatTTL: D(6e9), HeartbeatInt: D(2e9),
+		AttachRoute: "attach", Heartbeats: true, HeartbeatTTL: D(6e9), HeartbeatInt: D(2e9), DetectInt: D(2e9),
 	}
 }
 
 func (w Workload) validate(k *checker) {
-	k.check(len(w.Pods) >= 2, "workload.pods", len(w.Pods), "need at least 2 pods (one to fault, one to survive)")
+	k.check(len(w.Pods) == 0 || len(w.Pods) >= 2, "workload.pods", len(w.Pods), "need at least 2 pods (one to fault, one to survive), or none to find them in Docker")
 	for i, p := range w.Pods {
 		u, err := url.Parse(p.URL)
 		k.check(p.Name != "", fmt.Sprintf("workload.pods[%d].name", i), p.Name, "must not be empty")
@@ -48,6 +49,7 @@ func (w Workload) validate(k *checker) {
 	k.check(w.Runs >= 1, "workload.runs", w.Runs, "must be at least 1")
 	k.check(w.LateAfter >= 1, "workload.late_after", w.LateAfter, "must be at least 1 (a late attach must have a prefix to replay)")
 	k.check(w.AttachRoute == "attach" || w.AttachRoute == "stream", "workload.attach_route", w.AttachRoute, "want attach or stream")
+	k.check(w.DetectInt >= 0, "workload.detect_interval", w.DetectInt.String(), "must not be negative (0: the heartbeat interval)")
 	k.check(w.HeartbeatTTL > 0 && w.HeartbeatInt > 0 && w.HeartbeatInt < w.HeartbeatTTL, "workload.heartbeat_interval", w.HeartbeatInt.String(), "must be positive and below workload.heartbeat_ttl (%s)", w.HeartbeatTTL)
 }
 
