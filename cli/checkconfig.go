@@ -7,9 +7,9 @@ import (
 )
 
 const checkConfigHelp = `
-Resolve chaosd's configuration (the --config file, or CHAOSD_CONFIG, then CHAOSD_*
-variables, then flags, over the bundled cluster's defaults), validate it, and print
-it. An unknown field, a malformed value or a bad setting is an error naming the field
+Resolve chaosd's configuration (the target profile, --target or target: or
+CHAOSD_TARGET, default bundled; then the --config file, or CHAOSD_CONFIG; then
+CHAOSD_* variables; then flags), validate it, and print it. An unknown field, a malformed value or a bad setting is an error naming the field
 and the value; secrets in DSNs are redacted.
 
 Exit status: 0 valid, 2 not.`

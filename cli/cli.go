@@ -52,6 +52,9 @@ func commands() []command {
 		{"check-config", "validate and print the resolved configuration", runCheckConfig},
 		{"report", "write the HTML, JUnit and Markdown report of a stored history", runReport},
 		{"analyze", "re-check a stored history offline and print the verdicts", runAnalyze},
+		{"doctor", "check the target profile against the live cluster (what chaosd assumes, what it sees, the fix)", runDoctor},
+		{"targets", "list the target profiles (bundled, mesh-2026-05, ...) or print one", runTargets},
+		{"forward", "relay TCP ports to addresses inside a network (what chaosd's forwarder container runs)", runForward},
 		{"soak", "the overnight soak: steady runs, faults on cron schedules, live alerts and metrics, a report", runSoak},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })

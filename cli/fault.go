@@ -18,6 +18,7 @@ import (
 
 	"github.com/chaosd/chaosd/config"
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/preflight"
 )
 
 const faultHelp = `
@@ -26,11 +27,19 @@ times. KIND is one of: %s.
 
   --fault=KIND-owner    the pod owning an in-progress run, per Postgres (owner.source)
   --fault=KIND-random   a random running pod
-  --fault=KIND --target=NAME   a named pod or service (postgres, nats and mockai only
+  --fault=KIND --pod=NAME   a named pod or service (postgres, nats and mockai only
                         this way); NAME is a pod name, compose service, container name
                         or id
 
+--target=NAME picks the target profile (bundled, mesh-2026-05, ...: chaosd targets):
+the cluster's topology, routes, owner source and timings. Before any fault, chaosd
+checks the profile against the live cluster (chaosd doctor) and exits 2 with nothing
+injected when it does not fit; --preflight=false skips that check.
+
 kill holds for --down-for (or never: left down); pause and partition for --duration.
+Both default to auto: past owner-alive's grace for the target's timings (heartbeat
+TTL + detection interval + slack) plus slack, so that a takeover that never happens
+is told apart from a slow one (28s on the bundled cluster, 75s on mesh's 45s TTL).
 partition cuts the pod off from everything (network disconnect), or with --peers only
 from those peer groups (nftables rules in its network namespace, both directions).
 
@@ -56,8 +65,8 @@ Exit status: 0 every invariant passed (bare: injected, confirmed, healed, confir
 verdict is unknown or not exercised.`
 
 type faultFlags struct {
-	fault, target, duration, downFor, peers string
-	dryRun, checkConfig, workload           bool
+	fault, pod, duration, downFor, peers     string
+	dryRun, checkConfig, workload, preflight bool
 }
 
 func runFault(ctx context.Context, io IO, args []string) error {
@@ -87,18 +96,20 @@ func runFault(ctx context.Context, io IO, args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 	defer onSecondSignal(ctx, io, log)()
-	return injectOne(ctx, io, cfg, path, log, req, ff.workload)
+	return injectOne(ctx, io, cfg, path, log, req, ff.workload, ff.preflight)
 }
 
 func bindFaultFlags(fs *flag.FlagSet, io IO) *faultFlags {
 	ff := &faultFlags{}
 	fs.StringVar(&ff.fault, "fault", "", "KIND, KIND-owner or KIND-random (required)")
-	fs.StringVar(&ff.target, "target", "", "hurt this pod, service or container (with --fault=KIND)")
+	fs.StringVar(&ff.pod, "pod", "", "hurt this pod, service or container (with --fault=KIND)")
 	fs.StringVar(&ff.duration, "duration", "", "pause, partition: how long to hold the fault (default faults.kinds.<kind>.duration)")
 	fs.StringVar(&ff.downFor, "down-for", "", "kill: how long the pod stays down, or never (default faults.kinds.kill.down_for)")
 	fs.StringVar(&ff.peers, "peers", "", "partition: cut off only from these peer groups, comma-separated (pods, nats, postgres, mockai, ... from faults.peers); all = everything")
 	fs.BoolVar(&ff.dryRun, "dry-run", false, "say what would be done; touch nothing")
 	fs.BoolVar(&ff.checkConfig, "check-config", false, "print the resolved configuration and exit")
+	fs.BoolVar(&ff.preflight, "preflight", envOr(io, "CHAOSD_PREFLIGHT", "true") != "false",
+		"check the target profile against the live cluster before any fault (chaosd doctor); false: skip it (env CHAOSD_PREFLIGHT)")
 	fs.BoolVar(&ff.workload, "workload", envOr(io, "CHAOSD_WORKLOAD", "true") != "false",
 		"drive runs through the cluster during the fault and judge every invariant; false: the bare fault (env CHAOSD_WORKLOAD)")
 	return ff
@@ -132,12 +143,12 @@ func (ff *faultFlags) request(cfg config.Config) (faults.Request, error) {
 
 func (ff *faultFlags) targetSpec(mode string, cfg config.Config) (faults.TargetSpec, error) {
 	switch {
-	case mode == faults.PickNamed && ff.target == "":
-		return faults.TargetSpec{}, fmt.Errorf("--fault=%s: say which pod: --fault=%[1]s-owner, --fault=%[1]s-random or --target=NAME", ff.fault)
-	case mode != faults.PickNamed && ff.target != "":
-		return faults.TargetSpec{}, fmt.Errorf("--target: cannot be combined with --fault=%s (the target is chosen by %s)", ff.fault, mode)
+	case mode == faults.PickNamed && ff.pod == "":
+		return faults.TargetSpec{}, fmt.Errorf("--fault=%s: say which pod: --fault=%[1]s-owner, --fault=%[1]s-random or --pod=NAME", ff.fault)
+	case mode != faults.PickNamed && ff.pod != "":
+		return faults.TargetSpec{}, fmt.Errorf("--pod: cannot be combined with --fault=%s (the pod is chosen by %s)", ff.fault, mode)
 	}
-	return faults.TargetSpec{Mode: mode, Name: ff.target, OwnerWait: cfg.Owner.Wait.Std()}, nil
+	return faults.TargetSpec{Mode: mode, Name: ff.pod, OwnerWait: cfg.Owner.Wait.Std()}, nil
 }
 
 func (ff *faultFlags) spec(info faults.KindInfo, cfg config.Config) (faults.Spec, error) {
@@ -161,6 +172,9 @@ func (ff *faultFlags) spec(info faults.KindInfo, cfg config.Config) (faults.Spec
 			return faults.Spec{}, fmt.Errorf("%s: %s must be positive", flagName, given)
 		}
 		hold = h
+	}
+	if hold.Auto {
+		hold = config.Hold{D: autoHold(cfg)}
 	}
 	peers, err := ff.peerGroups(info, cfg)
 	return faults.Spec{Hold: hold.D, Never: hold.Never, Peers: peers}, err
@@ -188,7 +202,7 @@ func (ff *faultFlags) peerGroups(info faults.KindInfo, cfg config.Config) ([]str
 }
 
 // injectOne recovers what a crashed chaosd left, then runs the fault and reports it.
-func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, req faults.Request, withWorkload bool) error {
+func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, req faults.Request, withWorkload, preflightOn bool) error {
 	env, err := openFaultEnv(ctx, cfg, path, log, req.DryRun, false)
 	if err != nil {
 		return err
@@ -198,6 +212,12 @@ func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *
 		return err
 	}
 	if withWorkload && !req.DryRun {
+		v, err := preflightGate(ctx, io, env, preflightOn, preflight.Options{Run: true, Cadence: true})
+		if err != nil {
+			return err
+		}
+		defer v.close()
+		env.cfg = v.cfg
 		return faultWithVerdict(ctx, io, env, log, req)
 	}
 	var events *faults.Events
@@ -275,6 +295,8 @@ func printConfig(w io.Writer, cfg config.Config, path string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "# chaosd configuration (file: %s; then CHAOSD_* variables and flags): valid\n%s", orDash(path), b)
+	p, _ := config.LookupProfile(cfg.Target)
+	fmt.Fprintf(w, "# chaosd configuration: target %s (%s: %s), then file %s, then CHAOSD_* variables and flags: valid\n%s",
+		cfg.Target, p.File, p.About, orDash(path), b)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/chaosd/chaosd/config"
 	"github.com/chaosd/chaosd/faults"
 )
 
@@ -19,7 +20,7 @@ func TestFaultRejectsBadFlags(t *testing.T) {
 		"--fault: required, e.g. --fault=kill-owner":                     {"--dry-run"},
 		`--fault: unknown fault kind "freeze" (known: kill, pause`:       {"--fault=freeze-owner"},
 		"--fault=pause: say which pod: --fault=pause-owner":              {"--fault=pause"},
-		"--target: cannot be combined with --fault=kill-random":          {"--fault=kill-random", "--target=mesh-1"},
+		"--pod: cannot be combined with --fault=kill-random":             {"--fault=kill-random", "--pod=mesh-1"},
 		"--duration: kill does not take it (use --down-for)":             {"--fault=kill-owner", "--duration=5s"},
 		"--down-for: pause does not take it (use --duration)":            {"--fault=pause-owner", "--down-for=5s"},
 		"--duration: pause cannot be held forever":                       {"--fault=pause-owner", "--duration=never"},
@@ -46,13 +47,14 @@ func TestFaultHelpListsTheKinds(t *testing.T) {
 
 func TestFaultCheckConfigPrintsTheResolvedConfig(t *testing.T) {
 	code, out, errOut := run(t, "--fault=kill-owner", "--check-config", "--compose-project=other", "--config=../config/testdata/chaosd.yml")
-	if code != ExitOK || !strings.Contains(out, "project: other") || !strings.Contains(out, "postgres:xxxxx@") || !strings.Contains(out, "file: ../config/testdata/chaosd.yml") {
+	if code != ExitOK || !strings.Contains(out, "project: other") || !strings.Contains(out, "postgres:xxxxx@") || !strings.Contains(out, "file ../config/testdata/chaosd.yml") ||
+		!strings.Contains(out, "target bundled (config/targets/bundled.yaml") {
 		t.Fatalf("exit %d, %s\n%s", code, out, errOut)
 	}
 }
 
 func TestFaultWithADeadDockerDaemonSaysSo(t *testing.T) {
-	code, _, errOut := run(t, "--fault=pause", "--target=mesh-1", "--docker-host=unix:///nonexistent/docker.sock",
+	code, _, errOut := run(t, "--fault=pause", "--pod=mesh-1", "--docker-host=unix:///nonexistent/docker.sock",
 		"--ledger="+filepath.Join(t.TempDir(), "l.jsonl"), "--log-level=error")
 	if code != ExitError || !strings.Contains(errOut, "docker: cannot reach the daemon at unix:///nonexistent/docker.sock (is dockerd running?") {
 		t.Fatalf("exit %d, %q", code, errOut)
@@ -112,5 +114,42 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a second signal did not exit")
+	}
+}
+
+func TestFaultTargetProfileSetsTheTimings(t *testing.T) {
+	code, out, errOut := run(t, "--fault=kill-owner", "--check-config", "--target=mesh-2026-05")
+	if code != ExitOK || !strings.Contains(out, "target mesh-2026-05") || !strings.Contains(out, "project: multi-pod") ||
+		!strings.Contains(out, "heartbeat_ttl: 45s") || !strings.Contains(out, "down_for: auto") {
+		t.Fatalf("exit %d, %s\n%s", code, out, errOut)
+	}
+	code, _, errOut = run(t, "--fault=kill-owner", "--target=mesh-2025")
+	if code != ExitError || !strings.Contains(errOut, `unknown target "mesh-2025" (known: bundled, mesh-2026-05, mesh-current`) {
+		t.Fatalf("unknown target: exit %d, %s", code, errOut)
+	}
+}
+
+func TestAutoHoldIsPastTheOwnerGrace(t *testing.T) {
+	for _, tc := range []struct {
+		target string
+		want   time.Duration
+	}{{"bundled", 28 * time.Second}, {"mesh-2026-05", 75 * time.Second}} {
+		cfg, err := config.ForTarget(tc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grace := paramsOf(cfg).Resolve(nil).OwnerGrace
+		if got := autoHold(cfg); got != tc.want || got <= grace {
+			t.Errorf("%s: auto hold %s, want %s (past the owner grace %s)", tc.target, got, tc.want, grace)
+		}
+		ff := &faultFlags{fault: "kill-owner"}
+		req, err := ff.request(cfg)
+		if err != nil || req.Spec.Hold != tc.want || req.Spec.Never {
+			t.Errorf("%s: --fault=kill-owner holds %s (%v), want auto = %s", tc.target, req.Spec.Hold, err, tc.want)
+		}
+		ff = &faultFlags{fault: "kill-owner", downFor: "12s"}
+		if req, err := ff.request(cfg); err != nil || req.Spec.Hold != 12*time.Second {
+			t.Errorf("%s: --down-for=12s holds %s (%v)", tc.target, req.Spec.Hold, err)
+		}
 	}
 }

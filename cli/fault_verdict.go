@@ -51,7 +51,7 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 		return err
 	}
 	df := &dockerFaulter{in: in, req: req}
-	res, runErr := scenario.Run(ctx, scenario.Config{Runs: cfg.Workload.Runs, OwnerWait: ownerWait(cfg), RecoverWait: max(2*cfg.Workload.HeartbeatTTL.Std(), 30*time.Second),
+	res, runErr := scenario.Run(ctx, scenario.Config{Runs: cfg.Workload.Runs, OwnerWait: ownerWait(cfg), RecoverWait: recoverWait(params),
 		MonitorTick: cfg.Workload.HeartbeatInt.Std() / 2, Heartbeats: cfg.Workload.Heartbeats},
 		scenario.Deps{Workload: wl, Live: live, Faulter: df, Log: log})
 	evs, evErr := events.Stop(200 * time.Millisecond)
@@ -125,7 +125,11 @@ func workloadConfig(w config.Workload) workload.Config {
 func paramsOf(cfg config.Config) invariants.Params {
 	w := cfg.Workload
 	p := invariants.Defaults()
-	p.HeartbeatTTL, p.HeartbeatInterval, p.DetectInterval = w.HeartbeatTTL.Std(), w.HeartbeatInt.Std(), w.HeartbeatInt.Std()
+	p.HeartbeatTTL, p.HeartbeatInterval, p.DetectInterval = w.HeartbeatTTL.Std(), w.HeartbeatInt.Std(), w.DetectInt.Std()
+	if p.DetectInterval == 0 {
+		p.DetectInterval = p.HeartbeatInterval
+	}
+	p.BootTime = cfg.Pods.BootTime.Std()
 	on := w.Heartbeats
 	p.HeartbeatCheck = &on
 	return p
@@ -143,7 +147,7 @@ func userChecks(cs []config.Check) []probes.UserCheck {
 // the heartbeat settings from it.
 func metaOf(cfg config.Config, p invariants.Params) history.Meta {
 	m := history.Meta{Chaosd: Version(), HeartbeatTTL: history.Duration(p.HeartbeatTTL), HeartbeatInterval: history.Duration(p.HeartbeatInterval),
-		DetectInterval: history.Duration(p.DetectInterval), HeartbeatCheck: p.HeartbeatCheck}
+		DetectInterval: history.Duration(p.DetectInterval), BootTime: history.Duration(p.BootTime), HeartbeatCheck: p.HeartbeatCheck, Target: cfg.Target}
 	for _, pod := range cfg.Workload.Pods {
 		m.Pods = append(m.Pods, pod.Name)
 	}
@@ -151,6 +155,18 @@ func metaOf(cfg config.Config, p invariants.Params) history.Meta {
 		m.UserChecks = append(m.UserChecks, c.Name)
 	}
 	return m
+}
+
+// recoverWait is how long chaosd waits, after the heal, for every pod to be ready
+// again: pod-recovers' deadline for the target's timings, and at least 30 s.
+func recoverWait(p invariants.Params) time.Duration {
+	return max(p.Resolve(nil).RecoverDeadline, 30*time.Second)
+}
+
+// autoHold is what a hold of "auto" means for the target's timings: long enough that
+// a takeover that never happens is told apart from a slow one.
+func autoHold(cfg config.Config) time.Duration {
+	return paramsOf(cfg).Resolve(nil).TakeoverHold()
 }
 
 func ownerWait(cfg config.Config) time.Duration {

@@ -140,7 +140,7 @@ func (e *faultEnv) watchdog() (faults.Watchdog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watchdog: %w", err)
 	}
-	args := []string{"--log-format=json", "--log-level=info"}
+	args := []string{"--log-format=json", "--log-level=info", "--target=" + e.cfg.Target}
 	if e.path != "" {
 		abs, err := filepath.Abs(e.path)
 		if err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/chaosd/chaosd/config"
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/topology"
 )
 
 const recoverHelp = `
@@ -48,6 +50,13 @@ func runRecover(ctx context.Context, io IO, args []string) error {
 	recs, err := faults.Recover(ctx, env.healer, faults.RecoverOptions{Force: *force})
 	if err != nil {
 		return err
+	}
+	// A chaosd that died before removing its forwarder left it running (harmless:
+	// it publishes on 127.0.0.1 only); recover removes it.
+	if gone, err := topology.RemoveForwarders(ctx, env.docker, cfg.Selector.Project); err != nil {
+		fmt.Fprintf(io.Stderr, "chaosd recover: forwarders: %v\n", err)
+	} else if len(gone) > 0 {
+		fmt.Fprintf(io.Stdout, "removed forwarder(s) left by an earlier chaosd: %s\n", strings.Join(gone, ", "))
 	}
 	return reportRecoveries(io, recs, cfg.Ledger.Path)
 }

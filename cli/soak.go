@@ -17,6 +17,7 @@ import (
 	"github.com/chaosd/chaosd/history"
 	"github.com/chaosd/chaosd/invariants"
 	"github.com/chaosd/chaosd/metrics"
+	"github.com/chaosd/chaosd/preflight"
 	"github.com/chaosd/chaosd/report"
 	"github.com/chaosd/chaosd/scenario"
 	"github.com/chaosd/chaosd/schedule"
@@ -55,6 +56,8 @@ not exercised.`
 func runSoak(ctx context.Context, io IO, args []string) error {
 	fs, lf := newFlagSet(io, "soak", "[flags]", soakHelp)
 	checkOnly := fs.Bool("check-config", false, "print the resolved configuration and exit")
+	check := fs.Bool("preflight", envOr(io, "CHAOSD_PREFLIGHT", "true") != "false",
+		"check the target profile against the live cluster before the soak starts (chaosd doctor); false: skip it (env CHAOSD_PREFLIGHT)")
 	cf := config.RegisterSoakFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -72,10 +75,10 @@ func runSoak(ctx context.Context, io IO, args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 	defer onSecondSignal(ctx, io, log)()
-	return soakMain(ctx, io, cfg, path, log)
+	return soakMain(ctx, io, cfg, path, log, *check)
 }
 
-func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger) error {
+func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, check bool) error {
 	dir, err := soakDir(cfg.Soak.Out, time.Now())
 	if err != nil {
 		return err
@@ -88,6 +91,12 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	if err := startupRecovery(ctx, io, env, false); err != nil {
 		return err
 	}
+	v, err := preflightGate(ctx, io, env, check, preflight.Options{Run: true, Cadence: true})
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	cfg, env.cfg = v.cfg, v.cfg
 	obs, err := openObservers(ctx, cfg)
 	if err != nil {
 		return err
@@ -257,7 +266,7 @@ func clockOf(t time.Time) string {
 func soakConfig(cfg config.Config) soak.Config {
 	s := cfg.Soak
 	sc := soak.Config{Duration: s.Duration.Std(), Warmup: s.Warmup.Std(), Cooldown: s.Cooldown.Std(),
-		OwnerWait: ownerWait(cfg), RecoverWait: max(2*cfg.Workload.HeartbeatTTL.Std(), 30*time.Second),
+		OwnerWait: ownerWait(cfg), RecoverWait: recoverWait(paramsOf(cfg)),
 		MonitorTick: cfg.Workload.HeartbeatInt.Std() / 2, Heartbeats: cfg.Workload.Heartbeats,
 		DependencyTick: time.Second, ProgressEvery: time.Second}
 	for _, f := range s.Faults {
@@ -286,6 +295,9 @@ func soakFaulters(cfg config.Config, in *faults.Injector) (map[string]scenario.F
 			ts = faults.TargetSpec{Mode: faults.PickRandom}
 		}
 		hold := cfg.Hold(info.Name)
+		if hold.Auto {
+			hold = config.Hold{D: autoHold(cfg)}
+		}
 		req := faults.Request{Kind: f.Kind, Target: ts, Spec: faults.Spec{Hold: hold.D, Never: hold.Never, Peers: cfg.Peers(info.Name)}}
 		if hold.Never {
 			return nil, fmt.Errorf("soak.faults %s: faults.kinds.%s holds forever; a soak must heal every fault", f.Kind, f.Kind)

@@ -83,8 +83,8 @@ func TestSoakFaultersTargets(t *testing.T) {
 			t.Errorf("%s: request %+v, want target %+v", kind, df.req, ts)
 		}
 	}
-	if h := fs["pause"].(*dockerFaulter).req.Spec.Hold; h != 30*time.Second {
-		t.Errorf("pause hold %s, want the config's 30s", h)
+	if h := fs["pause"].(*dockerFaulter).req.Spec.Hold; h != 28*time.Second {
+		t.Errorf("pause hold %s, want auto: 28s on the bundled timings (owner grace 18s + slack 10s)", h)
 	}
 	never := config.Hold{Never: true}
 	k := cfg.Faults.Kinds["kill"]

@@ -92,7 +92,7 @@ func crashLoop(t *testing.T, n int, hold time.Duration, args func(int) []string,
 	tl := &tally{phase: map[string]int{}}
 	for i := 0; tl.crashes < n; i++ {
 		ledger := ledgerPath(t)
-		p := start(t, ledger, append(args(i), "--target="+victim)...)
+		p := start(t, ledger, append(args(i), "--pod="+victim)...)
 		time.Sleep(crashMoment(i, hold))
 		if p.exited() {
 			tl.finished++ // done before the kill: not a crash

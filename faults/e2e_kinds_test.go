@@ -59,7 +59,7 @@ func TestE2EKinds(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ledger := ledgerPath(t)
-			p := start(t, ledger, append(c.args, "--target="+victim)...)
+			p := start(t, ledger, append(c.args, "--pod="+victim)...)
 			waitLedger(t, ledger, 15*time.Second, confirmed)
 			c.during(t)
 			p.wait(t, time.Minute)
@@ -101,7 +101,7 @@ func expectReach(t *testing.T, from, to string, want bool) {
 func TestE2ESignals(t *testing.T) {
 	t.Run("first heals", func(t *testing.T) {
 		ledger := ledgerPath(t)
-		p := start(t, ledger, "--fault=pause", "--target="+victim, "--duration=1m")
+		p := start(t, ledger, "--fault=pause", "--pod="+victim, "--duration=1m")
 		waitLedger(t, ledger, 15*time.Second, confirmed)
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		p.wait(t, 10*time.Second)
@@ -114,7 +114,7 @@ func TestE2ESignals(t *testing.T) {
 		ledger := ledgerPath(t)
 		// A kill: its heal (starting the container) takes long enough for the second
 		// signal to land while it runs. Two signals sent at once would merge into one.
-		p := start(t, ledger, "--fault=kill", "--target="+victim, "--down-for=1m")
+		p := start(t, ledger, "--fault=kill", "--pod="+victim, "--down-for=1m")
 		waitLedger(t, ledger, 15*time.Second, confirmed)
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		time.Sleep(20 * time.Millisecond)
@@ -142,7 +142,7 @@ func TestE2ERefusals(t *testing.T) {
 		"chaosd-ft-decoy":      `no container named "chaosd-ft-decoy" in the selector`,
 		"chaosd-ft-decoy-skip": "refusing decoy-skip: it is labelled chaosd.skip=true",
 	} {
-		p := run(t, ledger, "--fault=kill", "--target="+target, "--down-for=1s")
+		p := run(t, ledger, "--fault=kill", "--pod="+target, "--down-for=1s")
 		if p.code != 2 || !strings.Contains(p.err.String(), want) {
 			t.Errorf("--target=%s: %s", target, p)
 		}
@@ -153,9 +153,9 @@ func TestE2ERefusals(t *testing.T) {
 			t.Errorf("random dry run: %s", p)
 		}
 	}
-	holder := start(t, ledger, "--fault=pause", "--target=mesh-1", "--duration=1m")
+	holder := start(t, ledger, "--fault=pause", "--pod=mesh-1", "--duration=1m")
 	waitLedger(t, ledger, 15*time.Second, confirmed)
-	second := run(t, ledger, "--fault=pause", "--target=mesh-3", "--duration=1s")
+	second := run(t, ledger, "--fault=pause", "--pod=mesh-3", "--duration=1s")
 	_ = holder.cmd.Process.Signal(syscall.SIGTERM)
 	holder.wait(t, 10*time.Second)
 	if second.code != 2 || !strings.Contains(second.err.String(), "blast radius: 1 pod(s) already faulted (mesh-1), at most 1 at once") {
@@ -169,7 +169,7 @@ func TestE2ERefusals(t *testing.T) {
 func TestE2EDryRun(t *testing.T) {
 	ledger := ledgerPath(t)
 	before := inspect(t, victim)
-	p := run(t, ledger, "--fault=partition", "--target="+victim, "--dry-run")
+	p := run(t, ledger, "--fault=partition", "--pod="+victim, "--dry-run")
 	if p.code != 0 || !strings.Contains(p.out.String(), "dry run: would disconnect") || !strings.Contains(p.out.String(), "nothing was touched") {
 		t.Fatalf("chaosd %s", p)
 	}
@@ -185,7 +185,7 @@ func TestE2EDryRun(t *testing.T) {
 // A pause chaosd did not cause, during a fault, is reported as unexpected.
 func TestE2EUnexpectedEvents(t *testing.T) {
 	ledger := ledgerPath(t)
-	p := start(t, ledger, "--fault=partition", "--peers=nats", "--target="+victim, "--duration=3s")
+	p := start(t, ledger, "--fault=partition", "--peers=nats", "--pod="+victim, "--duration=3s")
 	waitLedger(t, ledger, 15*time.Second, confirmed)
 	other := suite.base["mesh-3"].id
 	ctx := context.Background()

@@ -73,3 +73,26 @@ func (d *Driver) WaitReady(ctx context.Context, pods []string, every time.Durati
 		}
 	}
 }
+
+// Live asks pod's /health/live: nil when it answers 200 with {"status":"ok"}.
+func (d *Driver) Live(ctx context.Context, pod string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pod+"/health/live", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	var body struct {
+		Status string `json:"status"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &body) != nil || body.Status != "ok" {
+		return fmt.Errorf("GET %s/health/live: %d %.100q, want 200 {\"status\":\"ok\"}", pod, resp.StatusCode, data)
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"go.uber.org/zap"
+
+	"github.com/chaosd/chaosd/config"
+	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/preflight"
+	"github.com/chaosd/chaosd/probes"
+	"github.com/chaosd/chaosd/topology"
+)
+
+// targetView is the cluster as chaosd found it: the selector's containers, the
+// configuration with every address made reachable from here, and what that took.
+type targetView struct {
+	cfg        config.Config // resolved: pods' URLs from Docker when not configured, addresses through the forwarder
+	members    []faults.Member
+	membersErr error
+	projects   []string
+	reach      string // how the cluster is reached, for the preflight table
+	reachErr   error
+	closeFwd   func() // removes the forwarder, if one was started
+}
+
+func (v *targetView) close() {
+	if v.closeFwd != nil {
+		v.closeFwd()
+		v.closeFwd = nil
+	}
+}
+
+// viewTarget lists the selector's containers and makes the configured addresses
+// reachable from here: pods found in Docker when workload.pods is empty (their
+// published port, else through the forwarder), and Postgres, NATS and pods whose
+// address names a compose service that this host cannot reach directly through a
+// forwarder container in the project's network, published on 127.0.0.1 only.
+func viewTarget(ctx context.Context, env *faultEnv) *targetView {
+	v := &targetView{cfg: env.cfg}
+	v.members, v.membersErr = env.deps.Selector.List(ctx, env.docker)
+	v.projects = composeProjects(ctx, env)
+	if v.membersErr != nil {
+		v.reachErr = errors.New("Docker could not list the project's containers")
+		return v
+	}
+	if len(v.members) == 0 {
+		return v
+	}
+	v.cfg.Workload.Pods = slices.Clone(podURLs(env.cfg, v.members))
+	v.resolveAddresses(ctx, env)
+	return v
+}
+
+// podURLs are the configured pods or, when none are configured, the selector's pods
+// at service:port as seen inside the project's network (resolveAddresses then routes
+// them: a published port, else the forwarder).
+func podURLs(cfg config.Config, ms []faults.Member) []config.PodURL {
+	if len(cfg.Workload.Pods) > 0 {
+		return cfg.Workload.Pods
+	}
+	var out []config.PodURL
+	for _, m := range ms {
+		if m.Infra || m.Skipped {
+			continue
+		}
+		out = append(out, config.PodURL{Name: m.Pod, URL: "http://" + net.JoinHostPort(orDash(m.Service), strconv.Itoa(cfg.Pods.Port))})
+	}
+	return out
+}
+
+// resolveAddresses makes Postgres, NATS and the pods reachable from here
+// (topology.Resolver): an address naming one of the project's containers stays as
+// it is when it connects (chaosd inside the project's network), else goes to the
+// port the container publishes on the host, else through one forwarder container.
+func (v *targetView) resolveAddresses(ctx context.Context, env *faultEnv) {
+	c := &v.cfg
+	urls := []string{c.Postgres.DSN, c.Workload.NATS}
+	for _, p := range c.Workload.Pods {
+		urls = append(urls, p.URL)
+	}
+	r := topology.Resolver{Docker: env.docker, Project: c.Selector.Project, Log: env.log.Named("reach")}
+	out, fwd, err := r.Resolve(ctx, urls...)
+	if err != nil {
+		v.reachErr = err
+		return
+	}
+	c.Postgres.DSN, c.Workload.NATS = out[0], out[1]
+	for i := range c.Workload.Pods {
+		c.Workload.Pods[i].URL = out[2+i]
+	}
+	if fwd == nil {
+		v.reach = "directly: " + reachSummary(v.cfg)
+		return
+	}
+	v.closeFwd = func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if err := fwd.Close(cctx); err != nil {
+			env.log.Warn("remove the forwarder", zap.String("container", fwd.Name()), zap.Error(err))
+		}
+	}
+	v.reach = fmt.Sprintf("through forwarder %s on 127.0.0.1: %s", fwd.Name(), reachSummary(v.cfg))
+	env.log.Info("reaching the cluster through a forwarder", zap.String("container", fwd.Name()))
+}
+
+func reachSummary(cfg config.Config) string {
+	hosts := []string{hostPort(cfg.Postgres.DSN), hostPort(cfg.Workload.NATS)}
+	for _, p := range cfg.Workload.Pods {
+		hosts = append(hosts, hostPort(p.URL))
+	}
+	return strings.Join(hosts, ", ")
+}
+
+func hostPort(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
+	}
+	return u.Host
+}
+
+// composeProjects lists the compose projects with containers on this Docker.
+func composeProjects(ctx context.Context, env *faultEnv) []string {
+	cs, err := env.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", faults.LabelProject))})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range cs {
+		if p := c.Labels[faults.LabelProject]; p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runPreflight views the target and checks the profile against it.
+func runPreflight(ctx context.Context, env *faultEnv, opts preflight.Options) (*targetView, preflight.Report, error) {
+	v := viewTarget(ctx, env)
+	d, err := probes.NewDriver(probes.DriverConfig{AttachRoute: v.cfg.Workload.AttachRoute, RequestTimeout: 10 * time.Second})
+	if err != nil {
+		v.close()
+		return nil, preflight.Report{}, err
+	}
+	rep := preflight.Run(ctx, preflight.Target{Cfg: v.cfg, Members: v.members, MembersErr: v.membersErr, Projects: v.projects,
+		Reach: v.reach, ReachErr: v.reachErr, Driver: d}, opts)
+	return v, rep, nil
+}

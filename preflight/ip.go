@@ -1,0 +1,5 @@
+package preflight
+
+import "net/netip"
+
+func parseIP(s string) (netip.Addr, error) { return netip.ParseAddr(s) }

@@ -1,0 +1,237 @@
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chaosd/chaosd/probes"
+)
+
+// run drives one short run: a throwaway tenant on the first ready pod, the run
+// started there and attached to from another pod; while it is in progress its owner
+// is read from the owner source and its buffer from NATS. It shows that the bootstrap,
+// the run and attach routes, the owner source, the buffer and the mock LLM (as the
+// pods reach it) all fit the profile.
+func (c *checks) run(ctx context.Context, pgOK bool) {
+	cfg := c.cfg()
+	if len(c.ready) < 2 {
+		for _, n := range []string{"bootstrap", "run and attach", "owner source", "run buffer"} {
+			c.r.skip(n, "", fmt.Sprintf("needs 2 ready pods, %d answered ready", len(c.ready)))
+		}
+		return
+	}
+	home, other := c.ready[0], c.ready[1]
+	ctx, cancel := context.WithTimeout(ctx, 3*c.o.timeout()+time.Minute)
+	defer cancel()
+	d := c.t.Driver
+	assumes := fmt.Sprintf("sign-up, organization, API key, provider key at %s, smart tier, agent (mesh's lib/setup.ts)", cfg.Workload.ProviderURL)
+	ten, err := d.Bootstrap(ctx, home, probes.BootstrapOptions{ProviderBaseURL: cfg.Workload.ProviderURL, Name: "chaosd-preflight-" + shortID()})
+	if err != nil {
+		c.r.mismatch("bootstrap", assumes, err.Error(), "this mesh bootstraps a tenant otherwise: pick the profile that fits (chaosd doctor --suggest)")
+		for _, n := range []string{"run and attach", "owner source", "run buffer"} {
+			c.r.skip(n, "", "no tenant")
+		}
+		return
+	}
+	c.r.ok("bootstrap", assumes, "org "+ten.OrgSlug+" on "+home)
+	thread := probes.NewThreadID("preflight")
+	if err := d.CreateThread(ctx, home, ten, thread); err != nil {
+		c.r.mismatch("run and attach", "COLLECTION_THREADS_CREATE", err.Error(), "pick the profile that fits")
+		return
+	}
+	c.runAndWatch(ctx, ten, home, other, thread, pgOK)
+}
+
+func (c *checks) runAndWatch(ctx context.Context, ten *probes.Tenant, home, other, thread string, pgOK bool) {
+	cfg := c.cfg()
+	d := c.t.Driver
+	hint := c.o.Hint
+	if hint == "" {
+		hint = "slow:10x250"
+	}
+	n := hintChunks(hint)
+	assumes := fmt.Sprintf("POST threads/<id>/messages on one pod, GET the %s route on another: the mock LLM's %d chunks, then finish", cfg.Workload.AttachRoute, n)
+	att, err := d.Attach(ctx, other, ten, thread)
+	if err != nil {
+		c.r.mismatch("run and attach", assumes, err.Error(), fmt.Sprintf("workload.attach_route is %s: this mesh may use the other form (attach or stream)", cfg.Workload.AttachRoute))
+		c.r.skip("owner source", "", "no run")
+		c.r.skip("run buffer", "", "no run")
+		return
+	}
+	defer att.Close()
+	tally := make(chan *probes.Tally, 1)
+	go func() {
+		t, _ := att.Collect(nil)
+		tally <- t
+	}()
+	if _, err := d.StartRun(ctx, home, ten, thread, hint); err != nil {
+		c.r.mismatch("run and attach", assumes, err.Error(), "this mesh starts runs otherwise: pick the profile that fits")
+		return
+	}
+	owner, ownerErr := c.readOwner(ctx, thread, pgOK)
+	buf, bufErr := c.readBuffer(ctx, thread)
+	var t *probes.Tally
+	select {
+	case t = <-tally:
+	case <-time.After(c.o.timeout() + time.Duration(n)*time.Second):
+		_ = att.Close()
+		t = <-tally
+	}
+	c.judgeRun(assumes, n, t)
+	c.judgeOwner(owner, ownerErr)
+	c.judgeBuffer(thread, buf, bufErr)
+}
+
+func (c *checks) judgeRun(assumes string, n int, t *probes.Tally) {
+	cfg := c.cfg()
+	switch {
+	case t == nil:
+		c.r.mismatch("run and attach", assumes, "the attach ended with nothing", "check the pods' logs")
+	case t.Error != "":
+		c.r.mismatch("run and attach", assumes, "the run failed: "+t.Error,
+			fmt.Sprintf("can the pods reach the mock LLM at %s? (workload.provider_url: the address as the pods see it)", cfg.Workload.ProviderURL))
+	case !t.Finished:
+		c.r.mismatch("run and attach", assumes, fmt.Sprintf("no finish chunk; %d of %d mock chunks", len(t.Counts), n),
+			fmt.Sprintf("is the mock LLM at %s reachable from the pods? is this mesh's attach route %s?", cfg.Workload.ProviderURL, cfg.Workload.AttachRoute))
+	case len(t.Counts) != n || len(t.Foreign) > 0:
+		c.r.mismatch("run and attach", assumes, fmt.Sprintf("%d distinct mock chunks (want %d), %d foreign texts %.60q", len(t.Counts), n, len(t.Foreign), t.Foreign),
+			"the pods do not stream from chaosd's mock LLM: point the provider (workload.provider_url) at it")
+	default:
+		c.r.ok("run and attach", assumes, fmt.Sprintf("%d chunks and finish, the mock LLM's text", n))
+	}
+}
+
+// ownerReading is what the owner source said about the run while it was in progress.
+type ownerReading struct {
+	owner  string
+	status string
+}
+
+// readOwner polls the owner source until it names an owner for the run in progress.
+func (c *checks) readOwner(ctx context.Context, thread string, pgOK bool) (ownerReading, error) {
+	if !pgOK {
+		return ownerReading{}, errors.New("Postgres unreachable or its schema differs")
+	}
+	cfg := c.cfg()
+	q := ownerQueryFor(cfg.Owner.Source, cfg.Owner.Query)
+	conn, err := pgx.Connect(ctx, cfg.Postgres.DSN)
+	if err != nil {
+		return ownerReading{}, err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	deadline := time.Now().Add(c.o.timeout())
+	var last ownerReading
+	for time.Now().Before(deadline) {
+		var r ownerReading
+		err := conn.QueryRow(ctx, q, thread).Scan(&r.status, &r.owner)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return r, fmt.Errorf("owner query: %w", err)
+		}
+		if r.owner != "" {
+			return r, nil
+		}
+		last = r
+		if r.status == "completed" || r.status == "failed" {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return last, nil
+}
+
+func ownerQueryFor(source, custom string) string {
+	switch source {
+	case "threads":
+		return probes.OwnerQueryThreads
+	case "dbos":
+		return probes.OwnerQueryDBOS
+	}
+	return custom
+}
+
+func (c *checks) judgeOwner(r ownerReading, err error) {
+	cfg := c.cfg()
+	pods := c.podNames()
+	assumes := fmt.Sprintf("owner.source %s names the pod running the run: one of %s", cfg.Owner.Source, strings.Join(pods, ", "))
+	switch {
+	case err != nil:
+		c.r.mismatch("owner source", assumes, err.Error(), "fix Postgres first")
+	case r.owner == "":
+		c.r.mismatch("owner source", assumes, fmt.Sprintf("no owner while the run was in progress (status %q)", r.status),
+			"this mesh records owners elsewhere: owner.source threads (threads.run_owner_pod) or dbos (executor_id), or the profile that fits")
+	case !slices.Contains(pods, r.owner):
+		c.r.mismatch("owner source", assumes, fmt.Sprintf("owner %q, which is no pod", r.owner), ownerFix(cfg.Owner.Source, r.owner))
+	default:
+		c.r.ok("owner source", assumes, fmt.Sprintf("%s (status %s)", r.owner, r.status))
+	}
+}
+
+func ownerFix(source, owner string) string {
+	if source == "dbos" {
+		return fmt.Sprintf("DBOS executor_id %q names no pod (every pod says local at #3392; a UUID with a Conductor): use owner.source threads, or map executors to pods", owner)
+	}
+	return "the owner column names something other than POD_NAME: set pods.name_from so that containers are named as the owner source names them"
+}
+
+func (c *checks) readBuffer(ctx context.Context, thread string) (uint64, error) {
+	if c.nc == nil {
+		return 0, errors.New("NATS unreachable")
+	}
+	subject := probes.SubjectPrefix + thread
+	deadline := time.Now().Add(c.o.timeout())
+	for {
+		s, err := c.nc.js.Stream(ctx, probes.StreamBuffers)
+		if err != nil {
+			return 0, err
+		}
+		info, err := s.Info(ctx, jetstreamSubjects(subject))
+		if err != nil {
+			return 0, err
+		}
+		if n := info.State.Subjects[subject]; n > 0 || time.Now().After(deadline) {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (c *checks) judgeBuffer(thread string, n uint64, err error) {
+	assumes := fmt.Sprintf("the run's chunks are buffered on %s%s", probes.SubjectPrefix, "<thread>")
+	switch {
+	case err != nil:
+		c.r.mismatch("run buffer", assumes, err.Error(), "fix NATS first")
+	case n == 0:
+		c.r.mismatch("run buffer", assumes, "nothing on "+probes.SubjectPrefix+thread+" while the run streamed", "this mesh buffers runs elsewhere: pick the profile that fits")
+	default:
+		c.r.ok("run buffer", assumes, fmt.Sprintf("%d messages on %s", n, probes.SubjectPrefix+thread))
+	}
+}
+
+func hintChunks(hint string) int {
+	var n, ms int
+	if _, err := fmt.Sscanf(hint, "slow:%dx%d", &n, &ms); err == nil && n > 0 {
+		return n
+	}
+	return 5
+}
+
+func shortID() string { return fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff) }
+
+func jetstreamSubjects(subject string) jetstream.StreamInfoOpt {
+	return jetstream.WithSubjectFilter(subject)
+}
