@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# The bundled cluster: postgres, nats (JetStream), mockai, migrate and three testbed pods
-# mesh-1..3 (deploy/docker-compose.yml, compose project "chaosd").
+# The testbed clusters, one per target (TARGET, default bundled):
+#   bundled       postgres, nats (JetStream), mockai, migrate and three testbed pods
+#                 mesh-1..3 (deploy/docker-compose.yml, compose project "chaosd"),
+#                 everything published on 127.0.0.1
+#   mesh-2026-05  the same stand-in in the shape of mesh's own harness at PR #3392
+#                 (deploy/docker-compose.mesh-2026-05.yml, project "multi-pod"):
+#                 postgres, nats, mock-ai, migrate, mesh-1..3; only the pods published
 #
 #   deploy/cluster.sh up       build the images as needed, boot, wait until every pod is ready
 #   deploy/cluster.sh down     stop and remove the containers, the network and the volumes
@@ -11,14 +16,20 @@
 #   deploy/cluster.sh soak     start the soak service (chaosd soak in a container, compose
 #                              profile soak) on the running cluster, detached; CHAOSD_SOAK_*
 #                              and CHAOSD_ALERT* variables reach it; `logs -f chaosd` follows it
+#                              (bundled only: mesh's harness has no such service)
 #
 # Environment:
+#   TARGET                       bundled (default) or mesh-2026-05; else CHAOSD_TARGET,
+#                                which `env` prints, so `down` after an eval of it reaches
+#                                the same cluster
 #   TESTBED_BUGS                 defect switches for every pod, e.g. deliver-new,strict-claim
-#   TESTBED_HEARTBEAT_TTL        heartbeat TTL of every pod (default 6s; mesh's is 45s)
-#   TESTBED_HEARTBEAT_INTERVAL   heartbeat refresh (default 2s; mesh's is 10s)
-#   CHAOSD_POD1_PORT..3 (13001..13003), CHAOSD_PG_PORT (15432), CHAOSD_NATS_PORT (14222),
-#   CHAOSD_NATS_MONITOR_PORT (18222), CHAOSD_MOCKAI_PORT (19000): host ports, on 127.0.0.1
-#   CHAOSD_PROJECT (chaosd)      compose project name
+#   TESTBED_HEARTBEAT_TTL        heartbeat TTL of every pod (bundled 6s; mesh-2026-05 45s, mesh's)
+#   TESTBED_HEARTBEAT_INTERVAL   heartbeat refresh (bundled 2s; mesh-2026-05 10s, mesh's)
+#   TESTBED_EXECUTOR_ID          mesh-2026-05: DBOS executor id of every pod (default local)
+#   CHAOSD_POD1_PORT..3 (13001..13003): the pods' host ports, on 127.0.0.1 (both targets)
+#   CHAOSD_PG_PORT (15432), CHAOSD_NATS_PORT (14222), CHAOSD_NATS_MONITOR_PORT (18222),
+#   CHAOSD_MOCKAI_PORT (19000): bundled only; mesh-2026-05 publishes none of them
+#   CHAOSD_PROJECT               compose project name (bundled chaosd, mesh-2026-05 multi-pod)
 #   CHAOSD_BOOT_TIMEOUT (300)    seconds `up` may take to boot, images excluded
 #   CHAOSD_SKIP_BUILD=1          `up` uses the images as they are (see build-images.sh)
 #   CHAOSD_COMPOSE               the compose command (default: docker compose, else docker-compose)
@@ -30,7 +41,7 @@ source "$(dirname "$0")/lib.sh"
 : "${CHAOSD_BOOT_TIMEOUT:=300}"
 : "${CHAOSD_STOP_TIMEOUT:=10}"
 : "${CHAOSD_SKIP_BUILD:=0}"
-: "${TESTBED_HEARTBEAT_TTL:=6s}" "${TESTBED_HEARTBEAT_INTERVAL:=2s}"
+: "${TESTBED_HEARTBEAT_TTL:=$TARGET_HEARTBEAT_TTL}" "${TESTBED_HEARTBEAT_INTERVAL:=$TARGET_HEARTBEAT_INTERVAL}"
 export TESTBED_BUGS=${TESTBED_BUGS:-} TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -53,7 +64,7 @@ cmd_up() {
 		"$DEPLOY_DIR/build-images.sh" all
 	fi
 	tb=$(now)
-	log "booting project $CHAOSD_PROJECT with ${COMPOSE[*]} (TESTBED_BUGS=${TESTBED_BUGS:-none}, heartbeat TTL $TESTBED_HEARTBEAT_TTL, interval $TESTBED_HEARTBEAT_INTERVAL)"
+	log "booting target $CHAOSD_TARGET, project $CHAOSD_PROJECT, with ${COMPOSE[*]} (TESTBED_BUGS=${TESTBED_BUGS:-none}, heartbeat TTL $TESTBED_HEARTBEAT_TTL, interval $TESTBED_HEARTBEAT_INTERVAL)"
 	# No --wait: the one-shot migrate service breaks it (as in mesh's harness). Compose
 	# itself holds each pod until the previous one is healthy.
 	local rc=0
@@ -88,13 +99,29 @@ wait_pods_ready() {
 }
 
 print_addresses() {
-	cat >&2 <<EOF
+	if [ "$TARGET_INFRA_PUBLISHED" = 1 ]; then
+		cat >&2 <<EOF
   pods      $(pod_urls)
   postgres  $(database_url)
   nats      nats://127.0.0.1:$CHAOSD_NATS_PORT (monitoring http://127.0.0.1:$CHAOSD_NATS_MONITOR_PORT)
-  mockai    http://127.0.0.1:$CHAOSD_MOCKAI_PORT (pods reach it as http://mockai:9000/v1)
+  mockai    http://127.0.0.1:$CHAOSD_MOCKAI_PORT (pods reach it as $TARGET_PROVIDER_URL)
   tear down: deploy/cluster.sh down (make cluster-down)
 EOF
+	else
+		cat >&2 <<EOF
+  pods      $(pod_urls)
+  postgres, nats, mock-ai: not published (as in mesh's harness); inside the project's network
+            postgres:5432, nats://nats:4222, $TARGET_PROVIDER_URL
+  psql      $(compose_cmd) exec -T postgres psql -U postgres
+  tear down: TARGET=$CHAOSD_TARGET deploy/cluster.sh down (make cluster-down TARGET=$CHAOSD_TARGET)
+EOF
+	fi
+}
+
+# compose_cmd prints the compose command line of this target, for a user to run.
+compose_cmd() {
+	[ ${#COMPOSE[@]} -gt 0 ] || find_compose
+	printf '%s -p %s -f %s' "${COMPOSE[*]}" "$CHAOSD_PROJECT" "${COMPOSE_FILE_PATH#"$ROOT_DIR"/}"
 }
 
 # failing_services prints the services whose container is dead, unhealthy or (for
@@ -145,6 +172,8 @@ cmd_down() {
 }
 
 cmd_soak() {
+	[ "$TARGET_SOAK" = 1 ] ||
+		die "target $CHAOSD_TARGET has no soak service (mesh's harness has none); run chaosd soak from the host, or use TARGET=bundled"
 	check_compose
 	compose --profile soak up -d --no-deps --force-recreate chaosd
 	log "chaosd soak runs in container ${CHAOSD_PROJECT}_chaosd_1 (duration ${CHAOSD_SOAK_DURATION:-8h}); metrics on http://127.0.0.1:${CHAOSD_METRICS_PORT:-19464}/metrics"
@@ -154,11 +183,14 @@ cmd_soak() {
 cmd_status() {
 	check_compose
 	local svc state all_ready=0 ready
+	printf '# target %s, compose project %s (%s)\n' "$CHAOSD_TARGET" "$CHAOSD_PROJECT" "${COMPOSE_FILE_PATH#"$ROOT_DIR"/}"
 	printf '%-10s %-28s %s\n' SERVICE 'STATE (status exit health)' READY
 	for svc in $(compose config --services); do
 		state=$(service_state "$svc")
 		ready=
-		if [[ " ${POD_SERVICES[*]} " == *" $svc "* ]]; then
+		if [ "$TARGET_INFRA_PUBLISHED" = 0 ] && [[ " ${POD_SERVICES[*]} " != *" $svc "* ]]; then
+			ready="not published"
+		elif [[ " ${POD_SERVICES[*]} " == *" $svc "* ]]; then
 			if [ -x "$CHAOSD_BIN" ] && "$CHAOSD_BIN" healthcheck --timeout 2s "$(pod_url "$svc")/health/ready" >/dev/null 2>&1; then
 				ready="ready at $(pod_url "$svc")"
 			else
@@ -172,16 +204,31 @@ cmd_status() {
 }
 
 cmd_env() {
-	cat <<EOF
+	if [ "$TARGET_INFRA_PUBLISHED" = 1 ]; then
+		cat <<EOF
+CHAOSD_TARGET=$CHAOSD_TARGET
 CHAOSD_PODS=$(pod_urls)
 CHAOSD_DATABASE_URL='$(database_url)'
 CHAOSD_NATS_URL=nats://127.0.0.1:$CHAOSD_NATS_PORT
 CHAOSD_NATS_MONITOR_URL=http://127.0.0.1:$CHAOSD_NATS_MONITOR_PORT
 CHAOSD_MOCKAI_URL=http://127.0.0.1:$CHAOSD_MOCKAI_PORT
-CHAOSD_PROVIDER_URL=http://mockai:9000/v1
+CHAOSD_PROVIDER_URL=$TARGET_PROVIDER_URL
 CHAOSD_COMPOSE_PROJECT=$CHAOSD_PROJECT
-export CHAOSD_PODS CHAOSD_DATABASE_URL CHAOSD_NATS_URL CHAOSD_NATS_MONITOR_URL CHAOSD_MOCKAI_URL CHAOSD_PROVIDER_URL CHAOSD_COMPOSE_PROJECT
+export CHAOSD_TARGET CHAOSD_PODS CHAOSD_DATABASE_URL CHAOSD_NATS_URL CHAOSD_NATS_MONITOR_URL CHAOSD_MOCKAI_URL CHAOSD_PROVIDER_URL CHAOSD_COMPOSE_PROJECT
 EOF
+	else
+		# The unset drops host addresses that a bundled env may have left in the shell:
+		# they would point chaosd at another cluster than this one.
+		cat <<EOF
+# target $CHAOSD_TARGET: Postgres, NATS and mock-ai are not published to the host (as in mesh's harness), so no host address is given for them; chaosd's target profile names them inside the project's network
+CHAOSD_TARGET=$CHAOSD_TARGET
+CHAOSD_PODS=$(pod_urls)
+CHAOSD_PROVIDER_URL=$TARGET_PROVIDER_URL
+CHAOSD_COMPOSE_PROJECT=$CHAOSD_PROJECT
+unset CHAOSD_DATABASE_URL CHAOSD_NATS_URL CHAOSD_NATS_MONITOR_URL CHAOSD_MOCKAI_URL
+export CHAOSD_TARGET CHAOSD_PODS CHAOSD_PROVIDER_URL CHAOSD_COMPOSE_PROJECT
+EOF
+	fi
 }
 
 main() {

@@ -4,12 +4,52 @@
 
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(dirname "$DEPLOY_DIR")
-COMPOSE_FILE_PATH=$DEPLOY_DIR/docker-compose.yml
 PROG=${PROG:-$(basename "$0")}
 
-# The compose project: fixed, so that chaosd and the tests find the containers by the
-# labels com.docker.compose.project=$CHAOSD_PROJECT and com.docker.compose.service=mesh-N.
-: "${CHAOSD_PROJECT:=chaosd}"
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() {
+	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+# The target: which cluster shape the scripts boot and talk to. TARGET, else
+# CHAOSD_TARGET (what `cluster.sh env` prints, so that after an eval of it `down`
+# reaches the same cluster), else bundled.
+#   bundled       deploy/docker-compose.yml, project chaosd: everything published on
+#                 127.0.0.1, short heartbeat timings (6s/2s), executor_id = POD_NAME
+#   mesh-2026-05  deploy/docker-compose.mesh-2026-05.yml, project multi-pod: mesh's
+#                 harness at PR #3392: only the pods published, mock LLM "mock-ai",
+#                 heartbeat 45s/10s, executor_id "local" on every pod
+TARGETS=(bundled mesh-2026-05)
+if [ -n "${TARGET:-}" ]; then
+	CHAOSD_TARGET=$TARGET TARGET_FROM=TARGET
+else
+	CHAOSD_TARGET=${CHAOSD_TARGET:-bundled} TARGET_FROM=CHAOSD_TARGET
+fi
+case "$CHAOSD_TARGET" in
+bundled)
+	COMPOSE_FILE_PATH=$DEPLOY_DIR/docker-compose.yml
+	TARGET_PROJECT=chaosd
+	TARGET_HEARTBEAT_TTL=6s TARGET_HEARTBEAT_INTERVAL=2s
+	TARGET_INFRA_PUBLISHED=1 # Postgres, NATS and mockai on 127.0.0.1
+	TARGET_PROVIDER_URL=http://mockai:9000/v1
+	TARGET_SOAK=1 # has the compose service chaosd (profile soak)
+	;;
+mesh-2026-05)
+	COMPOSE_FILE_PATH=$DEPLOY_DIR/docker-compose.mesh-2026-05.yml
+	TARGET_PROJECT=multi-pod
+	TARGET_HEARTBEAT_TTL=45s TARGET_HEARTBEAT_INTERVAL=10s
+	TARGET_INFRA_PUBLISHED=0 # only the pods are published, as in mesh's harness
+	TARGET_PROVIDER_URL=http://mock-ai:9000/v1
+	TARGET_SOAK=0
+	;;
+*) die "unknown target '$CHAOSD_TARGET' ($TARGET_FROM); known targets: $(IFS=,; echo "${TARGETS[*]}" | sed 's/,/, /g')" ;;
+esac
+
+# The compose project: fixed per target, so that chaosd and the tests find the
+# containers by the labels com.docker.compose.project=$CHAOSD_PROJECT and
+# com.docker.compose.service=mesh-N.
+: "${CHAOSD_PROJECT:=$TARGET_PROJECT}"
 # Images the compose file runs; build-images.sh makes whichever is missing.
 : "${CHAOSD_IMAGE:=chaosd:dev}"
 : "${POSTGRES_IMAGE:=postgres:15-alpine}"
@@ -26,13 +66,7 @@ export CHAOSD_PROJECT CHAOSD_IMAGE POSTGRES_IMAGE NATS_IMAGE CHAOSD_CACHE_DIR \
 	CHAOSD_NATS_PORT CHAOSD_NATS_MONITOR_PORT CHAOSD_MOCKAI_PORT
 
 CHAOSD_BIN=$ROOT_DIR/bin/chaosd
-POD_SERVICES=(mesh-1 mesh-2 mesh-3)
-
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() {
-	printf '%s: error: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
+POD_SERVICES=(mesh-1 mesh-2 mesh-3) # the same service names on every target
 
 # now prints the seconds since the epoch; elapsed START prints the seconds since START.
 now() { date +%s; }
@@ -76,7 +110,7 @@ find_compose() {
 	fi
 }
 
-# compose runs the compose command on the bundled cluster's file and project.
+# compose runs the compose command on the target's file and project.
 compose() {
 	[ ${#COMPOSE[@]} -gt 0 ] || find_compose
 	"${COMPOSE[@]}" -p "$CHAOSD_PROJECT" -f "$COMPOSE_FILE_PATH" "$@"

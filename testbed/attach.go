@@ -52,7 +52,7 @@ func (p *Pod) handleAttach(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Pod) deliverPolicy(status string) jetstream.DeliverPolicy {
-	if status == StatusInProgress && !p.cfg.Bugs.Has(BugDeliverNew) {
+	if status == StatusInProgress && !p.bug(BugDeliverNew) {
 		return jetstream.DeliverAllPolicy
 	}
 	return jetstream.DeliverNewPolicy

@@ -18,11 +18,13 @@ import (
 // DefaultConfig and set fields (tests do).
 type Config struct {
 	PodName     string // POD_NAME: the heartbeat key and run_owner_pod value; required
+	ExecutorID  string // TESTBED_EXECUTOR_ID: dbos.workflow_status.executor_id of this pod's runs; "" = PodName
 	DatabaseURL string // DATABASE_URL
 	NATSURL     string // NATS_URL
 	Addr        string // listen address; from PORT as ":<port>"
 
-	Bugs Bugs // TESTBED_BUGS: defects switched on
+	Bugs            Bugs // TESTBED_BUGS: defects switched on at boot
+	RuntimeSwitches bool // TESTBED_RUNTIME_SWITCHES: serve /testbed/bugs, which replaces the set while the pod runs
 
 	HeartbeatTTL      time.Duration // TESTBED_HEARTBEAT_TTL: a key older than this is a dead pod
 	HeartbeatInterval time.Duration // TESTBED_HEARTBEAT_INTERVAL: key refresh and orphan scan period
@@ -84,6 +86,8 @@ func (v EnvVar) From(getenv func(string) string) string {
 var EnvVars = []EnvVar{
 	{"POD_NAME", "pod-name", "the pod's name: its heartbeat key and run owner id (required)",
 		func(c Config) string { return c.PodName }, setPodName, ""},
+	{"TESTBED_EXECUTOR_ID", "executor-id", `DBOS executor id written to dbos.workflow_status.executor_id (default: the pod's name; mesh at #3392 wrote "local" on every pod)`,
+		func(c Config) string { return c.ExecutorID }, setExecutorID, ""},
 	{"DATABASE_URL", "database-url", "PostgreSQL URL",
 		func(c Config) string { return c.DatabaseURL }, setDatabaseURL, ""},
 	{"NATS_URL", "nats-url", "NATS URL (JetStream enabled)",
@@ -92,6 +96,8 @@ var EnvVars = []EnvVar{
 		func(c Config) string { return strings.TrimPrefix(c.Addr, ":") }, setPort, ""},
 	{"TESTBED_BUGS", "bugs", "comma-separated mesh defects to switch on: " + validBugs(),
 		func(c Config) string { return c.Bugs.String() }, setBugs, ""},
+	{"TESTBED_RUNTIME_SWITCHES", "runtime-switches", "true: serve GET and POST /testbed/bugs, which read and replace the defect set while the pod runs (no-heartbeat-bucket stays as booted)",
+		func(c Config) string { return strconv.FormatBool(c.RuntimeSwitches) }, setRuntimeSwitches, ""},
 	{"TESTBED_HEARTBEAT_TTL", "heartbeat-ttl", "heartbeat key TTL: an older key is a dead pod",
 		func(c Config) string { return c.HeartbeatTTL.String() }, durationSetter(func(c *Config) *time.Duration { return &c.HeartbeatTTL }), ""},
 	{"TESTBED_HEARTBEAT_INTERVAL", "heartbeat-interval", "heartbeat refresh and orphan scan period",
@@ -142,6 +148,9 @@ func (c Config) Validate() error {
 	} else if !podNameRE.MatchString(c.PodName) {
 		errs = append(errs, fmt.Errorf("POD_NAME=%q: want letters, digits, '-', '_' or '=' (it is a NATS KV key)", c.PodName))
 	}
+	if c.ExecutorID != "" && !podNameRE.MatchString(c.ExecutorID) {
+		errs = append(errs, fmt.Errorf("TESTBED_EXECUTOR_ID=%q: want letters, digits, '-', '_' or '='", c.ExecutorID))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -164,6 +173,18 @@ func (c Config) Validate() error {
 }
 
 func setPodName(c *Config, v string) error { c.PodName = v; return nil }
+
+func setExecutorID(c *Config, v string) error { c.ExecutorID = v; return nil }
+
+// Executor is the DBOS executor id this pod writes on the workflow rows of the runs it
+// claims: ExecutorID, else the pod's name. It names the pod only when it is the pod's
+// name: with a shared id ("local", as at mesh's #3392) it is no owner source.
+func (c Config) Executor() string {
+	if c.ExecutorID != "" {
+		return c.ExecutorID
+	}
+	return c.PodName
+}
 
 func setDatabaseURL(c *Config, v string) error {
 	u, err := url.Parse(v)
@@ -200,6 +221,15 @@ func setBugs(c *Config, v string) error {
 		return err
 	}
 	c.Bugs = b
+	return nil
+}
+
+func setRuntimeSwitches(c *Config, v string) error {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	c.RuntimeSwitches = on
 	return nil
 }
 

@@ -37,6 +37,28 @@ func TestConfigFromEnvValues(t *testing.T) {
 	}
 }
 
+func TestConfigExecutorID(t *testing.T) {
+	cfg, err := ConfigFromEnv(envOf(map[string]string{"POD_NAME": "mesh-1"}))
+	if err != nil || cfg.ExecutorID != "" || cfg.Executor() != "mesh-1" {
+		t.Fatalf("default: %q %q %v, want the pod's name", cfg.ExecutorID, cfg.Executor(), err)
+	}
+	cfg, err = ConfigFromEnv(envOf(map[string]string{"POD_NAME": "mesh-2", "TESTBED_EXECUTOR_ID": "local"}))
+	if err != nil || cfg.Executor() != "local" || cfg.PodName != "mesh-2" {
+		t.Fatalf("TESTBED_EXECUTOR_ID=local: %q (pod %q) %v", cfg.Executor(), cfg.PodName, err)
+	}
+	if _, err := ConfigFromEnv(envOf(map[string]string{"POD_NAME": "p", "TESTBED_EXECUTOR_ID": "a b"})); err == nil ||
+		!strings.Contains(err.Error(), `TESTBED_EXECUTOR_ID="a b"`) {
+		t.Fatalf("bad executor id: %v", err)
+	}
+	var flag bool
+	for _, v := range EnvVars {
+		flag = flag || (v.Name == "TESTBED_EXECUTOR_ID" && v.Flag == "executor-id")
+	}
+	if !flag {
+		t.Fatal("TESTBED_EXECUTOR_ID is not in EnvVars as --executor-id")
+	}
+}
+
 func TestConfigAuthURLAlias(t *testing.T) {
 	cfg, err := ConfigFromEnv(envOf(map[string]string{"POD_NAME": "p", "BETTER_AUTH_URL": "http://mesh:3000"}))
 	if err != nil || cfg.AuthURL != "http://mesh:3000" {

@@ -4,6 +4,9 @@ package testbed
 
 import (
 	"errors"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,4 +125,44 @@ func TestIntegrationDefectDuplicateOnResume(t *testing.T) {
 		t.Fatalf("watcher saw chunk-1 %d times and %d starts: want both twice; deltas %q", ones, countType(cs, ChunkStart), deltas(cs))
 	}
 	c.waitCompleted(id, 5*time.Second)
+}
+
+// Runtime switches: one boot serves two defect rows. strict-claim switched on over
+// POST /testbed/bugs keeps a killed owner's run stuck; switched off, the survivor's
+// next scan claims it and the run completes.
+func TestIntegrationRuntimeSwitchStrictClaim(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2, func(cfg *Config) { cfg.RuntimeSwitches = true })
+	setBugs := func(pod, body string) {
+		t.Helper()
+		resp, err := http.Post(c.url(pod)+"/testbed/bugs", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /testbed/bugs %s on %s: %d %s", body, pod, resp.StatusCode, b)
+		}
+	}
+	for _, pod := range []string{"pod-1", "pod-2"} {
+		setBugs(pod, `{"bugs":["strict-claim"]}`)
+	}
+	tn := bootstrap(t, c.url("pod-2"), c.provider)
+	id := tn.newThread(t, c.url("pod-2"))
+	tn.startRun(t, c.url("pod-1"), id, "slow:20x50")
+	eventually(t, 5*time.Second, "a few chunks", func() bool { return len(deltas(c.bufferChunks(id))) >= 3 })
+	c.kill("pod-1")
+	survivor := c.pod("pod-2")
+	eventually(t, c.base.HeartbeatTTL+5*time.Second, "pod-2 refused twice", func() bool {
+		return counterValue(survivor.metrics.claimsRefused) >= 2
+	})
+	if c.owner(id) != "pod-1" {
+		t.Fatalf("owner %q with strict-claim on, want the dead pod-1", c.owner(id))
+	}
+	setBugs("pod-2", `{"bugs":[]}`)
+	c.waitCompleted(id, 10*time.Second)
+	if n := counterValue(survivor.metrics.runsResumed.WithLabelValues(foundOrphan)); n != 1 {
+		t.Fatalf("pod-2 resumed %v orphans after the switch went off, want 1", n)
+	}
+	wantRun(t, "buffer", c.bufferChunks(id), 20)
 }

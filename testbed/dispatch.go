@@ -114,10 +114,10 @@ func (p *Pod) prepare(ctx context.Context, r *run) error {
 // resumeDefects applies the resume-time defect switches.
 func (p *Pod) resumeDefects(ctx context.Context, r *run, st bufferState) error {
 	r.log.Info("resuming run", zap.Int("buffered", st.count), zap.Int("text_bytes", r.prog.Text), zap.Bool("done", r.prog.Done))
-	if p.cfg.Bugs.Has(BugDuplicateOnResume) {
+	if p.bug(BugDuplicateOnResume) {
 		r.prog = progress{}
 	}
-	if p.cfg.Bugs.Has(BugPurgeOnResume) {
+	if p.bug(BugPurgeOnResume) {
 		if err := p.buf.purge(ctx, r.thread, 0); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@
 //
 //	config.go    Config, EnvVars (the one list of variables and flags), validation
 //	bugs.go      the defect switches
+//	switches.go  /testbed/bugs: the defect set replaced at run time (TESTBED_RUNTIME_SWITCHES)
 //	pod.go       New, Run (graceful stop), Kill (SIGKILL), boot
 //	server.go    routes, JSON errors, body limits, panic recovery
 //	auth.go      Better Auth stand-in: sign-up/in, session cookie, organizations
@@ -47,6 +48,24 @@
 // until Postgres answers (an owner cut off from Postgres keeps its heartbeat, so no
 // one else finishes for it). A graceful stop stops the pod's dispatchers, releases
 // its runs (owner NULL) and deletes its key, so survivors take over at once.
+//
+// Every claim also writes the run's dbos.workflow_status row, executor_id = the pod's
+// name, or TESTBED_EXECUTOR_ID when set: the mesh-2026-05 cluster sets "local" on every
+// pod, as mesh wrote at #3392, so that row names no owner there.
+//
+// # No orphan resume on attach
+//
+// The attach route never claims or resumes a run; only the watcher does. Mesh's
+// GET /attach once had an "orphan resume" branch: a run not in this pod's registry,
+// in_progress, attached by the thread's creator, was taken with claimOrphanedRun
+// (run_owner_pod IS NULL OR run_owner_pod <> me: it matches a live owner too) and
+// resumed (decocms/mesh f400af379, 2026-05-07, apps/mesh/src/api/routes/decopilot/
+// routes.ts:438-517, claim at :486; apps/mesh/src/storage/threads.ts:632). PR #3387
+// (decocms/studio, merged 2026-05-15, "drop /attach orphan-resume; collapse to pure
+// tail") removed it (routes.ts:442-537 at its base) along with dispatchRun, leaving a
+// tail whose deliver policy follows threads.status (as tests/multi-pod/scenarios/
+// attach-cross-pod.test.ts says of #3387). #3392 (under review 2026-05-17) came after:
+// its harness never met the branch, and the testbed does not model it.
 //
 // The buffer of a finished run is purged after PurgeGrace (mesh purges at once): an
 // attach that began replaying just before the end would otherwise lose the tail,

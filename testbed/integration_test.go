@@ -313,6 +313,58 @@ func TestIntegrationWorkflowRows(t *testing.T) {
 	}
 }
 
+// TestIntegrationSharedExecutorID: with TESTBED_EXECUTOR_ID=local on every pod (mesh at
+// #3392), a run's workflow row says "local" when it starts and still after another pod
+// took it over, while threads.run_owner_pod names the pods.
+func TestIntegrationSharedExecutorID(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2, func(cfg *Config) { cfg.ExecutorID = "local" })
+	tn := bootstrap(t, c.url("pod-2"), c.provider)
+	id := tn.newThread(t, c.url("pod-2"))
+	task := tn.startRun(t, c.url("pod-1"), id, "slow:20x50")
+	if st, ex := c.workflow(task); st != "PENDING" || ex != "local" {
+		t.Fatalf("workflow %s: %s on %s, want PENDING on local", task, st, ex)
+	}
+	if o := c.owner(id); o != "pod-1" {
+		t.Fatalf("owner %q, want pod-1", o)
+	}
+	eventually(t, 5*time.Second, "a few chunks", func() bool { return len(deltas(c.bufferChunks(id))) >= 3 })
+	c.kill("pod-1")
+	eventually(t, c.base.HeartbeatTTL+3*time.Second, "pod-2 owns the run", func() bool { return c.owner(id) == "pod-2" })
+	if _, ex := c.workflow(task); ex != "local" {
+		t.Errorf("executor_id after the takeover: %q, want local", ex)
+	}
+	c.waitCompleted(id, 10*time.Second)
+	if st, ex := c.workflow(task); st != "SUCCESS" || ex != "local" {
+		t.Fatalf("workflow %s ended %s on %s, want SUCCESS on local", task, st, ex)
+	}
+}
+
+// TestIntegrationGracefulStopReleasesRun: a graceful stop with no survivor leaves the
+// run in progress with no owner (mesh's stopAll -> orphanRunsByPod: run_owner_pod NULL),
+// its config kept; the next pod to boot takes it over as released and finishes it.
+func TestIntegrationGracefulStopReleasesRun(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1, func(cfg *Config) { cfg.ExecutorID = "local" })
+	tn := bootstrap(t, c.url("pod-1"), c.provider)
+	id := tn.newThread(t, c.url("pod-1"))
+	task := tn.startRun(t, c.url("pod-1"), id, "slow:20x50")
+	eventually(t, 5*time.Second, "a few chunks", func() bool { return len(deltas(c.bufferChunks(id))) >= 3 })
+	c.stop("pod-1")
+	if r := c.thread(id); r.Status != StatusInProgress || r.Owner != nil || !r.HasConfig {
+		t.Fatalf("after a graceful stop: status %s, owner %v, config %v; want in_progress, NULL, kept", r.Status, r.Owner, r.HasConfig)
+	}
+	if st, ex := c.workflow(task); st != "PENDING" || ex != "local" {
+		t.Errorf("workflow after the stop: %s on %s, want PENDING on local", st, ex)
+	}
+	c.start("pod-2")
+	c.waitCompleted(id, 15*time.Second)
+	if n := counterValue(c.pod("pod-2").metrics.runsResumed.WithLabelValues(foundReleased)); n != 1 {
+		t.Errorf("pod-2 took over %v released runs, want 1", n)
+	}
+	wantRun(t, "buffer", c.bufferChunks(id), 20)
+}
+
 // TestIntegrationProviderCutEveryTimeFails: the mock's cut:K breaks every attempt on
 // every pod, so the run moves between pods a bounded number of times, then fails.
 func TestIntegrationProviderCutEveryTimeFails(t *testing.T) {

@@ -75,7 +75,8 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS threads_in_progress_owner ON threads (run_owner_pod) WHERE status = 'in_progress'`,
 	// A mirror of the columns of DBOS's workflow table that chaosd can read owners
 	// from (later mesh): one workflow per run, thread-run:<threadId>:<messageId> on queue
-	// thread-gate, executor_id = the owning pod's name.
+	// thread-gate, executor_id = the owning pod's executor id (its name, or
+	// TESTBED_EXECUTOR_ID: "local" on every pod, as at mesh's #3392).
 	`CREATE SCHEMA IF NOT EXISTS dbos`,
 	`CREATE TABLE IF NOT EXISTS dbos.workflow_status (
 		workflow_uuid text PRIMARY KEY,

@@ -35,7 +35,8 @@ type Pod struct {
 	runs         *registry
 	metrics      *metrics
 	providerHTTP *http.Client
-	freeze       gate // failpoint: tests freeze dispatch, heartbeats and scans (a paused process)
+	freeze       gate                 // failpoint: tests freeze dispatch, heartbeats and scans (a paused process)
+	bugs         atomic.Pointer[Bugs] // the defect set: cfg.Bugs, replaced at run time by POST /testbed/bugs
 
 	ready    atomic.Bool // the schema is in place; routes serve
 	stopping atomic.Bool
@@ -65,6 +66,8 @@ func New(cfg Config, log *zap.Logger) (*Pod, error) {
 	log = log.Named("testbed").With(zap.String(logging.KeyPod, cfg.PodName))
 	p := &Pod{cfg: cfg, log: log, runs: newRegistry(), metrics: newMetrics(cfg.PodName),
 		providerHTTP: newProviderHTTP(cfg.providerTransport), closed: make(chan struct{})}
+	bugs := cfg.Bugs.clone()
+	p.bugs.Store(&bugs)
 	p.life, p.kill = context.WithCancel(context.Background())
 	p.work, p.stopWork = context.WithCancel(p.life)
 	if err := p.connect(); err != nil {
@@ -92,7 +95,7 @@ func (p *Pod) connect() error {
 	if p.db, err = pgxpool.NewWithConfig(p.life, pgcfg); err != nil {
 		return fmt.Errorf("postgres pool: %w", err)
 	}
-	p.st = &store{db: p.db, timeout: p.cfg.DBTimeout}
+	p.st = &store{db: p.db, timeout: p.cfg.DBTimeout, executor: p.cfg.Executor()}
 	p.nc, err = nats.Connect(p.cfg.NATSURL, nats.Name("testbed-"+p.cfg.PodName), nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.Timeout(p.cfg.DBTimeout),
 		nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2))
@@ -131,7 +134,7 @@ func (p *Pod) Ready() bool { return p.ready.Load() }
 // releases them in Postgres (owner NULL) and deletes its heartbeat key, so that
 // another pod takes them over at once. Run returns ErrKilled after Kill.
 func (p *Pod) Run(ctx context.Context) error {
-	p.log.Info("pod starting", zap.String(logging.KeyAddr, p.ln.Addr().String()), zap.Stringer("bugs", p.cfg.Bugs),
+	p.log.Info("pod starting", zap.String(logging.KeyAddr, p.ln.Addr().String()), zap.Stringer("bugs", p.cfg.Bugs), zap.Bool("runtime_switches", p.cfg.RuntimeSwitches),
 		zap.Duration("heartbeat_ttl", p.cfg.HeartbeatTTL), zap.Duration("heartbeat_interval", p.cfg.HeartbeatInterval))
 	served := make(chan error, 1)
 	go func() { served <- p.srv.Serve(p.ln) }()

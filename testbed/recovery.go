@@ -125,7 +125,7 @@ func (p *Pod) takeOver(ctx context.Context, t thread, how string, dead *string) 
 	if err != nil || !ok {
 		p.runs.release(t.ID)
 		p.metrics.claimsRefused.Inc()
-		if p.cfg.Bugs.Has(BugStrictClaim) && how == foundOrphan {
+		if p.bug(BugStrictClaim) && how == foundOrphan {
 			log.Warn("cannot recover run: the claim failed (strict claim while the dead pod owns it)", zap.Error(err))
 		} else if err != nil {
 			log.Warn("cannot claim run", zap.Error(err))
@@ -141,7 +141,7 @@ func (p *Pod) claim(ctx context.Context, t thread, how string, dead *string) (ru
 	switch {
 	case how == foundAdopted:
 		return p.st.adoptRun(ctx, t.OrgID, t.ID, p.cfg.PodName)
-	case p.cfg.Bugs.Has(BugStrictClaim):
+	case p.bug(BugStrictClaim):
 		return p.st.claimStrict(ctx, t.OrgID, t.ID, p.cfg.PodName)
 	default:
 		return p.st.claimOrphanedRun(ctx, t.OrgID, t.ID, p.cfg.PodName, dead)

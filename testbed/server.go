@@ -31,6 +31,9 @@ func (p *Pod) routes() http.Handler {
 	handle("/api/{slug}/decopilot/threads/{id}/messages", map[string]http.HandlerFunc{"POST": p.booted(p.handleStartRun)})
 	handle("/api/{slug}/decopilot/attach/{id}", map[string]http.HandlerFunc{"GET": p.booted(p.handleAttach)})
 	handle("/api/{slug}/decopilot/threads/{id}/stream", map[string]http.HandlerFunc{"GET": p.booted(p.handleAttach)})
+	if p.cfg.RuntimeSwitches {
+		handle("/testbed/bugs", map[string]http.HandlerFunc{"GET": p.handleGetBugs, "POST": p.handleSetBugs})
+	}
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "Not Found") })
 	return p.recoverer(mux)

@@ -23,8 +23,9 @@ var (
 // Every statement is bounded by timeout, so a partitioned Postgres fails fast instead
 // of hanging a request or a run.
 type store struct {
-	db      *pgxpool.Pool
-	timeout time.Duration
+	db       *pgxpool.Pool
+	timeout  time.Duration
+	executor string // dbos.workflow_status.executor_id of the runs this pod claims (Config.Executor)
 }
 
 func (s *store) bound(ctx context.Context) (context.Context, context.CancelFunc) {

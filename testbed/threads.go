@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -86,9 +87,9 @@ func (s *store) claimRunStart(ctx context.Context, orgID, id, me string, cfg run
 				AND (status <> 'in_progress' OR run_owner_pod IS NULL OR run_owner_pod = $3)
 			RETURNING id)
 		INSERT INTO dbos.workflow_status (workflow_uuid, status, name, executor_id, queue_name, queue_partition_key, created_at, updated_at)
-		SELECT $5, 'PENDING', 'thread-run', $3, 'thread-gate', id, `+epochMS+`, `+epochMS+` FROM t
+		SELECT $5, 'PENDING', 'thread-run', $6, 'thread-gate', id, `+epochMS+`, `+epochMS+` FROM t
 		ON CONFLICT (workflow_uuid) DO UPDATE SET status = 'PENDING', executor_id = EXCLUDED.executor_id, updated_at = EXCLUDED.updated_at`,
-		id, orgID, me, raw, cfg.TaskID)
+		id, orgID, me, raw, cfg.TaskID, s.executor)
 	return n == 1, err
 }
 
@@ -121,12 +122,14 @@ func (s *store) adoptRun(ctx context.Context, orgID, id, me string) (runConfig, 
 }
 
 // claimReturning runs a claim (an UPDATE of threads RETURNING run_config whose $3 is
-// this pod) and moves the run's workflow row to this pod in the same statement.
+// this pod) and moves the run's workflow row to this pod's executor id in the same
+// statement.
 func (s *store) claimReturning(ctx context.Context, claim string, args ...any) (runConfig, bool, error) {
 	var raw []byte
 	var cfg runConfig
+	args = append(args, s.executor)
 	sql := `WITH t AS (` + claim + `),
-		w AS (UPDATE dbos.workflow_status SET executor_id = $3, status = 'PENDING', updated_at = ` + epochMS + `
+		w AS (UPDATE dbos.workflow_status SET executor_id = $` + strconv.Itoa(len(args)) + `, status = 'PENDING', updated_at = ` + epochMS + `
 			WHERE workflow_uuid = (SELECT run_config->>'taskId' FROM t))
 		SELECT run_config FROM t`
 	err := s.queryRow(ctx, sql, args, &raw)
