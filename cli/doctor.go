@@ -183,7 +183,12 @@ func preflightGate(ctx context.Context, io IO, env *faultEnv, check bool, opts p
 		_ = preflight.WriteTable(io.Stdout, rep)
 		return nil, &ExitCodeError{Code: ExitError, Err: fmt.Errorf("preflight: target %s does not fit this cluster (%s); nothing was injected", rep.Target, mismatchNames(rep))}
 	}
-	fmt.Fprintf(io.Stdout, "preflight (target %s): fits: %d checks ok, %d skipped (%s); chaosd doctor shows them\n",
-		rep.Target, rep.Count(preflight.OK), rep.Count(preflight.Skipped), rep.Took.Round(1e8))
+	fmt.Fprintf(io.Stdout, "preflight (target %s): fits: %d checks ok, %d warnings, %d skipped (%s); chaosd doctor shows them\n",
+		rep.Target, rep.Count(preflight.OK), rep.Count(preflight.Warn), rep.Count(preflight.Skipped), rep.Took.Round(1e8))
+	for _, r := range rep.Results {
+		if r.Status == preflight.Warn {
+			fmt.Fprintf(io.Stdout, "  warning: %s: %s\n", r.Check, r.Fix)
+		}
+	}
 	return v, nil
 }

@@ -45,7 +45,7 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	if err != nil {
 		return err
 	}
-	wl, err := workload.New(workloadConfig(cfg.Workload), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
+	wl, err := workload.New(watchedLongEnough(workloadConfig(cfg.Workload), cfg), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
 		UserChecks: userChecks(cfg.Checks)})
 	if err != nil {
 		return err
@@ -118,6 +118,17 @@ func workloadConfig(w config.Workload) workload.Config {
 	}
 	c.ProviderURL, c.Hint, c.LateAfter = w.ProviderURL, w.Hint, w.LateAfter
 	c.MaxInFlight = max(c.MaxInFlight, w.Runs)
+	return c
+}
+
+// watchedLongEnough makes the workload watch each run as long as run-completes and
+// owner-alive need to judge it: the hint's streaming time plus the owner grace and
+// two slacks, for the target's timings (85s past the hint on mesh's 45s TTL), so
+// that a run whose owner never came back is read past the grace, not given up on
+// before it.
+func watchedLongEnough(c workload.Config, cfg config.Config) workload.Config {
+	p := paramsOf(cfg).Resolve(nil)
+	c.Grace = max(c.Grace, p.OwnerGrace+2*p.Slack+2*p.Skew)
 	return c
 }
 

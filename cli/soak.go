@@ -147,7 +147,7 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	if err != nil {
 		return err
 	}
-	wcfg := workloadConfig(cfg.Workload)
+	wcfg := watchedLongEnough(workloadConfig(cfg.Workload), cfg)
 	wcfg.Rate, wcfg.MaxInFlight, wcfg.Runs = cfg.Soak.Rate, cfg.Soak.MaxInFlight, 0
 	wl, err := workload.New(wcfg, workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
 		UserChecks: userChecks(cfg.Checks), OnDecided: func(_ *workload.Run, outcome string, took time.Duration) { m.RunDecided(outcome, took) }})

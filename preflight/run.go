@@ -108,6 +108,13 @@ func (c *checks) judgeRun(assumes string, n int, t *probes.Tally) {
 	}
 }
 
+// Readings that an earlier mismatch made impossible: skipped, not mismatches of
+// their own.
+var (
+	errPostgresFirst = errors.New("Postgres unreachable, or its schema differs (see above)")
+	errNATSFirst     = errors.New("NATS unreachable (see above)")
+)
+
 // ownerReading is what the owner source said about the run while it was in progress.
 type ownerReading struct {
 	owner  string
@@ -117,7 +124,7 @@ type ownerReading struct {
 // readOwner polls the owner source until it names an owner for the run in progress.
 func (c *checks) readOwner(ctx context.Context, thread string, pgOK bool) (ownerReading, error) {
 	if !pgOK {
-		return ownerReading{}, errors.New("Postgres unreachable or its schema differs")
+		return ownerReading{}, errPostgresFirst
 	}
 	cfg := c.cfg()
 	q := ownerQueryFor(cfg.Owner.Source, cfg.Owner.Query)
@@ -165,6 +172,8 @@ func (c *checks) judgeOwner(r ownerReading, err error) {
 	pods := c.podNames()
 	assumes := fmt.Sprintf("owner.source %s names the pod running the run: one of %s", cfg.Owner.Source, strings.Join(pods, ", "))
 	switch {
+	case errors.Is(err, errPostgresFirst):
+		c.r.skip("owner source", assumes, err.Error())
 	case err != nil:
 		c.r.mismatch("owner source", assumes, err.Error(), "fix Postgres first")
 	case r.owner == "":
@@ -186,7 +195,7 @@ func ownerFix(source, owner string) string {
 
 func (c *checks) readBuffer(ctx context.Context, thread string) (uint64, error) {
 	if c.nc == nil {
-		return 0, errors.New("NATS unreachable")
+		return 0, errNATSFirst
 	}
 	subject := probes.SubjectPrefix + thread
 	deadline := time.Now().Add(c.o.timeout())
@@ -213,6 +222,8 @@ func (c *checks) readBuffer(ctx context.Context, thread string) (uint64, error) 
 func (c *checks) judgeBuffer(thread string, n uint64, err error) {
 	assumes := fmt.Sprintf("the run's chunks are buffered on %s%s", probes.SubjectPrefix, "<thread>")
 	switch {
+	case errors.Is(err, errNATSFirst):
+		c.r.skip("run buffer", assumes, err.Error())
 	case err != nil:
 		c.r.mismatch("run buffer", assumes, err.Error(), "fix NATS first")
 	case n == 0:

@@ -268,9 +268,16 @@ func cadenceResult(res Result, interval time.Duration, pods []string, gaps map[s
 		res.Observed = strings.TrimPrefix(res.Observed+"; no write from "+strings.Join(silent, ", "), "; ")
 	}
 	switch {
-	case len(off) > 0 || len(silent) > 0:
+	case len(off) > 0:
 		res.Status = Mismatch
-		res.Fix = "set --heartbeat-interval to the pods' refresh (the graces derive from it), or pick the profile that fits (chaosd doctor --suggest); a pod that never writes its key is not heartbeating"
+		res.Fix = "set --heartbeat-interval to the pods' refresh (the graces derive from it), or pick the profile that fits (chaosd doctor --suggest)"
+	case len(silent) > 0:
+		// Pods that write no key are not heartbeating: a mesh defect (its bucket or
+		// its heartbeat loop broken), which heartbeat-bucket judges, or a mesh
+		// without heartbeats, whose profile says so.
+		res.Status = Warn
+		res.Fix = fmt.Sprintf("no heartbeat from %s in %s: if this mesh has no heartbeats, pick its profile (--target=mesh-current); else its pods are not heartbeating and heartbeat-bucket will fail",
+			strings.Join(silent, ", "), (interval*5/2 + time.Second).Round(time.Second))
 	default:
 		res.Status = OK
 	}

@@ -161,7 +161,7 @@ func (r Resolver) forward(ctx context.Context, t Topology, targets []string, log
 // logRoute logs how target is reached: host:port only, never a URL (they carry
 // passwords).
 func logRoute(log *zap.Logger, target string, route Route, addr string) {
-	log.Info("address route", zap.String("target", target), zap.String("route", string(route)), zap.String("addr", addr))
+	log.Debug("address route", zap.String("target", target), zap.String("route", string(route)), zap.String("addr", addr))
 }
 
 // route decides how ep, a name of the containers cs, is reached; addr is "" for
