@@ -28,16 +28,15 @@ type matrixCase struct {
 	anyOne bool // one of fail suffices (purge-on-resume shows either way)
 }
 
+// The bundled profile's rows: the default holds (auto: past owner-alive's grace) and
+// the short holds the README's examples use. The defect rows run on the
+// harness-shaped cluster (mesh_test.go, TARGET=mesh-2026-05) and, in process, in
+// scenario/scenario_integration_test.go: this tier keeps one clean boot.
 var matrix = []matrixCase{
 	{"", []string{"--fault=kill-owner"}, nil, false},
 	{"", []string{"--fault=pause-owner", "--duration=10s"}, nil, false},
 	{"", []string{"--fault=partition-owner", "--duration=10s"}, nil, false},
-	{"deliver-new", []string{"--fault=kill-owner"}, []string{"prefix-replay"}, false},
-	{"duplicate-on-resume", []string{"--fault=kill-owner"}, []string{"stream-integrity"}, false},
-	{"purge-on-resume", []string{"--fault=kill-owner"}, []string{"prefix-replay", "stream-integrity"}, true},
-	// The owner stays down past every grace, as in mesh's pod-death scenario.
-	{"strict-claim", []string{"--fault=kill-owner", "--down-for=60s"}, []string{"owner-alive", "run-completes"}, false},
-	{"no-heartbeat-bucket", []string{"--fault=kill-owner", "--down-for=60s"}, []string{"heartbeat-bucket", "owner-alive", "run-completes"}, false},
+	{"", []string{"--fault=pause-owner"}, nil, false},
 }
 
 // TestE2EDetectionMatrix boots the bundled cluster with each defect switch and runs

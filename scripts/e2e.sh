@@ -1,38 +1,62 @@
 #!/usr/bin/env bash
 # The end-to-end tier: build the images, boot the bundled Docker cluster, run the Go e2e
-# tests (build tag e2e, TestE2E*) against its published ports, and always tear the
-# cluster down at exit, with the logs of every service when something failed.
+# tests (build tag e2e, TestE2E*) against its published ports; then boot the same
+# stand-in in the shape of mesh's own harness (TARGET=mesh-2026-05: project multi-pod,
+# Postgres and NATS not published, 45 s heartbeat TTL) and run the tests of build tags
+# e2e,mesh against it (TestE2EMesh*: chaosd --target=mesh-2026-05 with no other
+# setting, the preflight refusing a wrong profile, the defect matrix). Every cluster
+# is torn down at exit, with the logs of every service when something failed.
 #   CHAOSD_E2E_KEEP=1     leave the cluster running afterwards (for debugging)
-#   CHAOSD_E2E_RUN=REGEX  run only these tests (default ^TestE2E)
+#   CHAOSD_E2E_RUN=REGEX  run only these tests of the bundled phase (default ^TestE2E)
+#   CHAOSD_E2E_PHASES     bundled mesh (default both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+phases=${CHAOSD_E2E_PHASES:-bundled mesh}
 ok=0
+target=bundled
 finish() {
 	if [ "$ok" != 1 ]; then
-		printf '\n=== e2e failed: logs of every service\n' >&2
-		deploy/cluster.sh logs --timestamps --tail=300 >&2 || true
+		printf '\n=== e2e failed: logs of every service (target %s)\n' "$target" >&2
+		TARGET=$target deploy/cluster.sh logs --timestamps --tail=300 >&2 || true
 	fi
 	if [ "${CHAOSD_E2E_KEEP:-0}" = 1 ]; then
-		echo "e2e: cluster left running (CHAOSD_E2E_KEEP=1); tear it down with deploy/cluster.sh down" >&2
+		echo "e2e: cluster left running (CHAOSD_E2E_KEEP=1); tear it down with TARGET=$target deploy/cluster.sh down" >&2
 	else
-		deploy/cluster.sh down >/dev/null 2>&1 || echo "e2e: deploy/cluster.sh down failed; run it by hand" >&2
+		TARGET=$target deploy/cluster.sh down >/dev/null 2>&1 || echo "e2e: TARGET=$target deploy/cluster.sh down failed; run it by hand" >&2
 	fi
 }
 trap finish EXIT
 
-# The tests expect a correct cluster with the short default timings.
-export TESTBED_BUGS='' TESTBED_HEARTBEAT_TTL=6s TESTBED_HEARTBEAT_INTERVAL=2s
 t0=$(date +%s)
 deploy/build-images.sh
+make build >/dev/null
+export CHAOSD_E2E_BIN=$PWD/bin/chaosd
+
+if [[ " $phases " == *" bundled "* ]]; then
+# The tests expect a correct cluster with the short default timings.
+export TESTBED_BUGS='' TESTBED_HEARTBEAT_TTL=6s TESTBED_HEARTBEAT_INTERVAL=2s
 CHAOSD_SKIP_BUILD=1 deploy/cluster.sh up
 eval "$(deploy/cluster.sh env)"
 export CHAOSD_HEARTBEAT_TTL=$TESTBED_HEARTBEAT_TTL CHAOSD_HEARTBEAT_INTERVAL=$TESTBED_HEARTBEAT_INTERVAL
 # -p 1: the packages' tests kill, pause and cut off pods of the same cluster, so they
 # must not run at the same time. The detection matrix is written to
 # $CHAOSD_MATRIX_OUT (default bin/matrix.md).
-make build >/dev/null
-export CHAOSD_E2E_BIN=$PWD/bin/chaosd CHAOSD_MATRIX_OUT=${CHAOSD_MATRIX_OUT:-$PWD/bin/matrix.md}
+export CHAOSD_MATRIX_OUT=${CHAOSD_MATRIX_OUT:-$PWD/bin/matrix.md}
 go test -p 1 -count=1 -tags e2e -timeout 40m -run "${CHAOSD_E2E_RUN:-^TestE2E}" -v ./...
+echo "e2e: bundled phase done at +$(($(date +%s) - t0))s"
+deploy/cluster.sh down >/dev/null
+unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
+fi
+
+if [[ " $phases " == *" mesh "* ]]; then
+target=mesh-2026-05
+# The harness's own timings and shape come from the target; the test (re)boots it per
+# defect row, with nothing of the bundled cluster's settings in the environment.
+TARGET=$target CHAOSD_SKIP_BUILD=1 deploy/cluster.sh up
+export CHAOSD_MESH_MATRIX_OUT=${CHAOSD_MESH_MATRIX_OUT:-$PWD/bin/matrix-mesh-2026-05.md}
+go test -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMesh' -v ./e2e/
+echo "e2e: mesh-2026-05 phase done at +$(($(date +%s) - t0))s"
+fi
 ok=1
 echo "e2e: done in $(($(date +%s) - t0))s (images, boot, tests)"

@@ -15,6 +15,7 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 [ -z "$bad" ] || { echo "gofmt would change: $bad" >&2; exit 1; }
 go vet ./...
 go vet -tags integration,e2e ./...
+go vet -tags e2e,mesh ./e2e/
 fi
 
 if want unit; then

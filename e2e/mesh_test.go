@@ -1,0 +1,268 @@
+//go:build e2e && mesh
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/chaosd/chaosd/invariants"
+)
+
+// The mesh-2026-05 tier: the bundled stand-in booted in the shape of mesh's own
+// harness (TARGET=mesh-2026-05 deploy/cluster.sh up: project multi-pod, mock-ai,
+// Postgres and NATS not published, 45 s / 10 s heartbeats, executor id local), and
+// chaosd pointed at it with --target=mesh-2026-05 and nothing else. scripts/e2e.sh
+// runs it after the bundled tier, with the build tags e2e,mesh.
+
+const meshTarget = "mesh-2026-05"
+
+// meshRun is one chaosd invocation against the harness-shaped cluster.
+type meshRun struct {
+	code   int
+	out    string
+	hist   string
+	ledger string
+	took   time.Duration
+}
+
+// runChaosd runs chaosd with args and nothing else: no config file, the default
+// history in a fresh working directory, a ledger of its own (CHAOSD_LEDGER) so that
+// "nothing was injected" can be read off it.
+func runChaosd(t *testing.T, within time.Duration, args ...string) meshRun {
+	t.Helper()
+	dir := t.TempDir()
+	r := meshRun{ledger: filepath.Join(dir, "ledger.jsonl")}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chaosdBin(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "CHAOSD_LEDGER="+r.ledger, "CHAOSD_LOG_LEVEL=warn")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	r.took, r.out = time.Since(start), out.String()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("chaosd %v: %v\n%s", args, err, r.out)
+	}
+	if hs, _ := filepath.Glob(filepath.Join(dir, "chaosd-*.jsonl")); len(hs) == 1 {
+		r.hist = hs[0]
+	}
+	return r
+}
+
+// cleanEnv is the environment without the bundled cluster's CHAOSD_* settings (the
+// tier's variables point at the bundled cluster): the profile alone must do.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHAOSD_") && !strings.HasPrefix(kv, "TESTBED_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func TestE2EMeshHarness(t *testing.T) {
+	bootMesh(t, "")
+	t.Run("doctor-suggests-the-profile", testMeshSuggest)
+	t.Run("wrong-profile-injects-nothing", testMeshWrongProfile)
+	t.Run("postgres-not-there", testMeshNoPostgres)
+	t.Run("one-pod-down", testMeshPodDown)
+	var rows []string
+	for _, mc := range meshMatrix {
+		name := strings.TrimPrefix(mc.fault[0], "--fault=")
+		if mc.bugs != "" {
+			name = mc.bugs + "/" + name
+		}
+		t.Run("matrix/"+name, func(t *testing.T) {
+			if mc.bugs != "" {
+				// A fresh cluster per defect: a NATS that outlived the last boot would
+				// still hold its heartbeat bucket (no-heartbeat-bucket), and runs of the
+				// last row would still be in flight.
+				meshDown(t)
+			}
+			bootMesh(t, mc.bugs)
+			rows = append(rows, runMeshCase(t, mc))
+		})
+	}
+	table := "| testbed defect | fault | exit | verdicts (fail in bold) | first violation after the fault | chaosd run |\n|---|---|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+	t.Log("\n" + table)
+	if out := os.Getenv("CHAOSD_MESH_MATRIX_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// meshMatrix: every fault with the default hold (auto: past owner-alive's grace for
+// the 45 s TTL), and each defect switch with the default kill.
+var meshMatrix = []matrixCase{
+	{"", []string{"--fault=kill-owner"}, nil, false},
+	{"", []string{"--fault=pause-owner"}, nil, false},
+	{"", []string{"--fault=partition-owner"}, nil, false},
+	{"deliver-new", []string{"--fault=kill-owner"}, []string{"prefix-replay"}, false},
+	{"duplicate-on-resume", []string{"--fault=kill-owner"}, []string{"stream-integrity"}, false},
+	{"purge-on-resume", []string{"--fault=kill-owner"}, []string{"prefix-replay", "stream-integrity"}, true},
+	{"strict-claim", []string{"--fault=kill-owner"}, []string{"owner-alive"}, false},
+	{"no-heartbeat-bucket", []string{"--fault=kill-owner"}, []string{"heartbeat-bucket", "owner-alive"}, false},
+}
+
+func runMeshCase(t *testing.T, mc matrixCase) string {
+	args := append([]string{"--target=" + meshTarget}, mc.fault...)
+	r := runChaosd(t, 6*time.Minute, args...)
+	if r.hist == "" {
+		t.Fatalf("chaosd %v wrote no history (exit %d):\n%s", args, r.code, r.out)
+	}
+	rep, injected := analyzeHistory(t, r.hist)
+	vs := map[string]invariants.Verdict{}
+	for _, v := range rep.Verdicts {
+		vs[v.Name] = v
+	}
+	judge(t, mc, r.code, vs, r.out)
+	if !strings.Contains(r.out, "preflight (target "+meshTarget+"): fits:") {
+		t.Errorf("no passing preflight in the output:\n%s", r.out)
+	}
+	return matrixRow(mc, r.code, rep, injected, r.took)
+}
+
+func testMeshSuggest(t *testing.T) {
+	r := runChaosd(t, 3*time.Minute, "doctor", "--suggest")
+	if r.code != 0 || !strings.Contains(r.out, "suggested: --target="+meshTarget) {
+		t.Fatalf("doctor --suggest: exit %d, want 0 naming %s:\n%s", r.code, meshTarget, r.out)
+	}
+	for _, other := range []string{"bundled ", "mesh-current "} {
+		if !strings.Contains(r.out, other) || strings.Contains(r.out, other+"fits") {
+			t.Errorf("%s: want it listed as not fitting:\n%s", other, r.out)
+		}
+	}
+	t.Log("\n" + r.out)
+}
+
+// testMeshWrongProfile: the bundled profile against the harness exits 2 from the
+// preflight, names every mismatch with its fix, and touches nothing.
+func testMeshWrongProfile(t *testing.T) {
+	before := containerStarts(t)
+	r := runChaosd(t, 3*time.Minute, "--target=bundled", "--fault=kill-owner")
+	if r.code != 2 || !strings.Contains(r.out, "nothing was injected") {
+		t.Fatalf("wrong profile: exit %d, want 2 from the preflight:\n%s", r.code, r.out)
+	}
+	for _, want := range []string{"containers", "MISMATCH", "compose project chaosd", "running compose projects: multi-pod", "postgres", "nats", "fix:"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("the preflight's table lacks %q:\n%s", want, r.out)
+		}
+	}
+	assertNothingInjected(t, r, before)
+	t.Log("\n" + r.out)
+}
+
+func testMeshNoPostgres(t *testing.T) {
+	before := containerStarts(t)
+	r := runChaosd(t, 3*time.Minute, "--target="+meshTarget, "--fault=kill-owner", "--database-url=postgres://postgres:postgres@127.0.0.1:1/postgres?sslmode=disable")
+	if r.code != 2 || !strings.Contains(r.out, "postgres") || !strings.Contains(r.out, "point postgres.dsn") {
+		t.Fatalf("no Postgres: exit %d, want 2 naming postgres.dsn:\n%s", r.code, r.out)
+	}
+	assertNothingInjected(t, r, before)
+}
+
+func testMeshPodDown(t *testing.T) {
+	dc := docker(t)
+	ctx := context.Background()
+	id := meshContainer(t, "mesh-3")
+	if err := dc.ContainerStop(ctx, id, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bootMesh(t, "") }) // starts mesh-3 again and waits for every pod
+	before := containerStarts(t)
+	r := runChaosd(t, 3*time.Minute, "--target="+meshTarget, "--fault=kill-owner")
+	if r.code != 2 || !strings.Contains(r.out, "mesh-3 is exited") {
+		t.Fatalf("a pod down: exit %d, want 2 naming mesh-3:\n%s", r.code, r.out)
+	}
+	assertNothingInjected(t, r, before)
+}
+
+// containerStarts maps each container of the harness to its start time and state.
+func containerStarts(t *testing.T) map[string]string {
+	t.Helper()
+	dc := docker(t)
+	cs, err := dc.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project=multi-pod"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range cs {
+		ci, err := dc.ContainerInspect(context.Background(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ci.Name] = fmt.Sprintf("%s %s paused=%v", ci.State.Status, ci.State.StartedAt, ci.State.Paused)
+	}
+	return out
+}
+
+// assertNothingInjected: the ledger is empty, every container is as it was, and no
+// forwarder is left behind.
+func assertNothingInjected(t *testing.T, r meshRun, before map[string]string) {
+	t.Helper()
+	if data, err := os.ReadFile(r.ledger); err == nil && len(bytes.TrimSpace(data)) > 0 {
+		t.Errorf("the ledger is not empty:\n%s", data)
+	}
+	after := containerStarts(t)
+	for name, was := range before {
+		if after[name] != was {
+			t.Errorf("container %s was touched: %s, now %s", name, was, after[name])
+		}
+	}
+	fw, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "chaosd.forwarder"))})
+	if err != nil || len(fw) > 0 {
+		t.Errorf("forwarders left behind: %d (%v)", len(fw), err)
+	}
+}
+
+func meshContainer(t *testing.T, service string) string {
+	t.Helper()
+	cs, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", "com.docker.compose.project=multi-pod"), filters.Arg("label", "com.docker.compose.service="+service))})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("container of %s: %d found (%v)", service, len(cs), err)
+	}
+	return cs[0].ID
+}
+
+func meshDown(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("deploy/cluster.sh", "down")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(cleanEnv(), "TARGET="+meshTarget)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("TARGET=%s cluster.sh down: %v\n%s", meshTarget, err, out)
+	}
+}
+
+// bootMesh (re)boots the harness-shaped cluster with bugs switched on in every pod,
+// and waits until every pod is ready.
+func bootMesh(t *testing.T, bugs string) {
+	t.Helper()
+	cmd := exec.Command("deploy/cluster.sh", "up")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(cleanEnv(), "TARGET="+meshTarget, "TESTBED_BUGS="+bugs, "CHAOSD_SKIP_BUILD=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("TARGET=%s cluster.sh up with TESTBED_BUGS=%q: %v\n%s", meshTarget, bugs, err, out)
+	}
+}
