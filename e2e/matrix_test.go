@@ -28,15 +28,14 @@ type matrixCase struct {
 	anyOne bool // one of fail suffices (purge-on-resume shows either way)
 }
 
-// The bundled profile's rows: the default holds (auto: past owner-alive's grace) and
-// the short holds the README's examples use. The defect rows run on the
+// The bundled profile's rows: kill with the default hold (auto: past owner-alive's
+// grace), pause and partition with the short holds the README's examples use. The defect rows run on the
 // harness-shaped cluster (mesh_test.go, TARGET=mesh-2026-05) and, in process, in
 // scenario/scenario_integration_test.go: this tier keeps one clean boot.
 var matrix = []matrixCase{
 	{"", []string{"--fault=kill-owner"}, nil, false},
 	{"", []string{"--fault=pause-owner", "--duration=10s"}, nil, false},
 	{"", []string{"--fault=partition-owner", "--duration=10s"}, nil, false},
-	{"", []string{"--fault=pause-owner"}, nil, false},
 }
 
 // TestE2EDetectionMatrix boots the bundled cluster with each defect switch and runs
