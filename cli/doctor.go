@@ -97,8 +97,8 @@ func doctorSuggest(ctx context.Context, io IO, cf *config.Flags, log *zap.Logger
 		if err != nil {
 			return err
 		}
-		// A profile whose containers are not there fails at once; only the one(s)
-		// whose project runs get the run and the cadence watch.
+		// Every profile gets every check, so that each line says why it does not
+		// fit; one whose project is not there takes the run's timeout (about 20 s).
 		rep, err := doctorOne(ctx, cfg, path, log, opts)
 		if err != nil {
 			return err
