@@ -46,7 +46,10 @@ var matrix = []matrixCase{
 func TestE2EDetectionMatrix(t *testing.T) {
 	bin := chaosdBin(t)
 	var rows []string
-	t.Cleanup(func() { bootCluster(t, "") })
+	// A fresh cluster for the tests after this one: a pod that was paused or cut off
+	// may not heartbeat for a while after its heal (its NATS connection is only found
+	// dead by its pings), and a survivor would then take over a run just started on it.
+	t.Cleanup(func() { downCluster(t); bootCluster(t, "") })
 	current := "-"
 	for _, mc := range matrix {
 		name := strings.TrimPrefix(mc.fault[0], "--fault=")
@@ -171,6 +174,16 @@ func matrixRow(mc matrixCase, code int, rep invariants.Report, injected time.Tim
 		bugs = "none"
 	}
 	return fmt.Sprintf("| %s | `%s` | %d | %s | %s | %.0fs |", bugs, strings.Join(mc.fault, " "), code, strings.Join(cells, ", "), after, took.Seconds())
+}
+
+// downCluster tears the bundled cluster down with its volumes.
+func downCluster(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("deploy/cluster.sh", "down")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cluster.sh down: %v\n%s", err, out)
+	}
 }
 
 // bootCluster (re)boots the bundled cluster with bugs switched on in every pod.

@@ -57,6 +57,8 @@ func TestCadenceJudgesTheGapsAgainstTheInterval(t *testing.T) {
 		{"every pod on time", map[string]time.Duration{"mesh-1": 10 * time.Second, "mesh-2": 9 * time.Second, "mesh-3": 11 * time.Second}, map[string]time.Time{"mesh-1": at, "mesh-2": at, "mesh-3": at}, OK, "mesh-1 10s, mesh-2 9s, mesh-3 11s"},
 		{"a profile 5x too slow", map[string]time.Duration{"mesh-1": 2 * time.Second, "mesh-2": 2 * time.Second, "mesh-3": 2 * time.Second}, map[string]time.Time{"mesh-1": at, "mesh-2": at, "mesh-3": at}, Mismatch, "mesh-1 2s"},
 		{"one pod silent", map[string]time.Duration{"mesh-1": 10 * time.Second, "mesh-2": 10 * time.Second}, map[string]time.Time{"mesh-1": at, "mesh-2": at}, Warn, "no write from mesh-3"},
+		{"one pod's extra write", map[string]time.Duration{"mesh-1": 3 * time.Second, "mesh-2": 10 * time.Second, "mesh-3": 10 * time.Second}, map[string]time.Time{"mesh-1": at, "mesh-2": at, "mesh-3": at}, OK, "mesh-1 3s"},
+		{"a profile 2x too fast", map[string]time.Duration{"mesh-1": 20 * time.Second, "mesh-2": 20 * time.Second, "mesh-3": 20 * time.Second}, map[string]time.Time{"mesh-1": at, "mesh-2": at, "mesh-3": at}, Mismatch, "mesh-1 20s"},
 		{"one write only", map[string]time.Duration{"mesh-1": 10 * time.Second, "mesh-2": 10 * time.Second}, map[string]time.Time{"mesh-1": at, "mesh-2": at, "mesh-3": at}, Mismatch, "mesh-3 once"},
 	} {
 		res := cadenceResult(Result{Check: "heartbeat cadence"}, 10*time.Second, pods, tc.gaps, tc.seen)

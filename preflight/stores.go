@@ -212,8 +212,11 @@ func (c *checks) finishCadence() {
 }
 
 // watchCadence watches every key's updates for up to 2.5 intervals (plus a second)
-// and compares the gaps between a pod's writes with the profile's interval: off by
-// more than half of it is a mismatch (the graces and key ages derive from it).
+// and compares the gaps between a pod's writes with the profile's interval. The
+// longest gap per pod is what counts (a pod also writes its key out of turn, e.g. on
+// reconnecting): a pod slower than 1.5 intervals is a mismatch (its key ages past what
+// the graces expect), and so is a cluster whose every pod refreshes faster than half
+// an interval (the profile's interval, and the graces, are too long for it).
 func watchCadence(kv jetstream.KeyValue, interval time.Duration, pods []string) Result {
 	assumes := fmt.Sprintf("each pod refreshes its key every %s (workload.heartbeat_interval)", interval)
 	res := Result{Check: "heartbeat cadence", Assumes: assumes}
@@ -226,17 +229,27 @@ func watchCadence(kv jetstream.KeyValue, interval time.Duration, pods []string) 
 	}
 	defer func() { _ = wt.Stop() }()
 	last := map[string]time.Time{}
-	gaps := map[string]time.Duration{}
-	for len(gaps) < len(pods) {
+	gaps := map[string]time.Duration{} // the longest gap per pod
+	count := map[string]int{}          // gaps seen per pod
+	// Enough seen: every pod has shown a gap of at least half an interval, or three
+	// gaps all shorter (it is faster, conclusively).
+	enough := func() bool {
+		for _, p := range pods {
+			if gaps[p] < interval/2 && count[p] < 3 {
+				return false
+			}
+		}
+		return true
+	}
+	for !enough() {
 		select {
 		case e := <-wt.Updates():
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
 			if t, ok := last[e.Key()]; ok {
-				if _, done := gaps[e.Key()]; !done {
-					gaps[e.Key()] = e.Created().Sub(t)
-				}
+				gaps[e.Key()] = max(gaps[e.Key()], e.Created().Sub(t))
+				count[e.Key()]++
 			}
 			last[e.Key()] = e.Created()
 		case <-ctx.Done():
@@ -248,13 +261,18 @@ func watchCadence(kv jetstream.KeyValue, interval time.Duration, pods []string) 
 
 func cadenceResult(res Result, interval time.Duration, pods []string, gaps map[string]time.Duration, seen map[string]time.Time) Result {
 	var obs, off, silent []string
+	fast, measured := 0, 0
 	for _, p := range pods {
 		g, ok := gaps[p]
 		switch {
 		case ok:
+			measured++
 			obs = append(obs, fmt.Sprintf("%s %s", p, g.Round(100*time.Millisecond)))
-			if g < interval/2 || g > interval*3/2 {
+			if g > interval*3/2 {
 				off = append(off, p)
+			}
+			if g < interval/2 {
+				fast++
 			}
 		case !seen[p].IsZero():
 			obs = append(obs, p+" once")
@@ -262,6 +280,9 @@ func cadenceResult(res Result, interval time.Duration, pods []string, gaps map[s
 		default:
 			silent = append(silent, p)
 		}
+	}
+	if measured > 0 && fast == measured {
+		off = append(off, "every pod faster")
 	}
 	res.Observed = strings.Join(obs, ", ")
 	if len(silent) > 0 {
