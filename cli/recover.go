@@ -17,7 +17,9 @@ left behind. A fault still held by a live chaosd before its deadline is left to 
 (--force heals it too). Each heal is confirmed (container state; traffic for a
 partition) and written to the ledger; a fault whose heal fails stays open.
 
-chaosd --fault=... does the same at start-up.
+chaosd --fault=... does the same at start-up. recover also removes the forwarder
+containers (chaosd.forwarder=<project>) a killed chaosd left running, and the
+forwarder images of other chaosd builds that no container uses.
 
 Exit status: 0 nothing was open, or everything open was healed; 2 a heal failed or
 could not be confirmed.`
@@ -57,6 +59,13 @@ func runRecover(ctx context.Context, io IO, args []string) error {
 		fmt.Fprintf(io.Stderr, "chaosd recover: forwarders: %v\n", err)
 	} else if len(gone) > 0 {
 		fmt.Fprintf(io.Stdout, "removed forwarder(s) left by an earlier chaosd: %s\n", strings.Join(gone, ", "))
+	}
+	// Each chaosd build makes its own forwarder image: recover removes the unused ones
+	// of other builds.
+	if gone, err := topology.PruneImages(ctx, env.docker, cfg.Watchdog.Binary); err != nil {
+		fmt.Fprintf(io.Stderr, "chaosd recover: forwarder images: %v\n", err)
+	} else if len(gone) > 0 {
+		fmt.Fprintf(io.Stdout, "removed forwarder image(s) of other chaosd builds: %s\n", strings.Join(gone, ", "))
 	}
 	return reportRecoveries(io, recs, cfg.Ledger.Path)
 }

@@ -11,9 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
 	"go.uber.org/zap"
 )
@@ -169,4 +173,49 @@ func readBuildOutput(r io.Reader) error {
 			return fmt.Errorf("%s (output: %s)", m.Error, strings.Join(tail, " | "))
 		}
 	}
+}
+
+// ImagePruner is what PruneImages needs.
+type ImagePruner interface {
+	ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error)
+	ImageRemove(ctx context.Context, id string, opts image.RemoveOptions) ([]image.DeleteResponse, error)
+}
+
+var _ ImagePruner = (*client.Client)(nil)
+
+// PruneImages removes the forwarder images (label chaosd.forwarder.image=true) of
+// other chaosd binaries than the one at keep ("" = this process's own): each chaosd
+// build makes its own small image, and nothing else removes the old ones. An image
+// still used by a container (a live forwarder of another chaosd) is left alone. It
+// returns the tags removed.
+func PruneImages(ctx context.Context, api ImagePruner, keep string) ([]string, error) {
+	if keep == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("forwarder images: find chaosd's executable: %w", err)
+		}
+		keep = exe
+	}
+	current, err := imageTag(keep)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelForwarder+".image=true"))})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list forwarder images: %w", err)
+	}
+	var removed []string
+	for _, im := range imgs {
+		if slices.Contains(im.RepoTags, current) || im.Containers > 0 {
+			continue
+		}
+		if _, err := api.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true}); err != nil {
+			if errdefs.IsConflict(err) {
+				continue // in use since the listing
+			}
+			return removed, fmt.Errorf("docker: remove forwarder image %s: %w", strings.Join(im.RepoTags, ","), err)
+		}
+		removed = append(removed, im.RepoTags...)
+	}
+	return removed, nil
 }
