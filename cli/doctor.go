@@ -136,7 +136,7 @@ func suggestLine(rep preflight.Report) string {
 	}
 	ms := rep.Mismatches()
 	first := ms[0]
-	return fmt.Sprintf("does not fit: %d mismatch(es), first %s: %s", len(ms), first.Check, oneLineOf(first.Observed, 100))
+	return fmt.Sprintf("does not fit: %d mismatch(es), first %s: %s", len(ms), first.Check, preflight.OneLine(first.Observed, 100))
 }
 
 func mismatchNames(rep preflight.Report) string {
@@ -145,14 +145,6 @@ func mismatchNames(rep preflight.Report) string {
 		names = append(names, m.Check)
 	}
 	return strings.Join(names, ", ")
-}
-
-func oneLineOf(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 func writeJSON(w io.Writer, v any) error {

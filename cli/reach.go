@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -51,12 +50,8 @@ func viewTarget(ctx context.Context, env *faultEnv) *targetView {
 	v := &targetView{cfg: env.cfg}
 	v.members, v.membersErr = env.deps.Selector.List(ctx, env.docker)
 	v.projects = composeProjects(ctx, env)
-	if v.membersErr != nil {
-		v.reachErr = errors.New("Docker could not list the project's containers")
-		return v
-	}
-	if len(v.members) == 0 {
-		return v
+	if v.membersErr != nil || len(v.members) == 0 {
+		return v // the preflight's containers check says why
 	}
 	v.cfg.Workload.Pods = slices.Clone(podURLs(env.cfg, v.members))
 	v.resolveAddresses(ctx, env)

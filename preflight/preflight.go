@@ -110,7 +110,7 @@ func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tSTATUS\tASSUMES\tOBSERVED")
 	for _, res := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Check, res.Status, oneLine(res.Assumes, 60), oneLine(res.Observed, 90))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Check, res.Status, OneLine(res.Assumes, 60), OneLine(res.Observed, 90))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -146,7 +146,8 @@ func writeWarnings(w io.Writer, r Report) {
 	}
 }
 
-func oneLine(s string, n int) string {
+// OneLine folds s onto one line of at most n runes, ending in … when cut.
+func OneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"

@@ -51,6 +51,14 @@ func TestIntegrationPreflightFitsACorrectCluster(t *testing.T) {
 			t.Errorf("%s: %s, want ok\n%s", want, st, table(t, rep))
 		}
 	}
+	// A query of one's own (owner.source: query) is read as --fault=KIND-owner reads
+	// it: (owner pod, run id), newest first, with no parameter.
+	tg := fitting(t, c)
+	tg.Cfg.Owner.Source, tg.Cfg.Owner.Query = "query", "SELECT run_owner_pod, id FROM threads WHERE status = 'in_progress' AND run_owner_pod IS NOT NULL"
+	rep = Run(context.Background(), tg, Options{Run: true, Hint: "slow:8x150", Timeout: 5 * time.Second})
+	if r := result(rep, "owner source"); r.Status != OK || !strings.Contains(r.Observed, "owns the run in progress") {
+		t.Errorf("owner.source query: %+v\n%s", r, table(t, rep))
+	}
 }
 
 func TestIntegrationPreflightNamesEachMismatch(t *testing.T) {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chaosd/chaosd/faults"
 	"github.com/chaosd/chaosd/probes"
 )
 
@@ -117,54 +117,44 @@ var (
 
 // ownerReading is what the owner source said about the run while it was in progress.
 type ownerReading struct {
-	owner  string
-	status string
+	owner string
+	run   bool // the source named the run (else: the newest in-progress run's owner)
 }
 
-// readOwner polls the owner source until it names an owner for the run in progress.
+// readOwner polls the owner source, the very lookup --fault=KIND-owner uses
+// (faults.PostgresOwners with owner.source's query, or owner.query), until it names
+// an owner for the run, or the timeout passes.
 func (c *checks) readOwner(ctx context.Context, thread string, pgOK bool) (ownerReading, error) {
 	if !pgOK {
 		return ownerReading{}, errPostgresFirst
 	}
 	cfg := c.cfg()
-	q := ownerQueryFor(cfg.Owner.Source, cfg.Owner.Query)
-	conn, err := pgx.Connect(ctx, cfg.Postgres.DSN)
-	if err != nil {
-		return ownerReading{}, err
+	q, ok := faults.OwnerSources[cfg.Owner.Source]
+	if !ok {
+		q = cfg.Owner.Query
 	}
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	src := faults.PostgresOwners{DSN: cfg.Postgres.DSN, Query: q, Timeout: c.o.timeout()}
 	deadline := time.Now().Add(c.o.timeout())
-	var last ownerReading
 	for time.Now().Before(deadline) {
-		var r ownerReading
-		err := conn.QueryRow(ctx, q, thread).Scan(&r.status, &r.owner)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return r, fmt.Errorf("owner query: %w", err)
+		owners, err := src.Owners(ctx)
+		if err != nil {
+			return ownerReading{}, err
 		}
-		if r.owner != "" {
-			return r, nil
+		for _, o := range owners {
+			if o.Run == thread {
+				return ownerReading{owner: o.Pod, run: true}, nil
+			}
 		}
-		last = r
-		if r.status == "completed" || r.status == "failed" {
-			return r, nil
+		if len(owners) > 0 && owners[0].Run == "" {
+			return ownerReading{owner: owners[0].Pod}, nil
 		}
 		select {
 		case <-ctx.Done():
-			return last, ctx.Err()
+			return ownerReading{}, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return last, nil
-}
-
-func ownerQueryFor(source, custom string) string {
-	switch source {
-	case "threads":
-		return probes.OwnerQueryThreads
-	case "dbos":
-		return probes.OwnerQueryDBOS
-	}
-	return custom
+	return ownerReading{}, nil
 }
 
 func (c *checks) judgeOwner(r ownerReading, err error) {
@@ -177,12 +167,16 @@ func (c *checks) judgeOwner(r ownerReading, err error) {
 	case err != nil:
 		c.r.mismatch("owner source", assumes, err.Error(), "fix Postgres first")
 	case r.owner == "":
-		c.r.mismatch("owner source", assumes, fmt.Sprintf("no owner while the run was in progress (status %q)", r.status),
+		c.r.mismatch("owner source", assumes, "no owner named for the run while it streamed",
 			"this mesh records owners elsewhere: owner.source threads (threads.run_owner_pod) or dbos (executor_id), or the profile that fits")
 	case !slices.Contains(pods, r.owner):
 		c.r.mismatch("owner source", assumes, fmt.Sprintf("owner %q, which is no pod", r.owner), ownerFix(cfg.Owner.Source, r.owner))
 	default:
-		c.r.ok("owner source", assumes, fmt.Sprintf("%s (status %s)", r.owner, r.status))
+		obs := r.owner + " owns the run in progress"
+		if !r.run {
+			obs += " (the newest in progress: the query names no run)"
+		}
+		c.r.ok("owner source", assumes, obs)
 	}
 }
 
