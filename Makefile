@@ -30,7 +30,7 @@ demo: ## the main job: boot the bundled cluster and run chaosd against it
 soak: ## a compressed soak (5 min; CHAOSD_SOAK_DURATION=8h for the real one) against the bundled cluster, report in bin/soak
 	deploy/soak.sh
 
-cluster-up: ## boot the bundled cluster (TARGET=mesh-2026-05: mesh's harness shape; TESTBED_BUGS=... switches defects on) and wait until every pod is ready
+cluster-up: ## boot the bundled cluster (TARGET=mesh-2026-05: mesh's harness shape at #3392; TARGET=mesh-current: today's mesh; TESTBED_BUGS=... switches defects on) and wait until every pod is ready
 	TARGET='$(TARGET)' deploy/cluster.sh up
 
 cluster-down: ## tear the cluster of TARGET (default bundled) down with its volumes

@@ -28,12 +28,16 @@ Deadlines and graces default to the history's own settings (its begin line carri
 the heartbeat TTL and intervals) and are derived from them; the flags override.
 
 Statuses: pass; fail (violated); unknown (some window that mattered could not be
-observed); not-exercised (nothing the invariant is about was observed). Only pass
-counts as a pass.
+observed); not-exercised (nothing the invariant is about was observed); not-promised
+(what was observed is something the mesh under test does not promise, e.g. a run
+whose owner never came back, on a mesh that recovers runs only on a restart). Only
+pass counts as a pass. Invariants judge by the promises the history's begin line
+records (its target profile's); a history without them is judged by the May 2026
+mesh's, and an invariant whose promise is not made is not run (a note says so).
 
 Exit status: 0 every invariant passed, 1 an invariant was violated, 2 the history
-could not be read (a malformed line is named by its number) or a verdict is unknown
-or not exercised.`
+could not be read (a malformed line is named by its number) or a verdict is unknown,
+not exercised or not promised.`
 
 type analyzeOpts struct {
 	json        bool
@@ -231,5 +235,5 @@ func verdictExit(st invariants.Status) error {
 	case invariants.Fail:
 		return &ExitCodeError{Code: ExitViolated, Err: errors.New("invariants violated (see above)")}
 	}
-	return &ExitCodeError{Code: ExitError, Err: errors.New("some verdicts are unknown or not exercised: not a pass (see above)")}
+	return &ExitCodeError{Code: ExitError, Err: errors.New("some verdicts are unknown, not exercised or not promised: not a pass (see above)")}
 }

@@ -54,6 +54,7 @@ func commands() []command {
 		{"analyze", "re-check a stored history offline and print the verdicts", runAnalyze},
 		{"doctor", "check the target profile against the live cluster (what chaosd assumes, what it sees, the fix)", runDoctor},
 		{"targets", "list the target profiles (bundled, mesh-2026-05, ...) or print one", runTargets},
+		{"static", "serve a directory and health routes over HTTP (a stand-in for small infrastructure such as minio)", runStatic},
 		{"forward", "relay TCP ports to addresses inside a network (what chaosd's forwarder container runs)", runForward},
 		{"soak", "the overnight soak: steady runs, faults on cron schedules, live alerts and metrics, a report", runSoak},
 	}

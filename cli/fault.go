@@ -30,18 +30,28 @@ times. KIND is one of: %s.
   --fault=KIND --pod=NAME   a named pod or service (postgres, nats and mockai only
                         this way); NAME is a pod name, compose service, container name
                         or id
+  --fault=rollout       every pod in turn (rollout takes no -owner, -random or --pod)
 
 --target=NAME picks the target profile (bundled, mesh-2026-05, ...: chaosd targets):
 the cluster's topology, routes, owner source and timings. Before any fault, chaosd
 checks the profile against the live cluster (chaosd doctor) and exits 2 with nothing
 injected when it does not fit; --preflight=false skips that check.
 
-kill holds for --down-for (or never: left down); pause and partition for --duration.
-Both default to auto: past owner-alive's grace for the target's timings (heartbeat
-TTL + detection interval + slack) plus slack, so that a takeover that never happens
-is told apart from a slow one (28s on the bundled cluster, 75s on mesh's 45s TTL).
-partition cuts the pod off from everything (network disconnect), or with --peers only
-from those peer groups (nftables rules in its network namespace, both directions).
+kill and stop hold for --down-for (or never: left down); pause and partition for
+--duration. Both default to auto: past owner-alive's grace for the target's timings
+(heartbeat TTL + detection interval + slack) plus slack, so that a takeover that never
+happens is told apart from a slow one (28s on the bundled cluster, 75s on mesh's 45s
+TTL). partition cuts the pod off from everything (network disconnect), or with --peers
+only from those peer groups (nftables rules in its network namespace, both directions).
+
+stop stops the pod as a deploy does: SIGTERM, then SIGKILL if it has not exited within
+--grace (default: the container's own stop timeout, compose's stop_grace_period, else
+10s); the evidence says which. rollout restarts every pod in turn, by name, as a
+rolling deploy does, one pod down at a time: stop it (--signal=TERM, the default, as
+stop does with --grace; or --signal=KILL), start it, wait until it is ready (at most
+pod-recovers' deadline, and at least 2m), pause --duration (auto: 5s, 0s for none),
+then the next. A pod that is not ready in time stops the rollout there; the pods
+after it are left alone, and every pod that is down is started again.
 
 Safety: only containers of the selector (compose project and/or labels), never one
 labelled chaosd.skip=true; at most blast_radius.max_faulted pods at once and never the
@@ -62,10 +72,11 @@ fault.
 
 Exit status: 0 every invariant passed (bare: injected, confirmed, healed, confirmed);
 1 an invariant was violated; 2 could not run, a heal could not be confirmed, or a
-verdict is unknown or not exercised.`
+verdict is unknown, not exercised or not promised.`
 
 type faultFlags struct {
 	fault, pod, duration, downFor, peers     string
+	grace, signal                            string
 	dryRun, checkConfig, workload, preflight bool
 }
 
@@ -106,6 +117,8 @@ func bindFaultFlags(fs *flag.FlagSet, io IO) *faultFlags {
 	fs.StringVar(&ff.duration, "duration", "", "pause, partition: how long to hold the fault (default faults.kinds.<kind>.duration)")
 	fs.StringVar(&ff.downFor, "down-for", "", "kill: how long the pod stays down, or never (default faults.kinds.kill.down_for)")
 	fs.StringVar(&ff.peers, "peers", "", "partition: cut off only from these peer groups, comma-separated (pods, nats, postgres, mockai, ... from faults.peers); all = everything")
+	fs.StringVar(&ff.grace, "grace", "", "stop, rollout: how long a pod sent SIGTERM has to exit before it is SIGKILLed (default its container's stop timeout, else 10s)")
+	fs.StringVar(&ff.signal, "signal", "", "rollout: how each pod is stopped: TERM (SIGTERM, SIGKILL past its grace; the default) or KILL")
 	fs.BoolVar(&ff.dryRun, "dry-run", false, "say what would be done; touch nothing")
 	fs.BoolVar(&ff.checkConfig, "check-config", false, "print the resolved configuration and exit")
 	fs.BoolVar(&ff.preflight, "preflight", envOr(io, "CHAOSD_PREFLIGHT", "true") != "false",
@@ -130,7 +143,7 @@ func (ff *faultFlags) request(cfg config.Config) (faults.Request, error) {
 	if err != nil {
 		return faults.Request{}, fmt.Errorf("--fault: %w", err)
 	}
-	ts, err := ff.targetSpec(mode, cfg)
+	ts, err := ff.targetSpec(info, mode, cfg)
 	if err != nil {
 		return faults.Request{}, err
 	}
@@ -141,8 +154,14 @@ func (ff *faultFlags) request(cfg config.Config) (faults.Request, error) {
 	return faults.Request{Kind: kind, Target: ts, Spec: spec, DryRun: ff.dryRun}, nil
 }
 
-func (ff *faultFlags) targetSpec(mode string, cfg config.Config) (faults.TargetSpec, error) {
+func (ff *faultFlags) targetSpec(info faults.KindInfo, mode string, cfg config.Config) (faults.TargetSpec, error) {
 	switch {
+	case info.AllPods && mode != faults.PickNamed:
+		return faults.TargetSpec{}, fmt.Errorf("--fault=%s: %s restarts every pod in turn: use --fault=%[2]s, without -%s", ff.fault, info.Name, mode)
+	case info.AllPods && ff.pod != "":
+		return faults.TargetSpec{}, fmt.Errorf("--pod: %s restarts every pod in turn; it takes no --pod", info.Name)
+	case info.AllPods:
+		return faults.TargetSpec{Mode: faults.PickAll}, nil
 	case mode == faults.PickNamed && ff.pod == "":
 		return faults.TargetSpec{}, fmt.Errorf("--fault=%s: say which pod: --fault=%[1]s-owner, --fault=%[1]s-random or --pod=NAME", ff.fault)
 	case mode != faults.PickNamed && ff.pod != "":
@@ -168,16 +187,82 @@ func (ff *faultFlags) spec(info faults.KindInfo, cfg config.Config) (faults.Spec
 			return faults.Spec{}, fmt.Errorf("%s: %w", flagName, err)
 		case h.Never && !info.CanLeave:
 			return faults.Spec{}, fmt.Errorf("%s: %s cannot be held forever", flagName, info.Name)
-		case !h.Never && h.D <= 0:
+		case h.D < 0 || h.D == 0 && !h.Never && !info.AllPods: // a rollout may go without a pause
 			return faults.Spec{}, fmt.Errorf("%s: %s must be positive", flagName, given)
 		}
 		hold = h
 	}
+	s := kindSpec(info, cfg, hold)
+	var err error
+	if s.Peers, err = ff.peerGroups(info, cfg); err != nil {
+		return faults.Spec{}, err
+	}
+	if s.Grace, err = ff.graceFlag(info); err != nil {
+		return faults.Spec{}, err
+	}
+	if ff.signal != "" {
+		if !info.Signal {
+			return faults.Spec{}, fmt.Errorf("--signal: %s takes no signal (kinds that do: %s)", info.Name, kindsThat(func(k faults.KindInfo) bool { return k.Signal }))
+		}
+		if s.Signal, err = faults.ParseSignal(ff.signal); err != nil {
+			return faults.Spec{}, fmt.Errorf("--signal: %w", err)
+		}
+	}
+	if s.Signal == faults.SignalKill && s.Grace > 0 {
+		return faults.Spec{}, fmt.Errorf("--grace: %s with --signal=%s SIGKILLs each pod at once: it has no grace", info.Name, faults.SignalKill)
+	}
+	return s, nil
+}
+
+// kindSpec is what a fault of kind is asked to do by the configuration alone: its
+// hold (auto resolved for the target's timings; a rollout's pause is
+// faults.DefaultRolloutPause), its peers, and for a rollout the signal (TERM) and how
+// long each pod may take to be ready again: pod-recovers' deadline, at least
+// faults.DefaultReadyWithin.
+func kindSpec(info faults.KindInfo, cfg config.Config, hold config.Hold) faults.Spec {
 	if hold.Auto {
 		hold = config.Hold{D: autoHold(cfg)}
+		if info.AllPods {
+			hold.D = faults.DefaultRolloutPause
+		}
 	}
-	peers, err := ff.peerGroups(info, cfg)
-	return faults.Spec{Hold: hold.D, Never: hold.Never, Peers: peers}, err
+	s := faults.Spec{Hold: hold.D, Never: hold.Never, Peers: cfg.Peers(info.Name)}
+	if info.Signal {
+		s.Signal = faults.SignalTerm
+	}
+	if info.AllPods {
+		s.ReadyWithin = max(faults.DefaultReadyWithin, recoverWait(paramsOf(cfg)))
+	}
+	return s
+}
+
+// graceFlag is --grace: 0 when not given (the container's own stop timeout).
+func (ff *faultFlags) graceFlag(info faults.KindInfo) (time.Duration, error) {
+	if ff.grace == "" {
+		return 0, nil
+	}
+	if !info.Grace {
+		return 0, fmt.Errorf("--grace: %s takes no grace (kinds that do: %s)", info.Name, kindsThat(func(k faults.KindInfo) bool { return k.Grace }))
+	}
+	d, err := time.ParseDuration(ff.grace)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("--grace: %q is not a duration (e.g. 10s, 1m)", ff.grace)
+	case d <= 0:
+		return 0, fmt.Errorf("--grace: %s must be positive", ff.grace)
+	}
+	return d, nil
+}
+
+// kindsThat names the kinds that have a property, e.g. "stop, rollout".
+func kindsThat(has func(faults.KindInfo) bool) string {
+	var names []string
+	for _, k := range faults.Kinds() {
+		if has(k) {
+			names = append(names, k.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func (ff *faultFlags) peerGroups(info faults.KindInfo, cfg config.Config) ([]string, error) {

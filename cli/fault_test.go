@@ -18,7 +18,7 @@ import (
 func TestFaultRejectsBadFlags(t *testing.T) {
 	cases := map[string][]string{
 		"--fault: required, e.g. --fault=kill-owner":                     {"--dry-run"},
-		`--fault: unknown fault kind "freeze" (known: kill, pause`:       {"--fault=freeze-owner"},
+		`--fault: unknown fault kind "freeze" (known: kill, stop, pause`: {"--fault=freeze-owner"},
 		"--fault=pause: say which pod: --fault=pause-owner":              {"--fault=pause"},
 		"--pod: cannot be combined with --fault=kill-random":             {"--fault=kill-random", "--pod=mesh-1"},
 		"--duration: kill does not take it (use --down-for)":             {"--fault=kill-owner", "--duration=5s"},
@@ -40,7 +40,7 @@ func TestFaultRejectsBadFlags(t *testing.T) {
 
 func TestFaultHelpListsTheKinds(t *testing.T) {
 	code, _, errOut := run(t, "help", "fault")
-	if code != ExitOK || !strings.Contains(errOut, "KIND is one of: kill, pause, partition") || !strings.Contains(errOut, "-down-for") || !strings.Contains(errOut, "-database-url") {
+	if code != ExitOK || !strings.Contains(errOut, "KIND is one of: kill, stop, pause, partition, rollout") || !strings.Contains(errOut, "-down-for") || !strings.Contains(errOut, "-database-url") {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 }

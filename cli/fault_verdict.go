@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,7 +16,10 @@ import (
 	"github.com/chaosd/chaosd/faults"
 	"github.com/chaosd/chaosd/history"
 	"github.com/chaosd/chaosd/invariants"
+	"github.com/chaosd/chaosd/mockai"
+	"github.com/chaosd/chaosd/owners"
 	"github.com/chaosd/chaosd/probes"
+	"github.com/chaosd/chaosd/promise"
 	"github.com/chaosd/chaosd/scenario"
 	"github.com/chaosd/chaosd/workload"
 )
@@ -22,7 +27,7 @@ import (
 // faultWithVerdict is chaosd --fault=... with its workload: runs flow and are watched
 // from every pod, the fault hits (the owner of a run with k chunks buffered, for the
 // -owner forms), and every invariant judges what happened. Exit 0 all pass, 1 any
-// violated, 2 could not run, or a verdict unknown or not exercised.
+// violated, 2 could not run, or a verdict unknown, not exercised or not promised.
 func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger, req faults.Request) error {
 	cfg := env.cfg
 	obs, err := openObservers(ctx, cfg)
@@ -39,13 +44,16 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 		return err
 	}
 	defer hw.Close()
-	params := paramsOf(cfg)
+	params, untested := putToTest(paramsOf(cfg), req)
+	if len(untested) > 0 {
+		fmt.Fprintf(io.Stdout, "not put to the test by --fault=%s, so not judged: %s\n", req.Kind, strings.Join(untested, "; "))
+	}
 	live := invariants.NewLive(hw, params)
 	events, in, err := beginRecording(ctx, env, live, metaOf(cfg, params), log)
 	if err != nil {
 		return err
 	}
-	wl, err := workload.New(watchedLongEnough(workloadConfig(cfg.Workload), cfg), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
+	wl, err := workload.New(watchedLongEnough(workloadConfig(cfg), cfg), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
 		UserChecks: userChecks(cfg.Checks)})
 	if err != nil {
 		return err
@@ -57,6 +65,24 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	evs, evErr := events.Stop(200 * time.Millisecond)
 	printReport(io.Stdout, df.rep, cfg.Ledger.Path, evs, evErr, res.FaultErr)
 	return verdictOutcome(io.Stdout, res, runErr, hpath)
+}
+
+// putToTest narrows the target's promises to those one fault of req's kind can put
+// to the test, and says which it left out: no SIGKILL, pause or partition stops a
+// pod gracefully (sigterm-handover), and a graceful stop leaves no run to its
+// owner's restart (restart-recovery). A soak, with every kind, judges them all.
+func putToTest(p invariants.Params, req faults.Request) (invariants.Params, []string) {
+	graceful := req.Kind == "stop" || (req.Kind == "rollout" && req.Spec.Signal != faults.SignalKill)
+	drop := promise.SigtermHandover
+	if graceful {
+		drop = promise.RestartRecovery
+	}
+	all := p.Resolve(nil).Promises
+	if !slices.Contains(all, drop) {
+		return p, nil
+	}
+	p.Promises = slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == drop })
+	return p, []string{drop + " (" + promise.Statement(drop) + ")"}
 }
 
 func verdictOutcome(w io.Writer, res *scenario.Result, runErr error, hpath string) error {
@@ -90,11 +116,8 @@ func openObservers(ctx context.Context, cfg config.Config) (*observers, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := probes.OwnerQueryThreads
-	if cfg.Owner.Source == "dbos" {
-		q = probes.OwnerQueryDBOS
-	}
-	pg, err := probes.NewPostgres(ctx, probes.PostgresConfig{DSN: cfg.Postgres.DSN, OwnerQuery: q})
+	q := owners.Lookup{Source: cfg.Owner.Source, Query: cfg.Owner.Query}.ThreadSQL()
+	pg, err := probes.NewPostgres(ctx, probes.PostgresConfig{DSN: cfg.Postgres.DSN, OwnerQuery: q, ReplyQuery: cfg.Postgres.ReplyQuery})
 	if err != nil {
 		return nil, err
 	}
@@ -111,12 +134,14 @@ func (o *observers) close() {
 	o.nats.Close()
 }
 
-func workloadConfig(w config.Workload) workload.Config {
+func workloadConfig(cfg config.Config) workload.Config {
+	w := cfg.Workload
 	c := workload.DefaultConfig()
+	c.Replies = cfg.Postgres.ReplyQuery != ""
 	for _, p := range w.Pods {
 		c.Pods = append(c.Pods, workload.Pod{Name: p.Name, URL: p.URL})
 	}
-	c.ProviderURL, c.Hint, c.LateAfter = w.ProviderURL, w.Hint, w.LateAfter
+	c.ProviderURL, c.Hint, c.LateAfter, c.Tiers = w.ProviderURL, w.Hint, w.LateAfter, w.Tiers
 	c.MaxInFlight = max(c.MaxInFlight, w.Runs)
 	return c
 }
@@ -129,6 +154,18 @@ func workloadConfig(w config.Workload) workload.Config {
 func watchedLongEnough(c workload.Config, cfg config.Config) workload.Config {
 	p := paramsOf(cfg).Resolve(nil)
 	c.Grace = max(c.Grace, p.OwnerGrace+2*p.Slack+2*p.Skew)
+	var expect time.Duration
+	if plan, err := mockai.ParseHints(c.Hint, mockai.Limits{}); err == nil {
+		expect = time.Duration(plan.Chunks) * plan.Delay
+	}
+	if p.Promised(promise.RestartRecovery) {
+		// The run waits for its owner to come back: the hold, then the restart's
+		// grace (which counts the streaming time once more: the run starts over).
+		c.Grace = max(c.Grace, p.TakeoverHold()+p.RestartGraceFor(expect)+2*p.Skew)
+	}
+	if p.Promised(promise.SigtermHandover) {
+		c.Grace = max(c.Grace, p.HandoverGraceFor(expect)+2*p.Skew)
+	}
 	return c
 }
 
@@ -143,6 +180,9 @@ func paramsOf(cfg config.Config) invariants.Params {
 	p.BootTime = cfg.Pods.BootTime.Std()
 	on := w.Heartbeats
 	p.HeartbeatCheck = &on
+	if len(cfg.Promises) > 0 {
+		p.Promises = slices.Clone(cfg.Promises)
+	}
 	return p
 }
 
@@ -158,7 +198,7 @@ func userChecks(cs []config.Check) []probes.UserCheck {
 // the heartbeat settings from it.
 func metaOf(cfg config.Config, p invariants.Params) history.Meta {
 	m := history.Meta{Chaosd: Version(), HeartbeatTTL: history.Duration(p.HeartbeatTTL), HeartbeatInterval: history.Duration(p.HeartbeatInterval),
-		DetectInterval: history.Duration(p.DetectInterval), BootTime: history.Duration(p.BootTime), HeartbeatCheck: p.HeartbeatCheck, Target: cfg.Target}
+		DetectInterval: history.Duration(p.DetectInterval), BootTime: history.Duration(p.BootTime), HeartbeatCheck: p.HeartbeatCheck, Target: cfg.Target, Promises: p.Resolve(nil).Promises}
 	for _, pod := range cfg.Workload.Pods {
 		m.Pods = append(m.Pods, pod.Name)
 	}
@@ -264,8 +304,16 @@ func (f *dockerFaulter) Fault(ctx context.Context, owner, run string, rec worklo
 func faultEventOf(step string, r *faults.Report, mode, run string) history.Fault {
 	f := history.Fault{ID: r.Fault, Kind: r.Kind, Pod: r.Plan.Target.Pod, Container: r.Plan.Target.ID, Target: mode, Run: run,
 		Peers: r.Plan.Spec.Peers, At: time.Now()}
-	if r.Kind == history.KindKill && !r.Plan.Spec.Never {
+	if (r.Kind == history.KindKill || r.Kind == history.KindStop) && !r.Plan.Spec.Never {
 		f.DownFor = history.Duration(r.Plan.Spec.Hold)
+	}
+	switch r.Kind {
+	case history.KindStop:
+		f.Signal = history.SignalTerm
+	case history.KindRollout:
+		if sig, err := faults.ParseSignal(r.Plan.Spec.Signal); err == nil {
+			f.Signal = sig
+		}
 	}
 	switch step {
 	case faults.StepRecorded:

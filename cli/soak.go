@@ -28,11 +28,12 @@ import (
 const soakHelp = `
 Run the overnight soak: runs flow through the cluster at soak.rate for --duration,
 each watched early and late from every pod, while faults fire on cron schedules (UTC)
-on the owners of runs in flight: soak.faults holds one schedule per kind (kill, pause,
-partition), cron (5 or 6 fields) or @every, with an optional jitter. A firing while a
-fault is still in effect is skipped, never stacked; none fires during the warmup, a
-quiet window (soak.quiet) or the cooldown, which is the final quiet check: runs still
-flow, every fault is healed, every pod must be ready again.
+on the owners of runs in flight: soak.faults holds one schedule per kind (kill, stop,
+pause, partition; rollout, which restarts every pod in turn, takes target all), cron
+(5 or 6 fields) or @every, with an optional jitter. A firing while a fault is still in
+effect is skipped, never stacked; none fires during the warmup, a quiet window
+(soak.quiet) or the cooldown, which is the final quiet check: runs still flow, every
+fault is healed, every pod must be ready again.
 
 Every invariant judges each event as it is written. A violation is logged with its
 evidence and sent, deduplicated per invariant and cause, to the alert destinations
@@ -50,8 +51,8 @@ report.html, junit.xml and summary.md.
   chaosd soak --duration 5m --warmup 20s --cooldown 60s --schedule 'kill=@every 40s;pause=@every 50s'
 
 Exit status: 0 every invariant passed and was exercised; 1 an invariant was
-violated; 2 the soak could not run, was stopped early, or a verdict is unknown or
-not exercised.`
+violated; 2 the soak could not run, was stopped early, or a verdict is unknown,
+not exercised or not promised.`
 
 func runSoak(ctx context.Context, io IO, args []string) error {
 	fs, lf := newFlagSet(io, "soak", "[flags]", soakHelp)
@@ -147,7 +148,7 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	if err != nil {
 		return err
 	}
-	wcfg := watchedLongEnough(workloadConfig(cfg.Workload), cfg)
+	wcfg := watchedLongEnough(workloadConfig(cfg), cfg)
 	wcfg.Rate, wcfg.MaxInFlight, wcfg.Runs = cfg.Soak.Rate, cfg.Soak.MaxInFlight, 0
 	wl, err := workload.New(wcfg, workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
 		UserChecks: userChecks(cfg.Checks), OnDecided: func(_ *workload.Run, outcome string, took time.Duration) { m.RunDecided(outcome, took) }})
@@ -293,12 +294,11 @@ func soakFaulters(cfg config.Config, in *faults.Injector) (map[string]scenario.F
 			ts = faults.TargetSpec{Mode: faults.PickOwner, OwnerWait: cfg.Owner.Wait.Std()}
 		case soak.TargetRandom:
 			ts = faults.TargetSpec{Mode: faults.PickRandom}
+		case soak.TargetAll: // a rollout's, and only its (config checks)
+			ts = faults.TargetSpec{Mode: faults.PickAll}
 		}
 		hold := cfg.Hold(info.Name)
-		if hold.Auto {
-			hold = config.Hold{D: autoHold(cfg)}
-		}
-		req := faults.Request{Kind: f.Kind, Target: ts, Spec: faults.Spec{Hold: hold.D, Never: hold.Never, Peers: cfg.Peers(info.Name)}}
+		req := faults.Request{Kind: f.Kind, Target: ts, Spec: kindSpec(info, cfg, hold)}
 		if hold.Never {
 			return nil, fmt.Errorf("soak.faults %s: faults.kinds.%s holds forever; a soak must heal every fault", f.Kind, f.Kind)
 		}

@@ -19,7 +19,8 @@ from an OpenAI-compatible provider into the NATS JetStream buffer, heartbeats in
 POD_HEARTBEATS bucket and takes over the runs of dead pods. SIGTERM stops it
 gracefully: it releases its runs and deletes its heartbeat key.
 
-"chaosd testbed migrate" applies the Postgres schema and exits (DATABASE_URL only).
+"chaosd testbed migrate" applies the Postgres schema and exits (DATABASE_URL, and
+TESTBED_MESH: today's mesh adds its tables).
 
 Every flag has an environment variable of the same meaning (shown in brackets); a
 flag given on the command line wins.`
@@ -49,7 +50,7 @@ func runTestbed(ctx context.Context, io IO, args []string) error {
 	defer func() { _ = log.Sync() }()
 	lookup := func(name string) string { return *values[name] }
 	if migrate {
-		return migrateTestbed(ctx, log, lookup("DATABASE_URL"))
+		return migrateTestbed(ctx, log, lookup("DATABASE_URL"), lookup("TESTBED_MESH"))
 	}
 	return serveTestbed(ctx, log, lookup)
 }
@@ -69,8 +70,11 @@ func serveTestbed(ctx context.Context, log *zap.Logger, lookup func(string) stri
 	return nil
 }
 
-// migrateTestbed applies the schema, waiting up to a minute for Postgres to answer.
-func migrateTestbed(ctx context.Context, log *zap.Logger, dsn string) error {
+// migrateTestbed applies mesh's schema, waiting up to a minute for Postgres to answer.
+func migrateTestbed(ctx context.Context, log *zap.Logger, dsn, mesh string) error {
+	if mesh != testbed.MeshMay && mesh != testbed.MeshCurrent {
+		return fmt.Errorf("TESTBED_MESH=%q: want %q or %q", mesh, testbed.MeshMay, testbed.MeshCurrent)
+	}
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
@@ -79,9 +83,9 @@ func migrateTestbed(ctx context.Context, log *zap.Logger, dsn string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		err := testbed.Migrate(ctx, pool)
+		err := testbed.Migrate(ctx, pool, mesh)
 		if err == nil {
-			log.Info("testbed schema applied")
+			log.Info("testbed schema applied", zap.String("mesh", mesh))
 			return nil
 		}
 		log.Warn("migration failed; retrying", zap.Error(err))

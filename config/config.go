@@ -15,7 +15,11 @@ import (
 type Config struct {
 	// Target names the profile (config/targets/NAME.yaml) whose values sit between
 	// the built-in defaults and this file: bundled, mesh-2026-05, mesh-current.
-	Target      string      `yaml:"target"`
+	Target string `yaml:"target"`
+	// Promises are what the target mesh promises (package promise): each invariant
+	// checks one, and one whose promise the mesh does not make is not judged. Empty:
+	// the promises of mesh at May 2026 (promise.Default).
+	Promises    []string    `yaml:"promises"`
 	Docker      Docker      `yaml:"docker"`
 	Selector    Selector    `yaml:"selector"`
 	Pods        Pods        `yaml:"pods"`
@@ -58,6 +62,10 @@ type Pods struct {
 // Postgres is mesh's database, where run owners are read.
 type Postgres struct {
 	DSN string `yaml:"dsn"`
+	// ReplyQuery reads a run's persisted reply: SQL returning (message id, text)
+	// rows of thread $1's assistant text parts, in order. Needed when the target
+	// promises reply-persisted-once; "" reads nothing.
+	ReplyQuery string `yaml:"reply_query"`
 }
 
 // Owner says where a run's owner pod is recorded.
@@ -124,6 +132,7 @@ func Default() Config {
 				"kill":      {DownFor: ptr(HoldAuto)},
 				"pause":     {Duration: ptr(HoldAuto)},
 				"partition": {Duration: ptr(HoldAuto)},
+				"stop":      {DownFor: ptr(HoldAuto)},
 			},
 			Peers: map[string][]string{"nats": {"nats"}, "postgres": {"postgres"}, "mockai": {"mockai", "mock-ai"}},
 		},

@@ -280,8 +280,9 @@ func setFloat(field func(*Config) *float64) func(*Config, string) error {
 
 // setSchedules replaces the soak's fault schedules: KIND=SPEC[~JITTER] separated by
 // ';' (cron specs hold spaces and commas), each with the kind's target kept from the
-// file when it scheduled that kind, else owner. Without ~JITTER there is none: a
-// jitter fits one spacing of firings, so it goes with its schedule.
+// file when it scheduled that kind, else SoakTarget(kind): owner, all for a rollout.
+// Without ~JITTER there is none: a jitter fits one spacing of firings, so it goes with
+// its schedule.
 func setSchedules(c *Config, v string) error {
 	old := map[string]SoakFault{}
 	for _, f := range c.Soak.Faults {
@@ -295,7 +296,7 @@ func setSchedules(c *Config, v string) error {
 		}
 		f, had := old[kind]
 		if !had {
-			f = SoakFault{Kind: kind, Target: "owner"}
+			f = SoakFault{Kind: kind, Target: SoakTarget(kind)}
 		}
 		spec, jitter, hasJitter := strings.Cut(spec, "~")
 		f.Schedule, f.Jitter = strings.TrimSpace(spec), 0

@@ -31,10 +31,10 @@ type Soak struct {
 
 // SoakFault is one fault kind's schedule.
 type SoakFault struct {
-	Kind     string   `yaml:"kind"`     // kill, pause or partition
+	Kind     string   `yaml:"kind"`     // kill, stop, pause, partition or rollout
 	Schedule string   `yaml:"schedule"` // cron (5 or 6 fields, UTC) or @every 10m
 	Jitter   Duration `yaml:"jitter"`   // each firing waits a random delay in [0, jitter) first
-	Target   string   `yaml:"target"`   // owner (of an in-flight run), random, or a pod's name
+	Target   string   `yaml:"target"`   // owner (of an in-flight run), random, a pod's name; all for rollout
 }
 
 // QuietSpell is a window opened at each firing of Schedule that lasts For.
@@ -100,13 +100,19 @@ func (s Soak) validate(k *checker) {
 	seen := map[string]int{}
 	for i, f := range s.Faults {
 		field := fmt.Sprintf("soak.faults[%d]", i)
-		if _, err := faults.LookupKind(f.Kind); err != nil {
+		info, lookupErr := faults.LookupKind(f.Kind)
+		if lookupErr != nil {
 			k.check(false, field+".kind", f.Kind, "want one of %s", strings.Join(faults.KindNames(), ", "))
 		} else if j, dup := seen[f.Kind]; dup {
 			k.check(false, field+".kind", f.Kind, "already scheduled by soak.faults[%d]: one schedule per kind", j)
 		}
 		seen[f.Kind] = i
-		k.check(f.Target != "", field+".target", f.Target, "want owner, random or a pod's name")
+		if info.AllPods {
+			k.check(f.Target == faults.PickAll, field+".target", f.Target, "%s restarts every pod in turn: want %s", f.Kind, faults.PickAll)
+		} else {
+			k.check(f.Target != "" && f.Target != faults.PickAll, field+".target", f.Target, "want owner, random or a pod's name (%s is for %s)",
+				faults.PickAll, kindsOfAllPods())
+		}
 		err := schedule.Validate(schedule.Config{Entries: []schedule.Entry{{Kind: "x", Spec: f.Schedule, Jitter: f.Jitter.Std()}}})
 		var fe *schedule.FieldError
 		for _, e := range unjoin(err) {
@@ -137,6 +143,26 @@ func (s Soak) validate(k *checker) {
 			k.check(false, field+sub, v, "%v", e)
 		}
 	}
+}
+
+// SoakTarget is the target of a kind scheduled without one: all for a kind that hits
+// every pod in turn (rollout), else owner.
+func SoakTarget(kind string) string {
+	if info, err := faults.LookupKind(kind); err == nil && info.AllPods {
+		return faults.PickAll
+	}
+	return "owner"
+}
+
+// kindsOfAllPods names the kinds that hit every pod in turn.
+func kindsOfAllPods() string {
+	var names []string
+	for _, k := range faults.Kinds() {
+		if k.AllPods {
+			names = append(names, k.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // unjoin splits an errors.Join error into its parts.

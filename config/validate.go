@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/promise"
 )
 
 // FieldError is one problem of a configuration: the field (its YAML path), the value
@@ -50,6 +51,11 @@ func (c *checker) check(ok bool, field string, value any, msg string, args ...an
 func (c Config) Validate() error {
 	var k checker
 	knownTarget(&k, c.Target)
+	if err := promise.Validate(c.Promises); err != nil {
+		k.check(false, "promises", c.Promises, "%v", err)
+	}
+	k.check(!slices.Contains(c.Promises, promise.ReplyPersistedOnce) || strings.TrimSpace(c.Postgres.ReplyQuery) != "",
+		"postgres.reply_query", c.Postgres.ReplyQuery, "promises include %s: give the SQL that reads a thread's persisted reply, (message id, text) rows for thread $1", promise.ReplyPersistedOnce)
 	c.Docker.validate(&k)
 	c.Selector.validate(&k)
 	c.Pods.validate(&k)

@@ -3,19 +3,26 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+
+	"github.com/chaosd/chaosd/probes"
 )
 
 // Workload is the traffic chaosd drives while it faults the cluster, and where it
 // reaches what it observes. Pod URLs are as chaosd (not the pods) reaches them.
 type Workload struct {
-	Pods         []PodURL `yaml:"pods"`          // name (mesh's POD_NAME) and base URL
-	NATS         string   `yaml:"nats"`          // mesh's NATS, for buffers and heartbeats
-	ProviderURL  string   `yaml:"provider_url"`  // the mock LLM as the pods reach it
-	Hint         string   `yaml:"hint"`          // mockai hint of every run
-	Runs         int      `yaml:"runs"`          // runs in flight when a one-shot fault hits
-	LateAfter    int      `yaml:"late_after"`    // k: chunks buffered before the late attaches
-	AttachRoute  string   `yaml:"attach_route"`  // attach or stream
+	Pods        []PodURL `yaml:"pods"`         // name (mesh's POD_NAME) and base URL
+	NATS        string   `yaml:"nats"`         // mesh's NATS, for buffers and heartbeats
+	ProviderURL string   `yaml:"provider_url"` // the mock LLM as the pods reach it
+	Hint        string   `yaml:"hint"`         // mockai hint of every run
+	Runs        int      `yaml:"runs"`         // runs in flight when a one-shot fault hits
+	LateAfter   int      `yaml:"late_after"`   // k: chunks buffered before the late attaches
+	AttachRoute string   `yaml:"attach_route"` // attach or stream
+	// Tiers are the keys of the bootstrap's simple_mode.tiers (smart gets the mock
+	// model, the others null): mesh at May 2026 takes fast, smart, thinking, image,
+	// web_research; today's schema has web_search and deep_research instead.
+	Tiers        []string `yaml:"tiers"`
 	Heartbeats   bool     `yaml:"heartbeats"`    // mesh has the POD_HEARTBEATS bucket
 	HeartbeatTTL Duration `yaml:"heartbeat_ttl"` // the cluster's TTL and refresh, for the graces
 	HeartbeatInt Duration `yaml:"heartbeat_interval"`
@@ -33,7 +40,7 @@ func defaultWorkload() Workload {
 	return Workload{
 		Pods: []PodURL{{"mesh-1", "http://127.0.0.1:13001"}, {"mesh-2", "http://127.0.0.1:13002"}, {"mesh-3", "http://127.0.0.1:13003"}},
 		NATS: "nats://127.0.0.1:14222", ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Runs: 3, LateAfter: 3,
-		AttachRoute: "attach", Heartbeats: true, HeartbeatTTL: D(6e9), HeartbeatInt: D(2e9), DetectInt: D(2e9),
+		AttachRoute: "attach", Tiers: probes.TiersMay2026, Heartbeats: true, HeartbeatTTL: D(6e9), HeartbeatInt: D(2e9), DetectInt: D(2e9),
 	}
 }
 
@@ -49,6 +56,7 @@ func (w Workload) validate(k *checker) {
 	k.check(w.Runs >= 1, "workload.runs", w.Runs, "must be at least 1")
 	k.check(w.LateAfter >= 1, "workload.late_after", w.LateAfter, "must be at least 1 (a late attach must have a prefix to replay)")
 	k.check(w.AttachRoute == "attach" || w.AttachRoute == "stream", "workload.attach_route", w.AttachRoute, "want attach or stream")
+	k.check(slices.Contains(w.Tiers, "smart"), "workload.tiers", w.Tiers, "must include smart, the tier every run uses")
 	k.check(w.DetectInt >= 0, "workload.detect_interval", w.DetectInt.String(), "must not be negative (0: the heartbeat interval)")
 	k.check(w.HeartbeatTTL > 0 && w.HeartbeatInt > 0 && w.HeartbeatInt < w.HeartbeatTTL, "workload.heartbeat_interval", w.HeartbeatInt.String(), "must be positive and below workload.heartbeat_ttl (%s)", w.HeartbeatTTL)
 }

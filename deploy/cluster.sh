@@ -6,6 +6,9 @@
 #   mesh-2026-05  the same stand-in in the shape of mesh's own harness at PR #3392
 #                 (deploy/docker-compose.mesh-2026-05.yml, project "multi-pod"):
 #                 postgres, nats, mock-ai, migrate, mesh-1..3; only the pods published
+#   mesh-current  the stand-in as today's mesh (deploy/docker-compose.mesh-current.yml,
+#                 project "multi-pod"): DBOS workflow owners, no heartbeat bucket,
+#                 SIGTERM hand-over, and minio; only the pods published
 #
 #   deploy/cluster.sh up       build the images as needed, boot, wait until every pod is ready
 #   deploy/cluster.sh down     stop and remove the containers, the network and the volumes
@@ -19,17 +22,18 @@
 #                              (bundled only: mesh's harness has no such service)
 #
 # Environment:
-#   TARGET                       bundled (default) or mesh-2026-05; else CHAOSD_TARGET,
+#   TARGET                       bundled (default), mesh-2026-05 or mesh-current; else CHAOSD_TARGET,
 #                                which `env` prints, so `down` after an eval of it reaches
 #                                the same cluster
 #   TESTBED_BUGS                 defect switches for every pod, e.g. deliver-new,strict-claim
 #   TESTBED_HEARTBEAT_TTL        heartbeat TTL of every pod (bundled 6s; mesh-2026-05 45s, mesh's)
 #   TESTBED_HEARTBEAT_INTERVAL   heartbeat refresh (bundled 2s; mesh-2026-05 10s, mesh's)
 #   TESTBED_EXECUTOR_ID          mesh-2026-05: DBOS executor id of every pod (default local)
+#   TESTBED_REAPER_AFTER         mesh-current: a run without progress this long is failed (90s)
 #   CHAOSD_POD1_PORT..3 (13001..13003): the pods' host ports, on 127.0.0.1 (both targets)
 #   CHAOSD_PG_PORT (15432), CHAOSD_NATS_PORT (14222), CHAOSD_NATS_MONITOR_PORT (18222),
-#   CHAOSD_MOCKAI_PORT (19000): bundled only; mesh-2026-05 publishes none of them
-#   CHAOSD_PROJECT               compose project name (bundled chaosd, mesh-2026-05 multi-pod)
+#   CHAOSD_MOCKAI_PORT (19000): bundled only; the mesh targets publish none of them
+#   CHAOSD_PROJECT               compose project name (bundled chaosd, the mesh targets multi-pod)
 #   CHAOSD_BOOT_TIMEOUT (300)    seconds `up` may take to boot, images excluded
 #   CHAOSD_SKIP_BUILD=1          `up` uses the images as they are (see build-images.sh)
 #   CHAOSD_COMPOSE               the compose command (default: docker compose, else docker-compose)

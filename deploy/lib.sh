@@ -20,7 +20,10 @@ die() {
 #   mesh-2026-05  deploy/docker-compose.mesh-2026-05.yml, project multi-pod: mesh's
 #                 harness at PR #3392: only the pods published, mock LLM "mock-ai",
 #                 heartbeat 45s/10s, executor_id "local" on every pod
-TARGETS=(bundled mesh-2026-05)
+#   mesh-current  deploy/docker-compose.mesh-current.yml, project multi-pod: today's
+#                 mesh: DBOS workflow owners (executor_id = POD_NAME), no heartbeat
+#                 bucket, SIGTERM hand-over, minio; only the pods published
+TARGETS=(bundled mesh-2026-05 mesh-current)
 if [ -n "${TARGET:-}" ]; then
 	CHAOSD_TARGET=$TARGET TARGET_FROM=TARGET
 else
@@ -40,6 +43,14 @@ mesh-2026-05)
 	TARGET_PROJECT=multi-pod
 	TARGET_HEARTBEAT_TTL=45s TARGET_HEARTBEAT_INTERVAL=10s
 	TARGET_INFRA_PUBLISHED=0 # only the pods are published, as in mesh's harness
+	TARGET_PROVIDER_URL=http://mock-ai:9000/v1
+	TARGET_SOAK=0
+	;;
+mesh-current)
+	COMPOSE_FILE_PATH=$DEPLOY_DIR/docker-compose.mesh-current.yml
+	TARGET_PROJECT=multi-pod
+	TARGET_HEARTBEAT_TTL=45s TARGET_HEARTBEAT_INTERVAL=10s # no bucket: unused by the pods
+	TARGET_INFRA_PUBLISHED=0
 	TARGET_PROVIDER_URL=http://mock-ai:9000/v1
 	TARGET_SOAK=0
 	;;

@@ -57,6 +57,19 @@ func (b BlastRadius) admit(ctx context.Context, target Member, members []Member,
 	return a, nil
 }
 
+// admitAll checks the blast radius for a fault that takes every pod down in turn, one
+// at a time (scope is its target, EveryPod): it counts as one more faulted pod, and
+// whichever pod is down, at least MinReady others must be ready. (Each pod's turn is
+// checked again as it comes.)
+func (b BlastRadius) admitAll(ctx context.Context, scope Member, members []Member, faulted []Target, r Readiness) (Admission, error) {
+	a, err := b.admit(ctx, scope, members, faulted, r)
+	if left := max(len(a.ReadyPods)-1, 0); err == nil && left < b.MinReady {
+		err = fmt.Errorf("%w: a rollout takes each of the %d ready pod(s) down in turn, leaving %d ready, want at least %d (not ready: %s)",
+			ErrBlastRadius, len(a.ReadyPods), left, b.MinReady, orDash(strings.Join(a.NotReady, ", ")))
+	}
+	return a, err
+}
+
 func (b BlastRadius) readiness(ctx context.Context, target Member, members []Member, busy map[string]bool, r Readiness, a *Admission) {
 	for _, m := range members {
 		if m.ID == target.ID || m.Infra || m.Skipped {

@@ -1,10 +1,11 @@
 // Package faults hurts the containers of a cluster on purpose and always heals them
-// again: SIGKILL, pause, and network partitions, through the Docker Engine API and
-// nftables rules inside a container's network namespace.
+// again: SIGKILL, a graceful stop, pause, network partitions, and a rolling restart of
+// every pod, through the Docker Engine API and nftables rules inside a container's
+// network namespace.
 //
 // The pieces, one file each:
-//   - kind.go: the Fault interface and the one list of kinds (kill.go, pause.go,
-//     partition.go with disconnect.go and filter.go);
+//   - kind.go: the Fault interface and the one list of kinds (kill.go, stop.go,
+//     pause.go, partition.go with disconnect.go and filter.go, rollout.go);
 //   - docker.go: the narrow Docker interfaces each action takes;
 //   - selector.go, pick.go, owner.go, blast.go: which containers may be touched, which
 //     one is hurt (named, random, or the owner of an in-progress run per Postgres), and

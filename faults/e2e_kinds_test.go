@@ -6,10 +6,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/chaosd/chaosd/faults"
 	"github.com/chaosd/chaosd/probes"
@@ -28,6 +33,16 @@ func TestE2EKinds(t *testing.T) {
 		{"kill", []string{"--fault=kill", "--down-for=2s"}, func(t *testing.T) {
 			if ci := inspect(t, victim); ci.State.Running || ci.State.ExitCode != 137 {
 				t.Errorf("running %v, exit code %d; want killed (137)", ci.State.Running, ci.State.ExitCode)
+			}
+		}},
+		{"stop", []string{"--fault=stop", "--down-for=2s"}, func(t *testing.T) {
+			if ci := inspect(t, victim); ci.State.Running || ci.State.ExitCode == 137 {
+				t.Errorf("running %v, exit code %d; want stopped by its SIGTERM, not SIGKILLed", ci.State.Running, ci.State.ExitCode)
+			}
+		}},
+		{"stop-past-grace", []string{"--fault=stop", "--down-for=2s", "--grace=1ms"}, func(t *testing.T) {
+			if ci := inspect(t, victim); ci.State.Running {
+				t.Error("still running")
 			}
 		}},
 		{"pause", []string{"--fault=pause", "--duration=2s"}, func(t *testing.T) {
@@ -66,7 +81,7 @@ func TestE2EKinds(t *testing.T) {
 			if p.code != 0 || !strings.Contains(p.out.String(), "outcome   healed (by chaosd)") {
 				t.Fatalf("chaosd %s", p)
 			}
-			for _, want := range []string{"injected", "confirmed", "healed", "none unexpected"} {
+			for _, want := range []string{"injected", "confirmed", "healed", "none unexpected", evidence[c.name]} {
 				if !strings.Contains(p.out.String(), want) {
 					t.Errorf("output lacks %q:\n%s", want, p.out.String())
 				}
@@ -75,6 +90,117 @@ func TestE2EKinds(t *testing.T) {
 			waitReady(t, victim, 30*time.Second)
 			t.Logf("chaosd said:\n%s", p.out.String())
 		})
+	}
+}
+
+// evidence is what chaosd must say of a kind's effect, beyond the steps.
+var evidence = map[string]string{
+	"kill":            "state exited, exit code 137",
+	"stop":            "exited within its 10s grace; state exited, exit code ",
+	"stop-past-grace": "1ms grace", // SIGKILLed, or (rarely) exited just as it ran out
+}
+
+var pods = []string{"mesh-1", "mesh-2", "mesh-3"}
+
+// A rollout restarts every pod in turn, by name, one down at a time, each ready again
+// before the next one goes; the skip-labelled decoy and the infrastructure are left
+// alone (TestMain checks the decoys).
+func TestE2EKindsRollout(t *testing.T) {
+	before := map[string]string{}
+	for _, pod := range pods {
+		before[pod] = inspect(t, pod).State.StartedAt
+	}
+	lifecycle := watchPods(t)
+	ledger := ledgerPath(t)
+	p := run(t, ledger, "--fault=rollout", "--duration=1s")
+	seen := lifecycle()
+	out := p.out.String()
+	if p.code != 0 || !strings.Contains(out, "rollout every pod (mesh-1, mesh-2, mesh-3): restart mesh-1, mesh-2, mesh-3 in turn") ||
+		!strings.Contains(out, "outcome   healed (by chaosd)") || !strings.Contains(out, "none unexpected") {
+		t.Fatalf("chaosd %s", p)
+	}
+	var want []string
+	for _, pod := range pods {
+		want = append(want, pod+" die", pod+" start")
+		if !strings.Contains(out, pod+": exited within its 10s grace; state exited, exit code ") || !strings.Contains(out, pod+": already running (nothing to undo)") {
+			t.Errorf("output lacks %s's restart, or its heal:\n%s", pod, out)
+		}
+		if inspect(t, pod).State.StartedAt == before[pod] {
+			t.Errorf("%s was not restarted", pod)
+		}
+		assertClean(t, pod, ledger)
+		waitReady(t, pod, 30*time.Second)
+	}
+	if !slices.Equal(seen, want) {
+		t.Errorf("pods died and started %v, want %v: one down at a time, by name", seen, want)
+	}
+	t.Logf("chaosd said:\n%s", out)
+}
+
+// A signal during a rollout stops it there and heals at once: every pod runs again.
+func TestE2EKindsRolloutSignal(t *testing.T) {
+	lifecycle := watchPods(t)
+	ledger := ledgerPath(t)
+	p := start(t, ledger, "--fault=rollout", "--duration=30s")
+	deadline := time.Now().Add(time.Minute)
+	for !slices.Contains(lifecycle(), "mesh-1 start") {
+		if time.Now().After(deadline) || p.exited() {
+			t.Fatalf("mesh-1 was not restarted: chaosd %s", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitReady(t, "mesh-1", 30*time.Second)
+	time.Sleep(time.Second)                  // chaosd sees it ready too
+	_ = p.cmd.Process.Signal(syscall.SIGINT) // during the pause after mesh-1
+	p.wait(t, time.Minute)
+	if p.code != 2 || !strings.Contains(p.out.String(), "outcome   healed (by abort)") || !strings.Contains(p.err.String(), "rollout stopped before mesh-2") {
+		t.Fatalf("chaosd %s", p)
+	}
+	for _, pod := range pods {
+		assertClean(t, pod, ledger)
+	}
+	if seen := lifecycle(); slices.Contains(seen, "mesh-2 die") {
+		t.Errorf("mesh-2 was stopped after the signal: %v", seen)
+	}
+}
+
+// watchPods records the die and start events of the pods, in order, as "mesh-1 die";
+// the returned function gives those seen so far.
+func watchPods(t *testing.T) func() []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	names := map[string]string{}
+	for _, pod := range pods {
+		names[suite.base[pod].id] = pod
+	}
+	f := filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "die"), filters.Arg("event", "start"),
+		filters.Arg("label", faults.LabelProject+"="+suite.project))
+	msgs, errs := suite.dc.Events(ctx, events.ListOptions{Filters: f})
+	var mu sync.Mutex
+	var seen []string
+	go func() {
+		for {
+			select {
+			case m := <-msgs:
+				if pod, ok := names[m.Actor.ID]; ok {
+					mu.Lock()
+					seen = append(seen, pod+" "+string(m.Action))
+					mu.Unlock()
+				}
+			case <-errs:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the subscription is live
+	return func() []string {
+		time.Sleep(200 * time.Millisecond) // events on their way
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
 	}
 }
 

@@ -50,7 +50,7 @@ func (f *fakeDocker) ContainerKill(_ context.Context, id, sig string) error {
 	if f.kill != nil {
 		return f.kill(id, sig)
 	}
-	return f.c.set(id, "kill", func(b *fakeBox) { b.state = "exited" })
+	return f.c.set(id, "kill", func(b *fakeBox) { b.exitBy(sig) })
 }
 
 func (f *fakeDocker) ContainerStart(_ context.Context, id string, _ container.StartOptions) error {
@@ -112,6 +112,15 @@ type fakeBox struct {
 	ip                       netip.Addr
 	nets                     map[string]fakeEP
 	port                     uint16
+	exit                     int      // the last exit code
+	signals                  []string // every signal sent, in order
+	stopTimeout              *int     // the container's own stop timeout, seconds (compose's stop_grace_period)
+}
+
+// exitBy records sig and ends the container as that signal does (128 + its number).
+func (b *fakeBox) exitBy(sig string) {
+	b.signals = append(b.signals, sig)
+	b.state, b.exit = "exited", map[string]int{"SIGKILL": 137, "SIGTERM": 143}[sig]
 }
 
 type fakeEP struct {
@@ -166,13 +175,13 @@ func (c *cluster) inspect(id string) (container.InspectResponse, error) {
 	if !ok {
 		return container.InspectResponse{}, errdefs.NotFound(fmt.Errorf("no such container: %s", id))
 	}
-	st := &container.State{Status: container.ContainerState(b.state), Running: b.state == "running" || b.state == "paused", Paused: b.state == "paused"}
+	st := &container.State{Status: container.ContainerState(b.state), Running: b.state == "running" || b.state == "paused", Paused: b.state == "paused", ExitCode: b.exit}
 	if st.Running {
 		st.Pid = b.pid
 	}
 	ci := container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: b.id, Name: "/" + b.name, State: st,
 		HostConfig: &container.HostConfig{NetworkMode: "proj_default"}},
-		Config:          &container.Config{Env: []string{"POD_NAME=" + b.service}},
+		Config:          &container.Config{Env: []string{"POD_NAME=" + b.service}, StopTimeout: b.stopTimeout},
 		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}}}
 	for n, ep := range b.nets {
 		ci.NetworkSettings.Networks[n] = &network.EndpointSettings{NetworkID: "net-" + n, IPAddress: ep.ip.String(), Aliases: ep.aliases}

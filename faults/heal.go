@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -35,6 +36,13 @@ func NewHealer(l *Ledger, d Deps, timeout time.Duration) *Healer {
 		timeout = 30 * time.Second
 	}
 	return &Healer{ledger: l, faults: newFaults(d), timeout: timeout, settle: d.Timing.withDefaults().Settle, log: d.logger().Named("heal")}
+}
+
+// lingerer is an optional ability of a Fault whose injection goes on by itself for a
+// while once its signal is sent: a container sent SIGTERM has its grace to exit (stop,
+// rollout). linger reads that time from the undo.
+type lingerer interface {
+	linger(undo json.RawMessage) time.Duration
 }
 
 // HealReport is what a heal did, or found already done.
@@ -75,8 +83,9 @@ func (h *Healer) Heal(ctx context.Context, id, by string) (HealReport, error) {
 
 // settleInFlight waits, for a fault whose injection was never confirmed, until the
 // injection's Engine API call can no longer be in flight (Timing.Settle after the
-// inject record): healing before it lands would let it undo the heal. It waits outside
-// the ledger lock.
+// inject record), and for a kind that lingers (stop, rollout) whose chaosd died, until
+// a container it may just have sent SIGTERM has had its grace: healing before either
+// lands would let it undo the heal. It waits outside the ledger lock.
 func (h *Healer) settleInFlight(ctx context.Context, id string) error {
 	st, err := h.ledger.Read()
 	if err != nil {
@@ -87,6 +96,12 @@ func (h *Healer) settleInFlight(ctx context.Context, id string) error {
 		return nil
 	}
 	wait := time.Until(e.Inject.At.Add(h.settle))
+	if l, ok := h.faults[e.Inject.Kind].(lingerer); ok && (e.Inject.Owner == nil || !e.Inject.Owner.Alive()) {
+		// The chaosd that injected it died, maybe just after a SIGTERM: the container
+		// may still be on its way out, and a heal that found it running would take it
+		// for healed. Its last signal was sent before now, and before the deadline.
+		wait = max(wait, min(l.linger(e.Inject.Undo), time.Until(e.Deadline)))
+	}
 	if wait <= 0 {
 		return nil
 	}

@@ -78,7 +78,11 @@ type Report struct {
 // fault has been healed (or left open in the ledger for recover and the watchdog).
 func (in *Injector) Run(ctx context.Context, req Request) (*Report, error) {
 	r := &Report{Kind: req.Kind, DryRun: req.DryRun, Started: time.Now()}
-	if _, err := LookupKind(req.Kind); err != nil {
+	info, err := LookupKind(req.Kind)
+	if err != nil {
+		return r, err
+	}
+	if err := scope(info, req.Target); err != nil {
 		return r, err
 	}
 	fault := in.Healer.faults[req.Kind]
@@ -128,7 +132,11 @@ func (in *Injector) decide(ctx context.Context, req Request, f Fault, st *State,
 		return err
 	}
 	r.Picked = picked
-	if r.Admission, err = in.Blast.admit(ctx, target, members, st.faulted(), in.Readiness); err != nil {
+	admit := in.Blast.admit
+	if req.Target.Mode == PickAll {
+		admit = in.Blast.admitAll
+	}
+	if r.Admission, err = admit(ctx, target, members, st.faulted(), in.Readiness); err != nil {
 		return err
 	}
 	if r.Plan, err = f.Plan(ctx, target, req.Spec); err != nil {
@@ -155,7 +163,7 @@ func (in *Injector) record(ctx context.Context, r *Report) error {
 		return err
 	}
 	r.Fault = newFaultID(r.Decided)
-	r.Deadline = time.Now().Add(r.Plan.Spec.Hold)
+	r.Deadline = time.Now().Add(r.Plan.Takes + r.Plan.Spec.Hold)
 	if !r.Plan.Spec.Never {
 		// Armed before the record: a crash right after the record still has its
 		// watchdog; one that finds no record (a crash before it) has nothing to heal.
@@ -191,9 +199,14 @@ func (in *Injector) stillFree(st *State, t Target) error {
 // inject injects and confirms; on failure it heals at once.
 func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
 	log := in.log().With(zap.String(LogKeyFault, r.Fault), zap.String(LogKeyKind, r.Kind), zap.String(LogKeyTarget, r.Plan.Target.Pod))
+	var events []string
 	if x, ok := f.(Expecter); ok {
-		release := in.Events.Expect(r.Plan.Target.ID, r.Fault, x.ExpectedEvents())
-		defer func() { go func() { _ = sleep(context.WithoutCancel(ctx), time.Second); release() }() }()
+		events = x.ExpectedEvents()
+	}
+	if r.Plan.Target.ID == EveryPod {
+		r.Plan.gate = &podGate{in: in, fault: r.Fault, events: events, log: log}
+	} else {
+		defer in.expect(ctx, r.Plan.Target.ID, r.Fault, events)()
 	}
 	eff, err := f.Inject(ctx, r.Plan)
 	r.Effect = eff
@@ -206,7 +219,26 @@ func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
 	return in.Ledger.Append(Record{Op: OpConfirmed, Fault: r.Fault, Applied: eff.Applied, Confirmed: eff.Confirmed, Evidence: eff.Evidence, Deadline: r.Deadline})
 }
 
-// leave closes a fault left in place on request (kill, down_for never).
+// expect counts actions on container id as fault's until the returned function is
+// called, and a second more: the events on their way.
+func (in *Injector) expect(ctx context.Context, id, fault string, actions []string) (release func()) {
+	done := in.Events.Expect(id, fault, actions)
+	return func() { go func() { _ = sleep(context.WithoutCancel(ctx), time.Second); done() }() }
+}
+
+// scope checks that a kind that hits every pod is asked for every pod, and only such
+// a kind.
+func scope(info KindInfo, ts TargetSpec) error {
+	switch {
+	case info.AllPods && ts.Mode != PickAll:
+		return fmt.Errorf("target: %s hits every pod in turn: it takes no %s target", info.Name, ts.Mode)
+	case !info.AllPods && ts.Mode == PickAll:
+		return fmt.Errorf("target: %s hits one pod, not %s", info.Name, PickAll)
+	}
+	return nil
+}
+
+// leave closes a fault left in place on request (kill or stop, down_for never).
 func (in *Injector) leave(r *Report) error {
 	r.Heal = HealReport{By: ByChaosd, Healing: Healing{Outcome: Left, Evidence: "left down on request (down_for never)"}}
 	return in.Ledger.Append(Record{Op: OpHeal, Fault: r.Fault, By: ByChaosd, Outcome: Left, Evidence: r.Heal.Healing.Evidence})

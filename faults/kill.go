@@ -14,9 +14,8 @@ import (
 // (docker kill turns off the restart policy, so nothing else will), or never.
 type Kill struct {
 	c interface {
-		inspector
 		killer
-		starter
+		startInspector
 	}
 	t Timing
 }
@@ -62,14 +61,23 @@ func (k *Kill) Inject(ctx context.Context, p Plan) (Effect, error) {
 	}
 	e := Effect{Applied: time.Now()}
 	var err error
-	e.Confirmed, e.Evidence, err = confirm(ctx, k.t, func(ctx context.Context) (bool, string, error) {
-		ci, err := inspect(ctx, k.c, p.Target.ID)
+	e.Confirmed, e.Evidence, err = confirm(ctx, k.t, exited(k.c, p.Target.ID, nil))
+	return e, err
+}
+
+// exited is a confirm check: the container does not run; the evidence is its state
+// and exit code, also kept in code unless it is nil.
+func exited(c inspector, id string, code *int) func(ctx context.Context) (bool, string, error) {
+	return func(ctx context.Context) (bool, string, error) {
+		ci, err := inspect(ctx, c, id)
 		if err != nil {
 			return false, "", err
 		}
+		if code != nil {
+			*code = ci.State.ExitCode
+		}
 		return !ci.State.Running, fmt.Sprintf("state %s, exit code %d", ci.State.Status, ci.State.ExitCode), nil
-	})
-	return e, err
+	}
 }
 
 // Heal implements Fault: start the container unless it runs already.
@@ -78,22 +86,39 @@ func (k *Kill) Heal(ctx context.Context, raw json.RawMessage) Healing {
 	if err := unmarshalUndo(raw, &u); err != nil {
 		return Healing{Err: err}
 	}
+	return u.heal(ctx, k.c, k.t)
+}
+
+// heal starts the container again, unless it was left down on request.
+func (u killUndo) heal(ctx context.Context, c startInspector, t Timing) Healing {
 	if !u.Start {
 		return Healing{Outcome: Left, Evidence: "left down on request (down_for never)"}
 	}
-	ci, err := inspect(ctx, k.c, u.Container)
+	return startAgain(ctx, c, t, u.Container, u.Name)
+}
+
+// startInspector is what starting a container again takes.
+type startInspector interface {
+	inspector
+	starter
+}
+
+// startAgain starts a container taken down (kill, stop, rollout) unless it runs
+// already, and confirms that it runs.
+func startAgain(ctx context.Context, c startInspector, t Timing, id, name string) Healing {
+	ci, err := inspect(ctx, c, id)
 	if err != nil {
 		return vanishedOr(err)
 	}
 	if ci.State.Running {
 		return Healing{Outcome: Healed, Confirmed: time.Now(), Evidence: "already running (nothing to undo)"}
 	}
-	if err := k.c.ContainerStart(ctx, u.Container, container.StartOptions{}); err != nil {
-		return vanishedOr(fmt.Errorf("start %s: %w", u.Name, notFound(err)))
+	if err := c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return vanishedOr(fmt.Errorf("start %s: %w", name, notFound(err)))
 	}
 	h := Healing{Applied: time.Now()}
-	h.Confirmed, h.Evidence, err = confirm(ctx, k.t, func(ctx context.Context) (bool, string, error) {
-		ci, err := inspect(ctx, k.c, u.Container)
+	h.Confirmed, h.Evidence, err = confirm(ctx, t, func(ctx context.Context) (bool, string, error) {
+		ci, err := inspect(ctx, c, id)
 		if err != nil {
 			return false, "", err
 		}

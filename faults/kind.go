@@ -27,9 +27,21 @@ type Expecter interface {
 
 // Spec is what a fault is asked to do beyond its target.
 type Spec struct {
-	Hold  time.Duration // how long the fault is held (kill: how long the pod stays down)
-	Never bool          // kill only: never start the container again
-	Peers []string      // partition only: peer groups to cut off; empty = everything
+	// Hold is how long the fault is held: kill and stop, how long the pod stays down;
+	// rollout, the pause after each pod is ready again, before the next one is stopped
+	// (and after the last one, before the fault ends).
+	Hold  time.Duration
+	Never bool     // kill and stop: never start the container again
+	Peers []string // partition only: peer groups to cut off; empty = everything
+	// Grace (stop, rollout) is how long a pod sent SIGTERM may take to exit before it
+	// is SIGKILLed; 0: the container's own stop timeout (compose's stop_grace_period),
+	// else DefaultGrace, Docker's.
+	Grace time.Duration
+	// Signal (rollout) is how each pod is stopped: SignalTerm ("" too) or SignalKill.
+	Signal string
+	// ReadyWithin (rollout) bounds each pod's way from its start to ready; the rollout
+	// stops at a pod that takes longer. 0: DefaultReadyWithin.
+	ReadyWithin time.Duration
 }
 
 // Plan is a fault decided but not yet injected.
@@ -40,7 +52,12 @@ type Plan struct {
 	Undo   json.RawMessage `json:"undo"`
 	Does   string          `json:"does"`   // what Inject will do, for people
 	Undoes string          `json:"undoes"` // what Heal will do
+	// Takes bounds how long Inject may take to confirm its effect when that is more
+	// than a confirmation (stop: the pod's grace; rollout: every pod in turn). The
+	// inject record's deadline, at which the watchdog heals, counts it.
+	Takes  time.Duration `json:"-"`
 	member Member
+	gate   *podGate // rollout: the Injector's blast radius, readiness and events, pod by pod
 }
 
 // Effect is a confirmed injection.
@@ -74,9 +91,12 @@ type Healing struct {
 type KindInfo struct {
 	Name     string
 	Summary  string
-	Hold     string // the name of its hold parameter: "duration", or "down_for" for kill
+	Hold     string // the name of its hold parameter: "duration", or "down_for" for kill and stop
 	Peers    bool   // takes a peer set (partition)
-	CanLeave bool   // its hold may be "never" (kill)
+	CanLeave bool   // its hold may be "never" (kill, stop)
+	Grace    bool   // takes a stop grace, Spec.Grace (stop, rollout)
+	Signal   bool   // takes a stop signal, Spec.Signal (rollout)
+	AllPods  bool   // hits every pod in turn (rollout): asked for PickAll, never one pod
 	New      func(Deps) Fault
 }
 
@@ -84,8 +104,10 @@ type KindInfo struct {
 // look names up here.
 var kinds = []KindInfo{
 	{Name: "kill", Summary: "SIGKILL the container; start it again after down_for (or never)", Hold: "down_for", CanLeave: true, New: newKill},
+	{Name: "stop", Summary: "stop the container as a deploy does (SIGTERM, SIGKILL past its grace); start it again after down_for (or never)", Hold: "down_for", CanLeave: true, Grace: true, New: newStop},
 	{Name: "pause", Summary: "freeze the container (cgroup freezer) for duration, then unpause it", Hold: "duration", New: newPause},
 	{Name: "partition", Summary: "cut the container off from everything (network disconnect) or from peer groups (nftables), then heal", Hold: "duration", Peers: true, New: newPartition},
+	{Name: "rollout", Summary: "restart every pod in turn as a deploy does: stop it (SIGTERM and its grace, or SIGKILL), start it, wait until it is ready, pause duration, then the next", Hold: "duration", Grace: true, Signal: true, AllPods: true, New: newRollout},
 }
 
 // Kinds returns the list of fault kinds.

@@ -7,22 +7,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chaosd/chaosd/owners"
 )
 
-// Owner queries: the pods owning in-progress runs, newest run first, as (owner pod,
-// run id). mesh at #3392 records the owner in threads.run_owner_pod; later mesh only in
-// DBOS's executor_id.
-const (
-	OwnerQueryThreads = `SELECT run_owner_pod, id FROM threads
-WHERE status = 'in_progress' AND COALESCE(run_owner_pod, '') <> ''
-ORDER BY run_started_at DESC NULLS LAST, updated_at DESC`
-	OwnerQueryDBOS = `SELECT executor_id, COALESCE(queue_partition_key, workflow_uuid) FROM dbos.workflow_status
-WHERE status IN ('ENQUEUED', 'PENDING') AND COALESCE(executor_id, '') <> ''
-ORDER BY created_at DESC`
-)
-
-// OwnerSources names the built-in owner queries; "query" means a query of one's own.
-var OwnerSources = map[string]string{"threads": OwnerQueryThreads, "dbos": OwnerQueryDBOS}
+// OwnerSources maps each built-in owner source to its query of every owner, (owner
+// pod, run id) newest first: package owners' lookup, the one the probes read too.
+var OwnerSources = map[string]string{
+	owners.SourceThreads: owners.Lookup{Source: owners.SourceThreads}.AllSQL(),
+	owners.SourceDBOS:    owners.Lookup{Source: owners.SourceDBOS}.AllSQL(),
+}
 
 // ErrNoOwner means no in-progress run has an owner.
 var ErrNoOwner = errors.New("no owner found: no in-progress run has an owner pod")

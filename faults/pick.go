@@ -14,11 +14,12 @@ const (
 	PickNamed  = "named"
 	PickRandom = "random"
 	PickOwner  = "owner"
+	PickAll    = "all" // every pod in turn: the kinds that hit all of them (KindInfo.AllPods)
 )
 
 // TargetSpec says how to choose the target.
 type TargetSpec struct {
-	Mode      string        // PickNamed, PickRandom or PickOwner
+	Mode      string        // PickNamed, PickRandom, PickOwner or PickAll
 	Name      string        // PickNamed: pod, service, container name or id prefix
 	OwnerWait time.Duration // PickOwner: wait this long for an in-progress run
 }
@@ -43,6 +44,8 @@ func (p picker) pick(ctx context.Context, ts TargetSpec) (Member, string, error)
 		return p.random()
 	case PickOwner:
 		return p.owner(ctx, ts.OwnerWait)
+	case PickAll:
+		return p.all()
 	}
 	return Member{}, "", fmt.Errorf("target: unknown mode %q", ts.Mode)
 }
@@ -73,6 +76,25 @@ func (p picker) random() (Member, string, error) {
 		return Member{}, "", fmt.Errorf("%w: no running pod in the selector is free to hurt", ErrNoTarget)
 	}
 	return eligible[p.rand(len(eligible))], fmt.Sprintf("random among %d running pods", len(eligible)), nil
+}
+
+// all is the scope of a fault that hits every pod in turn: each pod of the selector
+// (infrastructure and skip-labelled containers aside) must be free to hurt now.
+func (p picker) all() (Member, string, error) {
+	var pods []string
+	for _, m := range p.members {
+		if m.Infra || m.Skipped {
+			continue
+		}
+		if err := p.touchable(m); err != nil {
+			return Member{}, "", fmt.Errorf("every pod: %w", err)
+		}
+		pods = append(pods, m.Pod)
+	}
+	if len(pods) == 0 {
+		return Member{}, "", fmt.Errorf("%w: no pod in the selector", ErrNoTarget)
+	}
+	return Member{Target: everyPod(pods), State: "running"}, "every pod in turn, by name", nil
 }
 
 func (p picker) owner(ctx context.Context, wait time.Duration) (Member, string, error) {

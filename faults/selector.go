@@ -29,7 +29,20 @@ type Target struct {
 	Infra   bool   `json:"infra,omitempty"`   // postgres, nats, mockai...: hurt only when named
 }
 
-func (t Target) String() string { return fmt.Sprintf("%s (container %s %.12s)", t.Pod, t.Name, t.ID) }
+func (t Target) String() string {
+	if t.ID == EveryPod {
+		return "every pod (" + t.Name + ")"
+	}
+	return fmt.Sprintf("%s (container %s %.12s)", t.Pod, t.Name, t.ID)
+}
+
+// EveryPod is the pod name and container id of the target of a fault that hits every
+// pod in turn (rollout), in the ledger and the history; its name lists the pods.
+const EveryPod = "all"
+
+func everyPod(pods []string) Target {
+	return Target{ID: EveryPod, Name: strings.Join(pods, ", "), Pod: EveryPod}
+}
 
 // Member is a container matched by the selector.
 type Member struct {

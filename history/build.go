@@ -51,6 +51,7 @@ func WatchOf(w Watch, t *probes.Tally, err error) Watch {
 			w.FirstFgn = t.Foreign[0]
 		}
 		w.Finished = t.Finished
+		w.Restarts = append([]int(nil), t.Restarts...)
 		if t.Error != "" {
 			w.Err = "error chunk: " + t.Error
 		}
@@ -113,4 +114,18 @@ func DependencyProbe(name string, err error) Probe {
 		d.Err = err.Error()
 	}
 	return Probe{Kind: ProbeDependency, Pod: name, Dependency: d}
+}
+
+// MessagesProbe is a Postgres reading of a run's persisted reply: the text of each
+// assistant message persisted for the run, in order (none: an empty or nil slice).
+// Take it after the run was decided (its thread read completed); err makes it
+// unobserved.
+func MessagesProbe(run, thread string, replies []string, err error) Probe {
+	p := Probe{Kind: ProbeMessages, Run: run, Thread: thread}
+	if err != nil {
+		p.Err = err.Error()
+		return p
+	}
+	p.Messages = &Messages{Replies: append([]string{}, replies...)}
+	return p
 }

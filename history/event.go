@@ -74,7 +74,11 @@ type Meta struct {
 	// HeartbeatCheck is false for a mesh without the heartbeat bucket.
 	HeartbeatCheck *bool    `json:"heartbeatCheck,omitempty"`
 	UserChecks     []string `json:"userChecks,omitempty"` // names of the declared user checks
-	Note           string   `json:"note,omitempty"`
+	// Promises are what the mesh under test promises (package promise's names, from
+	// the target profile): the invariants judge by them. Absent in older histories,
+	// which are judged by promise.Default.
+	Promises []string `json:"promises,omitempty"`
+	Note     string   `json:"note,omitempty"`
 }
 
 // Operation names.
@@ -137,6 +141,11 @@ type Watch struct {
 	FirstFgn string    `json:"firstForeign,omitempty"`
 	Finished bool      `json:"finished"`        // the finish chunk arrived
 	Err      string    `json:"error,omitempty"` // why the stream ended before the finish
+	// Restarts are the places in Order where the reply started again: for each
+	// `start` chunk that arrived after at least one text chunk of the run (a new
+	// attempt of the same reply, as mesh's kept log shows after a resume), the number
+	// of mock chunks seen before it. Ascending; absent in older histories.
+	Restarts []int `json:"restarts,omitempty"`
 }
 
 // Fault phases, as the ledger records them.
@@ -155,6 +164,13 @@ const (
 	KindPause     = "pause"
 	KindPartition = "partition"
 	KindRestart   = "restart"
+	KindRollout   = "rollout" // every pod in turn: stopped (Signal) and restarted
+)
+
+// Signals a stop or a rollout sends (Fault.Signal).
+const (
+	SignalTerm = "TERM" // graceful: mesh drains and hands its runs over
+	SignalKill = "KILL"
 )
 
 // Partition peers. An empty Peers list means cut off from everything.
@@ -168,17 +184,20 @@ const (
 
 // Fault is one step of one fault's life in the ledger.
 type Fault struct {
-	ID        string    `json:"id"` // ledger id, the same in every phase
-	Phase     string    `json:"phase"`
-	Kind      string    `json:"kind"`
-	Pod       string    `json:"pod"`
-	Container string    `json:"container,omitempty"`
-	Target    string    `json:"target,omitempty"` // owner, random, named
-	Run       string    `json:"run,omitempty"`    // owner target: the run whose owner was hit
-	Peers     []string  `json:"peers,omitempty"`  // partition: who the pod is cut off from
-	DownFor   Duration  `json:"downFor,omitempty"`
-	At        time.Time `json:"at"` // the confirmed time (injected, healed) or decision time
-	Err       string    `json:"error,omitempty"`
+	ID        string   `json:"id"` // ledger id, the same in every phase
+	Phase     string   `json:"phase"`
+	Kind      string   `json:"kind"`
+	Pod       string   `json:"pod"`
+	Container string   `json:"container,omitempty"`
+	Target    string   `json:"target,omitempty"` // owner, random, named
+	Run       string   `json:"run,omitempty"`    // owner target: the run whose owner was hit
+	Peers     []string `json:"peers,omitempty"`  // partition: who the pod is cut off from
+	DownFor   Duration `json:"downFor,omitempty"`
+	// Signal is what a stop or a rollout sends its pods: SignalTerm (a graceful stop,
+	// the default of a stop) or SignalKill. Absent in older histories.
+	Signal string    `json:"signal,omitempty"`
+	At     time.Time `json:"at"` // the confirmed time (injected, healed) or decision time
+	Err    string    `json:"error,omitempty"`
 }
 
 // Docker actions that the checkers know.
@@ -215,6 +234,7 @@ const (
 	ProbeReady      = "ready"      // HTTP: a pod's /health/ready
 	ProbeUser       = "user"       // a user check declared in config
 	ProbeDependency = "dependency" // chaosd's reach to a dependency (Postgres, NATS, Docker)
+	ProbeMessages   = "messages"   // Postgres: the run's persisted assistant replies
 )
 
 // Probe is one reading. Err set means "could not observe" (the observer failed, e.g.
@@ -234,6 +254,7 @@ type Probe struct {
 	Ready       *Ready       `json:"ready,omitempty"`
 	User        *UserCheck   `json:"user,omitempty"`
 	Dependency  *Dependency  `json:"dependency,omitempty"`
+	Messages    *Messages    `json:"messages,omitempty"`
 }
 
 // Thread statuses (mesh's threads.status).
@@ -248,6 +269,13 @@ const (
 type ThreadState struct {
 	Status string `json:"status"`
 	Owner  string `json:"owner,omitempty"` // empty when no pod owns the run
+}
+
+// Messages is what Postgres holds of a run's reply, read after the run was decided:
+// the text of each assistant message persisted for the run (the messages after the
+// run's user message), in order. No reply is an empty list.
+type Messages struct {
+	Replies []string `json:"replies"`
 }
 
 // Buffer is what JetStream holds of one run's stream buffer.

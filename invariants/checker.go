@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/promise"
 )
 
 // Checker is one invariant (or a family, like the user checks). Observe sees every
@@ -30,6 +33,9 @@ const (
 	NameStreamIntegrity   = "stream-integrity"
 	NameHeartbeatBucket   = "heartbeat-bucket"
 	NameOwnerAlive        = "owner-alive"
+	NameRestartRecovers   = "restart-recovers"
+	NameHandoverCompletes = "handover-completes"
+	NameReplyPersisted    = "reply-persisted"
 	NamePodRecovers       = "pod-recovers"
 	NameNoUnexpectedDeath = "no-unexpected-death"
 	NameUserPrefix        = "user:" // user checks are named user:<name>
@@ -37,23 +43,32 @@ const (
 
 // kind is one entry of the list of checkers.
 type kind struct {
-	name    string
-	enabled func(Params) bool
-	build   func(*World, Params) Checker
+	name string
+	// promises are the promises (package promise) the checker checks: it is built
+	// when the mesh makes one of them. nil: chaosd's own, always built.
+	promises []string
+	build    func(*World, Params) Checker
 }
 
-func always(Params) bool { return true }
+// enabled reports whether the mesh makes a promise the kind checks.
+func (k kind) enabled(p Params) bool {
+	return k.promises == nil || slices.ContainsFunc(k.promises, p.Promised)
+}
 
-// kinds is the one list of checkers, in report order.
+// kinds is the one list of checkers, in report order, each with the promise it
+// checks. stream-integrity checks either stream promise, by its rule.
 var kinds = []kind{
-	{NameRunCompletes, always, func(w *World, p Params) Checker { return newRunCompletes(w, p) }},
-	{NamePrefixReplay, always, func(w *World, p Params) Checker { return newPrefixReplay(w, p) }},
-	{NameStreamIntegrity, always, func(w *World, p Params) Checker { return newStreamIntegrity(w, p) }},
-	{NameHeartbeatBucket, func(p Params) bool { return *p.HeartbeatCheck }, func(w *World, p Params) Checker { return newHeartbeatBucket(w, p) }},
-	{NameOwnerAlive, always, func(w *World, p Params) Checker { return newOwnerAlive(w, p) }},
-	{NamePodRecovers, always, func(w *World, p Params) Checker { return newPodRecovers(w, p) }},
-	{NameNoUnexpectedDeath, always, func(w *World, p Params) Checker { return newNoUnexpectedDeath(w, p) }},
-	{NameUserPrefix + "*", always, func(w *World, p Params) Checker { return newUserChecks(w, p) }},
+	{NameRunCompletes, []string{promise.RunCompletes}, func(w *World, p Params) Checker { return newRunCompletes(w, p) }},
+	{NamePrefixReplay, []string{promise.PrefixReplay}, func(w *World, p Params) Checker { return newPrefixReplay(w, p) }},
+	{NameStreamIntegrity, []string{promise.StreamExactlyOnce, promise.StreamKeptLog}, func(w *World, p Params) Checker { return newStreamIntegrity(w, p) }},
+	{NameHeartbeatBucket, []string{promise.HeartbeatBucket}, func(w *World, p Params) Checker { return newHeartbeatBucket(w, p) }},
+	{NameOwnerAlive, []string{promise.SurvivorTakeover}, func(w *World, p Params) Checker { return newOwnerAlive(w, p) }},
+	{NameRestartRecovers, []string{promise.RestartRecovery}, func(w *World, p Params) Checker { return newRestartRecovers(w, p) }},
+	{NameHandoverCompletes, []string{promise.SigtermHandover}, func(w *World, p Params) Checker { return newHandoverCompletes(w, p) }},
+	{NameReplyPersisted, []string{promise.ReplyPersistedOnce}, func(w *World, p Params) Checker { return newReplyPersisted(w, p) }},
+	{NamePodRecovers, nil, func(w *World, p Params) Checker { return newPodRecovers(w, p) }},
+	{NameNoUnexpectedDeath, nil, func(w *World, p Params) Checker { return newNoUnexpectedDeath(w, p) }},
+	{NameUserPrefix + "*", nil, func(w *World, p Params) Checker { return newUserChecks(w, p) }},
 }
 
 // Names lists the invariants, in report order.
@@ -63,6 +78,27 @@ func Names() []string {
 		out[i] = k.name
 	}
 	return out
+}
+
+// PromisesOf lists the promises the named invariant checks (any one of them makes it
+// run); nil for chaosd's own invariants, which always run, and for unknown names.
+func PromisesOf(invariant string) []string {
+	for _, k := range kinds {
+		if k.name == invariant || (strings.HasPrefix(invariant, NameUserPrefix) && k.name == NameUserPrefix+"*") {
+			return slices.Clone(k.promises)
+		}
+	}
+	return nil
+}
+
+// notPromisedNote says that an invariant is not run because the mesh does not make
+// its promise: "owner-alive: not promised by this mesh (survivor-takeover: a
+// survivor takes over a dead owner's run)".
+func notPromisedNote(k kind) string {
+	if len(k.promises) == 1 {
+		return fmt.Sprintf("%s: not promised by this mesh (%s: %s)", k.name, k.promises[0], promise.Statement(k.promises[0]))
+	}
+	return fmt.Sprintf("%s: not promised by this mesh (%s)", k.name, strings.Join(k.promises, ", "))
 }
 
 // Engine feeds events to the World and every checker.
@@ -75,9 +111,11 @@ type Engine struct {
 	p        Params
 	world    *World
 	checkers []Checker
+	skipped  []string // notes for the kinds not built: their promise is not made
 	events   int
 	from, to time.Time
 	started  bool
+	defaults bool // neither the params nor the history named promises
 }
 
 // NewEngine builds an engine. Params are resolved against the history's begin line
@@ -89,12 +127,15 @@ func (g *Engine) start(e *history.Event) {
 	if e.Type == history.TypeMeta && e.Meta.Phase == history.MetaBegin {
 		m = e.Meta
 	}
+	g.defaults = g.p.Promises == nil && (m == nil || m.Promises == nil)
 	g.p = g.p.Resolve(m)
 	g.world = newWorld(g.p)
 	g.world.onFinding = g.OnFinding
 	for _, k := range kinds {
 		if k.enabled(g.p) {
 			g.checkers = append(g.checkers, k.build(g.world, g.p))
+		} else {
+			g.skipped = append(g.skipped, notPromisedNote(k))
 		}
 	}
 	g.world.onDrop = func(run string) {
@@ -176,13 +217,34 @@ func (g *Engine) Finish() Report {
 		r.Verdicts = append(r.Verdicts, c.Finish(g.to)...)
 	}
 	r.Status, r.Ended, r.Params = Overall(r.Verdicts), g.world.ended, g.p
-	if !*g.p.HeartbeatCheck {
-		r.Notes = append(r.Notes, "heartbeat-bucket is off (this mesh has no heartbeat bucket)")
-	}
+	r.Notes = append(r.Notes, g.promiseNotes()...)
 	if !r.Ended {
 		r.Notes = append(r.Notes, "the history has no end line: chaosd did not exit cleanly")
 	}
 	return r
+}
+
+// promiseNotes are the report's notes about promises: which invariants were not run
+// (their promise is not made), promises this chaosd does not know, and that the
+// default promises were assumed.
+func (g *Engine) promiseNotes() []string {
+	var out []string
+	if g.defaults {
+		out = append(out, fmt.Sprintf("the history records no promises: judged by the May 2026 mesh's (%s)", strings.Join(promise.Default, ", ")))
+	}
+	var unknown []string
+	for _, n := range g.p.Promises {
+		if _, ok := promise.Lookup(n); !ok {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		out = append(out, fmt.Sprintf("promises this chaosd does not know were ignored: %s", strings.Join(unknown, ", ")))
+	}
+	if g.p.Promised(promise.StreamExactlyOnce) && g.p.Promised(promise.StreamKeptLog) {
+		out = append(out, "stream-exactly-once and stream-kept-log are both promised: stream-integrity judges by the stricter, exactly once")
+	}
+	return append(out, g.skipped...)
 }
 
 // Analyze checks a stored history. progress, when not nil, is called every 64k

@@ -129,6 +129,9 @@ func describeWatch(w *history.Watch, n int) string {
 	if n > 0 {
 		fmt.Fprintf(&b, " of %d", n)
 	}
+	if len(w.Restarts) > 0 {
+		fmt.Fprintf(&b, ", the reply restarted (a new start chunk) after %s", restartsText(w.Restarts))
+	}
 	if w.Foreign > 0 {
 		fmt.Fprintf(&b, ", %d foreign deltas (first %q)", w.Foreign, w.FirstFgn)
 	}
@@ -141,6 +144,18 @@ func describeWatch(w *history.Watch, n int) string {
 		fmt.Fprintf(&b, ", ended: %s", w.Err)
 	}
 	return b.String()
+}
+
+// restartsText formats restart positions: "6 chunks", "6 and 14 chunks".
+func restartsText(rs []int) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprint(r)
+	}
+	if len(parts) == 1 {
+		return parts[0] + " chunks"
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1] + " chunks"
 }
 
 func watchWhen(w *history.Watch) string {
@@ -162,6 +177,13 @@ func describeThread(st *history.ThreadState) string {
 		return st.Status
 	}
 	return st.Status + " owner " + st.Owner
+}
+
+func describeMessages(p *history.Probe) string {
+	if p.Err != "" || p.Messages == nil {
+		return "could not read: " + p.Err
+	}
+	return fmt.Sprintf("%s persisted: %s", plural(len(p.Messages.Replies), "assistant message"), quoteReplies(p.Messages.Replies))
 }
 
 func describeBuffer(p *history.Probe) string {

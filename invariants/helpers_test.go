@@ -163,3 +163,50 @@ func dump(v Verdict) string {
 	}
 	return b.String()
 }
+
+// builtKinds counts the kinds of checkers built for p's promises (the user checks
+// count as one).
+func builtKinds(p Params) int {
+	n := 0
+	for _, k := range kinds {
+		if k.enabled(p) {
+			n++
+		}
+	}
+	return n
+}
+
+// beginPromised is begin with the mesh's promises on the begin line, and a 30 s boot.
+func (h *hist) beginPromised(promises []string) *hist {
+	return h.add(history.MetaEvent(history.Meta{Phase: history.MetaBegin, Pods: []string{"mesh-1", "mesh-2", "mesh-3"},
+		HeartbeatTTL: history.Duration(45 * time.Second), HeartbeatInterval: history.Duration(10 * time.Second),
+		DetectInterval: history.Duration(10 * time.Second), BootTime: history.Duration(30 * time.Second), Promises: promises}))
+}
+
+// watchRestarts is watch with the positions where the reply restarted.
+func (h *hist) watchRestarts(run, id, pod string, late bool, k int, opened float64, order string, restarts []int, finished bool) *hist {
+	h.watch(run, id, pod, late, k, opened, order, finished, "")
+	h.evs[len(h.evs)-1].Watch.Restarts = restarts
+	return h
+}
+
+// messages records a reading of the run's persisted replies.
+func (h *hist) messages(run string, replies ...string) *hist {
+	return h.add(history.ProbeEvent(history.MessagesProbe(run, "t-"+run, replies, nil), h.now))
+}
+
+func (h *hist) messagesErr(run, err string) *hist {
+	return h.add(history.ProbeEvent(history.Probe{Kind: history.ProbeMessages, Run: run, Thread: "t-" + run, Err: err}, h.now))
+}
+
+// faultSig records a fault step with a signal (stop, rollout) and no pod for a rollout.
+func (h *hist) faultSig(id, phase, kind, pod, signal string) *hist {
+	return h.add(history.FaultEvent(history.Fault{ID: id, Phase: phase, Kind: kind, Pod: pod, Signal: signal, Target: "random", At: h.now}))
+}
+
+// dockerOf is docker with the fault it belongs to.
+func (h *hist) dockerOf(action, pod, fault string, exit int) *hist {
+	h.docker(action, pod, true, exit)
+	h.evs[len(h.evs)-1].Docker.Fault = fault
+	return h
+}

@@ -12,7 +12,8 @@ import (
 //
 // Each Docker die, oom or restart event of a container not ignored
 // (Params.IgnoreContainers, e.g. the one-shot migrate) is a check; one that chaosd
-// did not cause is a violation. Events after the history's end line (teardown) are
+// did not cause is a violation. chaosd's own are the deaths of its kills, stops and
+// rollouts (a rollout's, pod by pod as it stops each), which the event watch expected. Events after the history's end line (teardown) are
 // not judged. Exercised: the watch started (watch-start) or any container lifecycle
 // event seen, which shows that the event stream was live (a run with no event at all
 // proves nothing); under fault:

@@ -3,9 +3,11 @@ package invariants
 import (
 	"fmt"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/promise"
 )
 
 // Params are the deadlines and graces of the checkers. A zero field is filled from
@@ -48,8 +50,30 @@ type Params struct {
 	// fairly; deadlines are judged this long after they pass. Default 2 s.
 	Skew time.Duration
 
+	// RestartGrace (restart-recovers): a run whose owner died while it ran must be
+	// completed this long after the owner is up again. 0: per run, BootTime +
+	// DetectInterval + 2 Slack + the run's streaming time (the start op's Expect,
+	// else RunBase): the pod boots, DBOS finds its pending workflow, and the run
+	// streams again from its start. With BootTime unknown, RecoverDeadline stands in
+	// for it. See RestartGraceFor.
+	RestartGrace time.Duration
+	// HandoverGrace (handover-completes): a run whose owner was stopped gracefully
+	// must be completed on another pod this long after the stop. 0: per run,
+	// DetectInterval + 2 Slack + the run's streaming time: the stopped pod put the
+	// gate back on the queue, another pod picks it up and streams the run again. See
+	// HandoverGraceFor.
+	HandoverGrace time.Duration
+
+	// Promises are what the mesh under test promises (package promise's names): an
+	// invariant whose promise is not made is not checked, and the rules of some
+	// (run-completes, stream-integrity) follow them. nil: the history's begin line's,
+	// else promise.Default (the May 2026 mesh's: older histories judge as before).
+	// HeartbeatCheck false takes heartbeat-bucket out. Resolve leaves them set.
+	Promises []string
 	// HeartbeatCheck turns the heartbeat-bucket invariant on or off (later mesh has
-	// no bucket). nil: on unless the history's begin line says off.
+	// no bucket). nil: on unless the history's begin line says off. Off takes the
+	// heartbeat-bucket promise out of Promises; Resolve sets it to whether that
+	// promise is made.
 	HeartbeatCheck *bool
 	// IgnoreContainers are pod or container names (path.Match patterns) whose deaths
 	// are expected, e.g. the one-shot migrate service. Default ["migrate", "*-migrate-*"].
@@ -74,7 +98,10 @@ func Defaults() Params {
 }
 
 // Resolve fills zero fields from the history's begin line (m may be nil), then from
-// the defaults, and derives the graces.
+// the defaults, and derives the graces; it resolves the promises (resolvePromises).
+// RunDeadline, RestartGrace and HandoverGrace stay 0 unless given: their defaults
+// depend on each run's streaming time (runDeadline, RestartGraceFor,
+// HandoverGraceFor), from the fields resolved here.
 func (p Params) Resolve(m *history.Meta) Params {
 	if m != nil {
 		p.HeartbeatTTL = or(p.HeartbeatTTL, m.HeartbeatTTL.D())
@@ -84,8 +111,12 @@ func (p Params) Resolve(m *history.Meta) Params {
 		if p.HeartbeatCheck == nil {
 			p.HeartbeatCheck = m.HeartbeatCheck
 		}
+		if p.Promises == nil {
+			p.Promises = slices.Clone(m.Promises)
+		}
 		p.UserChecks = append(p.UserChecks, m.UserChecks...)
 	}
+	p = p.resolvePromises()
 	d := Defaults()
 	p.HeartbeatTTL = or(p.HeartbeatTTL, d.HeartbeatTTL)
 	p.HeartbeatInterval = or(p.HeartbeatInterval, d.HeartbeatInterval)
@@ -98,10 +129,6 @@ func (p Params) Resolve(m *history.Meta) Params {
 	p.ReadyStale = or(p.ReadyStale, 3*p.HeartbeatInterval)
 	p.PurgeConfirm = or(p.PurgeConfirm, time.Second)
 	p.Skew = or(p.Skew, 2*time.Second)
-	if p.HeartbeatCheck == nil {
-		on := true
-		p.HeartbeatCheck = &on
-	}
 	if p.IgnoreContainers == nil {
 		p.IgnoreContainers = []string{"migrate", "*-migrate-*"}
 	}
@@ -114,14 +141,69 @@ func (p Params) Resolve(m *history.Meta) Params {
 	return p
 }
 
-// Validate rejects negative durations.
+// resolvePromises fills Promises from promise.Default when unset, takes
+// heartbeat-bucket out when HeartbeatCheck is off, and sets HeartbeatCheck to
+// whether heartbeat-bucket is promised.
+func (p Params) resolvePromises() Params {
+	if p.Promises == nil {
+		p.Promises = slices.Clone(promise.Default)
+	}
+	if p.HeartbeatCheck != nil && !*p.HeartbeatCheck {
+		p.Promises = slices.DeleteFunc(slices.Clone(p.Promises), func(n string) bool { return n == promise.HeartbeatBucket })
+	}
+	on := p.Promised(promise.HeartbeatBucket)
+	p.HeartbeatCheck = &on
+	return p
+}
+
+// Promised reports whether the mesh promises the named promise.
+func (p Params) Promised(name string) bool { return slices.Contains(p.Promises, name) }
+
+// restartOnly reports whether the mesh recovers a dead owner's runs only on its
+// restart: restart-recovery promised, survivor-takeover not. Then a run cannot
+// progress while its owner is down, and run-completes does not count that time.
+func (p Params) restartOnly() bool {
+	return p.Promised(promise.RestartRecovery) && !p.Promised(promise.SurvivorTakeover)
+}
+
+// keptLog reports whether stream-integrity judges by the kept-log rule: stream-kept-log
+// promised and stream-exactly-once not (the stricter rule wins when both are).
+func (p Params) keptLog() bool {
+	return p.Promised(promise.StreamKeptLog) && !p.Promised(promise.StreamExactlyOnce)
+}
+
+// RestartGraceFor is restart-recovers' grace for a run that mockai streams in expect
+// (0: unknown): RestartGrace when set, else BootTime (or RecoverDeadline when the
+// boot time is unknown) + DetectInterval + 2 Slack + the streaming time (expect,
+// else RunBase). p must be Resolve()d.
+func (p Params) RestartGraceFor(expect time.Duration) time.Duration {
+	if p.RestartGrace > 0 {
+		return p.RestartGrace
+	}
+	return or(p.BootTime, p.RecoverDeadline) + p.DetectInterval + 2*p.Slack + or(expect, p.RunBase)
+}
+
+// HandoverGraceFor is handover-completes' grace for a run that mockai streams in
+// expect (0: unknown): HandoverGrace when set, else DetectInterval + 2 Slack + the
+// streaming time (expect, else RunBase). p must be Resolve()d.
+func (p Params) HandoverGraceFor(expect time.Duration) time.Duration {
+	if p.HandoverGrace > 0 {
+		return p.HandoverGrace
+	}
+	return p.DetectInterval + 2*p.Slack + or(expect, p.RunBase)
+}
+
+// Validate rejects negative durations and unknown or contradicting promises.
 func (p Params) Validate() error {
 	for name, d := range map[string]time.Duration{"heartbeat-ttl": p.HeartbeatTTL, "heartbeat-interval": p.HeartbeatInterval,
 		"detect-interval": p.DetectInterval, "slack": p.Slack, "boot-time": p.BootTime, "owner-grace": p.OwnerGrace, "run-deadline": p.RunDeadline,
-		"recover-deadline": p.RecoverDeadline, "key-grace": p.KeyGrace, "skew": p.Skew} {
+		"recover-deadline": p.RecoverDeadline, "key-grace": p.KeyGrace, "skew": p.Skew, "restart-grace": p.RestartGrace, "handover-grace": p.HandoverGrace} {
 		if d < 0 {
 			return fmt.Errorf("params: %s %s is negative", name, d)
 		}
+	}
+	if err := promise.Validate(p.Promises); err != nil {
+		return fmt.Errorf("params: %w", err)
 	}
 	for _, pat := range p.IgnoreContainers {
 		if _, err := path.Match(pat, ""); err != nil {
@@ -148,7 +230,19 @@ func (p Params) recoverDefault() time.Duration {
 // cluster (6 s + 2 s + 2×10 s), 75 s on mesh's timings (45 s + 10 s + 2×10 s). It is
 // what a hold of "auto" means (--down-for, --duration). p must be Resolve()d first:
 // on unresolved Params (OwnerGrace or Slack zero) the result is meaningless.
-func (p Params) TakeoverHold() time.Duration { return p.OwnerGrace + p.Slack }
+//
+// A mesh that promises no survivor's takeover (today's: a dead owner's runs wait for
+// its restart) has no takeover to expose: its hold is DetectInterval + Slack, long
+// enough that the run is seen to stand still while its owner is down, and that a
+// restart which does not recover it is told from one that is merely slow (15 s on
+// mesh-current's timings), rather than a takeover grace that would only lengthen
+// every run.
+func (p Params) TakeoverHold() time.Duration {
+	if !p.Promised(promise.SurvivorTakeover) {
+		return p.DetectInterval + p.Slack
+	}
+	return p.OwnerGrace + p.Slack
+}
 
 // graceText is OwnerGrace with how it was derived, when it was: "18s (heartbeat TTL
 // 6s + detection 2s + slack 10s)".

@@ -11,11 +11,14 @@ import (
 // PodRecovers: after a heal, the pod is ready again within RecoverDeadline.
 //
 // Each confirmed heal opens a wait, closed by the pod's first ready reading at or
-// after the heal: in time it passes, late it fails. At the deadline (+ Skew) with
-// no ready reading: fail when the pod was read and said not ready (or did not
-// answer), unknown when it was never read. Exercised: a heal judged (always under
-// fault: heals are of chaosd's faults). Unknown also: a heal that could not be
-// confirmed (heal-unknown), and a wait still open when the history ended.
+// after the heal: in time it passes, late it fails. A rollout restarts each pod the
+// moment it is down: each death it causes (a Docker die by chaosd, of the rollout's
+// fault) opens a wait of its own, from the death; its heal opens none (its target is
+// every pod, not one). At the deadline (+ Skew) with no ready reading: fail when the
+// pod was read and said not ready (or did not answer), unknown when it was never
+// read. Exercised: a wait judged (always under fault: heals and rollouts are
+// chaosd's faults). Unknown also: a heal that could not be confirmed (heal-unknown),
+// and a wait still open when the history ended.
 type PodRecovers struct {
 	w     *World
 	p     Params
@@ -29,6 +32,8 @@ var _ Checker = (*PodRecovers)(nil)
 
 type recoverWait struct {
 	f        *fault
+	pod      string
+	since    string // what the deadline counts from: the heal, or the pod's restart in a rollout
 	healedAt time.Time
 	deadline time.Time
 	readings int    // readiness readings of the pod since the heal
@@ -49,6 +54,8 @@ func (c *PodRecovers) Observe(e *history.Event) {
 		c.observeFault(e)
 	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeReady && e.Probe.Ready != nil:
 		c.observeReady(e)
+	case e.Type == history.TypeDocker && e.Docker.Action == history.DockerDie:
+		c.observeDeath(e)
 	}
 	c.judgeDue(c.w.Now())
 }
@@ -65,7 +72,9 @@ func (c *PodRecovers) observeFault(e *history.Event) {
 	}
 	switch h.Phase {
 	case history.FaultHealed:
-		c.waits = append(c.waits, &recoverWait{f: f, healedAt: f.endAt, deadline: f.endAt.Add(c.p.RecoverDeadline)})
+		if f.Kind != history.KindRollout { // its pods' waits opened as each one died
+			c.waits = append(c.waits, &recoverWait{f: f, pod: f.Pod, since: "the heal", healedAt: f.endAt, deadline: f.endAt.Add(c.p.RecoverDeadline)})
+		}
 	case history.FaultHealUnknown:
 		c.t.checks++
 		c.t.unknown(Finding{At: e.Time, Pods: []string{h.Pod}, Message: fmt.Sprintf(
@@ -73,10 +82,26 @@ func (c *PodRecovers) observeFault(e *history.Event) {
 	}
 }
 
+// observeDeath opens a wait for a pod that a rollout took down: it is started again
+// at once, so it must be ready within RecoverDeadline of its death, as a killed pod of
+// its heal.
+func (c *PodRecovers) observeDeath(e *history.Event) {
+	d := e.Docker
+	f := c.w.open[d.Fault]
+	if !d.ByChaosd || d.Fault == "" || f == nil || f.Kind != history.KindRollout || d.Pod == "" || c.p.ignored(d.Pod, d.Container) || c.w.Ended() {
+		return
+	}
+	at := d.At
+	if at.IsZero() {
+		at = e.Time
+	}
+	c.waits = append(c.waits, &recoverWait{f: f, pod: d.Pod, since: "its restart by the rollout", healedAt: at, deadline: at.Add(c.p.RecoverDeadline)})
+}
+
 func (c *PodRecovers) observeReady(e *history.Event) {
 	kept := c.waits[:0]
 	for _, wt := range c.waits {
-		if wt.f.Pod != e.Probe.Pod || e.Time.Before(wt.healedAt) {
+		if wt.pod != e.Probe.Pod || e.Time.Before(wt.healedAt) {
 			kept = append(kept, wt)
 			continue
 		}
@@ -89,9 +114,9 @@ func (c *PodRecovers) observeReady(e *history.Event) {
 		c.t.checks++
 		c.t.exercise(true)
 		if e.Time.After(wt.deadline) {
-			c.t.violate(Finding{At: e.Time, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
-				"%s was ready again only at %s, %s after the heal; deadline %s (%s)",
-				wt.f.Pod, clock(e.Time), e.Time.Sub(wt.healedAt).Round(time.Millisecond), c.p.RecoverDeadline, wt.f)})
+			c.t.violate(Finding{At: e.Time, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+				"%s was ready again only at %s, %s after %s; deadline %s (%s)",
+				wt.pod, clock(e.Time), e.Time.Sub(wt.healedAt).Round(time.Millisecond), wt.since, c.p.RecoverDeadline, wt.f)})
 		}
 	}
 	c.waits = kept
@@ -112,14 +137,14 @@ func (c *PodRecovers) judgeDue(now time.Time) {
 func (c *PodRecovers) judgeLate(wt *recoverWait, at time.Time) {
 	c.t.checks++
 	if wt.readings == 0 {
-		c.t.unknown(Finding{At: at, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
-			"%s's readiness was never read in the %s after the heal (%s)", wt.f.Pod, at.Sub(wt.healedAt).Round(time.Millisecond), wt.f)})
+		c.t.unknown(Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+			"%s's readiness was never read in the %s after %s (%s)", wt.pod, at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f)})
 		return
 	}
 	c.t.exercise(true)
-	c.t.violate(Finding{At: at, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
-		"%s was not ready %s after the heal (%s): %d readiness readings since, the last %s",
-		wt.f.Pod, c.p.RecoverDeadline, wt.f, wt.readings, wt.last)})
+	c.t.violate(Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+		"%s was not ready %s after %s (%s): %d readiness readings since, the last %s",
+		wt.pod, c.p.RecoverDeadline, wt.since, wt.f, wt.readings, wt.last)})
 }
 
 // Finish implements Checker.
@@ -127,9 +152,9 @@ func (c *PodRecovers) Finish(at time.Time) []Verdict {
 	c.judgeDue(at)
 	for _, wt := range c.waits {
 		c.t.checks++
-		c.t.unknown(Finding{At: at, Pods: []string{wt.f.Pod}, Message: fmt.Sprintf(
-			"the history ended %s after the heal of %s, before the pod was seen ready (deadline %s)",
-			at.Sub(wt.healedAt).Round(time.Millisecond), wt.f, c.p.RecoverDeadline)})
+		c.t.unknown(Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+			"the history ended %s after %s (%s), before %s was seen ready (deadline %s)",
+			at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f, wt.pod, c.p.RecoverDeadline)})
 	}
 	if c.t.checks == 0 {
 		c.t.note("%s", c.notExercised())

@@ -41,8 +41,12 @@ func WriteDiagnoses(w io.Writer, r Report) error {
 		if v.Status == Pass && len(v.Notes) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n== %s: %s (%d violations, %d unobserved windows; checks %d, exercised %d, under fault %d)\n",
-			v.Name, v.Status, v.Violations, v.Unknowns, v.Checks, v.Exercised, v.UnderFault)
+		unpromised := ""
+		if v.NotPromised > 0 {
+			unpromised = fmt.Sprintf(", %d not promised", v.NotPromised)
+		}
+		fmt.Fprintf(w, "\n== %s: %s (%d violations, %d unobserved windows%s; checks %d, exercised %d, under fault %d)\n",
+			v.Name, v.Status, v.Violations, v.Unknowns, unpromised, v.Checks, v.Exercised, v.UnderFault)
 		writeFindings(w, "violation", v.Evidence, v.Violations)
 		writeFindings(w, "unobserved", v.Unobserved, v.Unknowns)
 		for _, n := range v.Notes {

@@ -23,6 +23,15 @@ import (
 // history ended before the deadline of a run still in flight; a start whose answer
 // was lost (indeterminate) with no sign of the run ever running.
 // A start that definitely failed (4xx) is not a run.
+//
+// On a mesh that recovers a dead owner's runs only when it restarts (restart-recovery
+// promised, survivor-takeover not: Params.restartOnly), a run cannot progress while
+// its owner is down, so its deadline is extended by the time its owner was down by
+// a kill, a pause, a partition or a Docker die while the run was in progress (a
+// graceful stop is not: its runs are handed over). A run whose owner went down so and
+// had not come back when the history ended is not promised to complete
+// (not-promised; a failed status read while its owner was down is judged only once
+// the owner is back: the restarted pod may still complete it).
 type RunCompletes struct {
 	w       *World
 	p       Params
@@ -42,6 +51,9 @@ type rcRun struct {
 	watchers    int
 	excused     int  // watchers without finish whose pod was faulted
 	began       bool // seen in_progress, or a watcher saw one of its chunks
+
+	ended   string    // restartOnly: a terminal status other than completed, read while its owner was down
+	endedAt time.Time // when
 }
 
 func newRunCompletes(w *World, p Params) *RunCompletes {
@@ -111,11 +123,43 @@ func (c *RunCompletes) observeThread(e *history.Event) {
 		}
 		c.decideIfDone(p.Run, st)
 	case history.StatusFailed, history.StatusRequiresAction:
-		if r := c.w.Run(p.Run); r != nil && r.StartPhase == history.PhaseInvoke {
+		r := c.w.Run(p.Run)
+		if r != nil && r.StartPhase == history.PhaseInvoke {
 			return // read while the start was in flight: may be the thread's previous state
+		}
+		if _, open := c.ownerDown(r, e.Time); open != nil || st.ended != "" {
+			if st.ended == "" {
+				st.ended, st.endedAt = p.ThreadState.Status, e.Time
+			}
+			return // judged at its deadline, after the owner is back (the restarted pod may still complete it), or not promised if it never is
 		}
 		c.fail(p.Run, e.Time, fmt.Sprintf("ended %s instead of completed", p.ThreadState.Status))
 	}
+}
+
+// ownerDown is, on a mesh that recovers runs only on the owner's restart, how long
+// the run's owner was down while it ran up to until, and the interval still open; 0
+// and nil on other meshes.
+func (c *RunCompletes) ownerDown(r *Run, until time.Time) (time.Duration, *interval) {
+	if r == nil || !c.p.restartOnly() {
+		return 0, nil
+	}
+	return c.w.ownerDowntime(r, until)
+}
+
+// deadline is the run's deadline as of until: its Deadline, extended by its owner's
+// downtime on a mesh that recovers runs only on a restart.
+func (c *RunCompletes) deadline(r *Run, until time.Time) time.Time {
+	down, _ := c.ownerDown(r, until)
+	return r.Deadline.Add(down)
+}
+
+// extensionText is how the deadline was extended: "" or " + 40s its owner was down".
+func (c *RunCompletes) extensionText(r *Run, until time.Time) string {
+	if down, _ := c.ownerDown(r, until); down > 0 {
+		return fmt.Sprintf(" + %s its owner was down", down.Round(time.Millisecond))
+	}
+	return ""
 }
 
 func (c *RunCompletes) decideIfDone(id string, st *rcRun) {
@@ -124,9 +168,9 @@ func (c *RunCompletes) decideIfDone(id string, st *rcRun) {
 	}
 	r := c.w.Run(id)
 	done := later(st.finishAt, st.completedAt)
-	if r != nil && done.After(r.Deadline) {
+	if r != nil && done.After(c.deadline(r, done)) {
 		c.fail(id, done, fmt.Sprintf("completed only at %s, %s after its start, past its deadline of %s",
-			clock(done), done.Sub(r.Started).Round(time.Millisecond), r.Deadline.Sub(r.Started)))
+			clock(done), done.Sub(r.Started).Round(time.Millisecond), r.Deadline.Sub(r.Started).String()+c.extensionText(r, done)))
 		return
 	}
 	c.t.checks++
@@ -162,20 +206,44 @@ func (c *RunCompletes) finding(id string, at time.Time, what string) Finding {
 func (c *RunCompletes) judgeDue(now time.Time) {
 	for len(c.queue) > 0 && !c.queue[0].at.After(now) {
 		d := heap.Pop(&c.queue).(dropAt)
-		if st := c.pending[d.run]; st != nil && st.judgeAt.Equal(d.at) {
-			c.judgeAtDeadline(d.run, st)
+		st := c.pending[d.run]
+		if st == nil || !st.judgeAt.Equal(d.at) {
+			continue
 		}
+		if next := c.extendedJudgeAt(d.run, st, now); next.After(d.at) {
+			st.judgeAt = next // its owner was down: the deadline moved on
+			heap.Push(&c.queue, dropAt{at: next, run: d.run})
+			continue
+		}
+		c.judgeAtDeadline(d.run, st)
 	}
+}
+
+// extendedJudgeAt is the run's judge time with its deadline extended by its owner's
+// downtime up to now (or its completion), on a mesh that recovers runs only on a
+// restart; zero elsewhere.
+func (c *RunCompletes) extendedJudgeAt(id string, st *rcRun, now time.Time) time.Time {
+	r := c.w.Run(id)
+	if r == nil || !c.p.restartOnly() {
+		return time.Time{}
+	}
+	until := now
+	if !st.completedAt.IsZero() {
+		until = st.completedAt
+	}
+	return c.deadline(r, until).Add(c.p.Skew)
 }
 
 func (c *RunCompletes) judgeAtDeadline(id string, st *rcRun) {
 	r := c.w.Run(id)
+	at := st.judgeAt.Add(-c.p.Skew)
 	deadline := "its deadline"
 	if r != nil {
-		deadline = fmt.Sprintf("its deadline (%s after its start, %s)", r.Deadline.Sub(r.Started), clock(r.Deadline))
+		deadline = fmt.Sprintf("its deadline (%s after its start%s, %s)", r.Deadline.Sub(r.Started), c.extensionText(r, at), clock(c.deadline(r, at)))
 	}
-	at := st.judgeAt.Add(-c.p.Skew)
 	switch {
+	case st.ended != "":
+		c.fail(id, at, fmt.Sprintf("ended %s at %s while its owner was down, and was not completed by %s after the owner came back", st.ended, clock(st.endedAt), deadline))
 	case r != nil && r.lastReadErr:
 		c.unknown(id, at, "could not be judged at "+deadline+": the last Postgres reading failed")
 	case r != nil && r.StartPhase == history.PhaseIndeterminate && !st.began && st.finishAt.IsZero():
@@ -205,6 +273,9 @@ func (c *RunCompletes) Finish(at time.Time) []Verdict {
 	c.judgeDue(at)
 	for _, id := range slices.Sorted(maps.Keys(c.pending)) {
 		st := c.pending[id]
+		if c.ownerNeverBack(id, st, at) {
+			continue
+		}
 		why := fmt.Sprintf("was still in flight when the history ended at %s, %s before its deadline", clock(at), st.judgeAt.Add(-c.p.Skew).Sub(at).Round(time.Millisecond))
 		if r := c.w.Run(id); r != nil && r.lastReadErr {
 			why = "could not be judged: the last Postgres reading failed, and the history ended before its deadline"
@@ -215,6 +286,30 @@ func (c *RunCompletes) Finish(at time.Time) []Verdict {
 		c.t.note("%d starts were refused by mesh (not runs)", c.refused)
 	}
 	return []Verdict{c.t.verdict()}
+}
+
+// ownerNeverBack judges, at the end of the history, a run whose owner went down
+// while it ran and had not come back, on a mesh that recovers runs only on a
+// restart: not promised to complete. It reports whether it did.
+func (c *RunCompletes) ownerNeverBack(id string, st *rcRun, at time.Time) bool {
+	r := c.w.Run(id)
+	if !st.completedAt.IsZero() {
+		return false
+	}
+	_, open := c.ownerDown(r, at)
+	if open == nil {
+		return false
+	}
+	delete(c.pending, id)
+	ended := ""
+	if st.ended != "" {
+		ended = fmt.Sprintf("; Postgres said %s at %s", st.ended, clock(st.endedAt))
+	}
+	c.t.notPromised("run %s: its owner %s went down at %s (%s) while it ran and had not come back when the history ended at %s%s. "+
+		"This mesh recovers a dead pod's runs only when a pod of the same name restarts, or with a DBOS Conductor "+
+		"(restart-recovery is promised, survivor-takeover is not); its reaper fails such a run eventually",
+		id, open.pod, clock(open.from), open.what(), clock(at), ended)
+	return true
 }
 
 func later(a, b time.Time) time.Time {

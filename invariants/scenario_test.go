@@ -152,7 +152,7 @@ func TestCleanKillOwnerPassesEverything(t *testing.T) {
 	if v := verdict(t, r, NamePrefixReplay); v.Exercised != 3 || v.Checks != 4 {
 		t.Errorf("prefix-replay exercised %d, checks %d; want 3 (the late watchers, mesh-1's cut off after its replay) and 4", v.Exercised, v.Checks)
 	}
-	if got := len(r.Verdicts); got != len(kinds)-1+1 {
+	if got := len(r.Verdicts); got != builtKinds(r.Params)-1+1 {
 		t.Errorf("%d verdicts: %v", got, names(r))
 	}
 }

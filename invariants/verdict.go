@@ -3,11 +3,18 @@
 // state only for what is still undecided (a run in flight, a pod down, a heal not yet
 // followed by readiness), and keep a capped number of findings as evidence.
 //
-// Every verdict is one of pass, fail, unknown or not-exercised. Unknown means some
-// window that mattered could not be observed (a "could not observe" reading where a
-// violation was possible, a history that ended before a deadline); not-exercised
-// means nothing was observed that the invariant is about. Neither counts as a pass:
-// chaosd exits 2 for both.
+// Every verdict is one of pass, fail, unknown, not-exercised or not-promised. Unknown
+// means some window that mattered could not be observed (a "could not observe"
+// reading where a violation was possible, a history that ended before a deadline);
+// not-exercised means nothing was observed that the invariant is about; not-promised
+// means what was observed is something the mesh under test does not promise (package
+// promise), e.g. a run whose owner was killed and never came back, on a mesh that
+// recovers runs only on a restart. None of the three counts as a pass, nor as a
+// fail: chaosd exits 2 for them.
+//
+// Invariants check promises: each kind of checker names the promise it checks
+// (checker.go), and one whose promise the mesh does not make is not run at all; the
+// report says so in a note.
 package invariants
 
 import (
@@ -19,13 +26,17 @@ import (
 // Status is a verdict's outcome.
 type Status string
 
-// Statuses, from best to worst for the exit code: pass (0), not-exercised and
-// unknown (2), fail (1, which wins over the others).
+// Statuses, from best to worst for the exit code: pass (0), not-promised,
+// not-exercised and unknown (2), fail (1, which wins over the others).
 const (
 	Pass         Status = "pass"
 	Fail         Status = "fail"
 	Unknown      Status = "unknown"
 	NotExercised Status = "not-exercised"
+	// NotPromised: everything the invariant judged is something the mesh does not
+	// promise (e.g. a run whose owner never came back, on a mesh that recovers runs
+	// only on a restart). Never a pass, never a fail.
+	NotPromised Status = "not-promised"
 )
 
 // Finding is one violation, or one window that could not be observed, with its
@@ -55,21 +66,23 @@ func (f Finding) String() string {
 
 // Verdict is one invariant's result over a history.
 type Verdict struct {
-	Name       string    `json:"name"`
-	Status     Status    `json:"status"`
-	Checks     int       `json:"checks"`     // observations the rule was evaluated on
-	Exercised  int       `json:"exercised"`  // observations of the situation the invariant is about
-	UnderFault int       `json:"underFault"` // of those, while chaosd's fault was in effect
-	Violations int       `json:"violations"`
-	Unknowns   int       `json:"unknowns"`             // windows that could not be observed
-	Evidence   []Finding `json:"evidence,omitempty"`   // the first violations (capped)
-	Unobserved []Finding `json:"unobserved,omitempty"` // the first unknown windows (capped)
-	Notes      []string  `json:"notes,omitempty"`
+	Name        string    `json:"name"`
+	Status      Status    `json:"status"`
+	Checks      int       `json:"checks"`     // observations the rule was evaluated on
+	Exercised   int       `json:"exercised"`  // observations of the situation the invariant is about
+	UnderFault  int       `json:"underFault"` // of those, while chaosd's fault was in effect
+	Violations  int       `json:"violations"`
+	Unknowns    int       `json:"unknowns"`              // windows that could not be observed
+	NotPromised int       `json:"notPromised,omitempty"` // cases judged that the mesh does not promise (notes say which)
+	Evidence    []Finding `json:"evidence,omitempty"`    // the first violations (capped)
+	Unobserved  []Finding `json:"unobserved,omitempty"`  // the first unknown windows (capped)
+	Notes       []string  `json:"notes,omitempty"`
 }
 
 // Message is the verdict in one line: the first violation, else the first unknown
 // window, else why it was not exercised (its first note, which says what was
-// missing), else empty.
+// missing), else what was not promised (its first not-promised note; for a pass,
+// with how many cases passed), else empty.
 func (v Verdict) Message() string {
 	switch {
 	case len(v.Evidence) > 0:
@@ -80,9 +93,26 @@ func (v Verdict) Message() string {
 		return "never exercised: " + v.Notes[0]
 	case v.Status == NotExercised:
 		return "never exercised: nothing was observed that this invariant is about"
+	case v.NotPromised > 0 && v.Status == Pass:
+		return fmt.Sprintf("passed %d, and %d not promised: %s", v.Exercised, v.NotPromised, v.firstNotPromised())
+	case v.NotPromised > 0:
+		return "not promised: " + v.firstNotPromised()
 	}
 	return ""
 }
+
+// firstNotPromised is the first note that says what was not promised.
+func (v Verdict) firstNotPromised() string {
+	for _, n := range v.Notes {
+		if strings.HasPrefix(n, notPromisedPrefix) {
+			return strings.TrimPrefix(n, notPromisedPrefix)
+		}
+	}
+	return "this mesh does not promise it"
+}
+
+// notPromisedPrefix starts every note that a tally's notPromised writes.
+const notPromisedPrefix = "not promised: "
 
 // tally is the counting and evidence keeping that every checker shares. Its state
 // lives behind a pointer that the World also holds, so that the counts can be read
@@ -98,6 +128,7 @@ type tallyState struct {
 	max                           int
 	checks, exercised, underFault int
 	violations, unknowns          int
+	unpromised, unpromisedKept    int // cases not promised; their notes kept (capped at max)
 	evidence, unobserved          []Finding
 	notes                         []string
 }
@@ -147,16 +178,34 @@ func (t *tally) note(format string, args ...any) {
 	t.notes = append(t.notes, fmt.Sprintf(format, args...))
 }
 
+// notPromised counts a case the mesh does not promise (a check, not an exercise)
+// and keeps its note (the first max of them; the rest are counted in the last note).
+func (t *tally) notPromised(format string, args ...any) {
+	t.checks++
+	t.unpromised++
+	if t.unpromisedKept < t.max {
+		t.unpromisedKept++
+		t.note(notPromisedPrefix+format, args...)
+	}
+}
+
 // verdict applies the status rule: any violation fails; else any unknown window is
-// unknown; else nothing exercised is not-exercised; else pass.
+// unknown; else nothing exercised is not-promised when some case was not promised,
+// else not-exercised; else pass (cases not promised beside passes are counted and
+// noted: the verdict says both).
 func (t *tally) verdict() Verdict {
 	v := Verdict{Name: t.name, Checks: t.checks, Exercised: t.exercised, UnderFault: t.underFault,
-		Violations: t.violations, Unknowns: t.unknowns, Evidence: t.evidence, Unobserved: t.unobserved, Notes: t.notes}
+		Violations: t.violations, Unknowns: t.unknowns, NotPromised: t.unpromised, Evidence: t.evidence, Unobserved: t.unobserved, Notes: t.notes}
+	if t.unpromised > t.unpromisedKept {
+		v.Notes = append(v.Notes, fmt.Sprintf("… %d more cases not promised (notes are capped)", t.unpromised-t.unpromisedKept))
+	}
 	switch {
 	case t.violations > 0:
 		v.Status = Fail
 	case t.unknowns > 0:
 		v.Status = Unknown
+	case t.exercised == 0 && t.unpromised > 0:
+		v.Status = NotPromised
 	case t.exercised == 0:
 		v.Status = NotExercised
 	default:
@@ -166,7 +215,8 @@ func (t *tally) verdict() Verdict {
 }
 
 // Overall folds verdicts into one status: fail if any failed, else unknown if any is
-// unknown or not exercised (or there are none), else pass.
+// unknown or not exercised (or there are none), else not-promised if any is, else
+// pass.
 func Overall(vs []Verdict) Status {
 	st := Pass
 	if len(vs) == 0 {
@@ -178,6 +228,10 @@ func Overall(vs []Verdict) Status {
 			return Fail
 		case Unknown, NotExercised:
 			st = Unknown
+		case NotPromised:
+			if st == Pass {
+				st = NotPromised
+			}
 		}
 	}
 	return st

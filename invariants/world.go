@@ -25,6 +25,9 @@ type World struct {
 	onDrop func(run string)
 
 	downCount int // pod down intervals opened so far (for notes)
+	// opened are the owner-down episodes the event being observed opened: runs in
+	// progress whose owner went down with it (ownerDowns).
+	opened []ownerDown
 
 	outages   []*outage     // dependency outages, oldest first (outage.go)
 	maxExpect time.Duration // the longest streaming time of a run seen
@@ -46,6 +49,7 @@ func (w *World) observe(e *history.Event) {
 	if e.Time.After(w.now) {
 		w.now = e.Time
 	}
+	w.opened = w.opened[:0]
 	switch e.Type {
 	case history.TypeMeta:
 		if e.Meta.Phase == history.MetaEnd {
@@ -69,6 +73,11 @@ func (w *World) expire() {
 	for len(w.drops) > 0 && w.drops[0].at.Before(w.now) {
 		d := heap.Pop(&w.drops).(dropAt)
 		if r := w.runs[d.run]; r != nil && r.dropAt.Equal(d.at) {
+			if later := w.keepUntil(r); later.After(w.now) {
+				r.dropAt = later
+				heap.Push(&w.drops, dropAt{at: later, run: r.ID})
+				continue
+			}
 			delete(w.runs, d.run)
 			if w.onDrop != nil {
 				w.onDrop(d.run)
@@ -89,7 +98,11 @@ type fault struct {
 // String diagnoses the fault: what chaosd did and when.
 func (f *fault) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "chaosd %s %s (fault %s", f.verb(), f.Pod, f.ID)
+	fmt.Fprintf(&b, "chaosd %s", f.verb())
+	if f.Pod != "" && f.Kind != history.KindRollout { // a rollout's pod is "all"
+		b.WriteString(" " + f.Pod)
+	}
+	fmt.Fprintf(&b, " (fault %s", f.ID)
 	if f.Run != "" {
 		fmt.Fprintf(&b, ", owner of run %s", f.Run)
 	}
@@ -125,12 +138,29 @@ func (f *fault) verb() string {
 			return "partitioned (from all)"
 		}
 		return "partitioned (from " + strings.Join(f.Peers, ",") + ")"
+	case history.KindRollout:
+		if f.Signal != "" {
+			return "rolled out (SIG" + f.Signal + ", then a restart, every pod in turn)"
+		}
+		return "rolled out (every pod in turn)"
 	}
 	return f.Kind + "ed"
 }
 
+// graceful reports whether the fault stops its pods gracefully (SIGTERM: mesh drains
+// and hands its runs over): a stop or a rollout, unless it says KILL (a rollout's
+// signal defaults to TERM, faults.ParseSignal).
+func (f *fault) graceful() bool {
+	switch f.Kind {
+	case history.KindStop, history.KindRollout:
+		return f.Signal != history.SignalKill
+	}
+	return false
+}
+
 // downs reports whether the fault takes its pod down as mesh sees it: no process,
-// frozen, or cut off from NATS (its heartbeat stops).
+// frozen, or cut off from NATS (its heartbeat stops). A rollout takes each pod down
+// in turn: the Docker events of its pods say when.
 func (f *fault) downs() bool {
 	switch f.Kind {
 	case history.KindKill, history.KindStop, history.KindPause, history.KindRestart:
@@ -148,8 +178,37 @@ func (f *fault) active(t time.Time) bool {
 
 // interval is a span of time a pod was down; to is zero while it lasts.
 type interval struct {
+	pod      string
 	from, to time.Time
 	why      func() string // evaluated when diagnosing, so that a later heal shows
+	cause    *fault        // chaosd's fault that took the pod down, nil when none is known
+	exit     *int          // the exit code of the Docker die that opened it, if one did
+}
+
+// graceful reports whether the pod was stopped gracefully (a stop, or a rollout by
+// SIGTERM): it handed its runs over rather than died with them. A rollout that
+// recorded no signal and whose pod died of SIGKILL (exit 137) was not graceful.
+func (iv *interval) graceful() bool {
+	if iv.cause == nil || !iv.cause.graceful() {
+		return false
+	}
+	return iv.cause.Kind != history.KindRollout || iv.cause.Signal != "" || iv.exit == nil || *iv.exit != 137
+}
+
+// what says what took the pod down: chaosd's fault when known (a rollout's with the
+// pod's own Docker event), else why.
+func (iv *interval) what() string {
+	if iv.cause != nil && iv.cause.Kind != history.KindRollout {
+		return iv.cause.String()
+	}
+	return iv.why()
+}
+
+// ownerDown is an interval in which a run's owner was down while the run was in
+// progress.
+type ownerDown struct {
+	run *Run
+	iv  *interval
 }
 
 type pod struct {
@@ -182,8 +241,10 @@ func (w *World) observeFault(h *history.Fault) {
 			f.intentAt = w.now
 		}
 		w.open[h.ID] = f
-		p := w.pod(h.Pod)
-		p.faults = appendRing(p.faults, f)
+		if h.Kind != history.KindRollout { // a rollout's pods join it as they go down (podDown)
+			p := w.pod(h.Pod)
+			p.faults = appendRing(p.faults, f)
+		}
 	}
 	at := h.At
 	if at.IsZero() {
@@ -208,25 +269,73 @@ func (w *World) observeFault(h *history.Fault) {
 // faultInjected marks the pod down and the runs it owned as hit.
 func (w *World) faultInjected(f *fault, at time.Time) {
 	if f.downs() {
-		w.podDown(f.Pod, at, f.String)
+		w.podDown(f.Pod, at, f.String, f, nil)
 	}
 	for _, r := range w.runs {
-		if r.ID == f.Run || (r.Owner == f.Pod && r.inProgress()) {
-			r.hits = appendRing(r.hits, f)
+		if r.ID == f.Run || (f.Pod != "" && f.Kind != history.KindRollout && r.Owner == f.Pod && r.inProgress()) {
+			r.hit(f)
 		}
 	}
 }
 
-func (w *World) podDown(name string, at time.Time, why func() string) {
+// hit records that the fault hit the run's owner (once).
+func (r *Run) hit(f *fault) {
+	if !slices.Contains(r.hits, f) {
+		r.hits = appendRing(r.hits, f)
+	}
+}
+
+// podDown opens a down interval of the pod (unless one is open: a fault's cause and
+// a die's exit code are then added to it, e.g. a Docker die seen before the fault's
+// confirmation), and records it on the runs in progress that the pod owned
+// (ownerDowns).
+func (w *World) podDown(name string, at time.Time, why func() string, cause *fault, exit *int) {
 	p := w.pod(name)
 	p.ready = false
 	if p.down != nil {
+		if p.down.cause == nil {
+			p.down.cause = cause
+		}
+		if p.down.exit == nil {
+			p.down.exit = exit
+		}
 		return
 	}
-	p.down = &interval{from: at, why: why}
+	p.down = &interval{pod: name, from: at, why: why, cause: cause, exit: exit}
 	p.downs = appendRing(p.downs, p.down)
 	w.downCount++
+	if cause != nil && cause.Pod != name && !slices.Contains(p.faults, cause) {
+		p.faults = appendRing(p.faults, cause) // a rollout: this pod is now one of its targets
+	}
+	w.ownerDowns(p.down, cause)
 }
+
+// ownerDowns records the interval on every run in progress whose owner (as Postgres
+// last named it at the interval's start) is the pod, or that the fault targeted.
+func (w *World) ownerDowns(iv *interval, cause *fault) {
+	for _, r := range w.runs {
+		if r.decided() {
+			continue
+		}
+		owner := r.OwnerAt(iv.from)
+		if owner == "" {
+			owner = r.Owner
+		}
+		// The fault names the run whose owner it hit: the run counts when it was read
+		// in progress, or not read yet (owner faults are chosen mid-stream).
+		targeted := cause != nil && cause.Run == r.ID && (r.inProgress() || r.Status == "")
+		if (owner == iv.pod && r.inProgress()) || targeted {
+			r.downs = appendRing(r.downs, iv)
+			w.opened = append(w.opened, ownerDown{run: r, iv: iv})
+			if cause != nil {
+				r.hit(cause)
+			}
+		}
+	}
+}
+
+// ownerDownsNow are the owner-down episodes that the event being observed opened.
+func (w *World) ownerDownsNow() []ownerDown { return w.opened }
 
 func (w *World) podUp(name string, at time.Time) {
 	p := w.pods[name]
@@ -251,12 +360,39 @@ func (w *World) observeDocker(d *history.Docker) {
 	}
 	switch d.Action {
 	case history.DockerDie, history.DockerPause:
-		w.podDown(name, at, func() string { return dockerWhy(d) })
+		cause := w.faultOf(d)
+		why := func() string { return dockerWhy(d) }
+		if cause != nil && cause.Kind == history.KindRollout {
+			why = func() string { return dockerWhy(d) + ", in " + cause.String() }
+		}
+		var exit *int
+		if d.Action == history.DockerDie {
+			exit = d.ExitCode
+		}
+		w.podDown(name, at, why, cause, exit)
 	case history.DockerStart, history.DockerUnpause:
 		if w.openPartition(name) == nil {
 			w.podUp(name, at)
 		}
 	}
+}
+
+// faultOf returns chaosd's fault that a Docker event of a pod belongs to: the one
+// it names, else an open fault on the pod that takes it down, else an open rollout
+// (which takes every pod down in turn); nil when none.
+func (w *World) faultOf(d *history.Docker) *fault {
+	if f := w.open[d.Fault]; d.Fault != "" && f != nil {
+		return f
+	}
+	var best *fault
+	for _, f := range w.open {
+		if (f.Pod == d.Pod && f.downs()) || f.Kind == history.KindRollout {
+			if best == nil || f.intentAt.After(best.intentAt) || (f.intentAt.Equal(best.intentAt) && f.ID > best.ID) {
+				best = f
+			}
+		}
+	}
+	return best
 }
 
 func dockerWhy(d *history.Docker) string {
@@ -391,12 +527,16 @@ type Run struct {
 	Status      string // last status Postgres gave, "" before any
 	Owner       string
 	ownerTrail  []ownerAt
+	downs       []*interval // its owner's down intervals while it ran, newest last
+	decidedAt   time.Time   // the first reading of a terminal status after its start
 	postgres    trail
 	nats        trail
+	replies     trail // messages readings
 	watchers    []string
 	hits        []*fault
 	dropAt      time.Time
 	lastReadErr bool // the last thread reading could not be taken
+	seenRunning bool // read in progress at least once
 
 	// LastOwner is the owner of the latest reading that named one while the run was
 	// in progress, LastOwnedAt that reading's time; a reading of another status
@@ -411,6 +551,10 @@ type ownerAt struct {
 }
 
 func (r *Run) inProgress() bool { return r.Status == history.StatusInProgress }
+
+// decided reports whether Postgres gave the run a terminal status after it was seen
+// in progress (or after its start was answered).
+func (r *Run) decided() bool { return !r.decidedAt.IsZero() }
 
 // Hit reports whether a chaosd fault hit the run's owner while it ran.
 func (r *Run) Hit() bool { return len(r.hits) > 0 }
@@ -495,6 +639,10 @@ func (w *World) observeProbe(e *history.Event) {
 		if p.Dependency != nil {
 			w.observeDependency(e.Time, p.Dependency)
 		}
+	case history.ProbeMessages:
+		if p.Run != "" {
+			w.run(p.Run, p.Thread).replies.add(e.Time, describeMessages(p))
+		}
 	}
 }
 
@@ -512,6 +660,11 @@ func (w *World) observeThread(at time.Time, r *Run, p *history.Probe) {
 		r.ownerTrail = appendRing(r.ownerTrail, ownerAt{st.Owner, at})
 	}
 	r.Owner = st.Owner
+	if st.Status == history.StatusInProgress {
+		r.seenRunning = true
+	} else if r.seenRunning && r.decidedAt.IsZero() {
+		r.decidedAt = at
+	}
 	switch {
 	case st.Status != history.StatusInProgress:
 		r.LastOwner, r.LastOwnedAt = "", time.Time{}
@@ -534,10 +687,74 @@ func (w *World) Details(r *Run) []string {
 	if !r.nats.empty() {
 		out = append(out, "NATS buffer: "+r.nats.String())
 	}
+	if !r.replies.empty() {
+		out = append(out, "reply in Postgres: "+r.replies.String())
+	}
 	for _, wt := range r.watchers {
 		out = append(out, "watcher "+wt)
 	}
 	return out
+}
+
+// ownerDowntime is how long the run's owner was down, by a fault other than a
+// graceful stop, while the run was in progress up to until: the union of the run's
+// owner-down intervals clipped to [its start, until]. open is the interval still
+// open, if any (the owner is still down).
+func (w *World) ownerDowntime(r *Run, until time.Time) (total time.Duration, open *interval) {
+	type span struct{ from, to time.Time }
+	var spans []span
+	for _, iv := range r.downs {
+		if iv.graceful() {
+			continue
+		}
+		to := iv.to
+		if to.IsZero() {
+			open, to = iv, until
+		}
+		from := later(iv.from, r.Started)
+		if to.After(until) {
+			to = until
+		}
+		if to.After(from) {
+			spans = append(spans, span{from, to})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	var end time.Time
+	for _, s := range spans {
+		if s.from.Before(end) {
+			s.from = end
+		}
+		if s.to.After(s.from) {
+			total += s.to.Sub(s.from)
+			end = s.to
+		}
+	}
+	return total, open
+}
+
+// keepUntil is when a run's dossier may be dropped at the earliest, beyond its
+// normal drop time, or zero. On a mesh that recovers runs only on the owner's restart
+// (Params.restartOnly) the run's deadline does not count its owner's downtime, so
+// the dossier is kept while the owner is down and for the extended deadline after.
+func (w *World) keepUntil(r *Run) time.Time {
+	if !w.p.restartOnly() || len(r.downs) == 0 {
+		return time.Time{}
+	}
+	until := w.now
+	if r.decided() {
+		until = r.decidedAt
+	}
+	margin := w.p.OwnerGrace + w.p.RecoverDeadline + w.p.Skew
+	down, open := w.ownerDowntime(r, until)
+	if open != nil && !r.decided() {
+		return w.now.Add(margin)
+	}
+	keep := r.Deadline.Add(down + margin)
+	if iv := r.downs[len(r.downs)-1]; !iv.to.IsZero() {
+		keep = later(keep, iv.to.Add(w.p.RestartGraceFor(r.Expect)+margin))
+	}
+	return keep
 }
 
 // Heartbeat is the last heartbeat reading, described.

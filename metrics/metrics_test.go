@@ -59,6 +59,7 @@ chaosd_faults_active{kind="netem"} 1
 chaosd_faults_active{kind="partition"} 0
 chaosd_faults_active{kind="pause"} 2
 chaosd_faults_active{kind="restart"} 0
+chaosd_faults_active{kind="rollout"} 0
 chaosd_faults_active{kind="stop"} 0
 # HELP chaosd_fault_active_since_timestamp_seconds When the oldest active fault of a kind was injected, in seconds since the epoch; absent while none is.
 # TYPE chaosd_fault_active_since_timestamp_seconds gauge
@@ -75,8 +76,8 @@ chaosd_fault_active_since_timestamp_seconds{kind="pause"} 1.777665603e+09
 			t.Errorf("chaosd_faults_total{kind=%q,outcome=%q} = %v, want %v", kv[0], kv[1], got, n)
 		}
 	}
-	if n := testutil.CollectAndCount(m.faults); n != 5*4+1 {
-		t.Errorf("chaosd_faults_total has %d series, want 21 (5 known kinds x 4 outcomes, netem injected; no intent)", n)
+	if n := testutil.CollectAndCount(m.faults); n != 6*4+1 {
+		t.Errorf("chaosd_faults_total has %d series, want 25 (6 known kinds x 4 outcomes, netem injected; no intent)", n)
 	}
 
 	// A later confirmed heal of the heal-unknown fault ends it.

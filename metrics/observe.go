@@ -8,7 +8,7 @@ import (
 )
 
 // Fault kinds that get their series from the start; others are added as seen.
-var knownKinds = []string{history.KindKill, history.KindPause, history.KindPartition, history.KindStop, history.KindRestart}
+var knownKinds = []string{history.KindKill, history.KindPause, history.KindPartition, history.KindStop, history.KindRollout, history.KindRestart}
 
 // Fault outcomes counted by chaosd_faults_total: every ledger phase but the intent.
 var faultOutcomes = []string{history.FaultInjected, history.FaultInjectFailed, history.FaultHealed, history.FaultHealUnknown}

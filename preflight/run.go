@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/owners"
 	"github.com/chaosd/chaosd/probes"
 )
 
@@ -31,8 +32,8 @@ func (c *checks) run(ctx context.Context, pgOK bool) {
 	ctx, cancel := context.WithTimeout(ctx, 3*c.o.timeout()+time.Minute)
 	defer cancel()
 	d := c.t.Driver
-	assumes := fmt.Sprintf("sign-up, organization, API key, provider key at %s, smart tier, agent (mesh's lib/setup.ts)", cfg.Workload.ProviderURL)
-	ten, err := d.Bootstrap(ctx, home, probes.BootstrapOptions{ProviderBaseURL: cfg.Workload.ProviderURL, Name: "chaosd-preflight-" + shortID()})
+	assumes := fmt.Sprintf("sign-up, organization, API key, provider key at %s, tiers %s, agent (mesh's lib/setup.ts)", cfg.Workload.ProviderURL, strings.Join(cfg.Workload.Tiers, ","))
+	ten, err := d.Bootstrap(ctx, home, probes.BootstrapOptions{ProviderBaseURL: cfg.Workload.ProviderURL, Tiers: cfg.Workload.Tiers, Name: "chaosd-preflight-" + shortID()})
 	if err != nil {
 		c.r.mismatch("bootstrap", assumes, err.Error(), "this mesh bootstraps a tenant otherwise: pick the profile that fits (chaosd doctor --suggest)")
 		for _, n := range []string{"run and attach", "owner source", "run buffer"} {
@@ -87,6 +88,57 @@ func (c *checks) runAndWatch(ctx context.Context, ten *probes.Tenant, home, othe
 	c.judgeRun(assumes, n, t)
 	c.judgeOwner(owner, ownerErr)
 	c.judgeBuffer(thread, buf, bufErr)
+	if cfg.Postgres.ReplyQuery != "" {
+		c.judgeReply(ctx, thread, n, t, pgOK)
+	}
+}
+
+// judgeReply reads the finished run's persisted reply with postgres.reply_query, as
+// reply-persisted-once will: one assistant reply, the mock LLM's whole text.
+func (c *checks) judgeReply(ctx context.Context, thread string, n int, t *probes.Tally, pgOK bool) {
+	cfg := c.cfg()
+	assumes := fmt.Sprintf("postgres.reply_query reads the finished run's reply: one assistant message, chunk-1..chunk-%d", n)
+	switch {
+	case !pgOK:
+		c.r.skip("persisted reply", assumes, errPostgresFirst.Error())
+		return
+	case t == nil || !t.Finished:
+		c.r.skip("persisted reply", assumes, "the run did not finish")
+		return
+	}
+	pg, err := probes.NewPostgres(ctx, probes.PostgresConfig{DSN: cfg.Postgres.DSN, ReplyQuery: cfg.Postgres.ReplyQuery, MaxConns: 1, Timeout: c.o.timeout()})
+	if err != nil {
+		c.r.mismatch("persisted reply", assumes, err.Error(), "fix Postgres first")
+		return
+	}
+	defer pg.Close()
+	want := probes.MockReply(n)
+	var replies []string
+	deadline := time.Now().Add(c.o.timeout())
+	for {
+		replies, err = pg.Replies(ctx, thread)
+		if err != nil || len(replies) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	switch {
+	case err != nil:
+		c.r.mismatch("persisted reply", assumes, err.Error(),
+			"this mesh persists replies elsewhere: postgres.reply_query must read (message id, text) rows for thread $1 (today's mesh: thread_message_parts), or pick the profile that fits")
+	case len(replies) != 1 || strings.TrimSpace(replies[0]) != strings.TrimSpace(want):
+		c.r.mismatch("persisted reply", assumes, fmt.Sprintf("%d replies, first %.80q", len(replies), first(replies)),
+			"postgres.reply_query reads something other than the run's reply: fix the query, or pick the profile that fits")
+	default:
+		c.r.ok("persisted reply", assumes, fmt.Sprintf("one reply of %d chunks", n))
+	}
+}
+
+func first(xs []string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return xs[0]
 }
 
 func (c *checks) judgeRun(assumes string, n int, t *probes.Tally) {
@@ -168,9 +220,9 @@ func (c *checks) judgeOwner(r ownerReading, err error) {
 		c.r.mismatch("owner source", assumes, err.Error(), "fix Postgres first")
 	case r.owner == "":
 		c.r.mismatch("owner source", assumes, "no owner named for the run while it streamed",
-			"this mesh records owners elsewhere: owner.source threads (threads.run_owner_pod) or dbos (executor_id), or the profile that fits")
+			"this mesh records owners elsewhere: owner.source threads (threads.run_owner_pod; today's mesh never writes it) or dbos (the executor of the run's DBOS workflows), or the profile that fits (--target=mesh-current)")
 	case !slices.Contains(pods, r.owner):
-		c.r.mismatch("owner source", assumes, fmt.Sprintf("owner %q, which is no pod", r.owner), ownerFix(cfg.Owner.Source, r.owner))
+		c.r.mismatch("owner source", assumes, fmt.Sprintf("owner %q, which is no pod", r.owner), owners.Unmappable(cfg.Owner.Source, r.owner, pods))
 	default:
 		obs := r.owner + " owns the run in progress"
 		if !r.run {
@@ -178,13 +230,6 @@ func (c *checks) judgeOwner(r ownerReading, err error) {
 		}
 		c.r.ok("owner source", assumes, obs)
 	}
-}
-
-func ownerFix(source, owner string) string {
-	if source == "dbos" {
-		return fmt.Sprintf("DBOS executor_id %q names no pod (every pod says local at #3392; a UUID with a Conductor): use owner.source threads, or map executors to pods", owner)
-	}
-	return "the owner column names something other than POD_NAME: set pods.name_from so that containers are named as the owner source names them"
 }
 
 func (c *checks) readBuffer(ctx context.Context, thread string) (uint64, error) {

@@ -61,6 +61,16 @@ func MockChunkIndex(delta string) (int, bool) {
 	return i, true
 }
 
+// MockReply is the whole text of mockai's reply of n chunks, as a UI message holds
+// it: "chunk-1 chunk-2 ... chunk-n ".
+func MockReply(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "chunk-%d ", i)
+	}
+	return b.String()
+}
+
 // Tally is what one watcher saw of one run, kept compact: per mock chunk index how
 // often it arrived, in the order first seen, plus the other chunk types.
 type Tally struct {
@@ -70,6 +80,10 @@ type Tally struct {
 	Types    map[string]int
 	Finished bool   // a finish chunk arrived
 	Error    string // the errorText of an error chunk: the run failed
+	// Restarts: for each start chunk that arrived after a mock text chunk (the reply
+	// begins again: a new attempt, as today's mesh keeps a dead attempt's log in the
+	// buffer), len(Order) at that moment.
+	Restarts []int
 }
 
 // NewTally returns an empty tally.
@@ -81,6 +95,10 @@ func NewTally() *Tally {
 func (t *Tally) Add(c Chunk) {
 	t.Types[c.Type]++
 	switch c.Type {
+	case ChunkStart:
+		if n := len(t.Order); n > 0 && (len(t.Restarts) == 0 || t.Restarts[len(t.Restarts)-1] != n) {
+			t.Restarts = append(t.Restarts, n)
+		}
 	case ChunkTextDelta:
 		if i, ok := MockChunkIndex(c.Delta); ok {
 			t.Order = append(t.Order, i)

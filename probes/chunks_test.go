@@ -84,3 +84,29 @@ func TestParseChunk(t *testing.T) {
 		t.Fatal("want JSON error")
 	}
 }
+
+func TestMockReply(t *testing.T) {
+	if got := MockReply(3); got != "chunk-1 chunk-2 chunk-3 " {
+		t.Fatalf("MockReply(3) = %q", got)
+	}
+	if got := MockReply(0); got != "" {
+		t.Fatalf("MockReply(0) = %q", got)
+	}
+}
+
+// A start chunk after text marks where the reply began again (today's mesh keeps a
+// dead attempt's log, then the new attempt from its own start); the first start and
+// repeated starts at one place mark nothing.
+func TestTallyRestarts(t *testing.T) {
+	tl := NewTally()
+	add := func(typ, delta string) { tl.Add(Chunk{Type: typ, Delta: delta}) }
+	add(ChunkStart, "")
+	add(ChunkTextDelta, "chunk-1 ")
+	add(ChunkTextDelta, "chunk-2 ")
+	add(ChunkStart, "")
+	add(ChunkStart, "")
+	add(ChunkTextDelta, "chunk-1 ")
+	if len(tl.Restarts) != 1 || tl.Restarts[0] != 2 {
+		t.Fatalf("Restarts = %v, want [2]", tl.Restarts)
+	}
+}

@@ -92,7 +92,18 @@ type BootstrapOptions struct {
 	Model string
 	// Name seeds the user, org and agent names (default chaosd-<random>).
 	Name string
+	// Tiers are the keys of simple_mode.tiers: smart gets the model, the others
+	// null (default TiersMay2026).
+	Tiers []string
 }
+
+// Tier key sets of ORGANIZATION_SETTINGS_UPDATE's simple_mode.tiers: mesh's harness
+// at May 2026 (tests/multi-pod/lib/setup.ts), and today's schema, whose routes
+// resolve web_search and deep_research (apps/api decopilot routes.ts).
+var (
+	TiersMay2026 = []string{"fast", "smart", "thinking", "image", "web_research"}
+	TiersCurrent = []string{"fast", "smart", "thinking", "image", "web_search", "deep_research"}
+)
 
 // APIError is a non-2xx answer from a pod, with mesh's {error} message when present.
 type APIError struct {
@@ -200,7 +211,15 @@ func (d *Driver) setupTools(ctx context.Context, pod string, t *Tenant, opts Boo
 		return errors.New("AI_PROVIDER_KEY_CREATE: no id in the result")
 	}
 	t.ProviderKeyID = pk.ID
-	tiers := map[string]any{"fast": nil, "smart": map[string]string{"keyId": pk.ID, "modelId": opts.Model}, "thinking": nil, "image": nil, "web_research": nil}
+	names := opts.Tiers
+	if len(names) == 0 {
+		names = TiersMay2026
+	}
+	tiers := make(map[string]any, len(names))
+	for _, n := range names {
+		tiers[n] = nil
+	}
+	tiers["smart"] = map[string]string{"keyId": pk.ID, "modelId": opts.Model}
 	if err := d.CallTool(ctx, pod, t, "ORGANIZATION_SETTINGS_UPDATE", map[string]any{"organizationId": t.OrgID, "simple_mode": map[string]any{"tiers": tiers}}, nil); err != nil {
 		return err
 	}

@@ -4,20 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chaosd/chaosd/owners"
 )
 
-// Owner queries: where a run's owner pod is recorded. mesh at #3392 keeps it in
-// threads.run_owner_pod; later mesh only has DBOS's executor_id.
-const (
-	OwnerQueryThreads = `SELECT status, COALESCE(run_owner_pod, '') FROM threads WHERE id = $1`
-	OwnerQueryDBOS    = `SELECT COALESCE((SELECT status FROM threads WHERE id = $1), ''),
-       COALESCE((SELECT executor_id FROM dbos.workflow_status
-                 WHERE queue_partition_key = $1 AND status IN ('ENQUEUED', 'PENDING')
-                 ORDER BY created_at DESC LIMIT 1), '')`
+// Owner queries: (status, owner pod) of thread $1, by owner source (package owners,
+// the lookup the faults read too).
+var (
+	OwnerQueryThreads = owners.Lookup{Source: owners.SourceThreads}.ThreadSQL()
+	OwnerQueryDBOS    = owners.Lookup{Source: owners.SourceDBOS}.ThreadSQL()
 )
 
 // ThreadState is what Postgres says about a thread.
@@ -31,6 +31,7 @@ type ThreadState struct {
 type Postgres struct {
 	pool       *pgxpool.Pool
 	ownerQuery string
+	replyQuery string
 	timeout    time.Duration
 }
 
@@ -38,6 +39,7 @@ type Postgres struct {
 type PostgresConfig struct {
 	DSN        string
 	OwnerQuery string        // default OwnerQueryThreads; takes the thread id as $1, returns (status, owner)
+	ReplyQuery string        // Replies' SQL: (message id, text) rows of thread $1's persisted assistant text, in order
 	MaxConns   int32         // default 4
 	Timeout    time.Duration // per query, default 5 s
 }
@@ -59,7 +61,7 @@ func NewPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
-	p := &Postgres{pool: pool, ownerQuery: cfg.OwnerQuery, timeout: cfg.Timeout}
+	p := &Postgres{pool: pool, ownerQuery: cfg.OwnerQuery, replyQuery: cfg.ReplyQuery, timeout: cfg.Timeout}
 	if p.ownerQuery == "" {
 		p.ownerQuery = OwnerQueryThreads
 	}
@@ -83,6 +85,56 @@ func (p *Postgres) Thread(ctx context.Context, id string) (ThreadState, error) {
 		return st, fmt.Errorf("thread %s: %w", id, err)
 	}
 	return st, nil
+}
+
+// ErrNoReplyQuery: Replies was called without a ReplyQuery.
+var ErrNoReplyQuery = errors.New("no reply query configured (postgres.reply_query)")
+
+// Replies reads the thread's persisted assistant reply through ReplyQuery: the text
+// of each assistant message, in the order the query gives them (its text parts
+// joined per message id).
+func (p *Postgres) Replies(ctx context.Context, thread string) ([]string, error) {
+	if p.replyQuery == "" {
+		return nil, ErrNoReplyQuery
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	rows, err := p.pool.Query(ctx, p.replyQuery, thread)
+	if err != nil {
+		return nil, fmt.Errorf("replies of %s: %w", thread, err)
+	}
+	defer rows.Close()
+	var ids []string
+	texts := map[string]*strings.Builder{}
+	for rows.Next() {
+		var id, text *string
+		if err := rows.Scan(&id, &text); err != nil {
+			return nil, fmt.Errorf("replies of %s: want (message id, text) rows: %w", thread, err)
+		}
+		key := deref(id)
+		b, ok := texts[key]
+		if !ok {
+			b = &strings.Builder{}
+			texts[key] = b
+			ids = append(ids, key)
+		}
+		b.WriteString(deref(text))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("replies of %s: %w", thread, err)
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = texts[id].String()
+	}
+	return out, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Close releases the pool.

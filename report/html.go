@@ -80,7 +80,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{"clock": 
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-.pass{color:#176f2c}.fail{color:#b00020;font-weight:bold}.unknown,.not-exercised{color:#a36b00;font-weight:bold}
+.pass{color:#176f2c}.fail{color:#b00020;font-weight:bold}.unknown,.not-exercised{color:#a36b00;font-weight:bold}.not-promised{color:#5b5b8f;font-weight:bold}
 svg .fault{fill:#f3c9c9;opacity:.7}svg .violation{stroke:#b00020;stroke-width:2}svg .run{fill:#1f5fbf}
 svg .lost{fill:#b00020;font-weight:bold}svg .axis{stroke:#555}svg text{font-size:11px;fill:#444}
 </style></head><body>

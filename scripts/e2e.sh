@@ -4,15 +4,20 @@
 # stand-in in the shape of mesh's own harness (TARGET=mesh-2026-05: project multi-pod,
 # Postgres and NATS not published, 45 s heartbeat TTL) and run the tests of build tags
 # e2e,mesh against it (TestE2EMesh*: chaosd --target=mesh-2026-05 with no other
-# setting, the preflight refusing a wrong profile, the defect matrix). Every cluster
-# is torn down at exit, with the logs of every service when something failed.
+# setting, the preflight refusing a wrong profile, the defect matrix); then the
+# stand-in as today's mesh (TARGET=mesh-current: DBOS owners, no heartbeat bucket,
+# SIGTERM hand-over, minio) with TestE2EMeshCurrent: every fault kind clean, each
+# defect of today's mesh switched at run time on one boot, and a short soak with all
+# five kinds. Every cluster is torn down at exit, with the logs of every service when
+# something failed.
 #   CHAOSD_E2E_KEEP=1     leave the cluster running afterwards (for debugging)
 #   CHAOSD_E2E_RUN=REGEX  run only these tests of the bundled phase (default ^TestE2E)
-#   CHAOSD_E2E_PHASES     bundled mesh (default both)
+#   CHAOSD_E2E_PHASES     bundled mesh current (default all three)
+#   CHAOSD_CURRENT_SOAK   the mesh-current soak's length (default 4m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-phases=${CHAOSD_E2E_PHASES:-bundled mesh}
+phases=${CHAOSD_E2E_PHASES:-bundled mesh current}
 ok=0
 target=bundled
 finish() {
@@ -55,8 +60,16 @@ target=mesh-2026-05
 # defect row, with nothing of the bundled cluster's settings in the environment.
 TARGET=$target CHAOSD_SKIP_BUILD=1 deploy/cluster.sh up
 export CHAOSD_MESH_MATRIX_OUT=${CHAOSD_MESH_MATRIX_OUT:-$PWD/bin/matrix-mesh-2026-05.md}
-go test -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMesh' -v ./e2e/
+go test -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshHarness' -v ./e2e/
 echo "e2e: mesh-2026-05 phase done at +$(($(date +%s) - t0))s"
+fi
+
+if [[ " $phases " == *" current "* ]]; then
+target=mesh-current
+# The test takes the mesh-2026-05 cluster down (the same project) and boots this one.
+export CHAOSD_CURRENT_MATRIX_OUT=${CHAOSD_CURRENT_MATRIX_OUT:-$PWD/bin/matrix-mesh-current.md}
+go test -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshCurrent' -v ./e2e/
+echo "e2e: mesh-current phase done at +$(($(date +%s) - t0))s"
 fi
 ok=1
 echo "e2e: done in $(($(date +%s) - t0))s (images, boot, tests)"

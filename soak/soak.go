@@ -51,13 +51,14 @@ type Fault struct {
 	Kind   string
 	Spec   string        // cron spec or @every
 	Jitter time.Duration // a random delay in [0, Jitter) before each firing
-	Target string        // TargetOwner, TargetRandom or a pod's name
+	Target string        // TargetOwner, TargetRandom, TargetAll or a pod's name
 }
 
 // Targets.
 const (
 	TargetOwner  = "owner"  // the owner of a run in flight with k chunks buffered
 	TargetRandom = "random" // the faulter picks
+	TargetAll    = "all"    // every pod in turn (a rollout): no victim is picked
 )
 
 // Dependency is something the service needs that chaosd can ping.

@@ -20,7 +20,8 @@ const sseWriteTimeout = 30 * time.Second
 // /threads/<id>/stream: server-sent events, one `data: <chunk>` per buffered chunk,
 // `: keepalive` comments, open across runs. While the thread is in progress it
 // replays the buffer from its first message (deliver policy all), otherwise it
-// delivers new messages only (mesh's PR #3387).
+// delivers new messages only (mesh's PR #3387). Without the buffer it answers 503;
+// today's mesh answers 204 (routes.ts: the JetStream tail is unavailable).
 func (p *Pod) handleAttach(w http.ResponseWriter, r *http.Request) {
 	o, threadID, err := p.runRoute(r)
 	var t thread
@@ -35,6 +36,10 @@ func (p *Pod) handleAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs, stop, err := p.subscribe(r.Context(), threadID, p.deliverPolicy(t.Status))
+	if err != nil && p.current() {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "stream buffer unavailable: "+err.Error())
 		return

@@ -110,27 +110,28 @@ func (b *buffer) check(err error) error {
 // bufferState is what a reader found on a thread's subject.
 type bufferState struct {
 	prog    progress // of the run whose start carries the message id asked for
+	reply   string   // that run's text so far
 	lastSeq uint64   // the subject's last sequence (0: empty)
 	count   int      // messages on the subject
 	lastWas []byte   // the last message
 }
 
 // read walks the thread's subject from its first message and folds it into the
-// progress of the run with messageID.
-func (b *buffer) read(ctx context.Context, threadID, messageID string) (bufferState, error) {
+// progress of the run with messageID, as published by the attempt of fence (0: May).
+func (b *buffer) read(ctx context.Context, threadID, messageID string, fence int64) (bufferState, error) {
 	s, err := b.ensure(ctx)
 	if err != nil {
 		return bufferState{}, err
 	}
 	subj := StreamSubject(threadID)
 	st := bufferState{}
-	r := progressReader{messageID: messageID}
+	r := progressReader{messageID: messageID, fence: fence}
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	for seq := uint64(1); ; {
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			st.prog = r.prog
+			st.prog, st.reply = r.prog, string(r.reply)
 			return st, nil
 		}
 		if err != nil {

@@ -8,7 +8,9 @@ import (
 
 // Bug names one mesh defect that the testbed can bring back on purpose, so that each
 // chaosd invariant can be shown to catch the defect it exists for. The numbers refer to
-// the contract's "defects found at #3392" (shared/mesh-contract.md).
+// the contract's "defects found at #3392" (shared/mesh-contract.md). Some defects exist
+// only in one mesh (bugMesh): a pod refuses, at boot and on POST /testbed/bugs, a
+// switch that does not apply to its TESTBED_MESH.
 type Bug string
 
 const (
@@ -31,18 +33,67 @@ const (
 
 	// BugPurgeOnResume makes a resume purge the run's JetStream subject before it goes
 	// on, wiping the buffer that late attachers replay (contract defect 3; mesh PRs
-	// #4749, #6431: "StreamGapError: missing seq 1"). Symptom: after a takeover the
-	// buffer lacks the prefix and a late attach misses chunks 1..k.
+	// #4749, #6431: "StreamGapError: missing seq 1"; today's dispatch-run.ts purges only
+	// when !isResume). Symptom: after a takeover the buffer lacks the prefix and a late
+	// attach misses chunks 1..k; in today's mesh it lacks the dead attempt's log, so a
+	// watcher replaying from the start sees the resumed attempt alone.
 	BugPurgeOnResume Bug = "purge-on-resume"
 
 	// BugDuplicateOnResume makes a resume ignore what the buffer holds and republish the
 	// reply from its first chunk (contract defect 3: re-executed steps duplicate the
 	// reply). Symptom: a watcher that saw the prefix sees chunk-1 a second time.
 	BugDuplicateOnResume Bug = "duplicate-on-resume"
+
+	// BugHandoverLosesRun makes a graceful stop's drain mark its thread-gate workflows
+	// CANCELLED instead of putting them back on the queue (today's index.ts
+	// handOffInFlightThreadGates: resumeWorkflows, PENDING -> ENQUEUED), so no pod picks
+	// the run up. Symptom: after a SIGTERM of the owner the run stays in_progress, its
+	// gate CANCELLED, until the reaper fails it.
+	BugHandoverLosesRun Bug = "handover-loses-run"
+
+	// BugPersistTwice makes a resumed run persist the assistant reply twice: the
+	// attempt that ends writes the reply's thread_message_parts under the run's message
+	// id and again under an id minted for the attempt (mesh keys its projection writes
+	// by run, message and fence, synthesizedErrorMessageId(runId, fence) with ON
+	// CONFLICT DO NOTHING, so that retries collapse; no mesh PR for this regression was
+	// found). Symptom: two assistant messages with the same text for one run.
+	BugPersistTwice Bug = "persist-twice"
+
+	// BugRestartNoRecover makes a pod that boots skip the recovery of its own PENDING
+	// workflows (DBOS recovers the workflows of its executor id at launch; executor id =
+	// POD_NAME without a Conductor, index.ts). Symptom: a run whose owner is killed and
+	// restarted under its name never resumes; it stays in_progress until the reaper
+	// fails it. It acts at boot: a set posted at run time is kept in Postgres for the
+	// pod's next boot.
+	BugRestartNoRecover Bug = "restart-no-recover"
 )
 
 // AllBugs is the one list of defect switches; parsing and help read it.
-var AllBugs = []Bug{BugDeliverNew, BugNoHeartbeatBucket, BugStrictClaim, BugPurgeOnResume, BugDuplicateOnResume}
+var AllBugs = []Bug{BugDeliverNew, BugNoHeartbeatBucket, BugStrictClaim, BugPurgeOnResume, BugDuplicateOnResume,
+	BugHandoverLosesRun, BugPersistTwice, BugRestartNoRecover}
+
+// bugMesh names the one mesh a defect exists in; the others apply to both. The May
+// ones need what today's mesh removed (the bucket, the run_owner_pod claim, a resume
+// that continues the dead attempt's reply); the current ones need its DBOS workflows
+// and persisted parts.
+var bugMesh = map[Bug]string{
+	BugNoHeartbeatBucket: MeshMay, BugStrictClaim: MeshMay, BugDuplicateOnResume: MeshMay,
+	BugHandoverLosesRun: MeshCurrent, BugPersistTwice: MeshCurrent, BugRestartNoRecover: MeshCurrent,
+}
+
+// forMesh reports the switched-on defects that do not exist in mesh.
+func (s Bugs) forMesh(mesh string) error {
+	var wrong []string
+	for _, b := range AllBugs {
+		if s.Has(b) && bugMesh[b] != "" && bugMesh[b] != mesh {
+			wrong = append(wrong, fmt.Sprintf("%s applies to TESTBED_MESH=%s only", b, bugMesh[b]))
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("%s (this pod is TESTBED_MESH=%s)", strings.Join(wrong, "; "), mesh)
+	}
+	return nil
+}
 
 // Bugs is a set of switched-on defects. The zero value is a correct pod.
 type Bugs map[Bug]bool

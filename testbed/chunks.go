@@ -28,18 +28,28 @@ type Chunk struct {
 	ErrorText string `json:"errorText,omitempty"`
 }
 
-// envelope is one message of the stream buffer: {"p":chunk} or {"done":true}.
+// envelope is one message of the stream buffer: {"p":chunk} or {"done":true}. In
+// today's mesh every message also carries the fence of the attempt that published it
+// ({"p":chunk,"fence":2}; mesh's events are keyed by run and fence token, the field
+// name is the testbed's); the May pods publish none.
 type envelope struct {
-	P    *Chunk `json:"p,omitempty"`
-	Done bool   `json:"done,omitempty"`
+	P     *Chunk `json:"p,omitempty"`
+	Done  bool   `json:"done,omitempty"`
+	Fence int64  `json:"fence,omitempty"`
 }
 
-func encodeChunk(c Chunk) []byte {
-	b, _ := json.Marshal(envelope{P: &c})
+// encodeChunk is the buffer message of c, published by the attempt of fence (0: a
+// May pod, no fence).
+func encodeChunk(c Chunk, fence int64) []byte {
+	b, _ := json.Marshal(envelope{P: &c, Fence: fence})
 	return b
 }
 
-var doneMessage = []byte(`{"done":true}`)
+// encodeDone is the done sentinel of the attempt of fence: {"done":true} in May.
+func encodeDone(fence int64) []byte {
+	b, _ := json.Marshal(envelope{Done: true, Fence: fence})
+	return b
+}
 
 // progress is what the buffer holds of one run: which structural chunks were
 // published and how many bytes of text. A resumer reads it from the buffer and
@@ -78,28 +88,34 @@ func (p progress) complete() bool { return p.Finished || p.Errored }
 
 // progressReader folds the buffer of a thread, message by message, into the progress
 // of one run: the messages from the last start chunk carrying the run's message id.
-// Messages of earlier runs on the same thread are ignored.
+// Messages of earlier runs on the same thread are ignored, and so are those of other
+// attempts than fence's (today's mesh; fence 0 reads the unfenced May messages).
 type progressReader struct {
 	messageID string
+	fence     int64
 	seen      bool
 	prog      progress
+	reply     []byte // the text of the run's text-deltas
 }
 
 func (r *progressReader) add(data []byte) {
 	var e envelope
-	if json.Unmarshal(data, &e) != nil {
+	if json.Unmarshal(data, &e) != nil || e.Fence != r.fence {
 		return
 	}
 	switch {
 	case e.P != nil && e.P.Type == ChunkStart:
 		r.seen = e.P.MessageID == r.messageID
 		if r.seen {
-			r.prog = progress{}
+			r.prog, r.reply = progress{}, r.reply[:0]
 			r.prog.apply(*e.P)
 		}
 	case !r.seen:
 	case e.P != nil:
 		r.prog.apply(*e.P)
+		if e.P.Type == ChunkTextDelta {
+			r.reply = append(r.reply, e.P.Delta...)
+		}
 	case e.Done:
 		r.prog.Done = true
 		r.seen = false

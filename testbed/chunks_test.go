@@ -70,10 +70,10 @@ func TestPendingEndAndError(t *testing.T) {
 func TestProgressReaderFollowsItsOwnRun(t *testing.T) {
 	mine, other := messageIDFor("thread-run:t:1"), messageIDFor("thread-run:t:0")
 	var msgs [][]byte
-	add := func(c Chunk) { msgs = append(msgs, encodeChunk(c)) }
+	add := func(c Chunk) { msgs = append(msgs, encodeChunk(c, 0)) }
 	add(Chunk{Type: ChunkStart, MessageID: other})
 	add(Chunk{Type: ChunkTextDelta, Delta: "old "})
-	msgs = append(msgs, doneMessage)
+	msgs = append(msgs, encodeDone(0))
 	add(Chunk{Type: ChunkStart, MessageID: mine})
 	add(Chunk{Type: ChunkStartStep})
 	add(Chunk{Type: ChunkTextStart, ID: "txt-0"})
@@ -87,9 +87,9 @@ func TestProgressReaderFollowsItsOwnRun(t *testing.T) {
 	if r.prog != want {
 		t.Fatalf("got %+v, want %+v", r.prog, want)
 	}
-	r.add(encodeChunk(Chunk{Type: ChunkFinish}))
-	r.add(doneMessage)
-	r.add(encodeChunk(Chunk{Type: ChunkStart, MessageID: other})) // a later run does not reset ours
+	r.add(encodeChunk(Chunk{Type: ChunkFinish}, 0))
+	r.add(encodeDone(0))
+	r.add(encodeChunk(Chunk{Type: ChunkStart, MessageID: other}, 0)) // a later run does not reset ours
 	if !r.prog.Finished || !r.prog.Done {
 		t.Fatalf("got %+v, want finished and done", r.prog)
 	}
@@ -103,7 +103,7 @@ func TestProgressReaderFollowsItsOwnRun(t *testing.T) {
 }
 
 func TestEncodeChunkAndChunkOf(t *testing.T) {
-	b := encodeChunk(Chunk{Type: ChunkTextDelta, ID: "txt-0", Delta: "chunk-1 "})
+	b := encodeChunk(Chunk{Type: ChunkTextDelta, ID: "txt-0", Delta: "chunk-1 "}, 0)
 	if string(b) != `{"p":{"type":"text-delta","id":"txt-0","delta":"chunk-1 "}}` {
 		t.Fatalf("encoded %s", b)
 	}
@@ -116,7 +116,7 @@ func TestEncodeChunkAndChunkOf(t *testing.T) {
 			t.Errorf("chunkOf(%s) forwarded", in)
 		}
 	}
-	if !isDoneMessage(doneMessage) || isDoneMessage(b) || isDoneMessage(nil) {
+	if !isDoneMessage(encodeDone(0)) || isDoneMessage(b) || isDoneMessage(nil) {
 		t.Fatal("isDoneMessage")
 	}
 }
@@ -158,7 +158,7 @@ func FuzzChunkRoundTrip(f *testing.F) {
 		var text string
 		for _, c := range s.pending(p) {
 			var back envelope
-			if err := json.Unmarshal(encodeChunk(c), &back); err != nil || back.P == nil {
+			if err := json.Unmarshal(encodeChunk(c, 0), &back); err != nil || back.P == nil {
 				t.Fatalf("round trip %v: %v", c, err)
 			}
 			text += back.P.Delta

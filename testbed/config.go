@@ -19,6 +19,7 @@ import (
 type Config struct {
 	PodName     string // POD_NAME: the heartbeat key and run_owner_pod value; required
 	ExecutorID  string // TESTBED_EXECUTOR_ID: dbos.workflow_status.executor_id of this pod's runs; "" = PodName
+	Mesh        string // TESTBED_MESH: the mesh this pod stands in for, MeshMay or MeshCurrent
 	DatabaseURL string // DATABASE_URL
 	NATSURL     string // NATS_URL
 	Addr        string // listen address; from PORT as ":<port>"
@@ -37,15 +38,27 @@ type Config struct {
 	HandoverAfter       int           // TESTBED_HANDOVER_AFTER: provider connection failures in a row before the run is handed to another pod
 	DBTimeout           time.Duration // TESTBED_DB_TIMEOUT: bound on each Postgres statement
 
+	QueuePoll    time.Duration // TESTBED_QUEUE_POLL: current: period of the thread-gate queue poll
+	ReaperAfter  time.Duration // TESTBED_REAPER_AFTER: current: an in-progress run without progress this long is failed
+	DrainTimeout time.Duration // TESTBED_DRAIN_TIMEOUT: current: bound on a graceful stop's drain and hand-over
+
 	MaxBodyBytes int64 // request body limit
 	BcryptCost   int   // password hashing cost
 
 	providerTransport http.RoundTripper // tests cut one pod off from the provider; nil: the default
 }
 
-// DefaultConfig holds mesh's defaults: 45 s heartbeat TTL, 10 s refresh, 15 s keepalive.
+// The meshes a pod can stand in for (TESTBED_MESH).
+const (
+	MeshMay     = "2026-05" // mesh at #3392 (May 2026): run_owner_pod claims, the POD_HEARTBEATS bucket
+	MeshCurrent = "current" // today's mesh: DBOS workflow owners, no bucket, SIGTERM hand-over, a reaper
+)
+
+// DefaultConfig holds mesh's defaults: 45 s heartbeat TTL, 10 s refresh, 15 s keepalive;
+// for today's mesh a 10 min reaper (run-registry.ts RUN_IDLE_TIMEOUT_MS).
 func DefaultConfig() Config {
 	return Config{
+		Mesh:                MeshMay,
 		DatabaseURL:         "postgres://postgres:postgres@localhost:5432/postgres?sslmode=disable",
 		NATSURL:             "nats://localhost:4222",
 		Addr:                ":3000",
@@ -59,6 +72,9 @@ func DefaultConfig() Config {
 		ProviderIdleTimeout: 30 * time.Second,
 		HandoverAfter:       5,
 		DBTimeout:           5 * time.Second,
+		QueuePoll:           time.Second,
+		ReaperAfter:         10 * time.Minute,
+		DrainTimeout:        10 * time.Second,
 		MaxBodyBytes:        1 << 20,
 		BcryptCost:          bcrypt.DefaultCost,
 	}
@@ -88,6 +104,8 @@ var EnvVars = []EnvVar{
 		func(c Config) string { return c.PodName }, setPodName, ""},
 	{"TESTBED_EXECUTOR_ID", "executor-id", `DBOS executor id written to dbos.workflow_status.executor_id (default: the pod's name; mesh at #3392 wrote "local" on every pod)`,
 		func(c Config) string { return c.ExecutorID }, setExecutorID, ""},
+	{"TESTBED_MESH", "mesh", `the mesh this pod stands in for: "2026-05" (mesh at #3392: run_owner_pod, POD_HEARTBEATS) or "current" (today's: DBOS workflow owners, no heartbeat bucket, SIGTERM hand-over, a reaper)`,
+		func(c Config) string { return c.Mesh }, setMesh, ""},
 	{"DATABASE_URL", "database-url", "PostgreSQL URL",
 		func(c Config) string { return c.DatabaseURL }, setDatabaseURL, ""},
 	{"NATS_URL", "nats-url", "NATS URL (JetStream enabled)",
@@ -96,7 +114,7 @@ var EnvVars = []EnvVar{
 		func(c Config) string { return strings.TrimPrefix(c.Addr, ":") }, setPort, ""},
 	{"TESTBED_BUGS", "bugs", "comma-separated mesh defects to switch on: " + validBugs(),
 		func(c Config) string { return c.Bugs.String() }, setBugs, ""},
-	{"TESTBED_RUNTIME_SWITCHES", "runtime-switches", "true: serve GET and POST /testbed/bugs, which read and replace the defect set while the pod runs (no-heartbeat-bucket stays as booted)",
+	{"TESTBED_RUNTIME_SWITCHES", "runtime-switches", "true: serve GET and POST /testbed/bugs, which read and replace the defect set while the pod runs (no-heartbeat-bucket stays as booted; with --mesh=current a posted set is kept for the pod's next boot)",
 		func(c Config) string { return strconv.FormatBool(c.RuntimeSwitches) }, setRuntimeSwitches, ""},
 	{"TESTBED_HEARTBEAT_TTL", "heartbeat-ttl", "heartbeat key TTL: an older key is a dead pod",
 		func(c Config) string { return c.HeartbeatTTL.String() }, durationSetter(func(c *Config) *time.Duration { return &c.HeartbeatTTL }), ""},
@@ -116,6 +134,12 @@ var EnvVars = []EnvVar{
 		func(c Config) string { return strconv.Itoa(c.HandoverAfter) }, intSetter(func(c *Config) *int { return &c.HandoverAfter }), ""},
 	{"TESTBED_DB_TIMEOUT", "db-timeout", "bound on each PostgreSQL statement",
 		func(c Config) string { return c.DBTimeout.String() }, durationSetter(func(c *Config) *time.Duration { return &c.DBTimeout }), ""},
+	{"TESTBED_QUEUE_POLL", "queue-poll", "current mesh: how often every pod polls the thread-gate queue for handed-over runs",
+		func(c Config) string { return c.QueuePoll.String() }, durationSetter(func(c *Config) *time.Duration { return &c.QueuePoll }), ""},
+	{"TESTBED_REAPER_AFTER", "reaper-after", "current mesh: an in-progress run that made no progress this long is failed (mesh's RUN_IDLE_TIMEOUT_MS)",
+		func(c Config) string { return c.ReaperAfter.String() }, durationSetter(func(c *Config) *time.Duration { return &c.ReaperAfter }), ""},
+	{"TESTBED_DRAIN_TIMEOUT", "drain-timeout", "current mesh: bound on a graceful stop's drain and hand-over of its runs",
+		func(c Config) string { return c.DrainTimeout.String() }, durationSetter(func(c *Config) *time.Duration { return &c.DrainTimeout }), ""},
 }
 
 // ConfigFromEnv starts from DefaultConfig, applies every variable that lookup returns
@@ -151,11 +175,17 @@ func (c Config) Validate() error {
 	if c.ExecutorID != "" && !podNameRE.MatchString(c.ExecutorID) {
 		errs = append(errs, fmt.Errorf("TESTBED_EXECUTOR_ID=%q: want letters, digits, '-', '_' or '='", c.ExecutorID))
 	}
+	if c.Mesh != MeshMay && c.Mesh != MeshCurrent {
+		errs = append(errs, fmt.Errorf("TESTBED_MESH=%q: want %q or %q", c.Mesh, MeshMay, MeshCurrent))
+	} else if err := c.Bugs.forMesh(c.Mesh); err != nil {
+		errs = append(errs, fmt.Errorf("TESTBED_BUGS=%q: %w", c.Bugs, err))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"TESTBED_HEARTBEAT_TTL", c.HeartbeatTTL}, {"TESTBED_HEARTBEAT_INTERVAL", c.HeartbeatInterval},
-		{"TESTBED_KEEPALIVE", c.KeepAlive}, {"TESTBED_PROVIDER_IDLE_TIMEOUT", c.ProviderIdleTimeout}, {"TESTBED_DB_TIMEOUT", c.DBTimeout}} {
+		{"TESTBED_KEEPALIVE", c.KeepAlive}, {"TESTBED_PROVIDER_IDLE_TIMEOUT", c.ProviderIdleTimeout}, {"TESTBED_DB_TIMEOUT", c.DBTimeout},
+		{"TESTBED_QUEUE_POLL", c.QueuePoll}, {"TESTBED_REAPER_AFTER", c.ReaperAfter}, {"TESTBED_DRAIN_TIMEOUT", c.DrainTimeout}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration", d.name, d.v))
 		}
@@ -175,6 +205,14 @@ func (c Config) Validate() error {
 func setPodName(c *Config, v string) error { c.PodName = v; return nil }
 
 func setExecutorID(c *Config, v string) error { c.ExecutorID = v; return nil }
+
+func setMesh(c *Config, v string) error {
+	if v != MeshMay && v != MeshCurrent {
+		return fmt.Errorf("want %q (mesh at #3392) or %q (today's mesh)", MeshMay, MeshCurrent)
+	}
+	c.Mesh = v
+	return nil
+}
 
 // Executor is the DBOS executor id this pod writes on the workflow rows of the runs it
 // claims: ExecutorID, else the pod's name. It names the pod only when it is the pod's

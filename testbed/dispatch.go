@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,15 +19,21 @@ var (
 )
 
 // run is one run this pod dispatches, fresh (it won claimRunStart) or resumed (it
-// took the run over from a dead, stopped or stuck owner).
+// took the run over from a dead, stopped or stuck owner). In today's mesh each
+// dispatch is one attempt, fenced by its fence token.
 type run struct {
 	thread, org string
 	cfg         runConfig
 	resume      bool
+	fence       int64 // today's mesh: the attempt's threads.run_fence_token; 0 in May
 	log         *zap.Logger
 
-	prog    progress // what the buffer holds of this run
-	lastSeq uint64   // the subject's last sequence as this pod knows it: the fence
+	prog    progress  // what the buffer holds of this run
+	reply   string    // the text of the text-deltas in the buffer (today's mesh persists it)
+	errText string    // the error chunk's text, once the run fails
+	lastSeq uint64    // the subject's last sequence as this pod knows it: the fence
+	bumped  time.Time // today's mesh: the last write of threads.last_progress_at
+	bumping atomic.Bool
 }
 
 // dispatch runs r in the background until it ends, is fenced, handed over, or the
@@ -97,7 +104,7 @@ func (p *Pod) prepare(ctx context.Context, r *run) error {
 		if err != nil {
 			return err
 		}
-		r.prog, r.lastSeq = st.prog, st.lastSeq
+		r.prog, r.reply, r.lastSeq = st.prog, st.reply, st.lastSeq
 		if r.resume {
 			return p.resumeDefects(ctx, r, st)
 		}
@@ -135,7 +142,7 @@ func (p *Pod) trimLeftovers(ctx context.Context, r *run, st bufferState) error {
 		return nil
 	}
 	if !isDoneMessage(st.lastWas) {
-		if err := p.publishRaw(ctx, r, doneMessage); err != nil {
+		if err := p.publishRaw(ctx, r, encodeDone(r.fence)); err != nil {
 			return err
 		}
 	}
@@ -155,7 +162,7 @@ func isDoneMessage(b []byte) bool {
 func (p *Pod) readBuffer(ctx context.Context, r *run) (bufferState, error) {
 	bo := newBackoff(100*time.Millisecond, 2*time.Second)
 	for attempt := 1; ; attempt++ {
-		st, err := p.buf.read(ctx, r.thread, messageIDFor(r.cfg.TaskID))
+		st, err := p.buf.read(ctx, r.thread, messageIDFor(r.cfg.TaskID), r.fence)
 		if err == nil {
 			return st, nil
 		}
@@ -258,6 +265,7 @@ func (p *Pod) providerFor(ctx context.Context, r *run) (*provider, error) {
 func (p *Pod) failReply(ctx context.Context, r *run, msg string) error {
 	s := newScript(r.cfg.TaskID)
 	s.begun, s.errText = true, msg
+	r.errText = msg
 	return p.sync(ctx, r, s)
 }
 
@@ -268,7 +276,7 @@ func (p *Pod) sync(ctx context.Context, r *run, s *script) error {
 		if len(chunks) == 0 {
 			return nil
 		}
-		err := p.publishRaw(ctx, r, encodeChunk(chunks[0]))
+		err := p.publishRaw(ctx, r, encodeChunk(chunks[0], r.fence))
 		if errors.Is(err, errStale) {
 			continue // the buffer was re-read: recompute what is missing
 		}
@@ -276,14 +284,18 @@ func (p *Pod) sync(ctx context.Context, r *run, s *script) error {
 			return err
 		}
 		r.prog.apply(chunks[0])
+		if chunks[0].Type == ChunkTextDelta {
+			r.reply += chunks[0].Delta
+		}
 		p.metrics.chunksPublished.Inc()
+		p.noteProgress(r)
 	}
 }
 
 // publishDone ends the run's buffer with the done sentinel.
 func (p *Pod) publishDone(ctx context.Context, r *run) error {
 	for !r.prog.Done {
-		err := p.publishRaw(ctx, r, doneMessage)
+		err := p.publishRaw(ctx, r, encodeDone(r.fence))
 		if errors.Is(err, errStale) {
 			continue
 		}
@@ -329,23 +341,32 @@ func (p *Pod) publishRaw(ctx context.Context, r *run, data []byte) error {
 // stillOwner is false only when Postgres says another pod owns the run (or it
 // ended); when Postgres cannot answer, the pod goes on as the owner.
 func (p *Pod) stillOwner(ctx context.Context, r *run) bool {
-	owns, err := p.st.owns(ctx, r.thread, p.cfg.PodName, r.cfg.TaskID)
+	owns, err := p.owns(ctx, r)
 	return err != nil || owns
+}
+
+// owns asks Postgres whether r is still this pod's: in May its run_owner_pod, in
+// today's mesh its fence (a later attempt has a higher one).
+func (p *Pod) owns(ctx context.Context, r *run) (bool, error) {
+	if p.current() {
+		return p.st.holdsFence(ctx, r.thread, r.cfg.TaskID, r.fence)
+	}
+	return p.st.owns(ctx, r.thread, p.cfg.PodName, r.cfg.TaskID)
 }
 
 // refence handles a publish conflict.
 func (p *Pod) refence(ctx context.Context, r *run) error {
 	bo := newBackoff(100*time.Millisecond, 2*time.Second)
 	for {
-		owns, err := p.st.owns(ctx, r.thread, p.cfg.PodName, r.cfg.TaskID)
+		owns, err := p.owns(ctx, r)
 		if err == nil && !owns {
 			return errFenced
 		}
 		if err == nil {
-			st, rerr := p.buf.read(ctx, r.thread, messageIDFor(r.cfg.TaskID))
+			st, rerr := p.buf.read(ctx, r.thread, messageIDFor(r.cfg.TaskID), r.fence)
 			if rerr == nil {
 				r.log.Info("buffer changed under us; still the owner, going on from the buffer", zap.Int("text_bytes", st.prog.Text))
-				r.prog, r.lastSeq = st.prog, st.lastSeq
+				r.prog, r.reply, r.lastSeq = st.prog, st.reply, st.lastSeq
 				return errStale
 			}
 			err = rerr
@@ -359,10 +380,18 @@ func (p *Pod) refence(ctx context.Context, r *run) error {
 
 // finish writes the terminal status, retrying until Postgres answers: an owner cut
 // off from Postgres keeps its heartbeat, so nobody else will finish the run for it.
+// In today's mesh the same statement ends the workflows and persists the reply, and
+// only while the attempt holds the current fence.
 func (p *Pod) finish(ctx context.Context, r *run, status string) error {
 	bo := newBackoff(100*time.Millisecond, 2*time.Second)
 	for {
-		ok, err := p.st.finishRun(ctx, r.thread, p.cfg.PodName, r.cfg.TaskID, status)
+		var ok bool
+		var err error
+		if p.current() {
+			ok, err = p.st.finishAttempt(ctx, r, status, p.bug(BugPersistTwice))
+		} else {
+			ok, err = p.st.finishRun(ctx, r.thread, p.cfg.PodName, r.cfg.TaskID, status)
+		}
 		if err == nil && !ok {
 			return errFenced
 		}
@@ -398,7 +427,14 @@ func (p *Pod) schedulePurge(thread string, doneSeq uint64) {
 
 // handOver releases a run this pod cannot stream, so another pod's watcher takes it;
 // this pod's own watcher leaves it alone for a TTL. A run handed over too often fails.
+// Today's mesh hands nothing over: its harness step is not retried, and a caught
+// error publishes the failure (hosted-harness-workflow.ts publishHostedHarnessFailure).
 func (p *Pod) handOver(r *run, cause error) {
+	if p.current() {
+		r.log.Warn("provider unreachable from this pod; the run fails (today's mesh does not hand it over)", zap.Error(cause))
+		p.finishDispatch(r, p.endFailed(p.work, r, cause.Error()))
+		return
+	}
 	ok, err := p.st.handOverRun(p.work, r.thread, p.cfg.PodName, r.cfg.TaskID)
 	switch {
 	case err != nil:

@@ -21,11 +21,14 @@ func (p *Pod) handleLive(w http.ResponseWriter, _ *http.Request) {
 
 // handleReady reports Postgres and NATS. Only Postgres (or a schema not yet in place)
 // makes the pod unready: NATS is soft, as in mesh. Status is ok, degraded (NATS
-// down) or error (503).
+// down) or error (503); in today's mesh also stopping (503) from the start of a
+// graceful stop (index.ts markShuttingDown).
 func (p *Pod) handleReady(w http.ResponseWriter, r *http.Request) {
 	pg, nc := p.postgresState(r.Context()), p.natsState()
 	status, code := "ok", http.StatusOK
 	switch {
+	case p.current() && p.stopping.Load():
+		status, code = "stopping", http.StatusServiceUnavailable
 	case pg != serviceUp || !p.ready.Load():
 		status, code = "error", http.StatusServiceUnavailable
 	case nc != serviceUp:

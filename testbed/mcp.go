@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -262,10 +263,69 @@ func (p *Pod) toolSettingsUpdate(ctx context.Context, tc toolCall, raw json.RawM
 	if err := json.Unmarshal(a.SimpleMode, &sm); err != nil || len(a.SimpleMode) == 0 {
 		return nil, errorf(http.StatusBadRequest, "simple_mode: want {tiers:{smart:{keyId, modelId}, ...}}")
 	}
+	if p.current() {
+		if err := checkTiersToday(a.SimpleMode); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.st.setSimpleMode(ctx, tc.org.ID, a.SimpleMode); err != nil {
 		return nil, err
 	}
 	return map[string]any{"organizationId": tc.org.ID, "simple_mode": a.SimpleMode}, nil
+}
+
+// todaysTiers are the simple_mode tiers of today's mesh (routes.ts tryResolveTier
+// resolves smart, image, web_search and deep_research; the harness's body has fast,
+// smart, thinking, image and, in May, web_research). requiredTiers are those its
+// schema requires, by the contract's reading (the zod schema itself, SimpleModeTier
+// in @decocms/shared, was not read): the May body, with web_research and without
+// these, fails validation.
+var (
+	todaysTiers   = []string{"fast", "smart", "thinking", "image", "web_search", "deep_research"}
+	requiredTiers = []string{"web_search", "deep_research"}
+)
+
+// checkTiersToday validates simple_mode.tiers as today's mesh does: each required tier
+// is present, and every tier of todaysTiers that is given is null or {keyId, modelId}
+// with both non-empty. Other keys are ignored (zod drops unknown keys). The error is
+// the tool's invalid-params error and names every field at fault.
+func checkTiersToday(raw json.RawMessage) error {
+	var sm struct {
+		Tiers map[string]json.RawMessage `json:"tiers"`
+	}
+	if err := json.Unmarshal(raw, &sm); err != nil || sm.Tiers == nil {
+		return toolArgsError("simple_mode.tiers: required, an object of tiers")
+	}
+	var faults []string
+	for _, name := range todaysTiers {
+		v, ok := sm.Tiers[name]
+		if !ok {
+			if slices.Contains(requiredTiers, name) {
+				faults = append(faults, "simple_mode.tiers."+name+": required ({keyId, modelId} or null)")
+			}
+			continue
+		}
+		var t struct {
+			KeyID   *string `json:"keyId"`
+			ModelID *string `json:"modelId"`
+		}
+		if string(v) == "null" {
+			continue
+		}
+		if json.Unmarshal(v, &t) != nil || t.KeyID == nil || *t.KeyID == "" || t.ModelID == nil || *t.ModelID == "" {
+			faults = append(faults, "simple_mode.tiers."+name+": want {keyId, modelId} (non-empty strings) or null")
+		}
+	}
+	if len(faults) > 0 {
+		return toolArgsError(strings.Join(faults, "; "))
+	}
+	return nil
+}
+
+// toolArgsError is the JSON-RPC error the MCP SDK answers when a tool's arguments fail
+// its input schema.
+func toolArgsError(detail string) error {
+	return &rpcError{rpcInvalidParams, "Invalid arguments for tool ORGANIZATION_SETTINGS_UPDATE: " + detail}
 }
 
 // simpleMode is the org setting that picks a provider key and model per tier.

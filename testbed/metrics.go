@@ -10,8 +10,10 @@ type metrics struct {
 	reg             *prometheus.Registry
 	runsStarted     prometheus.Counter
 	runsEnded       *prometheus.CounterVec // by status: completed, failed
-	runsResumed     *prometheus.CounterVec // by how: orphan, released, adopted
+	runsResumed     *prometheus.CounterVec // by how: orphan, released, adopted; today's mesh: restart, handover
 	runsHandedOver  prometheus.Counter
+	gatesHandedOff  prometheus.Counter
+	runsReaped      prometheus.Counter
 	claimsRefused   prometheus.Counter
 	runsActive      prometheus.Gauge
 	chunksPublished prometheus.Counter
@@ -45,7 +47,9 @@ func newMetrics(pod string) *metrics {
 		reg:             reg,
 		runsStarted:     counter("runs_started_total", "Runs started on this pod."),
 		runsEnded:       counterVec("runs_ended_total", "Runs this pod ended, by terminal status.", "status"),
-		runsResumed:     counterVec("runs_resumed_total", "Runs this pod took over, by how it found them (orphan, released, adopted).", "how"),
+		runsResumed:     counterVec("runs_resumed_total", "Runs this pod took over, by how it found them (orphan, released, adopted; today's mesh: restart, handover).", "how"),
+		gatesHandedOff:  counter("gates_handed_off_total", "Thread-gate workflows this pod put back on the queue at a graceful stop (today's mesh)."),
+		runsReaped:      counter("runs_reaped_total", "In-progress runs this pod's reaper failed for making no progress (today's mesh)."),
 		claimsRefused:   counter("claims_refused_total", "Takeover claims that Postgres refused (another pod was faster, or the strict-claim defect)."),
 		runsHandedOver:  counter("runs_handed_over_total", "Runs this pod released because it could not reach the provider."),
 		runsActive:      gauge("runs_active", "Runs this pod is dispatching."),

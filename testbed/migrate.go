@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +16,7 @@ const migrateLockKey = 0x7e57bed
 // schema is idempotent: every pod applies it at boot, and `chaosd testbed migrate`
 // applies it once. The threads columns are mesh's (the contract's "Postgres state");
 // the tenant tables are the testbed's own stand-ins for Better Auth and mesh's storage.
+// Today's mesh adds currentSchema.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS users (
 		id text PRIMARY KEY,
@@ -89,14 +91,54 @@ var schema = []string{
 		updated_at bigint NOT NULL)`,
 }
 
-// Migrate applies the schema under a pg advisory lock; it is safe to run from several
-// pods at once and any number of times.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+// currentSchema is what today's mesh adds (TESTBED_MESH=current;
+// apps/api/src/storage/types.ts): the run fence (migration 099-run-fence), the
+// reaper's clock, why a run failed, and the persisted message parts, id
+// "<run_id>:<message_id>:<seq>".
+var currentSchema = []string{
+	`ALTER TABLE threads ADD COLUMN IF NOT EXISTS run_fence_token bigint NOT NULL DEFAULT 0`,
+	`ALTER TABLE threads ADD COLUMN IF NOT EXISTS last_progress_at timestamptz`,
+	`ALTER TABLE threads ADD COLUMN IF NOT EXISTS failure_reason text`,
+	`ALTER TABLE threads ADD COLUMN IF NOT EXISTS failure_kind text`,
+	`CREATE TABLE IF NOT EXISTS thread_message_parts (
+		id text PRIMARY KEY,
+		seq integer NOT NULL,
+		org_id text NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+		thread_id text NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+		run_id text NOT NULL,
+		message_id text NOT NULL,
+		role text NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+		kind text NOT NULL,
+		payload jsonb NOT NULL,
+		payload_ref text,
+		metadata jsonb NOT NULL DEFAULT '{}',
+		created_at timestamptz NOT NULL DEFAULT now())`,
+	`CREATE INDEX IF NOT EXISTS thread_message_parts_thread ON thread_message_parts (thread_id, created_at, seq)`,
+	`CREATE INDEX IF NOT EXISTS workflow_status_queue ON dbos.workflow_status (queue_name, status)`,
+	// The testbed's own: the defect set last posted to each pod (today's mesh, runtime
+	// switches), which it boots with.
+	`CREATE TABLE IF NOT EXISTS testbed_switches (
+		pod text PRIMARY KEY,
+		bugs text NOT NULL,
+		updated_at timestamptz NOT NULL DEFAULT now())`,
+}
+
+// Migrate applies the schema of mesh (MeshMay or MeshCurrent) under a pg advisory
+// lock; it is safe to run from several pods at once and any number of times.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, mesh string) error {
+	stmts := schema
+	switch mesh {
+	case MeshMay:
+	case MeshCurrent:
+		stmts = append(slices.Clip(schema), currentSchema...)
+	default:
+		return fmt.Errorf("migrate: TESTBED_MESH=%q: want %q or %q", mesh, MeshMay, MeshCurrent)
+	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		for _, stmt := range schema {
+		for _, stmt := range stmts {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return err
 			}

@@ -31,7 +31,7 @@ type Pod struct {
 	st           *store
 	nc           *nats.Conn
 	buf          *buffer
-	hb           *heartbeats
+	hb           *heartbeats // May only: today's mesh has no heartbeat bucket
 	runs         *registry
 	metrics      *metrics
 	providerHTTP *http.Client
@@ -110,8 +110,10 @@ func (p *Pod) connect() error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	p.buf = &buffer{js: js, timeout: p.cfg.DBTimeout}
-	p.hb = &heartbeats{js: js, pod: p.cfg.PodName, ttl: p.cfg.HeartbeatTTL, timeout: p.cfg.DBTimeout,
-		broken: p.cfg.Bugs.Has(BugNoHeartbeatBucket)}
+	if !p.current() {
+		p.hb = &heartbeats{js: js, pod: p.cfg.PodName, ttl: p.cfg.HeartbeatTTL, timeout: p.cfg.DBTimeout,
+			broken: p.cfg.Bugs.Has(BugNoHeartbeatBucket)}
+	}
 	return nil
 }
 
@@ -132,10 +134,17 @@ func (p *Pod) Ready() bool { return p.ready.Load() }
 
 // Run serves until ctx is cancelled, then stops gracefully: it stops its runs,
 // releases them in Postgres (owner NULL) and deletes its heartbeat key, so that
-// another pod takes them over at once. Run returns ErrKilled after Kill.
+// another pod takes them over at once; in today's mesh it drains and puts its
+// thread-gate workflows back on the queue. Run returns ErrKilled after Kill.
 func (p *Pod) Run(ctx context.Context) error {
-	p.log.Info("pod starting", zap.String(logging.KeyAddr, p.ln.Addr().String()), zap.Stringer("bugs", p.cfg.Bugs), zap.Bool("runtime_switches", p.cfg.RuntimeSwitches),
-		zap.Duration("heartbeat_ttl", p.cfg.HeartbeatTTL), zap.Duration("heartbeat_interval", p.cfg.HeartbeatInterval))
+	if p.current() {
+		p.log.Info("pod starting as today's mesh", zap.String(logging.KeyAddr, p.ln.Addr().String()), zap.Stringer("bugs", p.cfg.Bugs),
+			zap.Bool("runtime_switches", p.cfg.RuntimeSwitches), zap.String("executor_id", p.cfg.Executor()),
+			zap.Duration("queue_poll", p.cfg.QueuePoll), zap.Duration("reaper_after", p.cfg.ReaperAfter), zap.Duration("drain_timeout", p.cfg.DrainTimeout))
+	} else {
+		p.log.Info("pod starting", zap.String(logging.KeyAddr, p.ln.Addr().String()), zap.Stringer("bugs", p.cfg.Bugs), zap.Bool("runtime_switches", p.cfg.RuntimeSwitches),
+			zap.Duration("heartbeat_ttl", p.cfg.HeartbeatTTL), zap.Duration("heartbeat_interval", p.cfg.HeartbeatInterval))
+	}
 	served := make(chan error, 1)
 	go func() { served <- p.srv.Serve(p.ln) }()
 	if p.trackBackground() {
@@ -158,12 +167,14 @@ func (p *Pod) Run(ctx context.Context) error {
 }
 
 // boot applies the schema (retrying until Postgres answers), then starts the
-// heartbeat and watcher loops.
+// heartbeat and watcher loops. Today's mesh instead takes back its last posted defect
+// set (runtime switches), recovers its own pending workflows, and starts the queue
+// poll and the reaper.
 func (p *Pod) boot(ctx context.Context) {
 	bo := newBackoff(200*time.Millisecond, 2*time.Second)
 	for {
 		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := Migrate(mctx, p.db)
+		err := Migrate(mctx, p.db, p.cfg.Mesh)
 		cancel()
 		if err == nil {
 			break
@@ -173,9 +184,17 @@ func (p *Pod) boot(ctx context.Context) {
 			return
 		}
 	}
+	loops := []func(context.Context){p.heartbeatLoop, p.watchLoop}
+	if p.current() {
+		if p.cfg.RuntimeSwitches {
+			p.restoreSwitches(ctx)
+		}
+		p.recoverOwn(ctx)
+		loops = []func(context.Context){p.queueLoop, p.reapLoop}
+	}
 	p.ready.Store(true)
 	p.log.Info("pod ready")
-	for _, loop := range []func(context.Context){p.heartbeatLoop, p.watchLoop} {
+	for _, loop := range loops {
 		if p.trackBackground() {
 			go func() {
 				defer p.bgWG.Done()
@@ -216,6 +235,10 @@ func (p *Pod) stopAll() {
 
 // shutdown is the graceful stop.
 func (p *Pod) shutdown() {
+	if p.current() {
+		p.drain()
+		return
+	}
 	p.stopping.Store(true)
 	p.log.Info("pod stopping: handing its runs over")
 	p.stopAll()

@@ -21,7 +21,8 @@ type startRequest struct {
 	Agent    *struct {
 		ID string `json:"id"`
 	} `json:"agent"`
-	Tier string `json:"tier"`
+	Tier     string `json:"tier"`
+	ThreadID string `json:"thread_id"` // today's mesh: optional, and then the route's thread
 }
 
 func (s startRequest) validate() error {
@@ -45,8 +46,14 @@ func (s startRequest) validate() error {
 }
 
 // handleStartRun is POST /api/<slug>/decopilot/threads/<id>/messages: claim the
-// thread (claimRunStart), answer 202 {taskId}, and dispatch the run in the background.
+// thread (claimRunStart; today's mesh: its gate workflow), answer 202 {taskId}, and
+// dispatch the run in the background. The task id is the run's workflow id; today's
+// routes.ts answers the thread id.
 func (p *Pod) handleStartRun(w http.ResponseWriter, r *http.Request) {
+	if p.current() && p.stopping.Load() { // draining: its requests' contexts are cancelled already
+		writeError(w, http.StatusServiceUnavailable, "pod is stopping")
+		return
+	}
 	o, threadID, err := p.runRoute(r)
 	var req startRequest
 	if err == nil {
@@ -54,6 +61,9 @@ func (p *Pod) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = req.validate()
+	}
+	if err == nil && p.current() && req.ThreadID != "" && req.ThreadID != threadID {
+		err = errorf(http.StatusBadRequest, "thread_id %q: want the route's thread %q", req.ThreadID, threadID)
 	}
 	var cfg runConfig
 	if err == nil {
@@ -66,7 +76,11 @@ func (p *Pod) handleStartRun(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"taskId": cfg.TaskID})
+	taskID := cfg.TaskID
+	if p.current() {
+		taskID = threadID
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"taskId": taskID})
 }
 
 // runRoute authenticates a /api/<slug>/decopilot/.../<id> request and resolves its
@@ -88,6 +102,7 @@ func (p *Pod) runRoute(r *http.Request) (org, string, error) {
 }
 
 // planRun resolves the tier's provider key and model and builds the run config.
+// Today's mesh ignores the body's agent: the thread's runs.
 func (p *Pod) planRun(ctx context.Context, o org, threadID string, req startRequest) (runConfig, error) {
 	tier := req.Tier
 	if tier == "" {
@@ -104,9 +119,9 @@ func (p *Pod) planRun(ctx context.Context, o org, threadID string, req startRequ
 		return runConfig{}, errorf(http.StatusBadRequest, "tier %q has no model configured (ORGANIZATION_SETTINGS_UPDATE simple_mode.tiers.%s)", tier, tier)
 	}
 	last := req.Messages[len(req.Messages)-1]
-	cfg := runConfig{TaskID: "thread-run:" + threadID + ":" + last.ID, MessageID: last.ID, Messages: req.Messages,
+	cfg := runConfig{TaskID: GateWorkflowID(threadID, last.ID), MessageID: last.ID, Messages: req.Messages,
 		Tier: tier, KeyID: t.KeyID, ModelID: t.ModelID}
-	if req.Agent != nil && req.Agent.ID != "" {
+	if req.Agent != nil && req.Agent.ID != "" && !p.current() {
 		ok, err := p.st.agentExists(ctx, o.ID, req.Agent.ID)
 		if err != nil {
 			return cfg, err
@@ -119,7 +134,10 @@ func (p *Pod) planRun(ctx context.Context, o org, threadID string, req startRequ
 	return cfg, nil
 }
 
-// startRun claims the thread for this pod and launches its dispatcher.
+// startRun claims the thread for this pod and launches its dispatcher. In today's
+// mesh the claim is the start of the run's gate workflow and first attempt (fence)
+// on this pod's executor id, with the user's message persisted; threads.run_owner_pod
+// stays NULL.
 func (p *Pod) startRun(ctx context.Context, o org, threadID string, cfg runConfig) error {
 	if p.stopping.Load() {
 		return errorf(http.StatusServiceUnavailable, "pod is stopping")
@@ -133,7 +151,14 @@ func (p *Pod) startRun(ctx context.Context, o org, threadID string, cfg runConfi
 	if !p.runs.reserve(threadID) {
 		return errorf(http.StatusConflict, "%s", ErrRunClaim)
 	}
-	ok, err := p.st.claimRunStart(ctx, o.ID, threadID, p.cfg.PodName, cfg)
+	var fence int64
+	var ok bool
+	var err error
+	if p.current() {
+		fence, ok, err = p.st.startGate(ctx, o.ID, threadID, cfg)
+	} else {
+		ok, err = p.st.claimRunStart(ctx, o.ID, threadID, p.cfg.PodName, cfg)
+	}
 	if err != nil || !ok {
 		p.runs.release(threadID)
 		if err == nil {
@@ -142,14 +167,18 @@ func (p *Pod) startRun(ctx context.Context, o org, threadID string, cfg runConfi
 		return err
 	}
 	p.metrics.runsStarted.Inc()
-	p.dispatch(&run{thread: threadID, org: o.ID, cfg: cfg})
+	p.dispatch(&run{thread: threadID, org: o.ID, cfg: cfg, fence: fence})
 	return nil
 }
 
 // runLogger is the logger of one run.
 func (p *Pod) runLogger(r *run) *zap.Logger {
-	return p.log.With(zap.String(logging.KeyThread, r.thread), zap.String("task", r.cfg.TaskID),
+	log := p.log.With(zap.String(logging.KeyThread, r.thread), zap.String("task", r.cfg.TaskID),
 		zap.Bool("resume", r.resume))
+	if r.fence > 0 {
+		log = log.With(zap.Int64("fence", r.fence))
+	}
+	return log
 }
 
 // userText is the text of a UI message's text parts, joined with spaces.

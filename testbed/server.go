@@ -29,7 +29,9 @@ func (p *Pod) routes() http.Handler {
 	handle("/mcp/{target}", map[string]http.HandlerFunc{"POST": p.booted(p.handleMCP)})
 
 	handle("/api/{slug}/decopilot/threads/{id}/messages", map[string]http.HandlerFunc{"POST": p.booted(p.handleStartRun)})
-	handle("/api/{slug}/decopilot/attach/{id}", map[string]http.HandlerFunc{"GET": p.booted(p.handleAttach)})
+	if !p.current() { // today's mesh serves the watch as .../threads/<id>/stream only
+		handle("/api/{slug}/decopilot/attach/{id}", map[string]http.HandlerFunc{"GET": p.booted(p.handleAttach)})
+	}
 	handle("/api/{slug}/decopilot/threads/{id}/stream", map[string]http.HandlerFunc{"GET": p.booted(p.handleAttach)})
 	if p.cfg.RuntimeSwitches {
 		handle("/testbed/bugs", map[string]http.HandlerFunc{"GET": p.handleGetBugs, "POST": p.handleSetBugs})

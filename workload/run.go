@@ -114,9 +114,39 @@ func (r *Run) drive(ctx context.Context) {
 		return
 	}
 	outcome = r.observe(ctx)
+	if outcome == OutcomeCompleted || outcome == OutcomeFailed {
+		r.readReply(ctx)
+	}
 	r.drain(ctx, drainGrace)
 	cancel() // ends the watchers still open
 	r.watchers.Wait()
+}
+
+// readReply records what Postgres holds of the decided run's reply. mesh persists
+// the reply with (or just before) the terminal status, so the reading is retried
+// for a moment while it finds no reply, and the last reading is recorded.
+func (r *Run) readReply(ctx context.Context) {
+	w := r.w
+	if !w.cfg.Replies {
+		return
+	}
+	var replies []string
+	var err error
+	for try := 0; try < 5; try++ {
+		replies, err = w.deps.Postgres.Replies(ctx, r.Thread)
+		if ctx.Err() != nil {
+			return // cut short: not a reading
+		}
+		if err == nil && len(replies) > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	w.record(history.ProbeEvent(history.MessagesProbe(r.ID, r.Thread, replies, err), time.Now()))
 }
 
 // drainGrace is how long watchers may take to read a decided run to its end.

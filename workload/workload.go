@@ -45,6 +45,10 @@ type Config struct {
 	ProbeEvery  time.Duration // thread and buffer sampling of each run in flight
 	Grace       time.Duration // added to the hint's own duration to bound a run
 	Runs        int           // stop after starting this many runs (0: until ctx ends)
+	Tiers       []string      // the bootstrap's simple_mode.tiers keys (probes.BootstrapOptions.Tiers)
+	// Replies: once a run is decided, read its persisted reply (probes.Postgres.Replies)
+	// into the history, for reply-persisted-once.
+	Replies bool
 }
 
 // DefaultConfig is a light steady load for the bundled cluster.
@@ -131,7 +135,7 @@ func New(cfg Config, deps Deps) (*Workload, error) {
 func (w *Workload) Bootstrap(ctx context.Context) error {
 	pod := w.cfg.Pods[0]
 	op := w.invoke(history.Op{Name: history.OpBootstrap, Pod: pod.Name})
-	t, err := w.deps.Driver.Bootstrap(ctx, pod.URL, probes.BootstrapOptions{ProviderBaseURL: w.cfg.ProviderURL})
+	t, err := w.deps.Driver.Bootstrap(ctx, pod.URL, probes.BootstrapOptions{ProviderBaseURL: w.cfg.ProviderURL, Tiers: w.cfg.Tiers})
 	w.complete(op, err)
 	if err != nil {
 		return fmt.Errorf("bootstrap on %s: %w", pod.Name, err)
