@@ -82,6 +82,7 @@ func putToTest(p invariants.Params, req faults.Request) (invariants.Params, []st
 		return p, nil
 	}
 	p.Promises = slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == drop })
+	p.Untested = []string{drop}
 	return p, []string{drop + " (" + promise.Statement(drop) + ")"}
 }
 
@@ -162,6 +163,8 @@ func watchedLongEnough(c workload.Config, cfg config.Config) workload.Config {
 		// The run waits for its owner to come back: the hold, then the restart's
 		// grace (which counts the streaming time once more: the run starts over).
 		c.Grace = max(c.Grace, p.TakeoverHold()+p.RestartGraceFor(expect)+2*p.Skew)
+		// run-completes does not count the owner's downtime (the hold) there.
+		c.Grace = max(c.Grace, p.OwnerGrace+2*p.Slack+2*p.Skew+p.TakeoverHold())
 	}
 	if p.Promised(promise.SigtermHandover) {
 		c.Grace = max(c.Grace, p.HandoverGraceFor(expect)+2*p.Skew)
@@ -198,7 +201,7 @@ func userChecks(cs []config.Check) []probes.UserCheck {
 // the heartbeat settings from it.
 func metaOf(cfg config.Config, p invariants.Params) history.Meta {
 	m := history.Meta{Chaosd: Version(), HeartbeatTTL: history.Duration(p.HeartbeatTTL), HeartbeatInterval: history.Duration(p.HeartbeatInterval),
-		DetectInterval: history.Duration(p.DetectInterval), BootTime: history.Duration(p.BootTime), HeartbeatCheck: p.HeartbeatCheck, Target: cfg.Target, Promises: p.Resolve(nil).Promises}
+		DetectInterval: history.Duration(p.DetectInterval), BootTime: history.Duration(p.BootTime), HeartbeatCheck: p.HeartbeatCheck, Target: cfg.Target, Promises: p.Resolve(nil).Promises, Untested: p.Untested}
 	for _, pod := range cfg.Workload.Pods {
 		m.Pods = append(m.Pods, pod.Name)
 	}

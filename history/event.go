@@ -78,6 +78,9 @@ type Meta struct {
 	// the target profile): the invariants judge by them. Absent in older histories,
 	// which are judged by promise.Default.
 	Promises []string `json:"promises,omitempty"`
+	// Untested are promises of the mesh that this history's one fault cannot put to
+	// the test (a kill never stops a pod gracefully): not in Promises, not judged.
+	Untested []string `json:"untested,omitempty"`
 	Note     string   `json:"note,omitempty"`
 }
 

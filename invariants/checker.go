@@ -94,7 +94,10 @@ func PromisesOf(invariant string) []string {
 // notPromisedNote says that an invariant is not run because the mesh does not make
 // its promise: "owner-alive: not promised by this mesh (survivor-takeover: a
 // survivor takes over a dead owner's run)".
-func notPromisedNote(k kind) string {
+func notPromisedNote(k kind, p Params) string {
+	if len(k.promises) == 1 && slices.Contains(p.Untested, k.promises[0]) {
+		return fmt.Sprintf("%s: not judged: this run's fault does not put it to the test (%s: %s)", k.name, k.promises[0], promise.Statement(k.promises[0]))
+	}
 	if len(k.promises) == 1 {
 		return fmt.Sprintf("%s: not promised by this mesh (%s: %s)", k.name, k.promises[0], promise.Statement(k.promises[0]))
 	}
@@ -135,7 +138,7 @@ func (g *Engine) start(e *history.Event) {
 		if k.enabled(g.p) {
 			g.checkers = append(g.checkers, k.build(g.world, g.p))
 		} else {
-			g.skipped = append(g.skipped, notPromisedNote(k))
+			g.skipped = append(g.skipped, notPromisedNote(k, g.p))
 		}
 	}
 	g.world.onDrop = func(run string) {

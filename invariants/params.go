@@ -70,6 +70,10 @@ type Params struct {
 	// else promise.Default (the May 2026 mesh's: older histories judge as before).
 	// HeartbeatCheck false takes heartbeat-bucket out. Resolve leaves them set.
 	Promises []string
+	// Untested are promises the mesh makes that the history's faults cannot put to
+	// the test (one --fault of a kind that never exercises them): left out of
+	// Promises, and the report says why. nil: the history's begin line's.
+	Untested []string
 	// HeartbeatCheck turns the heartbeat-bucket invariant on or off (later mesh has
 	// no bucket). nil: on unless the history's begin line says off. Off takes the
 	// heartbeat-bucket promise out of Promises; Resolve sets it to whether that
@@ -113,6 +117,9 @@ func (p Params) Resolve(m *history.Meta) Params {
 		}
 		if p.Promises == nil {
 			p.Promises = slices.Clone(m.Promises)
+		}
+		if p.Untested == nil {
+			p.Untested = slices.Clone(m.Untested)
 		}
 		p.UserChecks = append(p.UserChecks, m.UserChecks...)
 	}

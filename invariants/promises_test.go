@@ -210,14 +210,16 @@ func TestRunCompletesNotCountingOwnerDowntime(t *testing.T) {
 	expect(t, d.build().report(Params{}), NameRunCompletes, Fail, "did not complete by its deadline (1m35s after its start + 26s its owner was down, 12:02:02.000)")
 }
 
+// A case the mesh does not promise beside passes: the verdict is not-promised (never
+// a pass: part of what happened is outside the promises) and says both.
 func TestNotPromisedBesidePasses(t *testing.T) {
 	r := downRun{kind: "kill", downAt: 4, upAt: -1, doneAt: -1, end: 300, second: true, promises: promise.Current}.build().report(Params{})
-	v := expect(t, r, NameRunCompletes, Pass)
-	if v.NotPromised != 1 || v.Exercised != 1 || !strings.HasPrefix(v.Message(), "passed 1, and 1 not promised: run r1: its owner mesh-1 went down") {
+	v := expect(t, r, NameRunCompletes, NotPromised)
+	if v.NotPromised != 1 || v.Exercised != 1 || !strings.HasPrefix(v.Message(), "1 not promised (and 1 passed): run r1: its owner mesh-1 went down") {
 		t.Fatalf("not promised %d, exercised %d, message %q", v.NotPromised, v.Exercised, v.Message())
 	}
 	var b strings.Builder
-	if err := WriteDiagnoses(&b, r); err != nil || !strings.Contains(b.String(), "== run-completes: pass (0 violations, 0 unobserved windows, 1 not promised;") {
+	if err := WriteDiagnoses(&b, r); err != nil || !strings.Contains(b.String(), "== run-completes: not-promised (0 violations, 0 unobserved windows, 1 not promised;") {
 		t.Errorf("diagnoses: %v\n%s", err, b.String())
 	}
 	b.Reset()
@@ -513,5 +515,43 @@ func TestOverallNotPromised(t *testing.T) {
 		if got := Overall(tc.in); got != tc.want {
 			t.Errorf("Overall(%v) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A graceful stop hands the runs over before the pod exits: the run reads ownerless
+// between the SIGTERM and the Docker die, and still counts as the stopped pod's.
+func TestHandoverOfARunReleasedBeforeTheExit(t *testing.T) {
+	build := func(kind, signal string, exit int) Report {
+		h := &hist{}
+		h.at(0).beginPromised(promise.Current)
+		h.at(1).start("r1", "mesh-1", 20, 10*time.Second)
+		h.at(2).thread("r1", history.StatusInProgress, "mesh-1")
+		h.at(3).faultSig("f1", history.FaultIntent, kind, "all", signal)
+		h.at(3.5).thread("r1", history.StatusInProgress, "")
+		h.at(4).dockerOf(history.DockerDie, "mesh-1", "f1", exit)
+		h.at(5).thread("r1", history.StatusInProgress, "mesh-2")
+		h.at(6).dockerOf(history.DockerStart, "mesh-1", "f1", 0)
+		h.at(12).thread("r1", history.StatusCompleted, "")
+		h.at(13).faultSig("f1", history.FaultInjected, kind, "all", signal)
+		return h.at(20).end().report(Params{})
+	}
+	v := expect(t, build(history.KindRollout, history.SignalTerm, 0), NameHandoverCompletes, Pass)
+	if v.Exercised != 1 {
+		t.Errorf("handover-completes exercised %d, want 1 (the run released just before mesh-1 exited)", v.Exercised)
+	}
+	// Released before a SIGKILL's death: no hand-over to judge (nor was it one).
+	expect(t, build(history.KindRollout, history.SignalKill, 137), NameHandoverCompletes, NotExercised)
+}
+
+// A --fault of one kind names what it cannot put to the test, and the report says
+// so rather than "not promised".
+func TestUntestedPromiseNote(t *testing.T) {
+	h := &hist{}
+	h.at(0).add(history.MetaEvent(history.Meta{Phase: history.MetaBegin, Pods: []string{"mesh-1", "mesh-2"},
+		Promises: []string{promise.RestartRecovery, promise.RunCompletes}, Untested: []string{promise.SigtermHandover}}))
+	r := h.at(1).end().report(Params{})
+	want := "handover-completes: not judged: this run's fault does not put it to the test (sigterm-handover: " + promise.Statement(promise.SigtermHandover) + ")"
+	if !slices.Contains(r.Notes, want) {
+		t.Fatalf("notes %q lack %q", r.Notes, want)
 	}
 }

@@ -33,9 +33,9 @@ const (
 	Fail         Status = "fail"
 	Unknown      Status = "unknown"
 	NotExercised Status = "not-exercised"
-	// NotPromised: everything the invariant judged is something the mesh does not
+	// NotPromised: some of what the invariant judged is something the mesh does not
 	// promise (e.g. a run whose owner never came back, on a mesh that recovers runs
-	// only on a restart). Never a pass, never a fail.
+	// only on a restart), and nothing failed. Never a pass, never a fail.
 	NotPromised Status = "not-promised"
 )
 
@@ -93,8 +93,8 @@ func (v Verdict) Message() string {
 		return "never exercised: " + v.Notes[0]
 	case v.Status == NotExercised:
 		return "never exercised: nothing was observed that this invariant is about"
-	case v.NotPromised > 0 && v.Status == Pass:
-		return fmt.Sprintf("passed %d, and %d not promised: %s", v.Exercised, v.NotPromised, v.firstNotPromised())
+	case v.NotPromised > 0 && v.Exercised > 0 && v.Status == NotPromised:
+		return fmt.Sprintf("%d not promised (and %d passed): %s", v.NotPromised, v.Exercised, v.firstNotPromised())
 	case v.NotPromised > 0:
 		return "not promised: " + v.firstNotPromised()
 	}
@@ -190,9 +190,9 @@ func (t *tally) notPromised(format string, args ...any) {
 }
 
 // verdict applies the status rule: any violation fails; else any unknown window is
-// unknown; else nothing exercised is not-promised when some case was not promised,
-// else not-exercised; else pass (cases not promised beside passes are counted and
-// noted: the verdict says both).
+// unknown; else any case the mesh does not promise makes it not-promised (never a
+// pass: the message says how many passed beside); else nothing exercised is
+// not-exercised; else pass.
 func (t *tally) verdict() Verdict {
 	v := Verdict{Name: t.name, Checks: t.checks, Exercised: t.exercised, UnderFault: t.underFault,
 		Violations: t.violations, Unknowns: t.unknowns, NotPromised: t.unpromised, Evidence: t.evidence, Unobserved: t.unobserved, Notes: t.notes}
@@ -204,7 +204,8 @@ func (t *tally) verdict() Verdict {
 		v.Status = Fail
 	case t.unknowns > 0:
 		v.Status = Unknown
-	case t.exercised == 0 && t.unpromised > 0:
+	case t.unpromised > 0:
+		// Never a pass: part of what happened is outside what the mesh promises.
 		v.Status = NotPromised
 	case t.exercised == 0:
 		v.Status = NotExercised

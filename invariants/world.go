@@ -321,6 +321,12 @@ func (w *World) ownerDowns(iv *interval, cause *fault) {
 		if owner == "" {
 			owner = r.Owner
 		}
+		if owner == "" && cause != nil && cause.graceful() {
+			// A graceful stop hands the runs over before the pod exits: the run
+			// turned ownerless between the SIGTERM and the exit, so its owner is
+			// the one it had before, when that release came after the fault began.
+			owner = r.releasedBy(cause.intentAt, iv.from)
+		}
 		// The fault names the run whose owner it hit: the run counts when it was read
 		// in progress, or not read yet (owner faults are chosen mid-stream).
 		targeted := cause != nil && cause.Run == r.ID && (r.inProgress() || r.Status == "")
@@ -569,6 +575,22 @@ func (r *Run) OwnerAt(t time.Time) string {
 		owner = o.pod
 	}
 	return owner
+}
+
+// releasedBy returns the pod that owned the run until it turned ownerless at some
+// reading in [from, to], when it is ownerless since; "" otherwise.
+func (r *Run) releasedBy(from, to time.Time) string {
+	for i := len(r.ownerTrail) - 1; i > 0; i-- {
+		o := r.ownerTrail[i]
+		if o.at.After(to) {
+			continue
+		}
+		if o.pod != "" || o.at.Before(from) {
+			return ""
+		}
+		return r.ownerTrail[i-1].pod
+	}
+	return ""
 }
 
 // run returns the dossier of id, creating it when the history mentions a run it has
