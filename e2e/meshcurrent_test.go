@@ -100,10 +100,10 @@ func TestE2EMeshCurrent(t *testing.T) {
 	t.Run("soak-all-five-kinds", func(t *testing.T) {
 		d := durationEnv(t, "CHAOSD_CURRENT_SOAK", 4*time.Minute)
 		out := t.TempDir()
-		// Staggered in the minute (cron with seconds), so that each kind gets its turn
-		// rather than finding another fault in effect.
+		// Staggered 24 s apart in a two-minute cycle (cron with seconds), so that each
+		// kind gets its turn rather than finding another fault in effect.
 		r := runChaosd(t, d+6*time.Minute, "soak", "--target="+currentTarget, "--duration="+d.String(), "--warmup=20s", "--cooldown=60s",
-			"--out="+out, "--progress=log", "--schedule=kill=5 * * * * *;stop=35 * * * * *;pause=20 */2 * * * *;partition=50 */2 * * * *;rollout=20 1-59/2 * * * *")
+			"--out="+out, "--progress=log", "--schedule=kill=0 0-59/2 * * * *;stop=24 0-59/2 * * * *;pause=48 0-59/2 * * * *;partition=12 1-59/2 * * * *;rollout=36 1-59/2 * * * *")
 		if r.code != 0 {
 			t.Fatalf("a %s soak of today's mesh with all five kinds: exit %d, want 0 (no false alarm, every promise exercised):\n%s", d, r.code, r.out)
 		}
