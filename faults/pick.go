@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/chaosd/chaosd/owners"
 )
 
 // How a target is chosen.
@@ -101,14 +103,19 @@ func (p picker) owner(ctx context.Context, wait time.Duration) (Member, string, 
 	if p.owners == nil {
 		return Member{}, "", errors.New("owner: no Postgres configured")
 	}
-	owners, err := WaitOwners(ctx, p.owners, wait, 200*time.Millisecond)
+	named, err := WaitOwners(ctx, p.owners, wait, 200*time.Millisecond)
 	if err != nil {
 		return Member{}, "", err
 	}
 	var why []string
-	for _, o := range owners {
+	for _, o := range named {
 		ms, ok := find(p.members, o.Pod)
 		if !ok || len(ms) != 1 {
+			if kind := owners.Classify(o.Pod, nil); len(ms) == 0 && (kind == owners.KindShared || kind == owners.KindConductor) {
+				// An executor id that names no pod: said so, never guessed.
+				why = append(why, owners.Unmappable(owners.SourceDBOS, o.Pod, p.podNames()))
+				continue
+			}
 			why = append(why, fmt.Sprintf("%q matches %d containers", o.Pod, len(ms)))
 			continue
 		}
@@ -119,6 +126,17 @@ func (p picker) owner(ctx context.Context, wait time.Duration) (Member, string, 
 		return ms[0], fmt.Sprintf("owner of run %s per Postgres", orDash(o.Run)), nil
 	}
 	return Member{}, "", fmt.Errorf("%w: owners named by Postgres cannot be hurt: %s", ErrNoTarget, strings.Join(why, "; "))
+}
+
+// podNames lists the selector's pods (infrastructure aside).
+func (p picker) podNames() []string {
+	var out []string
+	for _, m := range p.members {
+		if !m.Infra {
+			out = append(out, m.Pod)
+		}
+	}
+	return out
 }
 
 // touchable says why a member may not be hurt now, or nil.

@@ -115,8 +115,17 @@ func TestOwnerPicksThePodPostgresNames(t *testing.T) {
 		t.Fatalf("picked %s (%s), %v", m.Pod, why, err)
 	}
 	p.owners = ownersFunc(func() ([]Owner, error) { return []Owner{{Pod: "local"}}, nil })
-	if _, _, err := p.pick(context.Background(), TargetSpec{Mode: PickOwner}); !errors.Is(err, ErrNoTarget) || !strings.Contains(err.Error(), `"local" matches 0 containers`) {
+	if _, _, err := p.pick(context.Background(), TargetSpec{Mode: PickOwner}); !errors.Is(err, ErrNoTarget) || !strings.Contains(err.Error(), `every pod shares the DBOS executor id "local"`) {
 		t.Fatalf("owner that maps to nothing: %v", err)
+	}
+	// A DBOS Conductor's executor id names no pod: said so, not guessed.
+	p.owners = ownersFunc(func() ([]Owner, error) { return []Owner{{Pod: "0f8fad5b-d9cb-469f-a165-70867728950e"}}, nil })
+	if _, _, err := p.pick(context.Background(), TargetSpec{Mode: PickOwner}); !errors.Is(err, ErrNoTarget) || !strings.Contains(err.Error(), "a DBOS Conductor assigns executor ids") {
+		t.Fatalf("a Conductor's executor id: %v", err)
+	}
+	p.owners = ownersFunc(func() ([]Owner, error) { return []Owner{{Pod: "studio-1"}}, nil })
+	if _, _, err := p.pick(context.Background(), TargetSpec{Mode: PickOwner}); !errors.Is(err, ErrNoTarget) || !strings.Contains(err.Error(), `"studio-1" matches 0 containers`) {
+		t.Fatalf("an owner of another name: %v", err)
 	}
 	p.owners = ownersFunc(func() ([]Owner, error) { return nil, nil })
 	if _, _, err := p.pick(context.Background(), TargetSpec{Mode: PickOwner, OwnerWait: 30 * time.Millisecond}); !errors.Is(err, ErrNoOwner) {
