@@ -143,18 +143,7 @@ func runMeshCase(t *testing.T, mc matrixCase) string {
 	return matrixRow(mc, r.code, rep, injected, r.took)
 }
 
-func testMeshSuggest(t *testing.T) {
-	r := runChaosd(t, 3*time.Minute, "doctor", "--suggest")
-	if r.code != 0 || !strings.Contains(r.out, "suggested: --target="+meshTarget) {
-		t.Fatalf("doctor --suggest: exit %d, want 0 naming %s:\n%s", r.code, meshTarget, r.out)
-	}
-	for _, other := range []string{"bundled ", "mesh-current "} {
-		if !strings.Contains(r.out, other) || strings.Contains(r.out, other+"fits") {
-			t.Errorf("%s: want it listed as not fitting:\n%s", other, r.out)
-		}
-	}
-	t.Log("\n" + r.out)
-}
+func testMeshSuggest(t *testing.T) { checkSuggests(t, meshTarget, "bundled ", "mesh-current ") }
 
 // testMeshWrongProfile: the bundled profile against the harness exits 2 from the
 // preflight, names every mismatch with its fix, and touches nothing.
@@ -248,12 +237,7 @@ func meshContainer(t *testing.T, service string) string {
 
 func meshDown(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command("deploy/cluster.sh", "down")
-	cmd.Dir = repoRoot(t)
-	cmd.Env = append(cleanEnv(), "TARGET="+meshTarget)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("TARGET=%s cluster.sh down: %v\n%s", meshTarget, err, out)
-	}
+	meshDownTarget(t, meshTarget)
 }
 
 // bootMesh (re)boots the harness-shaped cluster with bugs switched on in every pod,

@@ -80,6 +80,13 @@ func (c *chunks) beyond() []int {
 // duplicates describes indexes that arrived more than once: "chunk-1..7 twice".
 func (c *chunks) duplicates() string {
 	var parts []string
+	c.repeatSpans(func(i, j int, k int32) { parts = append(parts, chunkSpan(i, j)+" "+times(int(k))) })
+	return strings.Join(parts, ", ")
+}
+
+// repeatSpans calls f for each maximal run i..j of indexes that all arrived the same
+// number of times k, k > 1, in index order.
+func (c *chunks) repeatSpans(f func(i, j int, k int32)) {
 	for i := 1; i <= c.max; {
 		k := c.counts[i]
 		j := i
@@ -87,11 +94,10 @@ func (c *chunks) duplicates() string {
 			j++
 		}
 		if k > 1 {
-			parts = append(parts, chunkSpan(i, j)+" "+times(int(k)))
+			f(i, j, k)
 		}
 		i = j + 1
 	}
-	return strings.Join(parts, ", ")
 }
 
 func times(k int) string {

@@ -145,20 +145,13 @@ func judgeReplyText(text string, n int) string {
 // chunk-5..6 repeated (3 times)".
 func (c *chunks) repeated() string {
 	var parts []string
-	for i := 1; i <= c.max; {
-		k := c.counts[i]
-		j := i
-		for j+1 <= c.max && c.counts[j+1] == k {
-			j++
-		}
-		switch {
-		case k == 2:
+	c.repeatSpans(func(i, j int, k int32) {
+		if k == 2 {
 			parts = append(parts, chunkSpan(i, j)+" repeated")
-		case k > 2:
+		} else {
 			parts = append(parts, chunkSpan(i, j)+" repeated ("+times(int(k))+")")
 		}
-		i = j + 1
-	}
+	})
 	return strings.Join(parts, ", ")
 }
 
