@@ -24,13 +24,16 @@ integration: ## integration tests: a throwaway PostgreSQL, embedded NATS JetStre
 e2e: ## end-to-end tests against the bundled Docker cluster
 	scripts/test.sh e2e
 
-demo: ## the main job: boot the bundled cluster and run chaosd against it
+demo: ## the main job: boot the bundled cluster and run chaosd against it (installs what it needs first)
+	scripts/install-deps.sh images
 	deploy/demo.sh
 
 soak: ## a compressed soak (5 min; CHAOSD_SOAK_DURATION=8h for the real one) against the bundled cluster, report in bin/soak
+	scripts/install-deps.sh images
 	deploy/soak.sh
 
 cluster-up: ## boot the bundled cluster (TARGET=mesh-2026-05: mesh's harness shape at #3392; TARGET=mesh-current: today's mesh; TESTBED_BUGS=... switches defects on) and wait until every pod is ready
+	scripts/install-deps.sh images
 	TARGET='$(TARGET)' deploy/cluster.sh up
 
 cluster-down: ## tear the cluster of TARGET (default bundled) down with its volumes

@@ -49,14 +49,36 @@ workdir() {
 }
 
 # quiet LOGNAME CMD... runs CMD with its output in a log, shown only if CMD fails.
+# quiet NAME CMD...: run CMD with its output in a log file (shown when it fails), and
+# every CHAOSD_PROGRESS_EVERY seconds (default 15) a progress line with the time so far
+# and the log's last line, so that a long build never looks hung.
 quiet() {
 	local name=$1
 	shift
 	workdir
-	if ! "$@" >"$WORK/$name.log" 2>&1; then
-		tail -n 40 "$WORK/$name.log" >&2
+	local logf=$WORK/$name.log t0 pid rc=0 last
+	t0=$(now)
+	"$@" >"$logf" 2>&1 &
+	pid=$!
+	while ! wait_for "$pid" "${CHAOSD_PROGRESS_EVERY:-15}"; do
+		last=$(tail -c 2000 "$logf" 2>/dev/null | tr '\r' '\n' | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-100)
+		log "$name: still running after $(elapsed "$t0")s${last:+ ($last)}"
+	done
+	wait "$pid" || rc=$?
+	if [ "$rc" != 0 ]; then
+		tail -n 40 "$logf" >&2
 		return 1
 	fi
+}
+
+# wait_for PID SECONDS: true once PID has exited, false when it still runs after SECONDS.
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 5; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.2
+	done
+	! kill -0 "$1" 2>/dev/null
 }
 
 docker_build() { # docker_build ARGS... (legacy builder when buildx is missing)
@@ -203,7 +225,10 @@ build_nats_standin() {
 build_pg_rootfs() {
 	local tarball=$1
 	[ "$(id -u)" = 0 ] || die "building the Postgres stand-in needs root (debootstrap); run as root or provide $POSTGRES_IMAGE"
-	command -v debootstrap >/dev/null || die "debootstrap not found (scripts/install-deps.sh installs it: apt-get install debootstrap)"
+	if ! command -v debootstrap >/dev/null; then
+		log "debootstrap not found: installing it (scripts/install-deps.sh images)"
+		"$ROOT_DIR/scripts/install-deps.sh" images >&2 || die "could not install debootstrap (apt-get install debootstrap)"
+	fi
 	workdir
 	local dir=$WORK/pg-rootfs
 	log "debootstrap bookworm minbase + postgresql-15 from $DEBIAN_MIRROR (about 1-2 minutes)"

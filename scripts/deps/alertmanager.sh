@@ -10,8 +10,19 @@ version=0.35.0
 mod=github.com/prometheus/alertmanager
 bin="$PWD/bin/alertmanager"
 
-if [ -x "$bin" ] && "$bin" --version 2>&1 | grep -q "version $version "; then
+# A machine-wide copy, so that a fresh clone on a machine that built it once (a CI
+# runner) copies it instead of building it again.
+cache=${CHAOSD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosd}/tools
+cached=$cache/alertmanager-$version
+good() { [ -x "$1" ] && "$1" --version 2>&1 | grep -q "version $version "; }
+
+if good "$bin"; then
 	echo "alertmanager: bin/alertmanager is already $version"
+	exit 0
+fi
+if good "$cached"; then
+	mkdir -p bin && cp "$cached" "$bin"
+	echo "alertmanager: $version copied from $cached"
 	exit 0
 fi
 
@@ -39,9 +50,10 @@ if ! GOBIN="$PWD/bin" go install -tags netgo -ldflags "$ldflags" "$mod/cmd/alert
 		mkdir -p "$tmp/src/ui/app/dist/$ui"
 		echo "<!doctype html><title>Alertmanager</title><p>UI not built (chaosd test binary); use /api/v2." >"$tmp/src/ui/app/dist/$ui/index.html"
 	done
-	(cd "$tmp/src" && go build -tags netgo -ldflags "$ldflags" -o "$bin" ./cmd/alertmanager)
+	(cd "$tmp/src" && go build -trimpath -tags netgo -ldflags "$ldflags" -o "$bin" ./cmd/alertmanager)
 else
 	rm -f /tmp/alertmanager-install.$$.log
 fi
 "$bin" --version 2>&1 | head -1
+mkdir -p "$cache" && cp "$bin" "$cached.tmp" && mv "$cached.tmp" "$cached"
 echo "alertmanager: built in $(($(date +%s) - start))s"

@@ -23,6 +23,15 @@ if [ -x "$bin" ] && [ "$(built_version)" = "v$version" ]; then
 	echo "promtool: bin/promtool is already v$version"
 	exit 0
 fi
+# A machine-wide copy, so that a fresh clone on a machine that built it once (a CI
+# runner) copies it instead of building it again.
+cache=${CHAOSD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosd}/tools
+cached=$cache/promtool-v$version
+if [ -x "$cached" ] && [ "$(go version -m "$cached" 2>/dev/null | awk '$2 == "github.com/prometheus/prometheus" { print $3; exit }')" = "v$version" ]; then
+	mkdir -p bin && cp "$cached" "$bin"
+	echo "promtool: v$version copied from $cached"
+	exit 0
+fi
 
 start=$(date +%s)
 mkdir -p bin
@@ -43,4 +52,5 @@ if ! GOBIN="$PWD/bin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOWORK=off \
 	)
 fi
 [ "$(built_version)" = "v$version" ] || { echo "promtool: bin/promtool does not say it is v$version" >&2; exit 1; }
+mkdir -p "$cache" && cp "$bin" "$cached.tmp" && mv "$cached.tmp" "$cached"
 echo "promtool: built in $(($(date +%s) - start))s"
