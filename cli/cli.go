@@ -138,6 +138,46 @@ Commands:
 	fmt.Fprint(w, "\nEvery command takes --help, --log-level and --log-format.\n")
 }
 
+// examples are the command lines each command's --help shows, keyed by the name
+// newFlagSet gets. Flags may come before or after the arguments.
+var examples = map[string][]string{
+	"--fault=KIND[-owner|-random]": {
+		"chaosd --fault=kill-owner                      # SIGKILL the owner of a run in flight, hold auto, judge",
+		"chaosd --fault=pause-owner --duration 40s      # freeze it for 40 s",
+		"chaosd --fault=partition-owner --target mesh-2026-05 --history bin/part.jsonl",
+		"chaosd --fault=kill-owner --check-config       # print the resolved settings, touch nothing",
+	},
+	"--watch-fault=FAULT": {"chaosd --watch-fault=f-1 --ledger /var/lib/chaosd/ledger.jsonl   (started by chaosd itself)"},
+	"analyze": {
+		"chaosd analyze bin/demo/kill-owner.jsonl",
+		"chaosd analyze bin/soak/history.jsonl --json > verdicts.json",
+		"chaosd analyze bin/demo/kill-owner.jsonl --log-level debug --progress off",
+	},
+	"check-config": {"chaosd check-config --config chaosd.yaml"},
+	"doctor": {
+		"chaosd doctor                  # the bundled profile against the running cluster",
+		"chaosd doctor --suggest        # which profile fits this cluster",
+		"chaosd doctor --target mesh-current --no-run --json",
+	},
+	"forward":     {"chaosd forward 0.0.0.0:15432=postgres:5432 0.0.0.0:14222=nats:4222 --dial-timeout 2s"},
+	"healthcheck": {"chaosd healthcheck http://127.0.0.1:3000/health/ready --timeout 2s"},
+	"mockai": {
+		"chaosd mockai --listen 127.0.0.1:8080",
+		"curl -N 127.0.0.1:8080/v1/chat/completions -d '{\"model\":\"slow:20x200\",\"stream\":true,\"messages\":[]}'",
+	},
+	"recover": {"chaosd recover                  # heal what the ledger says is open", "chaosd recover --ledger bin/demo/ledger.jsonl"},
+	"report": {
+		"chaosd report bin/demo/kill-owner.jsonl --out report-out",
+		"chaosd report bin/soak/history.jsonl --out bin/soak/report && chromium bin/soak/report/report.html",
+	},
+	"smoke":   {"chaosd smoke --kill-owner", "chaosd smoke --hint slow:40x100 --pods http://127.0.0.1:13001,http://127.0.0.1:13002"},
+	"soak":    {"chaosd soak --duration 8h", "chaosd soak --duration 5m --schedule 'kill=@every 40s;pause=@every 50s'"},
+	"static":  {"chaosd static --listen :9000 --dir /data"},
+	"targets": {"chaosd targets", "chaosd targets mesh-current"},
+	"testbed": {"chaosd testbed migrate --database-url postgres://...", "TESTBED_BUGS=deliver-new chaosd testbed --log-level debug"},
+	"version": {"chaosd version"},
+}
+
 // logFlags are the logging flags every command has.
 type logFlags struct {
 	level, format string
@@ -153,21 +193,71 @@ func newFlagSet(io IO, name, synopsis, description string) (*flag.FlagSet, *logF
 	fs.StringVar(&lf.format, "log-format", envOr(io, "CHAOSD_LOG_FORMAT", logging.FormatAuto), "log format: auto (console on a terminal, JSON otherwise), console, json (env CHAOSD_LOG_FORMAT)")
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "Usage: chaosd %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(description))
-		fs.PrintDefaults()
+		fmt.Fprintf(out, "Usage: chaosd %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(description))
+		if ex := examples[name]; len(ex) > 0 {
+			fmt.Fprint(out, "\nExamples:\n")
+			for _, e := range ex {
+				fmt.Fprintf(out, "  %s\n", e)
+			}
+		}
+		fmt.Fprint(out, "\nFlags (before or after the arguments):\n")
+		printDefaults(fs)
 	}
 	return fs, lf
 }
 
-// parse parses args and rejects stray positional arguments unless allowed.
+// printDefaults is flag.PrintDefaults with the flags spelled as people type them,
+// with two dashes (one works too).
+func printDefaults(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			line += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(fs.Output(), line)
+	})
+}
+
+// parse parses args, flags before and after the positional arguments alike (as
+// docker, kubectl and go test accept them), and rejects positional arguments beyond
+// maxPositional. After it, fs.Args() holds the positional arguments in order.
 func parse(fs *flag.FlagSet, args []string, maxPositional int) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > maxPositional {
 		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(maxPositional))
 	}
 	return nil
+}
+
+// parseInterleaved runs the standard flag parser over args repeatedly: it stops at the
+// first positional argument, which is set aside, and goes on with the rest. A "--"
+// ends the flags: everything after it is positional, as with the flag package alone.
+// The positional arguments are then handed back to fs (fs.Parse after "--"), so that
+// fs.Arg and fs.NArg see them and every flag keeps the value it was given.
+func parseInterleaved(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if used := args[:len(args)-len(rest)]; len(used) > 0 && used[len(used)-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 func (lf *logFlags) logger(io IO) (*zap.Logger, error) {

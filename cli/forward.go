@@ -23,7 +23,7 @@ and logs "` + topology.ReadyMessage + `" once every port is bound.`
 func runForward(ctx context.Context, io IO, args []string) error {
 	fs, lf := newFlagSet(io, "forward", "LISTEN=TARGET... [flags]", forwardDescription)
 	dialTimeout := fs.Duration("dial-timeout", topology.DefaultDialTimeout, "give up connecting to a target after this long")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, len(args)); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

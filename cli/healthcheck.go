@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,14 +31,16 @@ Made for the HEALTHCHECK of FROM-scratch images, which have no shell, curl or wg
 func runHealthcheck(ctx context.Context, io IO, args []string) error {
 	fs, _ := newFlagSet(io, "healthcheck", "URL [--timeout D]", healthcheckDescription)
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long (connect, answer and body)")
-	rawURL, err := parseInterspersed(fs, args)
-	if err != nil {
+	if err := parse(fs, args, 1); err != nil {
 		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("missing URL (see --help)")
 	}
 	if *timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", *timeout)
 	}
-	u, err := healthcheckURL(rawURL)
+	u, err := healthcheckURL(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -49,25 +50,6 @@ func runHealthcheck(ctx context.Context, io IO, args []string) error {
 	}
 	_, err = fmt.Fprintf(io.Stdout, "%s: %s\n", u, status)
 	return err
-}
-
-// parseInterspersed parses flags placed before or after the one positional argument,
-// which it returns; the standard flag package stops at the first positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", err
-	}
-	if fs.NArg() == 0 {
-		return "", errors.New("missing URL (see --help)")
-	}
-	pos := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
-	}
-	return pos, nil
 }
 
 func healthcheckURL(raw string) (*url.URL, error) {

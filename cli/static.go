@@ -20,11 +20,8 @@ func runStatic(ctx context.Context, io IO, args []string) error {
 	fs, _ := newFlagSet(io, "static", "[--listen ADDR] [--dir DIR]", staticDescription)
 	listen := fs.String("listen", ":9000", "address to listen on")
 	dir := fs.String("dir", "", "directory to serve (default: none, only the health routes)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -36,12 +36,12 @@ func runTestbed(ctx context.Context, io IO, args []string) error {
 		}
 		values[v.Name] = fs.String(v.Flag, def, fmt.Sprintf("%s [%s]", v.Usage, v.Name))
 	}
-	migrate := len(args) > 0 && args[0] == "migrate"
-	if migrate {
-		args = args[1:]
-	}
-	if err := parse(fs, args, 0); err != nil {
+	if err := parse(fs, args, 1); err != nil {
 		return err
+	}
+	migrate := fs.Arg(0) == "migrate"
+	if fs.NArg() > 0 && !migrate {
+		return fmt.Errorf("unexpected argument %q: the one subcommand is migrate (see --help)", fs.Arg(0))
 	}
 	log, err := lf.logger(io)
 	if err != nil {
