@@ -92,13 +92,20 @@ func TestE2EMeshHarness(t *testing.T) {
 			name = mc.bugs + "/" + name
 		}
 		t.Run("matrix/"+name, func(t *testing.T) {
-			if mc.bugs != "" {
-				// A fresh cluster per defect: a NATS that outlived the last boot would
-				// still hold its heartbeat bucket (no-heartbeat-bucket), and runs of the
-				// last row would still be in flight. The clean rows share the first boot
-				// (each chaosd run ends with every pod ready again).
+			switch mc.bugs {
+			case "no-heartbeat-bucket":
+				// Whether the bucket exists is decided at boot, and a NATS that outlived
+				// the last boot would still hold it: a fresh cluster for this row.
 				meshDown(t)
 				bootMesh(t, mc.bugs)
+			default:
+				// Every other defect is switched at run time on the one boot (POST
+				// /testbed/bugs on every pod), as in TestE2EMeshCurrent; each chaosd run
+				// ends with every pod ready again.
+				setBugs(t, mc.bugs)
+				if mc.bugs != "" {
+					t.Cleanup(func() { setBugs(t, "") })
+				}
 			}
 			rows = append(rows, runMeshCase(t, mc))
 		})
@@ -240,13 +247,13 @@ func meshDown(t *testing.T) {
 	meshDownTarget(t, meshTarget)
 }
 
-// bootMesh (re)boots the harness-shaped cluster with bugs switched on in every pod,
-// and waits until every pod is ready.
+// bootMesh (re)boots the harness-shaped cluster with bugs switched on in every pod and
+// the runtime switches served, and waits until every pod is ready.
 func bootMesh(t *testing.T, bugs string) {
 	t.Helper()
 	cmd := exec.Command("deploy/cluster.sh", "up")
 	cmd.Dir = repoRoot(t)
-	cmd.Env = append(cleanEnv(), "TARGET="+meshTarget, "TESTBED_BUGS="+bugs, "CHAOSD_SKIP_BUILD=1")
+	cmd.Env = append(cleanEnv(), "TARGET="+meshTarget, "TESTBED_BUGS="+bugs, "TESTBED_RUNTIME_SWITCHES=true", "CHAOSD_SKIP_BUILD=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("TARGET=%s cluster.sh up with TESTBED_BUGS=%q: %v\n%s", meshTarget, bugs, err, out)
 	}

@@ -56,7 +56,7 @@ fi
 
 if [[ " $phases " == *" mesh "* ]]; then
 target=mesh-2026-05
-# The harness's own timings and shape come from the target; the test (re)boots it per
+# The harness's own timings and shape come from the target; the test switches each
 # defect row, with nothing of the bundled cluster's settings in the environment.
 TARGET=$target CHAOSD_SKIP_BUILD=1 deploy/cluster.sh up
 export CHAOSD_MESH_MATRIX_OUT=${CHAOSD_MESH_MATRIX_OUT:-$PWD/bin/matrix-mesh-2026-05.md}
