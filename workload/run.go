@@ -230,8 +230,14 @@ func (r *Run) sample(ctx context.Context) string {
 	status := r.status
 	r.mu.Unlock()
 	if openLate {
-		close(r.buffered)
-		r.openLate(ctx, buf.TextDeltas)
+		// The late attaches open beside the sampling, never in its way: an attach that
+		// hangs (on a pod frozen a moment later) must not stop the readings of the run
+		// that the invariants judge. The run counts as buffered, the signal a fault
+		// waits for, once they are open, so that they precede the fault.
+		go func() {
+			r.openLate(ctx, buf.TextDeltas)
+			close(r.buffered)
+		}()
 	}
 	if err != nil {
 		return ""
@@ -239,16 +245,23 @@ func (r *Run) sample(ctx context.Context) string {
 	return status
 }
 
-// openLate attaches on every pod but the early one.
+// openLate attaches on every pod but the early one, all at once, and returns when
+// every attach is open or has failed.
 func (r *Run) openLate(ctx context.Context, k int) {
+	var wg sync.WaitGroup
 	for _, p := range r.w.cfg.Pods {
 		if p.Name == r.Early.Name {
 			continue
 		}
-		if err := r.attach(ctx, p, true, k); err != nil {
-			r.w.log.Debug("late attach failed", zap.String("run", r.ID), zap.String("pod", p.Name), zap.Error(err))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.attach(ctx, p, true, k); err != nil {
+				r.w.log.Debug("late attach failed", zap.String("run", r.ID), zap.String("pod", p.Name), zap.Error(err))
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // AttachLate opens one more late attach on pod, e.g. on a survivor while the owner is
