@@ -20,9 +20,8 @@ import (
 const analyzeHelp = `
 Re-check a stored history (the JSONL file chaosd writes while it runs, "-" for
 stdin) offline: every invariant is judged again from the events, and a verdict table
-(name, status, checks, exercised, under fault, first finding) is printed, followed by
-the full diagnosis of every verdict that is not a pass. --json prints the report as
-JSON instead.
+(see the legend below) is printed, followed by the full diagnosis of every verdict
+that is not a pass. --json prints the report as JSON instead.
 
 Deadlines and graces default to the history's own settings (its begin line carries
 the heartbeat TTL and intervals) and are derived from them; the flags override.
@@ -50,7 +49,7 @@ type analyzeOpts struct {
 }
 
 func runAnalyze(ctx context.Context, io IO, args []string) error {
-	fs, _ := newFlagSet(io, "analyze", "[flags] FILE", analyzeHelp)
+	fs, _ := newFlagSet(io, "analyze", "FILE [flags]", analyzeHelp+"\n\n"+invariants.TableLegend)
 	o := analyzeFlags(fs)
 	if err := parse(fs, args, 1); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chaosd/chaosd/config"
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/invariants"
 	"github.com/chaosd/chaosd/preflight"
 )
 
@@ -84,7 +85,7 @@ func runFault(ctx context.Context, io IO, args []string) error {
 	if len(args) > 0 && strings.HasPrefix(args[0], "--watch-fault") {
 		return runWatchdog(ctx, io, args)
 	}
-	fs, lf := newFlagSet(io, "--fault=KIND[-owner|-random]", "[flags]", fmt.Sprintf(faultHelp, strings.Join(faults.KindNames(), ", ")))
+	fs, lf := newFlagSet(io, "--fault=KIND[-owner|-random]", "[flags]", fmt.Sprintf(faultHelp, strings.Join(faults.KindNames(), ", "))+"\n\n"+invariants.TableLegend)
 	ff := bindFaultFlags(fs, io)
 	cf := config.RegisterFlags(fs)
 	if err := parse(fs, args, 0); err != nil {

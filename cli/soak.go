@@ -55,7 +55,7 @@ violated; 2 the soak could not run, was stopped early, or a verdict is unknown,
 not exercised or not promised.`
 
 func runSoak(ctx context.Context, io IO, args []string) error {
-	fs, lf := newFlagSet(io, "soak", "[flags]", soakHelp)
+	fs, lf := newFlagSet(io, "soak", "[flags]", soakHelp+"\n\n"+invariants.TableLegend)
 	checkOnly := fs.Bool("check-config", false, "print the resolved configuration and exit")
 	check := fs.Bool("preflight", envOr(io, "CHAOSD_PREFLIGHT", "true") != "false",
 		"check the target profile against the live cluster before the soak starts (chaosd doctor); false: skip it (env CHAOSD_PREFLIGHT)")

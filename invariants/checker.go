@@ -167,7 +167,8 @@ func (g *Engine) Observe(e *history.Event) {
 	g.world.expire()
 }
 
-// Count is one invariant's counts so far.
+// Count is one invariant's counts so far, as in its Verdict: cases checked, of
+// them decided (Exercised), under fault, violated, unknown.
 type Count struct {
 	Name                                                string
 	Checks, Exercised, UnderFault, Violations, Unknowns int
@@ -181,7 +182,7 @@ func (g *Engine) Counts() []Count {
 	}
 	out := make([]Count, 0, len(g.world.tallies))
 	for _, t := range g.world.tallies {
-		out = append(out, Count{Name: t.name, Checks: t.checks, Exercised: t.exercised, UnderFault: t.underFault,
+		out = append(out, Count{Name: t.name, Checks: t.checks, Exercised: t.decided, UnderFault: t.underFault,
 			Violations: t.violations, Unknowns: t.unknowns})
 	}
 	return out

@@ -22,7 +22,7 @@ import (
 // The run must be read completed within HandoverGraceFor(the run's streaming time)
 // after the stop, and on another pod: it completed while the stopped pod was still
 // down, or the last owner reading after the stop named another pod.
-// Exercised (always under fault): an episode judged. Pass: completed in time on
+// Cases (always under fault): the episodes judged. Pass: completed in time on
 // another pod. Fail: still not completed at the end of the grace (the gate was not
 // handed over); completed only after the stopped pod came back, with the last owner
 // reading naming it (it waited for its owner to restart instead of being handed
@@ -105,16 +105,16 @@ func (c *HandoverCompletes) completed(ep *hoEpisode, at time.Time) {
 			"after %s came back (%s); Postgres named %s its owner at %s", clock(at), after, ep.iv.pod, ep.iv.pod, clock(ep.iv.to), ep.iv.pod, clock(ep.ownerAt)))
 	case back && ep.owner == "":
 		c.close(ep)
-		c.t.checks++
-		c.t.unknown(c.finding(ep, at, fmt.Sprintf("was completed at %s, after its stopped owner %s came back (%s), and no owner was read since the stop: "+
-			"which pod completed it is not known", clock(at), ep.iv.pod, clock(ep.iv.to))))
+		f := c.finding(ep, at, fmt.Sprintf("was completed at %s, after its stopped owner %s came back (%s), and no owner was read since the stop: "+
+			"which pod completed it is not known", clock(at), ep.iv.pod, clock(ep.iv.to)))
+		c.t.undecided(true, &f, fmt.Sprintf("an owner reading must fall between the stop and the stopped pod's return: hold the stop longer "+
+			"(--down-for ≥ the handover grace: detection %s + 2 × slack %s + the run's streaming time)", c.p.DetectInterval, c.p.Slack))
 	case at.After(ep.iv.from.Add(ep.grace)):
 		c.violate(ep, at, fmt.Sprintf("was not handed over in time: completed only at %s, %s after its owner %s was stopped, past the handover grace %s",
 			clock(at), after, ep.iv.pod, c.graceText(ep)))
 	default:
 		c.close(ep)
-		c.t.checks++
-		c.t.exercise(true)
+		c.t.pass(true)
 	}
 }
 
@@ -122,9 +122,7 @@ func (c *HandoverCompletes) close(ep *hoEpisode) { delete(c.episodes, ep.run) }
 
 func (c *HandoverCompletes) violate(ep *hoEpisode, at time.Time, what string) {
 	c.close(ep)
-	c.t.checks++
-	c.t.exercise(true)
-	c.t.violate(c.finding(ep, at, what))
+	c.t.fail(true, c.finding(ep, at, what))
 }
 
 func (c *HandoverCompletes) finding(ep *hoEpisode, at time.Time, what string) Finding {
@@ -146,8 +144,8 @@ func (c *HandoverCompletes) judgeDue(now time.Time) {
 		at := ep.iv.from.Add(ep.grace)
 		if ep.lastErr != "" {
 			c.close(ep)
-			c.t.checks++
-			c.t.unknown(c.finding(ep, at, fmt.Sprintf("could not be judged at the end of its handover grace %s: the last Postgres reading failed (%s)", c.graceText(ep), ep.lastErr)))
+			f := c.finding(ep, at, fmt.Sprintf("could not be judged at the end of its handover grace %s: the last Postgres reading failed (%s)", c.graceText(ep), ep.lastErr))
+			c.t.undecided(true, &f, fmt.Sprintf("Postgres must answer the run's reading at the end of the handover grace (judged %s after it): check chaosd's reach to it (chaosd doctor, --database-url)", c.p.Skew))
 			continue
 		}
 		c.violate(ep, at, fmt.Sprintf("was still in progress at %s, %s after its owner %s was stopped: the gate was not handed over (handover grace %s; %s)",
@@ -182,21 +180,22 @@ func (c *HandoverCompletes) Finish(at time.Time) []Verdict {
 	for _, run := range slices.Sorted(maps.Keys(c.episodes)) {
 		ep := c.episodes[run]
 		c.close(ep)
-		c.t.checks++
-		c.t.unknown(c.finding(ep, at, fmt.Sprintf("was still in progress when the history ended at %s, %s after its owner %s was stopped, within the handover grace %s",
-			clock(at), at.Sub(ep.iv.from).Round(time.Millisecond), ep.iv.pod, c.graceText(ep))))
+		f := c.finding(ep, at, fmt.Sprintf("was still in progress when the history ended at %s, %s after its owner %s was stopped, within the handover grace %s",
+			clock(at), at.Sub(ep.iv.from).Round(time.Millisecond), ep.iv.pod, c.graceText(ep)))
+		c.t.undecided(true, &f, fmt.Sprintf("the history must go on for the handover grace after a stop (detection %s + 2 × slack %s + the run's streaming time): "+
+			"chaosd --fault watches that long unless interrupted; chaosd soak: --cooldown ≥ the grace", c.p.DetectInterval, c.p.Slack))
 	}
-	if c.t.exercised == 0 {
-		c.t.note("%s", c.notExercised())
-	}
+	c.t.notExercised("%s", c.notExercised())
 	return []Verdict{c.t.verdict()}
 }
 
-// notExercised says, in numbers, why no episode was judged.
+// notExercised says, in numbers, why no episode was judged, and which fault stops a
+// run's owner gracefully.
 func (c *HandoverCompletes) notExercised() string {
+	const remedy = ": stop a run's owner by SIGTERM while the run streams (--fault=stop-owner, or --fault=rollout with --signal=TERM)"
 	if c.stops == 0 {
-		return "no run's owner was stopped gracefully while the run was in progress (no stop or rollout fault was confirmed)"
+		return "no run's owner was stopped gracefully while the run was in progress (0 stop or rollout faults were confirmed)" + remedy
 	}
 	return fmt.Sprintf("no run's owner was stopped gracefully while the run was in progress (%s or rollouts confirmed, none by SIGTERM of a pod owning a run read in progress)",
-		plural(c.stops, "stop"))
+		plural(c.stops, "stop")) + remedy
 }

@@ -17,10 +17,11 @@ import (
 // every HeartbeatInterval), and not under a fault in the last KeyGrace (a pod cut
 // off from NATS stays ready but cannot refresh its key), must have a key younger
 // than HeartbeatTTL. A streak of
-// bad readings is one violation (per pod for keys).
-// Checks: every heartbeat reading. Exercised: a reading judged with the cluster up;
-// under fault: a fault was in effect. Unknown: a reading that could not be taken
-// while the cluster was up (one per streak).
+// bad readings is one violation (per pod for keys: a reading that starts the streak
+// of several pods is one violation naming them all).
+// Cases: the heartbeat readings taken while some pod was ready; under fault: a fault
+// was in effect. Unknown: a reading that could not be taken while the cluster was up
+// (one window per streak).
 type HeartbeatBucket struct {
 	w           *World
 	p           Params
@@ -28,6 +29,7 @@ type HeartbeatBucket struct {
 	missing     bool            // in a streak of "bucket missing"
 	unreadable  bool            // in a streak of failed readings
 	staleStreak map[string]bool // pod -> in a streak of missing or stale key
+	readings    int             // heartbeat readings (for the note)
 	readyReads  int             // readiness readings that said ready (for the note)
 }
 
@@ -51,44 +53,50 @@ func (c *HeartbeatBucket) Observe(e *history.Event) {
 	if e.Probe.Kind != history.ProbeHeartbeats {
 		return
 	}
-	c.t.checks++
+	c.readings++
 	ready := c.w.ReadyPods()
 	if len(ready) == 0 {
 		return
 	}
 	p := e.Probe
+	uf := c.w.AnyFault()
 	if p.Err != "" || p.Heartbeats == nil {
+		var f *Finding
 		if !c.unreadable {
-			c.t.unknown(Finding{At: e.Time, Message: fmt.Sprintf("the heartbeat bucket could not be read while %s were ready: %s", strings.Join(ready, ", "), p.Err)})
+			f = &Finding{At: e.Time, Message: fmt.Sprintf("the heartbeat bucket could not be read while %s were ready: %s", strings.Join(ready, ", "), p.Err)}
 		}
 		c.unreadable = true
+		c.t.undecided(uf, f, "chaosd must read the heartbeat bucket while a pod is ready (1 reading per heartbeat interval "+c.p.HeartbeatInterval.String()+"): check its reach to NATS (chaosd doctor, --nats-url)")
 		return
 	}
 	c.unreadable = false
-	c.t.exercise(c.w.AnyFault())
 	if !p.Heartbeats.Bucket {
-		c.bucketMissing(e.Time, ready)
+		c.bucketMissing(e.Time, ready, uf)
 		return
 	}
 	c.missing = false
-	c.judgeKeys(e.Time, ready, p.Heartbeats.Keys)
+	c.judgeKeys(e.Time, ready, p.Heartbeats.Keys, uf)
 }
 
-func (c *HeartbeatBucket) bucketMissing(at time.Time, ready []string) {
+func (c *HeartbeatBucket) bucketMissing(at time.Time, ready []string, uf bool) {
 	if c.missing {
+		c.t.pass(uf) // the streak's violation is recorded
 		return
 	}
 	c.missing = true
-	c.t.violate(Finding{At: at, Pods: ready, Message: fmt.Sprintf(
+	c.t.fail(uf, Finding{At: at, Pods: ready, Message: fmt.Sprintf(
 		"the heartbeat bucket is missing from JetStream while %s were ready: no pod death can be noticed, so orphaned runs are never reclaimed",
 		strings.Join(ready, ", "))})
 }
 
-func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history.HeartbeatKey) {
+// judgeKeys judges one reading's keys: a violation naming the pods whose streak of a
+// missing or stale key it starts, else a pass.
+func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history.HeartbeatKey, uf bool) {
 	ages := map[string]time.Duration{}
 	for _, k := range keys {
 		ages[k.Pod] = k.Age.D()
 	}
+	var problems, pods []string
 	for _, pod := range ready {
 		since := c.w.pods[pod].readySince
 		if at.Sub(since) < c.p.KeyGrace || c.w.FaultOn(pod, at.Add(-c.p.KeyGrace), at) != nil {
@@ -107,31 +115,34 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 			continue
 		}
 		if !c.staleStreak[pod] {
-			c.t.violate(Finding{At: at, Pods: []string{pod}, Message: problem, Details: []string{c.w.Heartbeat()}})
+			problems, pods = append(problems, problem), append(pods, pod)
 		}
 		c.staleStreak[pod] = true
 	}
+	if len(problems) == 0 {
+		c.t.pass(uf)
+		return
+	}
+	c.t.fail(uf, Finding{At: at, Pods: pods, Message: strings.Join(problems, "; "), Details: []string{c.w.Heartbeat()}})
 }
 
 // Finish implements Checker.
 func (c *HeartbeatBucket) Finish(time.Time) []Verdict {
-	if c.t.exercised == 0 {
-		c.t.note("%s", c.notExercised())
-	}
+	c.t.notExercised("%s", c.notExercised())
 	return []Verdict{c.t.verdict()}
 }
 
-// notExercised says, in numbers, why no heartbeat reading was judged.
+// notExercised says, in numbers, why no heartbeat reading was judged, and what gets
+// one judged.
 func (c *HeartbeatBucket) notExercised() string {
-	n := plural(c.t.checks, "heartbeat reading")
+	n := plural(c.readings, "heartbeat reading")
 	switch {
-	case c.t.checks == 0:
-		return "no heartbeat reading was taken"
-	case c.t.unknowns > 0:
-		return n + ", none could be read while a pod was known ready"
+	case c.readings == 0:
+		return "no heartbeat reading was taken: chaosd reads the bucket with the workload when the target has a heartbeat bucket " +
+			"(workload.heartbeats; a target without one: --heartbeat-check=false leaves this invariant out, 0 readings expected)"
 	case c.readyReads == 0:
-		return n + ", none taken while a pod was known ready: no readiness reading said ready"
+		return n + ", none taken while a pod was known ready: no readiness reading said ready (chaosd doctor shows why the pods are not ready; --ready-stale sets how long a ready reading counts)"
 	}
-	return fmt.Sprintf("%s, none taken while a pod was known ready: %s said ready, none within %s (a ready reading's validity) before a heartbeat reading",
+	return fmt.Sprintf("%s, none taken while a pod was known ready: %s said ready, none within %s (a ready reading's validity, --ready-stale) before a heartbeat reading",
 		n, plural(c.readyReads, "readiness reading"), c.p.ReadyStale)
 }

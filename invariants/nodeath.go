@@ -10,15 +10,16 @@ import (
 
 // NoUnexpectedDeath: no container dies, restarts or OOMs except by chaosd's hand.
 //
-// Each Docker die, oom or restart event of a container not ignored
-// (Params.IgnoreContainers, e.g. the one-shot migrate) is a check; one that chaosd
-// did not cause is a violation. chaosd's own are the deaths of its kills, stops and
-// rollouts (a rollout's, pod by pod as it stops each), which the event watch expected. Events after the history's end line (teardown) are
-// not judged. Exercised: the watch started (watch-start) or any container lifecycle
-// event seen, which shows that the event stream was live (a run with no event at all
-// proves nothing); under fault:
-// seen while a fault was in effect. Unknown: the event stream broke (watch-error),
-// so deaths in that window may be missing.
+// Cases: the Docker events, each judged as it comes: the watch's start
+// (watch-start), and every lifecycle event of a container not ignored
+// (Params.IgnoreContainers, e.g. the one-shot migrate). A die, oom or restart that
+// chaosd did not cause is a violation; chaosd's own are the deaths of its kills,
+// stops and rollouts (a rollout's, pod by pod as it stops each), which the event
+// watch expected; any other event (a start, a pause, ...) passes: it is no death,
+// and shows the stream live (a history with no event at all proves nothing: not
+// exercised). Events after the history's end line (teardown) are not judged. Under
+// fault: seen while a fault was in effect. Unknown: the event stream broke
+// (watch-error), so deaths in that window may be missing.
 type NoUnexpectedDeath struct {
 	w *World
 	p Params
@@ -44,27 +45,23 @@ func (c *NoUnexpectedDeath) Observe(e *history.Event) {
 	if at.IsZero() {
 		at = e.Time
 	}
+	uf := c.w.AnyFault()
 	if d.Action == history.DockerWatchError {
-		c.t.unknown(Finding{At: at, Message: "the Docker event stream broke: container deaths around " + clock(at) + " may be missing (" + d.Err + ")"})
+		c.t.undecided(uf, &Finding{At: at, Message: "the Docker event stream broke: container deaths around " + clock(at) + " may be missing (" + d.Err + ")"},
+			"the Docker event stream must stay up from the history's start (1 watch-start) to its end: check chaosd's reach to the Docker daemon (chaosd doctor, --docker-host)")
 		return
 	}
-	if d.Action == history.DockerWatchStart {
-		c.t.exercise(false)
+	if d.Action != history.DockerWatchStart && c.p.ignored(d.Pod, d.Container) {
 		return
 	}
-	if c.p.ignored(d.Pod, d.Container) {
-		return
-	}
-	c.t.exercise(c.w.AnyFault())
 	switch d.Action {
 	case history.DockerDie, history.DockerOOM, history.DockerRestart:
-	default:
-		return
+		if !d.ByChaosd {
+			c.t.fail(uf, c.finding(at, d))
+			return
+		}
 	}
-	c.t.checks++
-	if !d.ByChaosd {
-		c.t.violate(c.finding(at, d))
-	}
+	c.t.pass(uf)
 }
 
 func (c *NoUnexpectedDeath) finding(at time.Time, d *history.Docker) Finding {
@@ -96,8 +93,7 @@ func shortID(id string) string {
 
 // Finish implements Checker.
 func (c *NoUnexpectedDeath) Finish(time.Time) []Verdict {
-	if c.t.exercised == 0 {
-		c.t.note("no Docker event was recorded: the event stream was not shown to be watched")
-	}
+	c.t.notExercised("no Docker event was recorded (0 events): the event stream was not shown to be watched; " +
+		"chaosd watches it when it reaches the Docker daemon (chaosd doctor, --docker-host) and runs the workload against containers (--workload=true)")
 	return []Verdict{c.t.verdict()}
 }

@@ -16,9 +16,9 @@ import (
 // fault) opens a wait of its own, from the death; its heal opens none (its target is
 // every pod, not one). At the deadline (+ Skew) with no ready reading: fail when the
 // pod was read and said not ready (or did not answer), unknown when it was never
-// read. Exercised: a wait judged (always under fault: heals and rollouts are
-// chaosd's faults). Unknown also: a heal that could not be confirmed (heal-unknown),
-// and a wait still open when the history ended.
+// read. Cases: the waits judged, and the heals that could not be confirmed (always
+// under fault: heals and rollouts are chaosd's faults). Unknown also: a heal that
+// could not be confirmed (heal-unknown), and a wait still open when the history ended.
 type PodRecovers struct {
 	w     *World
 	p     Params
@@ -76,9 +76,9 @@ func (c *PodRecovers) observeFault(e *history.Event) {
 			c.waits = append(c.waits, &recoverWait{f: f, pod: f.Pod, since: "the heal", healedAt: f.endAt, deadline: f.endAt.Add(c.p.RecoverDeadline)})
 		}
 	case history.FaultHealUnknown:
-		c.t.checks++
-		c.t.unknown(Finding{At: e.Time, Pods: []string{h.Pod}, Message: fmt.Sprintf(
-			"the heal of %s could not be confirmed (%s): whether the pod recovers is unknown", f, h.Err)})
+		c.t.undecided(true, &Finding{At: e.Time, Pods: []string{h.Pod}, Message: fmt.Sprintf(
+			"the heal of %s could not be confirmed (%s): whether the pod recovers is unknown", f, h.Err)},
+			"chaosd must confirm the heal (1 confirmed start, unpause or reconnect): chaosd recover heals what is left, and a watchdog heals it if chaosd dies (--watchdog=true)")
 	}
 }
 
@@ -111,12 +111,12 @@ func (c *PodRecovers) observeReady(e *history.Event) {
 			kept = append(kept, wt)
 			continue
 		}
-		c.t.checks++
-		c.t.exercise(true)
 		if e.Time.After(wt.deadline) {
-			c.t.violate(Finding{At: e.Time, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+			c.t.fail(true, Finding{At: e.Time, Pods: []string{wt.pod}, Message: fmt.Sprintf(
 				"%s was ready again only at %s, %s after %s; deadline %s (%s)",
 				wt.pod, clock(e.Time), e.Time.Sub(wt.healedAt).Round(time.Millisecond), wt.since, c.p.RecoverDeadline, wt.f)})
+		} else {
+			c.t.pass(true)
 		}
 	}
 	c.waits = kept
@@ -135,14 +135,14 @@ func (c *PodRecovers) judgeDue(now time.Time) {
 }
 
 func (c *PodRecovers) judgeLate(wt *recoverWait, at time.Time) {
-	c.t.checks++
 	if wt.readings == 0 {
-		c.t.unknown(Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
-			"%s's readiness was never read in the %s after %s (%s)", wt.pod, at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f)})
+		c.t.undecided(true, &Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+			"%s's readiness was never read in the %s after %s (%s)", wt.pod, at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f)},
+			fmt.Sprintf("the pod's readiness must be read at least 1 time within the recover deadline %s after the heal "+
+				"(chaosd reads it with the workload, --workload=true; chaosd analyze --recover-deadline sets the deadline)", c.p.RecoverDeadline))
 		return
 	}
-	c.t.exercise(true)
-	c.t.violate(Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+	c.t.fail(true, Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
 		"%s was not ready %s after %s (%s): %d readiness readings since, the last %s",
 		wt.pod, c.p.RecoverDeadline, wt.since, wt.f, wt.readings, wt.last)})
 }
@@ -151,14 +151,13 @@ func (c *PodRecovers) judgeLate(wt *recoverWait, at time.Time) {
 func (c *PodRecovers) Finish(at time.Time) []Verdict {
 	c.judgeDue(at)
 	for _, wt := range c.waits {
-		c.t.checks++
-		c.t.unknown(Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+		c.t.undecided(true, &Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
 			"the history ended %s after %s (%s), before %s was seen ready (deadline %s)",
-			at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f, wt.pod, c.p.RecoverDeadline)})
+			at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f, wt.pod, c.p.RecoverDeadline)},
+			fmt.Sprintf("the history must go on until the pod is ready or the recover deadline %s has passed after the heal "+
+				"(chaosd --fault waits that long unless interrupted; chaosd soak: --cooldown ≥ %s)", c.p.RecoverDeadline, c.p.RecoverDeadline))
 	}
-	if c.t.checks == 0 {
-		c.t.note("%s", c.notExercised())
-	}
+	c.t.notExercised("%s", c.notExercised())
 	return []Verdict{c.t.verdict()}
 }
 
@@ -178,8 +177,9 @@ func (p *pod) faultByID(id string) *fault {
 // notExercised says, in numbers, why no heal was judged: the faults seen and where
 // each stopped.
 func (c *PodRecovers) notExercised() string {
+	const remedy = ": a fault that is healed while the history goes on (--fault=KIND with a finite --down-for or --duration, not never)"
 	if len(c.faults) == 0 {
-		return "no fault was healed: none was injected"
+		return "no fault was healed: none was injected (0 faults)" + remedy
 	}
 	var open, failed int
 	for _, phase := range c.faults {
@@ -197,7 +197,7 @@ func (c *PodRecovers) notExercised() string {
 	if failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed to inject", failed))
 	}
-	return fmt.Sprintf("no fault was healed (%s: %s)", plural(len(c.faults), "fault"), strings.Join(parts, ", "))
+	return fmt.Sprintf("no fault was healed (%s: %s)", plural(len(c.faults), "fault"), strings.Join(parts, ", ")) + remedy
 }
 
 // plural is "1 fault", "2 faults".

@@ -17,13 +17,14 @@ import (
 // must have arrived. A watcher that ended without the finish is judged on what it
 // received (a run that never ends is run-completes'); one whose own pod was faulted
 // during the watch and that saw nothing is not judged.
-// Checks: every watcher report. Exercised: a late watcher with k >= 1 judged; under
-// fault: its attach opened while the run's owner was down. Never unknown (a watcher
-// report is a complete observation of its attach).
+// Cases: the late watchers with k >= 1 judged; under fault: its attach opened while
+// the run's owner was down. Never unknown (a watcher report is a complete observation
+// of its attach), but for a dependency outage.
 type PrefixReplay struct {
 	w *World
 	t tally
 
+	reports        int // watcher reports (for the note)
 	lateK0, cutOff int // late reports with k = 0; late k >= 1 ones not judged (for the note)
 }
 
@@ -41,7 +42,7 @@ func (c *PrefixReplay) Observe(e *history.Event) {
 	if e.Type != history.TypeWatch {
 		return
 	}
-	c.t.checks++
+	c.reports++
 	wt := e.Watch
 	if !wt.Late || wt.K < 1 {
 		if wt.Late {
@@ -65,10 +66,11 @@ func (c *PrefixReplay) Observe(e *history.Event) {
 			ownerDown = fmt.Sprintf("while its owner %s was down (%s)", r.OwnerAt(wt.OpenedAt), why)
 		}
 	}
-	c.t.exercise(ownerDown != "")
 	if problem := judgeReplay(wt, analyzeOrder(wt.Order, n)); problem != "" {
 		c.violate(e.Time, wt, r, problem, ownerDown)
+		return
 	}
+	c.t.pass(ownerDown != "")
 }
 
 // judgeReplay returns what is wrong with a late watcher's view, or "".
@@ -90,6 +92,7 @@ func judgeReplay(wt *history.Watch, c chunks) string {
 	return ""
 }
 
+// violate judges the watcher's case violated.
 func (c *PrefixReplay) violate(at time.Time, wt *history.Watch, r *Run, problem, ownerDown string) {
 	msg := fmt.Sprintf("watcher on %s (%s) %s", wt.Pod, watchWhen(wt), problem)
 	if ownerDown != "" {
@@ -100,7 +103,7 @@ func (c *PrefixReplay) violate(at time.Time, wt *history.Watch, r *Run, problem,
 	if r != nil {
 		f.Pods = append(f.Pods, podsOf(r)...)
 	}
-	c.t.violate(f)
+	c.t.fail(ownerDown != "", f)
 }
 
 func chunksOf(r *Run) int {
@@ -112,21 +115,24 @@ func chunksOf(r *Run) int {
 
 // Finish implements Checker.
 func (c *PrefixReplay) Finish(time.Time) []Verdict {
-	if c.t.exercised == 0 {
-		c.t.note("%s", c.notExercised())
-	}
+	c.t.notExercised("%s", c.notExercised())
 	return []Verdict{c.t.verdict()}
 }
 
-// notExercised says, in numbers, what the watcher reports were instead.
+// lateRemedy is what opens late attaches with k >= 1.
+const lateRemedy = "late attaches open once workload.late_after chunks are in the run's buffer: " +
+	"runs must stream more chunks than that and be watched meanwhile (--hint, e.g. slow:20x250 streams 20 chunks in 5s; --runs ≥ 1)"
+
+// notExercised says, in numbers, what the watcher reports were instead, and what
+// would have opened a late attach.
 func (c *PrefixReplay) notExercised() string {
 	s := "no late attach opened with k >= 1 chunks buffered was reported"
-	if c.t.checks == 0 {
-		return s + " (no watcher report at all)"
+	if c.reports == 0 {
+		return s + " (no watcher report at all): " + lateRemedy
 	}
-	s += fmt.Sprintf(" (%s: %d early, %d late with k = 0", plural(c.t.checks, "watcher report"), c.t.checks-c.lateK0-c.cutOff, c.lateK0)
+	s += fmt.Sprintf(" (%s: %d early, %d late with k = 0", plural(c.reports, "watcher report"), c.reports-c.lateK0-c.cutOff, c.lateK0)
 	if c.cutOff > 0 {
 		s += fmt.Sprintf(", %d late that saw nothing while their own pod was faulted", c.cutOff)
 	}
-	return s + ")"
+	return s + "): " + lateRemedy
 }

@@ -18,8 +18,8 @@ import (
 // Postgres last said it completed: a violation when there is no reply or a blank
 // one ("blank"), more than one ("persisted N times"), or a text that is not the whole
 // reply ("missing chunk-3..5", "chunk-2 repeated", chunks out of order, text that is
-// not mockai's). Checks and exercised: every run judged; under fault: a chaosd fault
-// hit its owner while it ran. Unknown: that reading could not be taken. Not judged
+// not mockai's). Cases: the completed runs judged; under fault: a chaosd fault hit its
+// owner while it ran. Unknown: that reading could not be taken. Not judged
 // (counted in the notes): readings of a run that ended otherwise (failed,
 // requires_action), and readings taken before the run was read completed.
 type ReplyPersisted struct {
@@ -63,16 +63,17 @@ func (c *ReplyPersisted) Observe(e *history.Event) {
 		return
 	}
 	c.done[p.Run] = true
-	c.t.checks++
 	if p.Err != "" || p.Messages == nil {
-		c.t.unknown(Finding{At: e.Time, Run: p.Run, Message: fmt.Sprintf("run %s: its persisted reply could not be read: %s", p.Run, orDash(p.Err)), Details: c.w.Details(r)})
+		c.t.undecided(r.Hit(), &Finding{At: e.Time, Run: p.Run, Message: fmt.Sprintf("run %s: its persisted reply could not be read: %s", p.Run, orDash(p.Err)), Details: c.w.Details(r)},
+			"chaosd must read a completed run's messages at least 1 time: check its reach to Postgres (chaosd doctor, --database-url) and postgres.reply_query (--config)")
 		return
 	}
-	c.t.exercise(r.Hit())
 	if problem := judgeReplies(p.Messages.Replies, r.Chunks); problem != "" {
-		c.t.violate(Finding{At: e.Time, Run: p.Run, Pods: podsOf(r), Message: fmt.Sprintf("run %s: its persisted reply is wrong: %s (read at %s, after the run completed)", p.Run, problem, clock(e.Time)),
+		c.t.fail(r.Hit(), Finding{At: e.Time, Run: p.Run, Pods: podsOf(r), Message: fmt.Sprintf("run %s: its persisted reply is wrong: %s (read at %s, after the run completed)", p.Run, problem, clock(e.Time)),
 			Details: append([]string{"persisted replies: " + quoteReplies(p.Messages.Replies)}, c.w.Details(r)...)})
+		return
 	}
+	c.t.pass(r.Hit())
 }
 
 // judgeReplies returns what is wrong with a completed run's persisted replies, or "".
@@ -190,8 +191,8 @@ func (c *ReplyPersisted) Finish(time.Time) []Verdict {
 	if c.early > 0 {
 		c.t.note("%s taken before the run was read completed, not judged", plural(c.early, "messages reading"))
 	}
-	if c.t.exercised == 0 && c.t.checks == 0 {
-		c.t.note("no run's persisted reply was read after the run was read completed")
-	}
+	c.t.notExercised("no run's persisted reply was read after the run was read completed (%d runs ended otherwise, %s taken before completion): "+
+		"chaosd reads replies when postgres.reply_query is set (in --config, or the target profile's) and runs complete (--runs ≥ 1)",
+		c.other[history.StatusFailed]+c.other[history.StatusRequiresAction], plural(c.early, "messages reading"))
 	return []Verdict{c.t.verdict()}
 }

@@ -19,12 +19,12 @@ import (
 // partition from NATS or everything, a Docker die or pause; a stop is
 // handover-completes'). From the moment the pod is up again, the run must be read
 // completed within RestartGraceFor(the run's streaming time).
-// Exercised: an episode judged: completed within the grace after the comeback (pass),
+// Cases: the episodes judged: completed within the grace after the comeback (pass),
 // still in progress past it, or ended failed (or requires_action) and not completed
-// by then (fail; a terminal status read after the comeback fails at once). Under
-// fault: a chaosd fault took the owner down. A new down of the owner before the
-// episode is judged starts it again.
-// Not exercised: the run was completed while its owner was still down (someone else
+// by then (fail; a terminal status read after the comeback fails at once), undecided
+// (unknown) or not promised. Under fault: a chaosd fault took the owner down. A new
+// down of the owner before the episode is judged starts it again.
+// No case: the run was completed while its owner was still down (someone else
 // finished it, e.g. a DBOS Conductor); the notes count those.
 // Not promised: the owner had not come back when the history ended: mesh does not
 // promise to recover a run whose pod never restarts.
@@ -94,8 +94,7 @@ func (c *RestartRecovers) observeThread(e *history.Event, ep *rrEpisode) {
 		c.completedWhileDown(ep, e.Time)
 	case st == history.StatusCompleted && !e.Time.After(up.Add(ep.grace)):
 		c.close(ep)
-		c.t.checks++
-		c.t.exercise(ep.iv.cause != nil)
+		c.t.pass(ep.iv.cause != nil)
 	case st == history.StatusCompleted:
 		c.violate(ep, e.Time, fmt.Sprintf("was completed only at %s, %s after its owner %s came back (%s), past the restart grace %s",
 			clock(e.Time), e.Time.Sub(up).Round(time.Millisecond), ep.iv.pod, clock(up), c.graceText(ep)))
@@ -119,7 +118,6 @@ func (c *RestartRecovers) upAt(ep *rrEpisode, t time.Time) (time.Time, bool) {
 
 func (c *RestartRecovers) completedWhileDown(ep *rrEpisode, at time.Time) {
 	c.close(ep)
-	c.t.checks++
 	c.byOthers++
 	if c.byOthers == 1 {
 		c.first = *ep
@@ -149,9 +147,9 @@ func (c *RestartRecovers) judgeDue(now time.Time) {
 				ep.ended, clock(ep.endedAt), ep.iv.pod, c.graceText(ep), ep.iv.pod, clock(up)))
 		case ep.lastErr != "":
 			c.close(ep)
-			c.t.checks++
-			c.t.unknown(c.finding(ep, at, fmt.Sprintf("could not be judged at the end of its restart grace (%s after its owner %s came back): the last Postgres reading failed (%s)",
-				c.graceText(ep), ep.iv.pod, ep.lastErr)))
+			f := c.finding(ep, at, fmt.Sprintf("could not be judged at the end of its restart grace (%s after its owner %s came back): the last Postgres reading failed (%s)",
+				c.graceText(ep), ep.iv.pod, ep.lastErr))
+			c.t.undecided(ep.iv.cause != nil, &f, fmt.Sprintf("Postgres must answer the run's reading at the end of the restart grace (judged %s after it): check chaosd's reach to it (chaosd doctor, --database-url)", c.p.Skew))
 		default:
 			c.violate(ep, at, fmt.Sprintf("was still in progress at %s, %s after its owner %s came back (%s): not recovered within the restart grace %s",
 				clock(at), ep.grace, ep.iv.pod, clock(up), c.graceText(ep)))
@@ -161,9 +159,7 @@ func (c *RestartRecovers) judgeDue(now time.Time) {
 
 func (c *RestartRecovers) violate(ep *rrEpisode, at time.Time, what string) {
 	c.close(ep)
-	c.t.checks++
-	c.t.exercise(ep.iv.cause != nil)
-	c.t.violate(c.finding(ep, at, what))
+	c.t.fail(ep.iv.cause != nil, c.finding(ep, at, what))
 }
 
 func (c *RestartRecovers) finding(ep *rrEpisode, at time.Time, what string) Finding {
@@ -192,33 +188,43 @@ func (c *RestartRecovers) Finish(at time.Time) []Verdict {
 		c.close(ep)
 		up, isUp := c.upAt(ep, at)
 		if !isUp {
-			c.t.notPromised("run %s: its owner %s went down at %s (%s) and had not come back when the history ended at %s, %s later: "+
+			c.t.notPromised(ep.iv.cause != nil, "run %s: its owner %s went down at %s (%s) and had not come back when the history ended at %s, %s later: "+
 				"mesh recovers a run when its pod restarts under the same name, and this one never did (hold the fault shorter than the history, or heal it)",
 				run, ep.iv.pod, clock(ep.iv.from), ep.iv.what(), clock(at), at.Sub(ep.iv.from).Round(time.Millisecond))
 			continue
 		}
-		c.t.checks++
-		c.t.unknown(c.finding(ep, at, fmt.Sprintf("was still in progress when the history ended at %s, %s after its owner %s came back (%s), within the restart grace %s",
-			clock(at), at.Sub(up).Round(time.Millisecond), ep.iv.pod, clock(up), c.graceText(ep))))
+		f := c.finding(ep, at, fmt.Sprintf("was still in progress when the history ended at %s, %s after its owner %s came back (%s), within the restart grace %s",
+			clock(at), at.Sub(up).Round(time.Millisecond), ep.iv.pod, clock(up), c.graceText(ep)))
+		c.t.undecided(ep.iv.cause != nil, &f, fmt.Sprintf("the history must go on for the restart grace after the owner's return (boot + detection %s + 2 × slack %s + the run's streaming time): "+
+			"chaosd --fault watches that long unless interrupted; chaosd soak: --cooldown ≥ the grace", c.p.DetectInterval, c.p.Slack))
 	}
-	if c.byOthers > 0 {
-		f := c.first
-		c.t.note("%s completed while %s owner was still down, so no restart recovered it (someone else finished it, e.g. a DBOS Conductor or a survivor): first run %s, completed at %s, its owner %s down since %s",
-			plural(c.byOthers, "run"), map[bool]string{true: "its", false: "their"}[c.byOthers == 1], f.run, clock(f.doneAt), f.iv.pod, clock(f.iv.from))
+	if c.byOthers > 0 && c.t.checks > 0 { // with no case, the not-exercised note says it
+		c.t.note("%s", c.byOthersText())
 	}
-	if c.t.exercised == 0 && c.t.unpromised == 0 && c.byOthers == 0 {
-		c.t.note("%s", c.notExercised())
-	}
+	c.t.notExercised("%s", c.notExercised())
 	return []Verdict{c.t.verdict()}
 }
 
-// notExercised says, in numbers, why no episode opened.
+// byOthersText says how many runs were completed while their owner was still down.
+func (c *RestartRecovers) byOthersText() string {
+	f := c.first
+	return fmt.Sprintf("%s completed while %s owner was still down, so no restart recovered it (someone else finished it, e.g. a DBOS Conductor or a survivor): first run %s, completed at %s, %s after its owner %s went down (%s)",
+		plural(c.byOthers, "run"), map[bool]string{true: "its", false: "their"}[c.byOthers == 1], f.run, clock(f.doneAt), f.doneAt.Sub(f.iv.from).Round(100*time.Millisecond), f.iv.pod, clock(f.iv.from))
+}
+
+// notExercised says, in numbers, why no episode was judged, and which fault gets one.
 func (c *RestartRecovers) notExercised() string {
+	if c.byOthers > 0 {
+		f := c.first
+		return c.byOthersText() + fmt.Sprintf(": for a restart to recover a run, its owner must come back before anyone else finishes it (--down-for < %s)",
+			f.doneAt.Sub(f.iv.from).Round(100*time.Millisecond))
+	}
+	const remedy = ": kill, pause or partition the owner of a run in progress, and heal it (--fault=kill-owner with a finite --down-for)"
 	switch c.w.downCount {
 	case 0:
-		return "no run's owner went down while the run was in progress (no pod went down)"
+		return "no run's owner went down while the run was in progress (0 pods went down)" + remedy
 	case 1:
-		return "no run's owner went down while the run was in progress (a pod went down once, owning no run read in progress, or stopped gracefully: handover-completes')"
+		return "no run's owner went down while the run was in progress (a pod went down once, owning no run read in progress, or stopped gracefully: handover-completes')" + remedy
 	}
-	return fmt.Sprintf("no run's owner went down while the run was in progress (pods went down %d times, owning no run read in progress, or stopped gracefully: handover-completes')", c.w.downCount)
+	return fmt.Sprintf("no run's owner went down while the run was in progress (pods went down %d times, owning no run read in progress, or stopped gracefully: handover-completes')", c.w.downCount) + remedy
 }

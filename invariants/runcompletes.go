@@ -16,7 +16,8 @@ import (
 //
 // Judged when both are seen (pass, or fail if after the deadline), when Postgres
 // gives a terminal status other than completed (fail), or at the deadline (+ Skew).
-// Exercised: a run judged; under fault: a chaosd fault hit its owner while it ran.
+// Cases: the runs started (each judged once, whatever the outcome); under fault: a
+// chaosd fault hit its owner while it ran.
 // Unknown: at the deadline the last thread reading had failed; Postgres said
 // completed but no watcher could show the finish (none reported, or all cut off by
 // faults on their pods); the finish was seen but Postgres never read; or the
@@ -38,6 +39,7 @@ type RunCompletes struct {
 	t       tally
 	pending map[string]*rcRun
 	queue   dropHeap // judge times
+	started int      // starts invoked (for the note)
 	refused int
 }
 
@@ -79,6 +81,7 @@ func (c *RunCompletes) Observe(e *history.Event) {
 func (c *RunCompletes) observeStart(o *history.Op) {
 	switch o.Phase {
 	case history.PhaseInvoke:
+		c.started++
 		r := c.w.Run(o.Run)
 		st := &rcRun{judgeAt: r.Deadline.Add(c.p.Skew)}
 		c.pending[o.Run] = st
@@ -173,23 +176,33 @@ func (c *RunCompletes) decideIfDone(id string, st *rcRun) {
 			clock(done), done.Sub(r.Started).Round(time.Millisecond), r.Deadline.Sub(r.Started).String()+c.extensionText(r, done)))
 		return
 	}
-	c.t.checks++
-	c.t.exercise(r != nil && r.Hit())
+	c.t.pass(r != nil && r.Hit())
 	delete(c.pending, id)
 }
 
 func (c *RunCompletes) fail(id string, at time.Time, what string) {
 	r := c.w.Run(id)
-	c.t.checks++
-	c.t.exercise(r != nil && r.Hit())
-	c.t.violate(c.finding(id, at, what))
+	c.t.fail(r != nil && r.Hit(), c.finding(id, at, what))
 	delete(c.pending, id)
 }
 
-func (c *RunCompletes) unknown(id string, at time.Time, why string) {
-	c.t.checks++
-	c.t.unknown(c.finding(id, at, why))
+// unknown judges the run undecided: why it could not be, and what would have decided
+// it (remedy).
+func (c *RunCompletes) unknown(id string, at time.Time, why, remedy string) {
+	r := c.w.Run(id)
+	f := c.finding(id, at, why)
+	c.t.undecided(r != nil && r.Hit(), &f, remedy)
 	delete(c.pending, id)
+}
+
+// What decides the runs that could not be judged.
+func (c *RunCompletes) readRemedy() string {
+	return fmt.Sprintf("Postgres must answer the run's reading at its deadline (judged %s after it): check chaosd's reach to it (chaosd doctor, --database-url)", c.p.Skew)
+}
+
+func (c *RunCompletes) endedRemedy() string {
+	return fmt.Sprintf("the history must outlast each run's deadline (its streaming time + the owner grace %s + 2 × slack %s): "+
+		"let runs finish before it ends (chaosd soak: --cooldown ≥ the longest deadline; chaosd --fault waits for its runs unless interrupted)", c.p.OwnerGrace, c.p.Slack)
 }
 
 func (c *RunCompletes) finding(id string, at time.Time, what string) Finding {
@@ -245,15 +258,19 @@ func (c *RunCompletes) judgeAtDeadline(id string, st *rcRun) {
 	case st.ended != "":
 		c.fail(id, at, fmt.Sprintf("ended %s at %s while its owner was down, and was not completed by %s after the owner came back", st.ended, clock(st.endedAt), deadline))
 	case r != nil && r.lastReadErr:
-		c.unknown(id, at, "could not be judged at "+deadline+": the last Postgres reading failed")
+		c.unknown(id, at, "could not be judged at "+deadline+": the last Postgres reading failed", c.readRemedy())
 	case r != nil && r.StartPhase == history.PhaseIndeterminate && !st.began && st.finishAt.IsZero():
-		c.unknown(id, at, "had an indeterminate start (the POST's answer was lost) and never showed a sign of running: it may never have started")
+		c.unknown(id, at, "had an indeterminate start (the POST's answer was lost) and never showed a sign of running: it may never have started",
+			fmt.Sprintf("a start whose answer was lost (timeout, reset) is judged only if the run shows a sign of running (an in_progress reading or a chunk) by its deadline "+
+				"(streaming time + owner grace %s + 2 × slack %s): check the start route (chaosd doctor) and start more runs (--runs, or --rate for a soak)", c.p.OwnerGrace, c.p.Slack))
 	case !st.completedAt.IsZero() && st.watchers == st.excused:
-		c.unknown(id, at, fmt.Sprintf("is completed in Postgres, but no watcher could show the finish chunk (%d watchers reported, %d cut off by faults on their pods)", st.watchers, st.excused))
+		c.unknown(id, at, fmt.Sprintf("is completed in Postgres, but no watcher could show the finish chunk (%d watchers reported, %d cut off by faults on their pods)", st.watchers, st.excused),
+			"a watcher on a pod that no fault hit must see the finish chunk: leave at least 1 pod unfaulted (--max-faulted below the pod count; --fault=KIND-owner hits 1 pod, --fault=rollout every pod)")
 	case !st.completedAt.IsZero():
 		c.fail(id, at, fmt.Sprintf("is completed in Postgres, but none of its %d watchers saw the finish chunk", st.watchers))
 	case r == nil || r.postgres.empty():
-		c.unknown(id, at, "could not be judged at "+deadline+": Postgres was never read for it")
+		c.unknown(id, at, "could not be judged at "+deadline+": Postgres was never read for it",
+			"chaosd must read the run's thread from Postgres at least 1 time: check its reach (chaosd doctor, --database-url) and the owner source (--owner-source)")
 	case !st.finishAt.IsZero():
 		c.fail(id, at, "had its finish chunk seen, but Postgres did not say completed by "+deadline)
 	default:
@@ -277,15 +294,25 @@ func (c *RunCompletes) Finish(at time.Time) []Verdict {
 			continue
 		}
 		why := fmt.Sprintf("was still in flight when the history ended at %s, %s before its deadline", clock(at), st.judgeAt.Add(-c.p.Skew).Sub(at).Round(time.Millisecond))
+		remedy := c.endedRemedy()
 		if r := c.w.Run(id); r != nil && r.lastReadErr {
-			why = "could not be judged: the last Postgres reading failed, and the history ended before its deadline"
+			why, remedy = "could not be judged: the last Postgres reading failed, and the history ended before its deadline", c.readRemedy()
 		}
-		c.unknown(id, at, why)
+		c.unknown(id, at, why, remedy)
 	}
 	if c.refused > 0 {
 		c.t.note("%d starts were refused by mesh (not runs)", c.refused)
 	}
+	c.t.notExercised("%s", c.notExercised())
 	return []Verdict{c.t.verdict()}
+}
+
+// notExercised says, in numbers, why no run was judged.
+func (c *RunCompletes) notExercised() string {
+	if c.started > 0 && c.refused == c.started {
+		return fmt.Sprintf("no run was judged: all %d starts were refused by mesh (4xx): check the route and tenant chaosd starts runs with (chaosd doctor; --runs sets how many)", c.started)
+	}
+	return fmt.Sprintf("no run was judged: %d runs were started; runs must flow through the cluster (--runs ≥ 1 with --workload=true for chaosd --fault; --rate for chaosd soak)", c.started)
 }
 
 // ownerNeverBack judges, at the end of the history, a run whose owner went down
@@ -305,7 +332,7 @@ func (c *RunCompletes) ownerNeverBack(id string, st *rcRun, at time.Time) bool {
 	if st.ended != "" {
 		ended = fmt.Sprintf("; Postgres said %s at %s", st.ended, clock(st.endedAt))
 	}
-	c.t.notPromised("run %s: its owner %s went down at %s (%s) while it ran and had not come back when the history ended at %s%s. "+
+	c.t.notPromised(r != nil && r.Hit(), "run %s: its owner %s went down at %s (%s) while it ran and had not come back when the history ended at %s%s. "+
 		"This mesh recovers a dead pod's runs only when a pod of the same name restarts, or with a DBOS Conductor "+
 		"(restart-recovery is promised, survivor-takeover is not); its reaper fails such a run eventually",
 		id, open.pod, clock(open.from), open.what(), clock(at), ended)

@@ -2,6 +2,8 @@ package invariants
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,15 +35,19 @@ import (
 // sequences only grow, so a purge shows even across unobserved gaps), the earlier
 // reading had no end sentinel, and Postgres still says in_progress at least
 // PurgeConfirm after the later reading (a run's own end purges too).
-// Checks: watcher reports and buffer comparisons. Exercised: a report with at least
-// one chunk, or a comparison while in_progress with at least one delta buffered;
+// Cases: the watcher reports with at least one chunk (or foreign text), and the
+// comparisons of two buffer readings while in_progress whose first had at least one
+// message (one that suspects a purge is counted when it is confirmed or cleared);
 // under fault: the run was hit by a fault, or the watcher's pod was faulted, or a
-// fault was in effect at the comparison. Never unknown.
+// fault was in effect at the comparison. Never unknown, but for a dependency outage.
 type StreamIntegrity struct {
 	w       *World
 	p       Params
 	t       tally
 	buffers map[string]*bufState
+
+	reports, empty int // watcher reports, those with no chunk (for the note)
+	compared, bare int // buffer comparisons while in_progress, those of an empty buffer (for the note)
 }
 
 var _ Checker = (*StreamIntegrity)(nil)
@@ -83,15 +89,16 @@ func (c *StreamIntegrity) Observe(e *history.Event) {
 
 func (c *StreamIntegrity) observeWatch(e *history.Event) {
 	wt := e.Watch
-	c.t.checks++
+	c.reports++
 	r := c.w.Run(wt.Run)
 	n := chunksOf(r)
 	ch := analyzeOrder(wt.Order, n)
 	if ch.total == 0 && wt.Foreign == 0 {
+		c.empty++
 		return
 	}
 	cut := c.w.FaultOn(wt.Pod, wt.OpenedAt, e.Time)
-	c.t.exercise((r != nil && r.Hit()) || cut != nil)
+	hit := (r != nil && r.Hit()) || cut != nil
 	judge := judgeResponse
 	if c.p.keptLog() {
 		judge = judgeKeptLog
@@ -100,8 +107,10 @@ func (c *StreamIntegrity) observeWatch(e *history.Event) {
 		f := Finding{At: e.Time, Run: wt.Run, Pods: []string{wt.Pod},
 			Message: fmt.Sprintf("run %s: watcher on %s (%s) %s", wt.Run, wt.Pod, watchWhen(wt), strings.Join(problems, "; "))}
 		f.Details = append([]string{"this watcher " + describeWatch(wt, n)}, c.w.Details(r)...)
-		c.t.violate(f)
+		c.t.fail(hit, f)
+		return
 	}
+	c.t.pass(hit)
 }
 
 // judgeResponse lists what is wrong with one watcher's response.
@@ -233,15 +242,17 @@ func (c *StreamIntegrity) observeBuffer(e *history.Event) {
 	if prevAt.IsZero() || st.judged || r == nil || !r.inProgress() {
 		return
 	}
-	c.t.checks++
+	c.compared++
 	hit := r.Hit() || c.w.AnyFault()
-	if prev.TextDeltas >= 1 || prev.Messages >= 1 {
-		c.t.exercise(hit)
-	}
 	cur := *p.Buffer
 	lost := cur.Messages < prev.Messages || (prev.FirstSeq > 0 && cur.FirstSeq > prev.FirstSeq)
-	if lost && !prev.Done && st.suspect == nil {
-		st.suspect = &purge{at: e.Time, before: prev, after: cur, beforeAt: prevAt, underFault: hit}
+	switch {
+	case lost && !prev.Done && st.suspect == nil:
+		st.suspect = &purge{at: e.Time, before: prev, after: cur, beforeAt: prevAt, underFault: hit} // a case once confirmed or cleared
+	case prev.TextDeltas >= 1 || prev.Messages >= 1:
+		c.t.pass(hit)
+	default:
+		c.bare++
 	}
 }
 
@@ -254,6 +265,7 @@ func (c *StreamIntegrity) confirmPurge(e *history.Event) {
 	}
 	switch status := e.Probe.ThreadState.Status; {
 	case status != history.StatusInProgress:
+		c.t.pass(st.suspect.underFault) // the run's own end purged it
 		st.suspect = nil
 		delete(c.buffers, e.Probe.Run)
 	case e.Time.Sub(st.suspect.at) >= c.p.PurgeConfirm:
@@ -271,15 +283,29 @@ func (c *StreamIntegrity) reportPurge(run string, st *bufState, confirm *history
 	if r != nil {
 		f.Pods = podsOf(r)
 	}
-	c.t.violate(f)
+	c.t.fail(s.underFault, f)
 }
 
 func bufText(b history.Buffer) string {
 	return fmt.Sprintf("%d msgs seq %d-%d (%d deltas)", b.Messages, b.FirstSeq, b.LastSeq, b.TextDeltas)
 }
 
-// Drop implements dropper.
-func (c *StreamIntegrity) Drop(run string) { delete(c.buffers, run) }
+// Drop implements dropper. A purge still suspected was not confirmed: its comparison
+// passes.
+func (c *StreamIntegrity) Drop(run string) {
+	if st := c.buffers[run]; st != nil && st.suspect != nil {
+		c.t.pass(st.suspect.underFault)
+	}
+	delete(c.buffers, run)
+}
 
 // Finish implements Checker.
-func (c *StreamIntegrity) Finish(time.Time) []Verdict { return []Verdict{c.t.verdict()} }
+func (c *StreamIntegrity) Finish(time.Time) []Verdict {
+	for _, run := range slices.Sorted(maps.Keys(c.buffers)) {
+		c.Drop(run)
+	}
+	c.t.notExercised("no reply and no buffer was judged (%s, %d with no chunk; %d buffer comparisons of a run in progress, %d of an empty buffer): "+
+		"runs must stream chunks while watched and read (--runs ≥ 1, --hint with chunks, e.g. slow:20x250)",
+		plural(c.reports, "watcher report"), c.empty, c.compared, c.bare)
+	return []Verdict{c.t.verdict()}
+}

@@ -13,8 +13,8 @@ import (
 // this only judges them: a reading with OK false is a violation (SQL returned rows,
 // HTTP answered non-2xx, a NATS stream or bucket is missing), one that could not be
 // taken (Probe.Err, with User.Check naming the check) is unknown. A streak of
-// failing readings is one violation. Checks and exercised: readings taken; under
-// fault: while a fault was in effect. A declared check never read is not-exercised.
+// failing readings is one violation. Cases: the readings taken; under fault: while a
+// fault was in effect. A declared check never read is not-exercised.
 type UserChecks struct {
 	w      *World
 	p      Params
@@ -59,20 +59,22 @@ func (c *UserChecks) Observe(e *history.Event) {
 	u := e.Probe.User
 	uc := c.check(u.Check)
 	uc.kind = u.Kind
-	uc.t.checks++
+	uf := c.w.AnyFault()
 	if e.Probe.Err != "" {
-		uc.t.unknown(Finding{At: e.Time, Message: fmt.Sprintf("user check %s could not be run at %s: %s", u.Check, clock(e.Time), e.Probe.Err)})
+		uc.t.undecided(uf, &Finding{At: e.Time, Message: fmt.Sprintf("user check %s could not be run at %s: %s", u.Check, clock(e.Time), e.Probe.Err)},
+			"the check must run at least 1 time without an error: fix its SQL, URL, stream or bucket in the config's checks (--config), and chaosd's reach to it (chaosd doctor)")
 		return
 	}
-	uc.t.exercise(c.w.AnyFault())
-	if u.OK {
+	switch {
+	case u.OK:
 		uc.failing = false
-		return
+		uc.t.pass(uf)
+	case uc.failing:
+		uc.t.pass(uf) // the streak's violation is recorded
+	default:
+		uc.failing = true
+		uc.t.fail(uf, Finding{At: e.Time, Message: fmt.Sprintf("user check %s (%s) failed at %s: %s", u.Check, u.Kind, clock(e.Time), orDash(u.Detail))})
 	}
-	if !uc.failing {
-		uc.t.violate(Finding{At: e.Time, Message: fmt.Sprintf("user check %s (%s) failed at %s: %s", u.Check, u.Kind, clock(e.Time), orDash(u.Detail))})
-	}
-	uc.failing = true
 }
 
 // Finish implements Checker.
@@ -80,9 +82,7 @@ func (c *UserChecks) Finish(time.Time) []Verdict {
 	out := make([]Verdict, 0, len(c.order))
 	for _, name := range slices.Sorted(slices.Values(c.order)) {
 		uc := c.checks[name]
-		if uc.t.checks == 0 {
-			uc.t.note("declared but never read")
-		}
+		uc.t.notExercised("declared but never read (0 readings): chaosd reads user checks while its workload runs (--workload=true, not with the bare fault; chaosd soak always)")
 		out = append(out, uc.t.verdict())
 	}
 	return out

@@ -431,21 +431,6 @@ func (w *World) DownSince(name string) (time.Time, string, bool) {
 	return p.down.from, p.down.why(), true
 }
 
-// downUntil returns when the pod's down interval that began at from ended, or false
-// while it lasts (or when it is no longer remembered).
-func (w *World) downUntil(name string, from time.Time) (time.Time, bool) {
-	p := w.pods[name]
-	if p == nil {
-		return time.Time{}, false
-	}
-	for _, iv := range slices.Backward(p.downs) {
-		if iv.from.Equal(from) {
-			return iv.to, !iv.to.IsZero()
-		}
-	}
-	return time.Time{}, false
-}
-
 // WasDown reports whether the pod was down at t (as far as the recent past goes).
 func (w *World) WasDown(name string, t time.Time) (string, bool) {
 	p := w.pods[name]

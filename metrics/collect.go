@@ -99,15 +99,15 @@ var invariantDescs = []struct {
 	desc  *prometheus.Desc
 	value func(InvariantCount) int
 }{
-	{prometheus.NewDesc("chaosd_invariant_checks_total", "Times an invariant was checked.", []string{"invariant"}, nil),
+	{prometheus.NewDesc("chaosd_invariant_checks_total", "Cases the invariant judged, each in its unit (see the verdict table legend: chaosd analyze --help).", []string{"invariant"}, nil),
 		func(c InvariantCount) int { return c.Checks }},
-	{prometheus.NewDesc("chaosd_invariant_exercised_total", "Checks that exercised the invariant (had something to judge).", []string{"invariant"}, nil),
+	{prometheus.NewDesc("chaosd_invariant_exercised_total", "Of the cases judged, those decided on an observation (passed or violated).", []string{"invariant"}, nil),
 		func(c InvariantCount) int { return c.Exercised }},
-	{prometheus.NewDesc("chaosd_invariant_under_fault_total", "Exercising checks made while a fault was in effect.", []string{"invariant"}, nil),
+	{prometheus.NewDesc("chaosd_invariant_under_fault_total", "Of the cases judged, those a chaosd fault bore on.", []string{"invariant"}, nil),
 		func(c InvariantCount) int { return c.UnderFault }},
-	{prometheus.NewDesc("chaosd_invariant_violations_total", "Violations found.", []string{"invariant"}, nil),
+	{prometheus.NewDesc("chaosd_invariant_violations_total", "Violations found, each in a different case.", []string{"invariant"}, nil),
 		func(c InvariantCount) int { return c.Violations }},
-	{prometheus.NewDesc("chaosd_invariant_unknowns_total", "Checks that could not observe what they needed (unknown, never a pass).", []string{"invariant"}, nil),
+	{prometheus.NewDesc("chaosd_invariant_unknowns_total", "Cases that could not be decided (unknown, never a pass).", []string{"invariant"}, nil),
 		func(c InvariantCount) int { return c.Unknowns }},
 }
 

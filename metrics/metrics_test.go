@@ -325,23 +325,23 @@ func TestInvariantsAtScrapeTime(t *testing.T) {
 	m := New(Options{Invariants: func() []InvariantCount { return counts }})
 	want := func(prefixViolations int) string {
 		return strings.ReplaceAll(`
-# HELP chaosd_invariant_checks_total Times an invariant was checked.
+# HELP chaosd_invariant_checks_total Cases the invariant judged, each in its unit (see the verdict table legend: chaosd analyze --help).
 # TYPE chaosd_invariant_checks_total counter
 chaosd_invariant_checks_total{invariant="prefix-replay"} 15
 chaosd_invariant_checks_total{invariant="run-completes"} 3
-# HELP chaosd_invariant_exercised_total Checks that exercised the invariant (had something to judge).
+# HELP chaosd_invariant_exercised_total Of the cases judged, those decided on an observation (passed or violated).
 # TYPE chaosd_invariant_exercised_total counter
 chaosd_invariant_exercised_total{invariant="prefix-replay"} 12
 chaosd_invariant_exercised_total{invariant="run-completes"} 3
-# HELP chaosd_invariant_under_fault_total Exercising checks made while a fault was in effect.
+# HELP chaosd_invariant_under_fault_total Of the cases judged, those a chaosd fault bore on.
 # TYPE chaosd_invariant_under_fault_total counter
 chaosd_invariant_under_fault_total{invariant="prefix-replay"} 1
 chaosd_invariant_under_fault_total{invariant="run-completes"} 1
-# HELP chaosd_invariant_violations_total Violations found.
+# HELP chaosd_invariant_violations_total Violations found, each in a different case.
 # TYPE chaosd_invariant_violations_total counter
 chaosd_invariant_violations_total{invariant="prefix-replay"} VIOL
 chaosd_invariant_violations_total{invariant="run-completes"} 0
-# HELP chaosd_invariant_unknowns_total Checks that could not observe what they needed (unknown, never a pass).
+# HELP chaosd_invariant_unknowns_total Cases that could not be decided (unknown, never a pass).
 # TYPE chaosd_invariant_unknowns_total counter
 chaosd_invariant_unknowns_total{invariant="prefix-replay"} 1
 chaosd_invariant_unknowns_total{invariant="run-completes"} 0

@@ -45,7 +45,7 @@ func WriteJUnit(w io.Writer, d *Data) error {
 	s := junitSuite{Name: "chaosd invariants", Time: fmt.Sprintf("%.3f", d.To.Sub(d.From).Seconds())}
 	for _, v := range d.Verdicts.Verdicts {
 		c := junitCase{Name: v.Name, Classname: "chaosd.invariants",
-			SystemOut: fmt.Sprintf("checks %d, exercised %d, under fault %d, violations %d, unknown windows %d", v.Checks, v.Exercised, v.UnderFault, v.Violations, v.Unknowns)}
+			SystemOut: fmt.Sprintf("checked %d, under fault %d, violated %d, unknown %d", v.Checks, v.UnderFault, v.Violations, v.Unknowns)}
 		if v.NotPromised > 0 {
 			c.SystemOut += fmt.Sprintf(", not promised %d", v.NotPromised)
 		}

@@ -14,9 +14,9 @@ func WriteMarkdown(w io.Writer, d *Data) error {
 	fmt.Fprintf(&b, "# chaosd: %s\n\n", strings.ToUpper(string(d.Verdicts.Status)))
 	fmt.Fprintf(&b, "%s to %s (%s), %d events, %d runs, %d faults.\n\n", d.From.UTC().Format(time.RFC3339), d.To.UTC().Format(time.RFC3339),
 		d.To.Sub(d.From).Round(time.Second), d.Verdicts.Events, len(d.Runs), len(d.Faults))
-	b.WriteString("| invariant | status | checks | exercised | under fault | violations | unknown | first finding |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| invariant | status | checked | under fault | violated | unknown | first finding |\n|---|---|---|---|---|---|---|\n")
 	for _, v := range d.Verdicts.Verdicts {
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %s |\n", v.Name, v.Status, v.Checks, v.Exercised, v.UnderFault, v.Violations, v.Unknowns, mdCell(v.Message()))
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s |\n", v.Name, v.Status, v.Checks, v.UnderFault, v.Violations, v.Unknowns, mdCell(v.Message()))
 	}
 	if len(d.Faults) > 0 {
 		b.WriteString("\n| fault | kind | pod | injected | healed | outcome |\n|---|---|---|---|---|---|\n")
