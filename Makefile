@@ -9,8 +9,8 @@ LDFLAGS := -s -w -X github.com/chaosd/chaosd/cli.version=$(VERSION)
 build: ## build bin/chaosd (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosd
 
-test: deps ## every test tier: vet, unit, integration, fuzz, end-to-end
-	scripts/test.sh
+test: deps ## every test tier: vet, unit, integration, fuzz, end-to-end (the report's browser checks required: deps installs chromium)
+	CHAOSD_REQUIRE_BROWSER=1 scripts/test.sh
 
 deps: ## install what the tests need (Debian packages as root; Alertmanager and promtool into bin/)
 	scripts/install-deps.sh

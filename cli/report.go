@@ -12,9 +12,13 @@ import (
 )
 
 const reportHelp = `
-Write the report of a stored history: report.html (a timeline of run latencies with
-fault windows shaded and violations marked, as an inline SVG that needs no network,
-a per-invariant and a per-fault table), junit.xml (one test case per invariant; a
+Write the report of a stored history: report.html (one self-contained page, no
+network: a timeline with one lane per pod, each run a bar from its start to its
+decision on its owner's lane, owner changes and takeovers as arrows, fault windows on
+the pod they hit, dependency outages hatched, each violation marked at its time and
+linked to its evidence; latency and throughput over time; the verdict table and the
+diagnoses; the faults, owner changes and outages; printable, and aggregated past
+2,000 runs), junit.xml (one test case per invariant; a
 verdict other than pass is a failure) and summary.md, into --out (default: beside
 FILE, in <FILE without .jsonl>-report/). The verdicts are those of chaosd analyze.
 

@@ -271,6 +271,7 @@ func TestE2ESoakClean(t *testing.T) {
 		t.Errorf("final quiet check not clean:\n%s", r.out)
 	}
 	checkReports(t, r.dir, rep)
+	checkReportInBrowser(t, r.dir, 0)
 	t.Logf("faults healed by kind %v; history segments rotated: %d\n%s", kinds, rotated, tail(r.out, 40))
 }
 
@@ -377,6 +378,7 @@ func TestE2ESoakDefectAlerts(t *testing.T) {
 	if !strings.Contains(html, `class="violation"`) {
 		t.Error("report.html marks no violation on the timeline")
 	}
+	checkReportInBrowser(t, r.dir, 1)
 }
 
 // TestE2ESoakDependencyOutage stops NATS for 40 s in the middle of a soak: the
