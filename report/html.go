@@ -53,6 +53,7 @@ type page struct {
 	Outages                       []outageRow
 	Kinds                         []string
 	Pods                          []podKey
+	Legend                        string // the verdict table's legend (invariants.TableLegend)
 }
 
 type summary struct {
@@ -102,7 +103,7 @@ type podKey struct {
 
 func newPage(d *Data) *page {
 	v := newView(d)
-	p := &page{D: d, Status: string(d.Verdicts.Status), Detail: v.detail, Bucket: fmtDur(v.bucket),
+	p := &page{D: d, Legend: invariants.TableLegend, Status: string(d.Verdicts.Status), Detail: v.detail, Bucket: fmtDur(v.bucket),
 		Span: fmtDur(d.To.Sub(d.From))}
 	var n1, n2, n3 int
 	p.Timeline, n1 = v.lanesSVG()
@@ -177,8 +178,8 @@ func newPage(d *Data) *page {
 		if vd.NotPromised > 0 {
 			unpromised = fmt.Sprintf(", %d not promised", vd.NotPromised)
 		}
-		dg.Head = fmt.Sprintf("%d violations, %d unobserved windows%s; checks %d, exercised %d, under fault %d",
-			vd.Violations, vd.Unknowns, unpromised, vd.Checks, vd.Exercised, vd.UnderFault)
+		dg.Head = fmt.Sprintf("%d violations, %d unobserved windows%s; of %d cases checked, %d under fault",
+			vd.Violations, vd.Unknowns, unpromised, vd.Checks, vd.UnderFault)
 		nv, nu := 0, 0
 		for _, m := range anchors[vd.Name] {
 			label := ""
@@ -371,9 +372,10 @@ svg .thr-started{fill:none;stroke:#5f6368;stroke-width:1.6}svg .thr-done{fill:no
 </figure>
 
 <h2 id="invariants">Invariants</h2>
-<table class="verdicts"><tr><th>invariant</th><th>status</th><th>checks</th><th>exercised</th><th>under fault</th><th>violations</th><th>unknown</th><th>first finding</th></tr>
-{{range .Verdicts}}<tr><td>{{if .Anchor}}<a href="#{{.Anchor}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}</td><td class="{{.Status}}">{{.Status}}</td><td class="num">{{.Checks}}</td><td class="num">{{.Exercised}}</td><td class="num">{{.UnderFault}}</td><td class="num">{{.Violations}}</td><td class="num">{{.Unknowns}}</td><td>{{.Message}}</td></tr>
+<table class="verdicts"><tr><th>invariant</th><th>status</th><th title="cases judged, each in the invariant's unit; the other counts are parts of it">checked</th><th title="of checked, the cases a chaosd fault bore on">under fault</th><th title="of checked, the violations found">violated</th><th title="of checked, the cases that could not be decided">unknown</th><th>first finding</th></tr>
+{{range .Verdicts}}<tr><td>{{if .Anchor}}<a href="#{{.Anchor}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}</td><td class="{{.Status}}">{{.Status}}</td><td class="num">{{.Checks}}</td><td class="num">{{.UnderFault}}</td><td class="num">{{.Violations}}</td><td class="num">{{.Unknowns}}</td><td>{{.Message}}</td></tr>
 {{end}}</table>
+<details class="note"><summary>What the columns and statuses mean</summary><pre>{{.Legend}}</pre></details>
 
 {{if or .Diagnoses .Notes}}<h2 id="diagnoses">Diagnoses</h2>
 {{range .Diagnoses}}<div class="diag st-{{.Status}}" id="{{.Anchor}}"><h3>{{.Name}}: <span class="{{.Status}}">{{.Status}}</span></h3><p class="note">{{.Head}}</p>
