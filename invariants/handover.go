@@ -25,8 +25,11 @@ import (
 // Cases (always under fault): the episodes judged. Pass: completed in time on
 // another pod. Fail: still not completed at the end of the grace (the gate was not
 // handed over); completed only after the stopped pod came back, with the last owner
-// reading naming it (it waited for its owner to restart instead of being handed
-// over); completed on another pod past the grace; ended failed or requires_action.
+// reading naming it and no reading in between that showed the run with no owner (it
+// waited for its owner to restart instead of being handed over; a run seen ownerless
+// after the stop was handed over, and the queue may give it to the restarted pod
+// itself, as it does in a rollout, whose pods come back at once: judged by time
+// only); completed on another pod past the grace; ended failed or requires_action.
 // Unknown: at the end of the grace the last thread reading had failed; completed
 // after the stopped pod came back with no owner read since the stop, so the pod that
 // completed it is not known; the history ended during the grace.
@@ -46,6 +49,7 @@ type hoEpisode struct {
 	grace, stream time.Duration
 	owner         string    // the last owner read since the stop ("" none)
 	ownerAt       time.Time // when
+	handedOver    time.Time // first reading since the stop of the run in progress with no owner: its gate back on the queue
 	lastErr       string    // the last thread reading failed: why
 }
 
@@ -86,6 +90,8 @@ func (c *HandoverCompletes) observeThread(e *history.Event, ep *hoEpisode) {
 	case history.StatusInProgress:
 		if st.Owner != "" {
 			ep.owner, ep.ownerAt = st.Owner, e.Time
+		} else if ep.handedOver.IsZero() {
+			ep.handedOver = e.Time
 		}
 	case history.StatusCompleted:
 		c.completed(ep, e.Time)
@@ -100,7 +106,7 @@ func (c *HandoverCompletes) completed(ep *hoEpisode, at time.Time) {
 	back := !ep.iv.to.IsZero() && !ep.iv.to.After(at)
 	after := at.Sub(ep.iv.from).Round(time.Millisecond)
 	switch {
-	case back && ep.owner == ep.iv.pod:
+	case back && ep.owner == ep.iv.pod && ep.handedOver.IsZero():
 		c.violate(ep, at, fmt.Sprintf("waited for its owner to restart instead of being handed over: completed at %s, %s after %s was stopped, "+
 			"after %s came back (%s); Postgres named %s its owner at %s", clock(at), after, ep.iv.pod, ep.iv.pod, clock(ep.iv.to), ep.iv.pod, clock(ep.ownerAt)))
 	case back && ep.owner == "":

@@ -254,6 +254,27 @@ func TestHandoverCompletes(t *testing.T) {
 		r := downRun{kind: "stop", downAt: 4, upAt: 30, doneAt: 40, end: 80, promises: cur}.build().report(Params{})
 		expect(t, r, NameHandoverCompletes, Fail, "run r1 waited for its owner to restart instead of being handed over: completed at 12:00:40.000, 36s after mesh-1 was stopped, after mesh-1 came back (12:00:30.000); Postgres named mesh-1 its owner at 12:00:38.000")
 	})
+	t.Run("pass: handed over, then taken from the queue by the restarted pod itself", func(t *testing.T) {
+		// A rollout brings the stopped pod back at once; the gate it put back on the
+		// queue (the run read with no owner) may be dequeued by that pod first.
+		owner := func(s float64) string {
+			switch {
+			case s < 5:
+				return "mesh-1"
+			case s < 7:
+				return ""
+			}
+			return "mesh-1"
+		}
+		r := downRun{kind: "stop", downAt: 4, upAt: 6, owner: owner, doneAt: 20, end: 80, promises: cur}.build().report(Params{})
+		expect(t, r, NameHandoverCompletes, Pass)
+		// Not seen ownerless: it waited for the restart.
+		r = downRun{kind: "stop", downAt: 4, upAt: 6, doneAt: 20, end: 80, promises: cur}.build().report(Params{})
+		expect(t, r, NameHandoverCompletes, Fail, "waited for its owner to restart instead of being handed over")
+		// Handed over, but completed past the grace.
+		r = downRun{kind: "stop", downAt: 4, upAt: 6, owner: owner, doneAt: 60, end: 120, promises: cur}.build().report(Params{})
+		expect(t, r, NameHandoverCompletes, Fail, "was still in progress at 12:00:44.000, 40s after its owner mesh-1 was stopped")
+	})
 	t.Run("a rollout by SIGTERM hands over", func(t *testing.T) {
 		r := downRun{kind: "rollout-term", downAt: 4, upAt: 8, owner: ownerFrom(6, "mesh-2"), doneAt: 20, end: 80, promises: cur}.build().report(Params{})
 		expect(t, r, NameHandoverCompletes, Pass)
