@@ -154,8 +154,12 @@ func (c *HandoverCompletes) judgeDue(now time.Time) {
 			c.t.undecided(true, &f, fmt.Sprintf("Postgres must answer the run's reading at the end of the handover grace (judged %s after it): check chaosd's reach to it (chaosd doctor, --database-url)", c.p.Skew))
 			continue
 		}
-		c.violate(ep, at, fmt.Sprintf("was still in progress at %s, %s after its owner %s was stopped: the gate was not handed over (handover grace %s; %s)",
-			clock(at), ep.grace, ep.iv.pod, c.graceText(ep), c.whereText(ep, at)))
+		why := "the gate was not handed over"
+		if !ep.handedOver.IsZero() {
+			why = fmt.Sprintf("read back on the queue (in progress, no owner) at %s, it was not completed in time", clock(ep.handedOver))
+		}
+		c.violate(ep, at, fmt.Sprintf("was still in progress at %s, %s after its owner %s was stopped: %s (handover grace %s; %s)",
+			clock(at), ep.grace, ep.iv.pod, why, c.graceText(ep), c.whereText(ep, at)))
 	}
 }
 

@@ -273,7 +273,7 @@ func TestHandoverCompletes(t *testing.T) {
 		expect(t, r, NameHandoverCompletes, Fail, "waited for its owner to restart instead of being handed over")
 		// Handed over, but completed past the grace.
 		r = downRun{kind: "stop", downAt: 4, upAt: 6, owner: owner, doneAt: 60, end: 120, promises: cur}.build().report(Params{})
-		expect(t, r, NameHandoverCompletes, Fail, "was still in progress at 12:00:44.000, 40s after its owner mesh-1 was stopped")
+		expect(t, r, NameHandoverCompletes, Fail, "was still in progress at 12:00:44.000, 40s after its owner mesh-1 was stopped: read back on the queue (in progress, no owner) at 12:00:06.000, it was not completed in time")
 	})
 	t.Run("a rollout by SIGTERM hands over", func(t *testing.T) {
 		r := downRun{kind: "rollout-term", downAt: 4, upAt: 8, owner: ownerFrom(6, "mesh-2"), doneAt: 20, end: 80, promises: cur}.build().report(Params{})

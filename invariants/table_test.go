@@ -325,7 +325,7 @@ func TestLiveCountsAreTheVerdictCounts(t *testing.T) {
 	for _, v := range r.Verdicts {
 		c, ok := byName[v.Name]
 		if !ok {
-			continue
+			t.Fatalf("no live count for %s", v.Name)
 		}
 		// Finish judges what is still open (runs in flight, open episodes): counts
 		// only grow.
