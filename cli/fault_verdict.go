@@ -143,6 +143,7 @@ func workloadConfig(cfg config.Config) workload.Config {
 		c.Pods = append(c.Pods, workload.Pod{Name: p.Name, URL: p.URL})
 	}
 	c.ProviderURL, c.Hint, c.LateAfter, c.Tiers = w.ProviderURL, w.Hint, w.LateAfter, w.Tiers
+	c.Watchers, c.ProbeEvery = w.Watchers, w.ProbeInterval.Std()
 	c.MaxInFlight = max(c.MaxInFlight, w.Runs)
 	return c
 }

@@ -36,6 +36,8 @@ var overrides = []Override{
 	{"provider-url", "CHAOSD_PROVIDER_URL", "workload.provider_url", "the mock LLM's base URL as the pods reach it", func(c *Config, v string) error { c.Workload.ProviderURL = v; return nil }},
 	{"hint", "CHAOSD_HINT", "workload.hint", "mockai hint of every run, e.g. slow:20x250", func(c *Config, v string) error { c.Workload.Hint = v; return nil }},
 	{"runs", "CHAOSD_RUNS", "workload.runs", "runs in flight when the fault hits", setInt(func(c *Config) *int { return &c.Workload.Runs })},
+	{"watchers", "CHAOSD_WATCHERS", "workload.watchers", "pods that attach to each run late, besides its early watcher (0: every pod)", setInt(func(c *Config) *int { return &c.Workload.Watchers })},
+	{"probe-interval", "CHAOSD_PROBE_INTERVAL", "workload.probe_interval", "how often each run in flight is read from Postgres and NATS", setDuration(func(c *Config) *Duration { return &c.Workload.ProbeInterval })},
 	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in the working directory)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
 	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},
 	{"heartbeat-interval", "CHAOSD_HEARTBEAT_INTERVAL", "workload.heartbeat_interval", "the pods' heartbeat refresh and orphan scan interval", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatInt })},

@@ -18,7 +18,15 @@ type Workload struct {
 	Hint        string   `yaml:"hint"`         // mockai hint of every run
 	Runs        int      `yaml:"runs"`         // runs in flight when a one-shot fault hits
 	LateAfter   int      `yaml:"late_after"`   // k: chunks buffered before the late attaches
-	AttachRoute string   `yaml:"attach_route"` // attach or stream
+	// Watchers is how many pods attach to each run late (after late_after chunks),
+	// besides the one that watches it from the start: a sample that always holds a
+	// pod other than the one the run was started on, rotating over the pods from run
+	// to run; 0 means every pod. The default, 2, is every pod on three pods.
+	Watchers int `yaml:"watchers"`
+	// ProbeInterval is how often each run in flight has its owner and status read
+	// from Postgres and its buffer from NATS.
+	ProbeInterval Duration `yaml:"probe_interval"`
+	AttachRoute   string   `yaml:"attach_route"` // attach or stream
 	// Tiers are the keys of the bootstrap's simple_mode.tiers (smart gets the mock
 	// model, the others null): mesh at May 2026 takes fast, smart, thinking, image,
 	// web_research; today's schema has web_search and deep_research instead.
@@ -39,7 +47,7 @@ type PodURL struct {
 func defaultWorkload() Workload {
 	return Workload{
 		Pods: []PodURL{{"mesh-1", "http://127.0.0.1:13001"}, {"mesh-2", "http://127.0.0.1:13002"}, {"mesh-3", "http://127.0.0.1:13003"}},
-		NATS: "nats://127.0.0.1:14222", ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Runs: 3, LateAfter: 3,
+		NATS: "nats://127.0.0.1:14222", ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Runs: 3, LateAfter: 3, Watchers: 2, ProbeInterval: D(250e6),
 		AttachRoute: "attach", Tiers: probes.TiersMay2026, Heartbeats: true, HeartbeatTTL: D(6e9), HeartbeatInt: D(2e9), DetectInt: D(2e9),
 	}
 }
@@ -55,6 +63,8 @@ func (w Workload) validate(k *checker) {
 	k.check(strings.HasPrefix(w.ProviderURL, "http"), "workload.provider_url", w.ProviderURL, "want an http(s) base URL, e.g. http://mockai:9000/v1")
 	k.check(w.Runs >= 1, "workload.runs", w.Runs, "must be at least 1")
 	k.check(w.LateAfter >= 1, "workload.late_after", w.LateAfter, "must be at least 1 (a late attach must have a prefix to replay)")
+	k.check(w.Watchers >= 0, "workload.watchers", w.Watchers, "must be 0 (every pod) or more")
+	k.check(w.ProbeInterval >= D(10e6), "workload.probe_interval", w.ProbeInterval.String(), "must be at least 10ms")
 	k.check(w.AttachRoute == "attach" || w.AttachRoute == "stream", "workload.attach_route", w.AttachRoute, "want attach or stream")
 	k.check(slices.Contains(w.Tiers, "smart"), "workload.tiers", w.Tiers, "must include smart, the tier every run uses")
 	k.check(w.DetectInt >= 0, "workload.detect_interval", w.DetectInt.String(), "must not be negative (0: the heartbeat interval)")

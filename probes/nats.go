@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +22,8 @@ const (
 
 // NATS observes mesh's JetStream state: the heartbeat bucket and the run buffers.
 type NATS struct {
+	mu      sync.Mutex
+	streamH jetstream.Stream // the buffers' stream, once looked up
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	timeout time.Duration
@@ -128,47 +131,114 @@ type Buffer struct {
 // and (by reading every message) how many text deltas and whether the end sentinel
 // are there. An empty buffer is a zero Buffer, not an error.
 func (n *NATS) Buffer(ctx context.Context, threadID string) (Buffer, error) {
+	return n.ReadBuffer(ctx, threadID, nil)
+}
+
+// BufferCursor remembers what earlier readings of one thread's buffer read, so that
+// the next reading fetches only the messages published since: a run sampled every
+// 250 ms then costs one request per reading plus one per new message, instead of
+// one per message in the buffer at every reading. The zero value is ready to use; it
+// is not safe for concurrent use.
+type BufferCursor struct {
+	read  Buffer // what the messages read so far hold
+	valid bool
+}
+
+// ReadBuffer is Buffer with a cursor (nil: read every message). With a cursor it
+// walks only the messages after the last one read before, then asks how many the
+// subject holds: fewer than were read means messages were removed meanwhile (a
+// purge, an expiry), and the reading starts over from the first message, so that a
+// reading never counts a message that is gone.
+func (n *NATS) ReadBuffer(ctx context.Context, threadID string, c *BufferCursor) (Buffer, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	subject := SubjectPrefix + threadID
-	s, err := n.js.Stream(ctx, n.stream)
+	s, err := n.bufferStream(ctx)
 	if err != nil {
-		return Buffer{}, fmt.Errorf("buffer stream %s: %w", n.stream, err)
+		return Buffer{}, err
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return Buffer{}, fmt.Errorf("buffer stream %s info: %w", n.stream, err)
+	if c == nil {
+		c = &BufferCursor{}
 	}
-	var b Buffer
-	b.Messages = info.State.Subjects[subject]
-	if b.Messages == 0 {
+	for try := 0; ; try++ {
+		b := c.read
+		if !c.valid {
+			b = Buffer{}
+		}
+		if err := n.scan(ctx, s, subject, &b); err != nil {
+			c.valid = false
+			return Buffer{}, err
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			c.valid = false
+			n.forgetStream(s)
+			return Buffer{}, fmt.Errorf("buffer stream %s info: %w", n.stream, err)
+		}
+		held := info.State.Subjects[subject]
+		if held < b.Messages && c.valid && try == 0 {
+			c.valid = false // removed since the last reading: read again from the start
+			continue
+		}
+		c.read, c.valid = b, held > 0
+		if held == 0 {
+			c.read = Buffer{}
+			return Buffer{}, nil
+		}
+		b.Messages = held
 		return b, nil
 	}
-	return b, n.scan(ctx, s, subject, &b)
 }
 
-// scan walks the subject's messages with direct gets, from the first to the last.
-func (n *NATS) scan(ctx context.Context, s jetstream.Stream, subject string, b *Buffer) error {
-	last, err := s.GetLastMsgForSubject(ctx, subject)
-	if err != nil {
-		return fmt.Errorf("buffer last message: %w", err)
+// bufferStream is the buffers' stream handle, looked up once and kept.
+func (n *NATS) bufferStream(ctx context.Context) (jetstream.Stream, error) {
+	n.mu.Lock()
+	s := n.streamH
+	n.mu.Unlock()
+	if s != nil {
+		return s, nil
 	}
-	b.LastSeq = last.Sequence
-	for seq := uint64(1); seq <= b.LastSeq; {
+	s, err := n.js.Stream(ctx, n.stream)
+	if err != nil {
+		return nil, fmt.Errorf("buffer stream %s: %w", n.stream, err)
+	}
+	n.mu.Lock()
+	n.streamH = s
+	n.mu.Unlock()
+	return s, nil
+}
+
+// forgetStream drops a handle that failed, so that the next reading looks it up
+// again (the stream may have been deleted and created anew).
+func (n *NATS) forgetStream(s jetstream.Stream) {
+	n.mu.Lock()
+	if n.streamH == s {
+		n.streamH = nil
+	}
+	n.mu.Unlock()
+}
+
+// scan walks the subject's messages with direct gets, from the one after b.LastSeq
+// (from the first when b is zero) to the last, adding what they hold to b. b.Messages
+// counts the messages read.
+func (n *NATS) scan(ctx context.Context, s jetstream.Stream, subject string, b *Buffer) error {
+	for seq := b.LastSeq + 1; ; {
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+			return nil
 		}
 		if err != nil {
+			n.forgetStream(s)
 			return fmt.Errorf("buffer message from seq %d: %w", seq, err)
 		}
 		if b.FirstSeq == 0 {
 			b.FirstSeq = m.Sequence
 		}
+		b.LastSeq = m.Sequence
+		b.Messages++
 		countMessage(m.Data, b)
 		seq = m.Sequence + 1
 	}
-	return nil
 }
 
 func countMessage(data []byte, b *Buffer) {

@@ -57,7 +57,7 @@ func (s *SSEReader) Next() (Event, error) {
 			s.has = false
 			return ev, nil
 		case line[0] == ':':
-			return Event{Data: bytes.TrimSpace(line[1:]), Comment: true}, nil
+			return Event{Data: bytes.Clone(bytes.TrimSpace(line[1:])), Comment: true}, nil
 		}
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
@@ -76,11 +76,16 @@ func (s *SSEReader) Next() (Event, error) {
 }
 
 // readLine returns one line without its line end. A final line without a line end
-// is returned together with io.EOF.
+// is returned together with io.EOF. The line is valid until the next read: a line
+// that fits the read buffer (every chunk line of mesh's) is not copied.
 func (s *SSEReader) readLine() ([]byte, error) {
 	var line []byte
 	for {
 		frag, err := s.r.ReadSlice('\n')
+		if err == nil && line == nil {
+			line = frag // the whole line in the buffer: no copy
+			break
+		}
 		line = append(line, frag...)
 		if len(line) > MaxEventBytes {
 			return nil, ErrEventTooLarge

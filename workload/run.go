@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -33,8 +34,9 @@ type Run struct {
 	owner   string
 	status  string
 	buffer  probes.Buffer
-	late    bool           // late attaches opened
-	watched map[string]int // pod name -> watchers opened on it
+	cursor  probes.BufferCursor // sample's alone: each reading fetches only new messages
+	late    bool                // late attaches opened
+	watched map[string]int      // pod name -> watchers opened on it
 	outcome string
 	started time.Time
 }
@@ -210,7 +212,7 @@ func (r *Run) sample(ctx context.Context) string {
 	now := time.Now()
 	st, err := w.deps.Postgres.Thread(ctx, r.Thread)
 	bufAt := time.Now()
-	buf, berr := w.deps.NATS.Buffer(ctx, r.Thread)
+	buf, berr := w.deps.NATS.ReadBuffer(ctx, r.Thread, &r.cursor)
 	if ctx.Err() != nil {
 		return "" // cut short by the run's deadline or shutdown: not a reading
 	}
@@ -245,14 +247,11 @@ func (r *Run) sample(ctx context.Context) string {
 	return status
 }
 
-// openLate attaches on every pod but the early one, all at once, and returns when
+// openLate attaches on the run's late pods (latePods), all at once, and returns when
 // every attach is open or has failed.
 func (r *Run) openLate(ctx context.Context, k int) {
 	var wg sync.WaitGroup
-	for _, p := range r.w.cfg.Pods {
-		if p.Name == r.Early.Name {
-			continue
-		}
+	for _, p := range r.latePods() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -262,6 +261,40 @@ func (r *Run) openLate(ctx context.Context, k int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// latePods is the sample of pods that watch the run late: never the early watcher's
+// pod, first the pod after the POST pod in the rotation that is not the early one (a
+// cross-pod replay from a pod that neither received the run nor watched it from the
+// start), then the POST pod itself (usually the owner: a replay from the owner's own
+// buffer reader), then the pods after it in turn. The rotation moves with the run
+// number, so over a soak every pod watches early, late and as the owner. Watchers 0,
+// or at least the pods there are, means every pod but the early one.
+func (r *Run) latePods() []Pod {
+	pods := r.w.cfg.Pods
+	want := r.w.cfg.Watchers
+	if want <= 0 || want > len(pods)-1 {
+		want = len(pods) - 1
+	}
+	post := slices.IndexFunc(pods, func(p Pod) bool { return p.Name == r.Post.Name })
+	order := make([]Pod, 0, len(pods))
+	if len(pods) > 2 {
+		order = append(order, pods[(post+2)%len(pods)])
+	}
+	order = append(order, r.Post)
+	for i := 3; i < len(pods); i++ {
+		order = append(order, pods[(post+i)%len(pods)])
+	}
+	out := make([]Pod, 0, want)
+	for _, p := range order {
+		if len(out) == want {
+			break
+		}
+		if p.Name != r.Early.Name && !slices.ContainsFunc(out, func(q Pod) bool { return q.Name == p.Name }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // AttachLate opens one more late attach on pod, e.g. on a survivor while the owner is

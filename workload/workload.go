@@ -37,15 +37,18 @@ type Recorder interface {
 // Config shapes the workload.
 type Config struct {
 	Pods        []Pod
-	ProviderURL string        // mockai's base URL as the pods reach it
-	Hint        string        // mockai hint of every run, e.g. slow:20x250
-	Rate        float64       // runs started per second
-	MaxInFlight int           // runs in flight at most; a tick over the cap is skipped
-	LateAfter   int           // k: late attaches open once k chunks are in the buffer
-	ProbeEvery  time.Duration // thread and buffer sampling of each run in flight
-	Grace       time.Duration // added to the hint's own duration to bound a run
-	Runs        int           // stop after starting this many runs (0: until ctx ends)
-	Tiers       []string      // the bootstrap's simple_mode.tiers keys (probes.BootstrapOptions.Tiers)
+	ProviderURL string  // mockai's base URL as the pods reach it
+	Hint        string  // mockai hint of every run, e.g. slow:20x250
+	Rate        float64 // runs started per second
+	MaxInFlight int     // runs in flight at most; a tick over the cap is skipped
+	LateAfter   int     // k: late attaches open once k chunks are in the buffer
+	// Watchers is how many pods watch each run late (besides its early watcher);
+	// 0 means every pod but the early one. See Run.latePods for which.
+	Watchers   int
+	ProbeEvery time.Duration // thread and buffer sampling of each run in flight
+	Grace      time.Duration // added to the hint's own duration to bound a run
+	Runs       int           // stop after starting this many runs (0: until ctx ends)
+	Tiers      []string      // the bootstrap's simple_mode.tiers keys (probes.BootstrapOptions.Tiers)
 	// Replies: once a run is decided, read its persisted reply (probes.Postgres.Replies)
 	// into the history, for reply-persisted-once.
 	Replies bool
@@ -53,9 +56,13 @@ type Config struct {
 
 // DefaultConfig is a light steady load for the bundled cluster.
 func DefaultConfig() Config {
-	return Config{ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Rate: 0.5, MaxInFlight: 4, LateAfter: 3,
+	return Config{ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Rate: 0.5, MaxInFlight: 4, LateAfter: 3, Watchers: DefaultWatchers,
 		ProbeEvery: 250 * time.Millisecond, Grace: 60 * time.Second}
 }
+
+// DefaultWatchers is the late watchers of a run by default: on three pods, every pod
+// but the early one, as before watching was sampled.
+const DefaultWatchers = 2
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
@@ -73,6 +80,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("workload max in flight %d: must be at least 1", c.MaxInFlight)
 	case c.LateAfter < 1 || c.LateAfter >= plan.Chunks:
 		return fmt.Errorf("workload late-after %d: must be in [1, %d), the chunks of hint %q", c.LateAfter, plan.Chunks, c.Hint)
+	case c.Watchers < 0:
+		return fmt.Errorf("workload watchers %d: must be 0 (every pod) or more", c.Watchers)
 	case c.ProbeEvery <= 0 || c.Grace <= 0:
 		return fmt.Errorf("workload probe interval %s and grace %s: must be positive", c.ProbeEvery, c.Grace)
 	}

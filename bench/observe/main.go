@@ -4,6 +4,10 @@
 // and per chunk seen by a watcher (from the history it wrote).
 //
 //	go run ./bench/observe -chaosd bin/chaosd -runs 3,12,24
+//
+// With -base OTHER (e.g. the previous commit's binary) each row is run with both
+// binaries, one after the other, and the ratio of their CPU per chunk is printed:
+// the comparison is measured side by side in one run.
 package main
 
 import (
@@ -24,70 +28,93 @@ import (
 
 func main() {
 	bin := flag.String("chaosd", "bin/chaosd", "chaosd binary")
+	base := flag.String("base", "", "also run this chaosd binary on every row and print the ratio (new/base)")
 	runs := flag.String("runs", "3,12,24", "runs in flight, comma-separated")
 	hint := flag.String("hint", "slow:20x250", "mockai hint of every run")
+	extra := flag.String("args", "", "more chaosd flags for every run, space-separated (e.g. --watchers=2)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "chaosd-observe-")
 	if err != nil {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
-	fmt.Printf("%6s %6s %8s %9s %9s %10s %12s %10s %s\n", "runs", "done", "chunks", "wall s", "cpu s", "peak MiB", "cpu ms/run", "cpu µs/chunk", "verdict")
+	fmt.Printf("%-6s %6s %6s %8s %8s %9s %9s %10s %12s %10s %s\n", "binary", "runs", "done", "watches", "chunks", "wall s", "cpu s", "peak MiB", "cpu ms/run", "cpu µs/chunk", "verdict")
 	for _, f := range strings.Split(*runs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
 			fail(fmt.Errorf("-runs: %q is not a positive count", f))
 		}
-		if err := one(*bin, *hint, dir, n); err != nil {
+		m, err := one("new", *bin, *hint, *extra, dir, n)
+		if err != nil {
 			fail(err)
 		}
+		if *base == "" {
+			continue
+		}
+		b, err := one("base", *base, *hint, *extra, dir, n)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("%-6s %6d  CPU per chunk new/base %.3f, CPU per run new/base %.3f\n", "ratio", n, m.perChunk()/b.perChunk(), m.perRun()/b.perRun())
 	}
 }
 
-func one(bin, hint, dir string, n int) error {
-	hist := filepath.Join(dir, fmt.Sprintf("h-%d.jsonl", n))
-	cmd := exec.Command(bin, "--fault=pause-owner", "--duration=10s", "--runs="+strconv.Itoa(n), "--hint="+hint,
-		"--history="+hist, "--ledger="+filepath.Join(dir, "ledger.jsonl"), "--log-level=error")
+type measure struct {
+	cpu          time.Duration
+	done, chunks int
+}
+
+func (m measure) perChunk() float64 { return float64(m.cpu.Microseconds()) / float64(max(m.chunks, 1)) }
+func (m measure) perRun() float64   { return float64(m.cpu.Milliseconds()) / float64(max(m.done, 1)) }
+
+func one(label, bin, hint, extra, dir string, n int) (measure, error) {
+	hist := filepath.Join(dir, fmt.Sprintf("h-%s-%d.jsonl", label, n))
+	args := []string{"--fault=pause-owner", "--duration=10s", "--runs=" + strconv.Itoa(n), "--hint=" + hint,
+		"--history=" + hist, "--ledger=" + filepath.Join(dir, "ledger.jsonl"), "--log-level=error"}
+	args = append(args, strings.Fields(extra)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		return fmt.Errorf("run chaosd: %w", err)
+		return measure{}, fmt.Errorf("run chaosd: %w", err)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	done, chunks, err := observed(hist)
+	m := measure{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	var watches int
+	m.done, watches, m.chunks, err = observed(hist)
 	if err != nil {
-		return err
+		return m, err
 	}
 	verdict := map[int]string{0: "pass", 1: "FAIL", 2: "unknown"}[cmd.ProcessState.ExitCode()]
-	fmt.Printf("%6d %6d %8d %9.1f %9.2f %10.1f %12.1f %10.1f %s\n", n, done, chunks, wall.Seconds(), cpu.Seconds(),
-		float64(ru.Maxrss)/1024, float64(cpu.Milliseconds())/float64(max(done, 1)), float64(cpu.Microseconds())/float64(max(chunks, 1)), verdict)
-	return nil
+	fmt.Printf("%-6s %6d %6d %8d %8d %9.1f %9.2f %10.1f %12.1f %10.1f %s\n", label, n, m.done, watches, m.chunks, wall.Seconds(), m.cpu.Seconds(),
+		float64(ru.Maxrss)/1024, m.perRun(), m.perChunk(), verdict)
+	return m, nil
 }
 
-// observed counts the runs started and the chunks the watchers saw.
-func observed(path string) (runs, chunks int, err error) {
+// observed counts the runs started, the watchers and the chunks they saw.
+func observed(path string) (runs, watches, chunks int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer f.Close()
 	r := history.NewReader(f)
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return runs, chunks, nil
+			return runs, watches, chunks, nil
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("history %s: %w", path, err)
+			return 0, 0, 0, fmt.Errorf("history %s: %w", path, err)
 		}
 		switch {
 		case e.Type == history.TypeOp && e.Op.Name == history.OpStartRun && e.Op.Phase == history.PhaseOK:
 			runs++
 		case e.Type == history.TypeWatch:
+			watches++
 			chunks += e.Watch.Order.Len()
 		}
 	}

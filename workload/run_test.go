@@ -1,0 +1,88 @@
+package workload
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+func podsN(n int) []Pod {
+	ps := make([]Pod, n)
+	for i := range ps {
+		ps[i] = Pod{Name: fmt.Sprintf("mesh-%d", i+1), URL: fmt.Sprintf("http://127.0.0.1:%d", 13001+i)}
+	}
+	return ps
+}
+
+// lateNames is the late sample of run number n (0-based) as Start picks its pods.
+func lateNames(pods []Pod, watchers, n int) (post, early string, late []string) {
+	w := &Workload{cfg: Config{Pods: pods, Watchers: watchers}}
+	r := &Run{w: w, Post: pods[n%len(pods)], Early: pods[(n+1)%len(pods)]}
+	for _, p := range r.latePods() {
+		late = append(late, p.Name)
+	}
+	return r.Post.Name, r.Early.Name, late
+}
+
+func TestLatePodsOnThreePodsIsEveryPodButTheEarlyOne(t *testing.T) {
+	pods := podsN(3)
+	for n := range 6 {
+		for _, watchers := range []int{0, 2, 5} {
+			post, early, late := lateNames(pods, watchers, n)
+			if len(late) != 2 || slices.Contains(late, early) || !slices.Contains(late, post) {
+				t.Fatalf("run %d, watchers %d: late %v (post %s, early %s), want the two pods but the early one", n, watchers, late, post, early)
+			}
+		}
+	}
+}
+
+func TestLatePodsSampleOnThirtyPods(t *testing.T) {
+	pods := podsN(30)
+	lateSeen := map[string]bool{}
+	for n := range 30 {
+		post, early, late := lateNames(pods, DefaultWatchers, n)
+		if len(late) != DefaultWatchers {
+			t.Fatalf("run %d: %d late watchers %v, want %d", n, len(late), late, DefaultWatchers)
+		}
+		if slices.Contains(late, early) {
+			t.Fatalf("run %d: late %v includes the early pod %s", n, late, early)
+		}
+		if !slices.ContainsFunc(late, func(p string) bool { return p != post }) {
+			t.Fatalf("run %d: late %v has no pod other than the POST pod %s", n, late, post)
+		}
+		if !slices.Contains(late, post) {
+			t.Fatalf("run %d: late %v does not replay on the POST pod %s", n, late, post)
+		}
+		for _, p := range late {
+			lateSeen[p] = true
+		}
+	}
+	if len(lateSeen) != 30 {
+		t.Fatalf("over 30 runs only %d pods watched late, want every pod", len(lateSeen))
+	}
+	if _, _, late := lateNames(pods, 0, 7); len(late) != 29 {
+		t.Fatalf("watchers 0: %d late watchers, want 29 (every pod but the early one)", len(late))
+	}
+}
+
+func TestLatePodsOneWatcherIsCrossPod(t *testing.T) {
+	for _, n := range []int{3, 5, 30} {
+		post, early, late := lateNames(podsN(n), 1, 4)
+		if len(late) != 1 || late[0] == post || late[0] == early {
+			t.Fatalf("%d pods, one watcher: late %v (post %s, early %s), want one pod that is neither", n, late, post, early)
+		}
+	}
+	// Two pods: the only pod that is not the early one is the POST pod.
+	if post, _, late := lateNames(podsN(2), 1, 0); len(late) != 1 || late[0] != post {
+		t.Fatalf("two pods: late %v, want the POST pod %s", late, post)
+	}
+}
+
+func TestConfigRejectsNegativeWatchers(t *testing.T) {
+	c := DefaultConfig()
+	c.Pods = podsN(3)
+	c.Watchers = -1
+	if err := c.Validate(); err == nil {
+		t.Fatal("watchers -1 accepted")
+	}
+}
