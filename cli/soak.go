@@ -210,7 +210,9 @@ func soakOutcome(io IO, cfg config.Config, dir, hpath string, res *soak.Result, 
 		as.Fired, as.Renotified, as.Resolved, as.Sent, as.Failed, as.Dropped)
 	_ = invariants.WriteTable(w, res.Report)
 	_ = invariants.WriteDiagnoses(w, res.Report)
-	if d, err := report.FromFile(hpath, invariants.Params{}); err != nil {
+	// The report's verdicts are the live checkers' own (with the target's graces):
+	// the history is read once more for the timeline only.
+	if d, err := report.FromFileWith(hpath, res.Report); err != nil {
 		runErr = errors.Join(runErr, err)
 	} else if err := writeReports(dir, d); err != nil {
 		runErr = errors.Join(runErr, err)

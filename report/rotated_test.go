@@ -33,3 +33,32 @@ func TestReportOfARotatedHistory(t *testing.T) {
 			len(rotated.Runs), len(rotated.Faults), rotated.From, rotated.To, len(plain.Runs), len(plain.Faults), plain.From, plain.To)
 	}
 }
+
+// FromFileWith builds the same timeline as FromFile from a rotated history and keeps
+// the verdicts it is given (a live checker's), without checking the history again.
+func TestReportWithGivenVerdicts(t *testing.T) {
+	o := synth.Options{Runs: 300, DeliverNew: true}
+	path := filepath.Join(t.TempDir(), "h.jsonl")
+	if _, err := synth.WriteRotated(path, o, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	checked, err := FromFile(path, invariants.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked.Verdicts.Status != invariants.Fail {
+		t.Fatalf("the deliver-new history checks %s, want FAIL (the test needs verdicts that differ)", checked.Verdicts.Status)
+	}
+	given := invariants.Report{Status: invariants.Pass, Events: 42}
+	d, err := FromFileWith(path, given)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d.Verdicts, given) {
+		t.Fatalf("verdicts %+v, want the given %+v", d.Verdicts, given)
+	}
+	d.Verdicts = checked.Verdicts
+	if !reflect.DeepEqual(d, checked) {
+		t.Fatalf("timeline differs from FromFile's: %d runs, %d faults; FromFile %d runs, %d faults", len(d.Runs), len(d.Faults), len(checked.Runs), len(checked.Faults))
+	}
+}
