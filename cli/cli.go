@@ -56,6 +56,7 @@ func commands() []command {
 		{"targets", "list the target profiles (bundled, mesh-2026-05, ...) or print one", runTargets},
 		{"static", "serve a directory and health routes over HTTP (a stand-in for small infrastructure such as minio)", runStatic},
 		{"forward", "relay TCP ports to addresses inside a network (what chaosd's forwarder container runs)", runForward},
+		{"bench", "find the cluster's ceiling: runs at rising rates, no faults; per step throughput, latency and chaosd's own cost", runBench},
 		{"soak", "the overnight soak: steady runs, faults on cron schedules, live alerts and metrics, a report", runSoak},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })

@@ -163,13 +163,23 @@ func (w *Workload) Run(ctx context.Context) error { return w.RunWith(ctx, ctx) }
 // runs and still let the ones in flight finish. It returns once every run started is
 // decided.
 func (w *Workload) RunWith(starting, runs context.Context) error {
+	return w.RunAt(starting, runs, w.cfg.Rate, w.cfg.MaxInFlight)
+}
+
+// RunAt is RunWith at rate runs per second with at most maxInFlight in flight, for a
+// load that changes step by step (chaosd bench) on one workload, so that run names
+// stay unique across the steps.
+func (w *Workload) RunAt(starting, runs context.Context, rate float64, maxInFlight int) error {
 	if w.tenant == nil {
 		return errors.New("workload: not bootstrapped")
 	}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / w.cfg.Rate))
+	if rate <= 0 || maxInFlight < 1 {
+		return fmt.Errorf("workload: rate %v and max in flight %d must be positive", rate, maxInFlight)
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	for w.cfg.Runs == 0 || int(w.runs.Load()) < w.cfg.Runs {
-		if w.InFlight() < w.cfg.MaxInFlight {
+		if w.InFlight() < maxInFlight {
 			w.Start(runs)
 		} else {
 			w.count(func(s *Stats) { s.Skipped++ })

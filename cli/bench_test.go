@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bytes"
+	"runtime/metrics"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRates(t *testing.T) {
+	got, err := parseRates("0.5, 1,2,8")
+	if err != nil || len(got) != 4 || got[0] != 0.5 || got[3] != 8 {
+		t.Fatalf("parseRates: %v, %v", got, err)
+	}
+	for in, want := range map[string]string{
+		"1,x":   `"x" is not a positive number`,
+		"0,1":   `"0" is not a positive number`,
+		"2,1":   "the rates must rise",
+		"1,1":   "the rates must rise",
+		"":      `"" is not a positive number`,
+		"1,Inf": `"Inf" is not a positive number`,
+	} {
+		if _, err := parseRates(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseRates(%q): %v, want an error saying %q", in, err, want)
+		}
+	}
+}
+
+func TestBenchRejectsBadFlagsBeforeTouchingAnything(t *testing.T) {
+	for _, c := range []struct{ args []string }{
+		{[]string{"bench", "--rates", "4,2"}},
+		{[]string{"bench", "--step", "1s"}},
+	} {
+		code, _, errOut := run(t, c.args...)
+		if code != ExitError || errOut == "" {
+			t.Errorf("%v: exit %d, %q; want exit %d with the reason", c.args, code, errOut, ExitError)
+		}
+	}
+	code, out, errOut := run(t, "bench", "--check-config")
+	if code != ExitOK || !strings.Contains(out, "hint: "+benchHint) {
+		t.Fatalf("bench --check-config: exit %d, want the bench's own hint %s\n%s%s", code, benchHint, out, errOut)
+	}
+	code, out, _ = run(t, "bench", "--check-config", "--hint", "slow:10x100")
+	if code != ExitOK || !strings.Contains(out, "hint: slow:10x100") {
+		t.Fatalf("bench --hint: exit %d, the asked hint is not kept\n%s", code, out)
+	}
+}
+
+func TestJudgeStepNamesTheSide(t *testing.T) {
+	ok := benchStep{Started: 40, Completed: 40, completedPerSecond: 3.6, startedPerSecondCap: 3.6, CPUShare: 0.1, SchedP99: time.Millisecond}
+	judgeStep(&ok)
+	if !ok.held() {
+		t.Fatalf("a clean step failed: %v %v", ok.TargetWhy, ok.OwnWhy)
+	}
+	target := benchStep{Started: 40, Completed: 30, NotCompleted: 10, Skipped: 3, Violations: 2, completedPerSecond: 2.7, startedPerSecondCap: 3.6}
+	judgeStep(&target)
+	if len(target.OwnWhy) != 0 || len(target.TargetWhy) != 4 {
+		t.Fatalf("target-side failure judged as %q / %q, want 4 target reasons and none of chaosd's", target.TargetWhy, target.OwnWhy)
+	}
+	own := benchStep{Started: 40, Completed: 40, completedPerSecond: 3.6, startedPerSecondCap: 3.6, SchedP99: 80 * time.Millisecond, CPUShare: 100}
+	judgeStep(&own)
+	if len(own.TargetWhy) != 0 || len(own.OwnWhy) != 2 || !strings.Contains(own.OwnWhy[0], "waited 80ms") {
+		t.Fatalf("chaosd-side failure judged as %q / %q", own.TargetWhy, own.OwnWhy)
+	}
+	var b bytes.Buffer
+	if err := benchCeiling(&b, []*benchStep{&ok, &own}); err != nil || !strings.Contains(b.String(), "failed on chaosd's side") {
+		t.Fatalf("ceiling: %v, %q", err, b.String())
+	}
+	b.Reset()
+	if err := benchCeiling(&b, []*benchStep{&target}); err == nil {
+		t.Fatalf("no step held, yet %q and no error", b.String())
+	}
+	b.Reset()
+	writeBenchTable(&b, []*benchStep{&ok, &target, &own})
+	if out := b.String(); !strings.Contains(out, "held") || !strings.Contains(out, "TARGET: 10 runs not completed") || !strings.Contains(out, "CHAOSD: chaosd behind") {
+		t.Fatalf("table:\n%s", out)
+	}
+}
+
+func TestPercentilesAndSchedulerLatency(t *testing.T) {
+	ls := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	if pct(ls, 0.5) != 5 || pct(ls, 0.9) != 9 || pct(ls, 0.99) != 10 || pct(nil, 0.5) != 0 {
+		t.Fatalf("pct: %v %v %v", pct(ls, 0.5), pct(ls, 0.9), pct(ls, 0.99))
+	}
+	a := &metrics.Float64Histogram{Counts: []uint64{5, 5, 0}, Buckets: []float64{0, 0.001, 0.1, 1}}
+	b := &metrics.Float64Histogram{Counts: []uint64{5, 104, 1}, Buckets: a.Buckets}
+	// Between the readings: 99 in (1ms, 100ms], 1 in (100ms, 1s]: the p99 is 100ms.
+	if got := schedP99(a, b); got != 100*time.Millisecond {
+		t.Fatalf("schedP99 = %s, want 100ms", got)
+	}
+	if schedP99(nil, b) != 0 || schedP99(b, b) != 0 {
+		t.Fatal("schedP99 of no readings or no change is not 0")
+	}
+	if h := schedHist(); h == nil || len(h.Counts) == 0 {
+		t.Fatal("the Go scheduler's latency histogram could not be read")
+	}
+	if processCPU() <= 0 || processRSS() == 0 {
+		t.Fatalf("process CPU %s, RSS %d", processCPU(), processRSS())
+	}
+}
