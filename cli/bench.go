@@ -481,3 +481,50 @@ func schedP99(a, b *metrics.Float64Histogram) time.Duration {
 	}
 	return 0
 }
+
+// What observation costs chaosd, measured with bench/observe and CHAOSD_CPUPROFILE
+// on the bundled cluster (48 runs of slow:20x250 in flight, 3 pods, 2 late watchers):
+// one reading of a run in flight (Postgres, NATS and the two history events it
+// writes) and one chunk read by one watcher.
+const (
+	costPerReading = 400 * time.Microsecond
+	costPerChunk   = 40 * time.Microsecond
+)
+
+// observationLoad estimates the share of one core that chaosd needs to observe runs
+// started at rate per second of the hint, each read every probe and watched by
+// 1+watchers pods: what the soak warns about before chaosd, not the cluster, becomes
+// the bottleneck.
+func observationLoad(rate float64, maxInFlight int, hint string, probe time.Duration, watchers, pods int) (inFlight, share float64, err error) {
+	plan, err := mockai.ParseHints(hint, mockai.Limits{})
+	if err != nil {
+		return 0, 0, err
+	}
+	if watchers <= 0 || watchers > pods-1 {
+		watchers = pods - 1
+	}
+	runTime := time.Duration(plan.Chunks)*plan.Delay + time.Second // the stream and its set-up
+	inFlight = min(float64(maxInFlight), rate*runTime.Seconds())
+	readings := inFlight / probe.Seconds()
+	chunks := min(rate, inFlight/runTime.Seconds()) * float64(plan.Chunks) * float64(1+watchers)
+	share = readings*costPerReading.Seconds() + chunks*costPerChunk.Seconds()
+	return inFlight, share, nil
+}
+
+// warnObservationLoad says, before a soak starts, when chaosd itself would need over
+// half a core to observe the load asked for.
+func warnObservationLoad(w io.Writer, cfg config.Config) {
+	wl := cfg.Workload
+	inFlight, share, err := observationLoad(cfg.Soak.Rate, cfg.Soak.MaxInFlight, wl.Hint, wl.ProbeInterval.Std(), wl.Watchers, len(wl.Pods))
+	if err != nil || share <= 0.5 {
+		return
+	}
+	watchers := wl.Watchers
+	if watchers <= 0 || watchers > len(wl.Pods)-1 {
+		watchers = len(wl.Pods) - 1
+	}
+	fmt.Fprintf(w, "warning: at %v runs/s of %s (about %.0f in flight, read every %s, watched from %d pods) chaosd itself needs about %.0f%% of a core "+
+		"to observe them: on a machine shared with the cluster chaosd may become the bottleneck; lower --rate or raise --probe-interval, "+
+		"and run chaosd bench to see where the cluster's ceiling is\n",
+		cfg.Soak.Rate, wl.Hint, inFlight, wl.ProbeInterval, 1+watchers, 100*share)
+}

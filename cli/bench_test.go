@@ -99,3 +99,24 @@ func TestPercentilesAndSchedulerLatency(t *testing.T) {
 		t.Fatalf("process CPU %s, RSS %d", processCPU(), processRSS())
 	}
 }
+
+func TestObservationLoadWarnsWhereChaosdWouldBeTheBottleneck(t *testing.T) {
+	// The bundled soak's default: 0.5 runs/s of slow:20x250 on 3 pods.
+	_, light, err := observationLoad(0.5, 6, "slow:20x250", 250*time.Millisecond, 2, 3)
+	if err != nil || light > 0.05 {
+		t.Fatalf("default soak: %.3f of a core, %v; want a few percent", light, err)
+	}
+	// 20 runs/s of slow:20x50 on 3 pods: the 25%-of-a-core goal.
+	inFlight, mid, _ := observationLoad(20, 100, "slow:20x50", 250*time.Millisecond, 2, 3)
+	if inFlight < 20 || mid <= light || mid > 0.5 {
+		t.Fatalf("20 runs/s: %.0f in flight, %.2f of a core", inFlight, mid)
+	}
+	// 100 runs/s of slow:20x250 on 30 pods watched from every pod: far past a core.
+	_, heavy, _ := observationLoad(100, 1000, "slow:20x250", 250*time.Millisecond, 0, 30)
+	if heavy < 1 {
+		t.Fatalf("100 runs/s from every one of 30 pods: only %.2f of a core", heavy)
+	}
+	if _, _, err := observationLoad(1, 4, "slow:99999999999x1", time.Second, 2, 3); err == nil {
+		t.Fatal("a bad hint was accepted")
+	}
+}

@@ -98,6 +98,7 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	}
 	defer v.close()
 	cfg, env.cfg = v.cfg, v.cfg
+	warnObservationLoad(io.Stdout, cfg)
 	obs, err := openObservers(ctx, cfg)
 	if err != nil {
 		return err
