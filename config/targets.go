@@ -28,6 +28,7 @@ var targetFiles embed.FS
 // Target names.
 const (
 	TargetBundled     = "bundled"
+	TargetBundled30   = "bundled-30" // the bundled cluster with 30 pods, as its own project beside it
 	TargetMesh202605  = "mesh-2026-05"
 	TargetMeshCurrent = "mesh-current"
 )
@@ -43,7 +44,8 @@ type Profile struct {
 	Data  []byte
 }
 
-// Profiles lists the built-in profiles, sorted by name.
+// Profiles lists the built-in profiles, sorted by name (bundled before bundled-30,
+// whose file names sort the other way round).
 func Profiles() []Profile {
 	entries, err := fs.ReadDir(targetFiles, "targets")
 	if err != nil {
@@ -58,6 +60,7 @@ func Profiles() []Profile {
 		name := strings.TrimSuffix(e.Name(), path.Ext(e.Name()))
 		out = append(out, Profile{Name: name, About: about(data), File: "config/targets/" + e.Name(), Data: data})
 	}
+	slices.SortFunc(out, func(a, b Profile) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

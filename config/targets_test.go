@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,31 @@ func TestBundledProfileIsTheDefault(t *testing.T) {
 	}
 	if d := Default(); !reflect.DeepEqual(c, d) {
 		t.Errorf("bundled profile\n%+v\nDefault()\n%+v", c, d)
+	}
+}
+
+// bundled-30 is the bundled cluster with more pods as another compose project: the
+// bundled profile but for the project, and for addresses that name the project's
+// services (reached at whatever ports they publish) and pods found in Docker.
+func TestBundled30ProfileIsTheBundledOneElsewhere(t *testing.T) {
+	c, err := ForTarget(TargetBundled30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Target = TargetBundled30
+	want.Selector.Project = "chaosd-30"
+	want.Postgres.DSN = "postgres://postgres:postgres@postgres:5432/postgres?sslmode=disable"
+	want.Workload.NATS = "nats://nats:4222"
+	want.Workload.Pods = []PodURL{}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("bundled-30 profile\n%+v\nwant the bundled profile with its project and addresses\n%+v", c, want)
+	}
+}
+
+func TestProfilesSortByName(t *testing.T) {
+	if got := ProfileNames(); !slices.IsSorted(got) || !slices.Contains(got, TargetBundled30) {
+		t.Errorf("profiles %v: want sorted by name, with %s", got, TargetBundled30)
 	}
 }
 
@@ -109,7 +135,7 @@ func TestTargetFromFlagEnvAndFile(t *testing.T) {
 			t.Errorf("%s: target %s project %s boot %s, want %s %s %s", tc.name, c.Target, c.Selector.Project, c.Pods.BootTime, tc.target, tc.project, tc.boot)
 		}
 	}
-	if _, err := resolve(nil, "--target=mesh-2025"); err == nil || !strings.Contains(err.Error(), `--target: unknown target "mesh-2025" (known: bundled, mesh-2026-05, mesh-current`) {
+	if _, err := resolve(nil, "--target=mesh-2025"); err == nil || !strings.Contains(err.Error(), `--target: unknown target "mesh-2025" (known: bundled, bundled-30, mesh-2026-05, mesh-current`) {
 		t.Errorf("unknown target: %v", err)
 	}
 }

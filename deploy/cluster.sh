@@ -9,6 +9,9 @@
 #   mesh-current  the stand-in as today's mesh (deploy/docker-compose.mesh-current.yml,
 #                 project "multi-pod"): DBOS workflow owners, no heartbeat bucket,
 #                 SIGTERM hand-over, and minio; only the pods published
+#   bundled-30    the bundled cluster with 30 pods mesh-1..30 (deploy/docker-compose.yml
+#                 and its profile "scale", project "chaosd-30"), every host port 100
+#                 above the bundled one (pods 13101..13130): it runs beside bundled
 #
 #   deploy/cluster.sh up       build the images as needed, boot, wait until every pod is ready
 #   deploy/cluster.sh down     stop and remove the containers, the network and the volumes
@@ -22,7 +25,7 @@
 #                              (bundled only: mesh's harness has no such service)
 #
 # Environment:
-#   TARGET                       bundled (default), mesh-2026-05 or mesh-current; else CHAOSD_TARGET,
+#   TARGET                       bundled (default), bundled-30, mesh-2026-05 or mesh-current; else CHAOSD_TARGET,
 #                                which `env` prints, so `down` after an eval of it reaches
 #                                the same cluster
 #   TESTBED_BUGS                 defect switches for every pod, e.g. deliver-new,strict-claim
@@ -30,10 +33,15 @@
 #   TESTBED_HEARTBEAT_INTERVAL   heartbeat refresh (bundled 2s; mesh-2026-05 10s, mesh's)
 #   TESTBED_EXECUTOR_ID          mesh-2026-05: DBOS executor id of every pod (default local)
 #   TESTBED_REAPER_AFTER         mesh-current: a run without progress this long is failed (90s)
-#   CHAOSD_POD1_PORT..3 (13001..13003): the pods' host ports, on 127.0.0.1 (both targets)
+#   CHAOSD_SCALE_PODS (30)       bundled-30: boot pods mesh-1..mesh-N only (N from 2 to 30)
+#   CHAOSD_POD1_PORT..3 (13001..13003): the pods' host ports, on 127.0.0.1 (every target);
+#                                bundled-30: CHAOSD_POD1_PORT..30 (13101..13130)
 #   CHAOSD_PG_PORT (15432), CHAOSD_NATS_PORT (14222), CHAOSD_NATS_MONITOR_PORT (18222),
-#   CHAOSD_MOCKAI_PORT (19000): bundled only; the mesh targets publish none of them
-#   CHAOSD_PROJECT               compose project name (bundled chaosd, the mesh targets multi-pod)
+#   CHAOSD_MOCKAI_PORT (19000): bundled only, and bundled-30 (15532, 14322, 18322, 19100);
+#                                the mesh targets publish none of them
+#   CHAOSD_PG_MAX_CONNECTIONS    bundled and bundled-30: Postgres's max_connections (100; bundled-30 500)
+#   CHAOSD_PROJECT               compose project name (bundled chaosd, bundled-30 chaosd-30,
+#                                the mesh targets multi-pod)
 #   CHAOSD_BOOT_TIMEOUT (300)    seconds `up` may take to boot, images excluded
 #   CHAOSD_SKIP_BUILD=1          `up` uses the images as they are (see build-images.sh)
 #   CHAOSD_COMPOSE               the compose command (default: docker compose, else docker-compose)
@@ -68,12 +76,19 @@ cmd_up() {
 		"$DEPLOY_DIR/build-images.sh" all
 	fi
 	tb=$(now)
-	log "booting target $CHAOSD_TARGET, project $CHAOSD_PROJECT, with ${COMPOSE[*]} (TESTBED_BUGS=${TESTBED_BUGS:-none}, heartbeat TTL $TESTBED_HEARTBEAT_TTL, interval $TESTBED_HEARTBEAT_INTERVAL)"
+	log "booting target $CHAOSD_TARGET, project $CHAOSD_PROJECT, ${#POD_SERVICES[@]} pods, with ${COMPOSE[*]} (TESTBED_BUGS=${TESTBED_BUGS:-none}, heartbeat TTL $TESTBED_HEARTBEAT_TTL, interval $TESTBED_HEARTBEAT_INTERVAL)"
+	# A target that takes its pods out of a compose profile (bundled-30) names them,
+	# and drops those of a previous boot with more: compose starts what they depend on.
+	local -a services=()
+	if [ ${#TARGET_PROFILES[@]} -gt 0 ]; then
+		services=("${POD_SERVICES[@]}")
+		drop_extra_pods
+	fi
 	# No --wait: the one-shot migrate service breaks it (as in mesh's harness). Compose
 	# itself holds each pod until the previous one is healthy.
 	local rc=0
-	timeout "$CHAOSD_BOOT_TIMEOUT" "${COMPOSE[@]}" -p "$CHAOSD_PROJECT" -f "$COMPOSE_FILE_PATH" \
-		up -d --remove-orphans || rc=$?
+	timeout "$CHAOSD_BOOT_TIMEOUT" "${COMPOSE[@]}" -p "$CHAOSD_PROJECT" -f "$COMPOSE_FILE_PATH" "${PROFILE_ARGS[@]}" \
+		up -d --remove-orphans "${services[@]}" || rc=$?
 	if [ "$rc" = 124 ]; then
 		fail "compose up did not finish within ${CHAOSD_BOOT_TIMEOUT}s (CHAOSD_BOOT_TIMEOUT)"
 	elif [ "$rc" != 0 ]; then
@@ -82,6 +97,20 @@ cmd_up() {
 	wait_pods_ready $((tb + CHAOSD_BOOT_TIMEOUT))
 	log "cluster ready in $(elapsed "$t0")s (images $((tb - t0))s, boot $(elapsed "$tb")s)"
 	print_addresses
+}
+
+# drop_extra_pods stops and removes the pods of the compose file past the target's N
+# (bundled-30 booted again with a smaller CHAOSD_SCALE_PODS).
+drop_extra_pods() {
+	local svc extra=()
+	for svc in $(compose config --services); do
+		if [[ "$svc" =~ ^mesh-[0-9]+$ ]] && [[ " ${POD_SERVICES[*]} " != *" $svc "* ]] && [ "$(service_state "$svc")" != missing ]; then
+			extra+=("$svc")
+		fi
+	done
+	[ ${#extra[@]} -eq 0 ] && return
+	log "removing the pods past CHAOSD_SCALE_PODS=${#POD_SERVICES[@]}: ${extra[*]}"
+	compose rm -s -f -v "${extra[@]}" >&2
 }
 
 # wait_pods_ready DEADLINE waits until every pod answers /health/ready on its published
@@ -109,7 +138,7 @@ print_addresses() {
   postgres  $(database_url)
   nats      nats://127.0.0.1:$CHAOSD_NATS_PORT (monitoring http://127.0.0.1:$CHAOSD_NATS_MONITOR_PORT)
   mockai    http://127.0.0.1:$CHAOSD_MOCKAI_PORT (pods reach it as $TARGET_PROVIDER_URL)
-  tear down: deploy/cluster.sh down (make cluster-down)
+  tear down: $(down_cmd)
 EOF
 	else
 		cat >&2 <<EOF
@@ -117,8 +146,17 @@ EOF
   postgres, nats, mock-ai: not published (as in mesh's harness); inside the project's network
             postgres:5432, nats://nats:4222, $TARGET_PROVIDER_URL
   psql      $(compose_cmd) exec -T postgres psql -U postgres
-  tear down: TARGET=$CHAOSD_TARGET deploy/cluster.sh down (make cluster-down TARGET=$CHAOSD_TARGET)
+  tear down: $(down_cmd)
 EOF
+	fi
+}
+
+# down_cmd prints the command that tears this target's cluster down, for a user to run.
+down_cmd() {
+	if [ "$CHAOSD_TARGET" = bundled ]; then
+		echo 'deploy/cluster.sh down (make cluster-down)'
+	else
+		echo "TARGET=$CHAOSD_TARGET deploy/cluster.sh down (make cluster-down TARGET=$CHAOSD_TARGET)"
 	fi
 }
 
@@ -132,7 +170,7 @@ compose_cmd() {
 # migrate) exited non-zero; missing_services those with no container at all.
 failing_services() {
 	local svc status code health
-	for svc in $(compose config --services); do
+	for svc in $(target_services); do
 		read -r status code health <<<"$(service_state "$svc")"
 		case "$svc:$status" in
 		*:missing | migrate:running) ;;
@@ -144,7 +182,7 @@ failing_services() {
 }
 missing_services() {
 	local svc
-	for svc in $(compose config --services); do
+	for svc in $(target_services); do
 		[ "$(service_state "$svc")" != missing ] || echo "$svc"
 	done
 }
@@ -157,7 +195,7 @@ fail() {
 	compose ps >&2 || true
 	bad=$(failing_services | tr '\n' ' ' | sed 's/ $//' || true)
 	missing=$(missing_services | tr '\n' ' ' | sed 's/ $//' || true)
-	for svc in ${bad:-$(compose config --services)}; do
+	for svc in ${bad:-$(target_services)}; do
 		[ "$(service_state "$svc")" != missing ] || continue
 		printf '\n----- %s: %s\n' "$svc" "$(service_state "$svc")" >&2
 		id=$(service_containers "$svc" | head -n1)
@@ -166,18 +204,19 @@ fail() {
 		compose logs --no-color --tail=80 "$svc" >&2 || true
 	done
 	printf '\n' >&2
-	die "$msg${bad:+; failing: $bad}${missing:+; never created: $missing}; tear down with: deploy/cluster.sh down"
+	die "$msg${bad:+; failing: $bad}${missing:+; never created: $missing}; tear down with: $(down_cmd)"
 }
 
 cmd_down() {
 	check_compose
 	# --profile soak: the soak service's container is removed too (it holds the network).
+	# The target's own profiles (bundled-30: scale) are on already.
 	compose --profile soak down -v --remove-orphans -t "$CHAOSD_STOP_TIMEOUT"
 }
 
 cmd_soak() {
 	[ "$TARGET_SOAK" = 1 ] ||
-		die "target $CHAOSD_TARGET has no soak service (mesh's harness has none); run chaosd soak from the host, or use TARGET=bundled"
+		die "target $CHAOSD_TARGET has no soak service (mesh's harness has none; the service's config names the bundled cluster's three pods); run chaosd soak --target=$CHAOSD_TARGET from the host, or use TARGET=bundled"
 	check_compose
 	compose --profile soak up -d --no-deps --force-recreate chaosd
 	log "chaosd soak runs in container ${CHAOSD_PROJECT}_chaosd_1 (duration ${CHAOSD_SOAK_DURATION:-8h}); metrics on http://127.0.0.1:${CHAOSD_METRICS_PORT:-19464}/metrics"
@@ -189,7 +228,7 @@ cmd_status() {
 	local svc state all_ready=0 ready
 	printf '# target %s, compose project %s (%s)\n' "$CHAOSD_TARGET" "$CHAOSD_PROJECT" "${COMPOSE_FILE_PATH#"$ROOT_DIR"/}"
 	printf '%-10s %-28s %s\n' SERVICE 'STATE (status exit health)' READY
-	for svc in $(compose config --services); do
+	for svc in $(target_services); do
 		state=$(service_state "$svc")
 		ready=
 		if [ "$TARGET_INFRA_PUBLISHED" = 0 ] && [[ " ${POD_SERVICES[*]} " != *" $svc "* ]]; then

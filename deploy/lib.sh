@@ -23,12 +23,20 @@ die() {
 #   mesh-current  deploy/docker-compose.mesh-current.yml, project multi-pod: today's
 #                 mesh: DBOS workflow owners (executor_id = POD_NAME), no heartbeat
 #                 bucket, SIGTERM hand-over, minio; only the pods published
-TARGETS=(bundled mesh-2026-05 mesh-current)
+#   bundled-30    deploy/docker-compose.yml with its profile "scale", project chaosd-30:
+#                 the bundled cluster with pods mesh-1..mesh-$CHAOSD_SCALE_PODS (2..30,
+#                 default 30), every host port 100 above the bundled one (pods
+#                 13101..13130), so that it runs beside the bundled cluster
+TARGETS=(bundled bundled-30 mesh-2026-05 mesh-current)
 if [ -n "${TARGET:-}" ]; then
 	CHAOSD_TARGET=$TARGET TARGET_FROM=TARGET
 else
 	CHAOSD_TARGET=${CHAOSD_TARGET:-bundled} TARGET_FROM=CHAOSD_TARGET
 fi
+TARGET_PODS=3         # pods mesh-1..mesh-N
+TARGET_PROFILES=()    # compose profiles every command of the target enables
+TARGET_PORT_OFFSET=0  # added to every default host port
+TARGET_PG_MAX_CONNECTIONS=100 # Postgres's max_connections (docker-compose.yml only)
 case "$CHAOSD_TARGET" in
 bundled)
 	COMPOSE_FILE_PATH=$DEPLOY_DIR/docker-compose.yml
@@ -37,6 +45,22 @@ bundled)
 	TARGET_INFRA_PUBLISHED=1 # Postgres, NATS and mockai on 127.0.0.1
 	TARGET_PROVIDER_URL=http://mockai:9000/v1
 	TARGET_SOAK=1 # has the compose service chaosd (profile soak)
+	;;
+bundled-30)
+	COMPOSE_FILE_PATH=$DEPLOY_DIR/docker-compose.yml
+	TARGET_PROJECT=chaosd-30
+	TARGET_HEARTBEAT_TTL=6s TARGET_HEARTBEAT_INTERVAL=2s
+	TARGET_INFRA_PUBLISHED=1
+	TARGET_PROVIDER_URL=http://mockai:9000/v1
+	TARGET_SOAK=0 # the soak service's config names the bundled cluster's three pods
+	TARGET_PODS=${CHAOSD_SCALE_PODS:-30}
+	[[ "$TARGET_PODS" =~ ^[0-9]+$ ]] && [ "$TARGET_PODS" -ge 2 ] && [ "$TARGET_PODS" -le 30 ] ||
+		die "CHAOSD_SCALE_PODS=$TARGET_PODS: want a number of pods from 2 to 30 (the compose file has mesh-1..mesh-30)"
+	TARGET_PROFILES=(scale) # mesh-4..mesh-30
+	TARGET_PORT_OFFSET=100
+	# Each pod's pool holds up to 16 connections and keeps them open for 30 minutes:
+	# 30 pods at 2 runs/s held 77 of Postgres's default 100 within 3 minutes.
+	TARGET_PG_MAX_CONNECTIONS=500
 	;;
 mesh-2026-05)
 	COMPOSE_FILE_PATH=$DEPLOY_DIR/docker-compose.mesh-2026-05.yml
@@ -56,6 +80,11 @@ mesh-current)
 	;;
 *) die "unknown target '$CHAOSD_TARGET' ($TARGET_FROM); known targets: $(IFS=,; echo "${TARGETS[*]}" | sed 's/,/, /g')" ;;
 esac
+POD_SERVICES=() # the pods' compose services, also their POD_NAMEs: mesh-1..mesh-N on every target
+for ((i = 1; i <= TARGET_PODS; i++)); do POD_SERVICES+=("mesh-$i"); done
+PROFILE_ARGS=() # --profile P for each of the target's compose profiles
+for i in "${TARGET_PROFILES[@]}"; do PROFILE_ARGS+=(--profile "$i"); done
+unset i
 
 # The compose project: fixed per target, so that chaosd and the tests find the
 # containers by the labels com.docker.compose.project=$CHAOSD_PROJECT and
@@ -65,27 +94,37 @@ esac
 : "${CHAOSD_IMAGE:=chaosd:dev}"
 : "${POSTGRES_IMAGE:=postgres:15-alpine}"
 : "${NATS_IMAGE:=nats:2.10-alpine}"
-# Host ports, all published on 127.0.0.1.
-: "${CHAOSD_POD1_PORT:=13001}" "${CHAOSD_POD2_PORT:=13002}" "${CHAOSD_POD3_PORT:=13003}"
-: "${CHAOSD_PG_PORT:=15432}"
-: "${CHAOSD_NATS_PORT:=14222}" "${CHAOSD_NATS_MONITOR_PORT:=18222}"
-: "${CHAOSD_MOCKAI_PORT:=19000}"
+# Host ports, all published on 127.0.0.1: the bundled ones plus the target's offset
+# (bundled-30: pods 13101..13130, Postgres 15532, NATS 14322 and 18322, mockai 19100).
+# CHAOSD_PODn_PORT for n = 1..30 (the compose file names each); only the target's pods
+# are published.
+for ((i = 1; i <= 30; i++)); do
+	var=CHAOSD_POD${i}_PORT
+	[ -n "${!var:-}" ] || printf -v "$var" '%s' $((13000 + TARGET_PORT_OFFSET + i))
+	export "${var?}"
+done
+unset i var
+: "${CHAOSD_PG_PORT:=$((15432 + TARGET_PORT_OFFSET))}"
+: "${CHAOSD_NATS_PORT:=$((14222 + TARGET_PORT_OFFSET))}" "${CHAOSD_NATS_MONITOR_PORT:=$((18222 + TARGET_PORT_OFFSET))}"
+: "${CHAOSD_MOCKAI_PORT:=$((19000 + TARGET_PORT_OFFSET))}"
+: "${CHAOSD_PG_MAX_CONNECTIONS:=$TARGET_PG_MAX_CONNECTIONS}"
 # Where build-images.sh keeps what is slow to make (rootfs tarball, nats-server, busybox).
 : "${CHAOSD_CACHE_DIR:=${XDG_CACHE_HOME:-$HOME/.cache}/chaosd}"
 export CHAOSD_PROJECT CHAOSD_IMAGE POSTGRES_IMAGE NATS_IMAGE CHAOSD_CACHE_DIR \
-	CHAOSD_POD1_PORT CHAOSD_POD2_PORT CHAOSD_POD3_PORT CHAOSD_PG_PORT \
-	CHAOSD_NATS_PORT CHAOSD_NATS_MONITOR_PORT CHAOSD_MOCKAI_PORT
+	CHAOSD_PG_PORT CHAOSD_NATS_PORT CHAOSD_NATS_MONITOR_PORT CHAOSD_MOCKAI_PORT CHAOSD_PG_MAX_CONNECTIONS
 
 CHAOSD_BIN=$ROOT_DIR/bin/chaosd
-POD_SERVICES=(mesh-1 mesh-2 mesh-3) # the same service names on every target
 
 # now prints the seconds since the epoch; elapsed START prints the seconds since START.
 now() { date +%s; }
 elapsed() { echo $(($(now) - $1)); }
 
 pod_urls() {
-	printf 'http://127.0.0.1:%s,http://127.0.0.1:%s,http://127.0.0.1:%s' \
-		"$CHAOSD_POD1_PORT" "$CHAOSD_POD2_PORT" "$CHAOSD_POD3_PORT"
+	local svc sep=
+	for svc in "${POD_SERVICES[@]}"; do
+		printf '%s%s' "$sep" "$(pod_url "$svc")"
+		sep=,
+	done
 }
 pod_url() { # pod_url mesh-N
 	local var="CHAOSD_POD${1#mesh-}_PORT"
@@ -121,10 +160,24 @@ find_compose() {
 	fi
 }
 
-# compose runs the compose command on the target's file and project.
+# compose runs the compose command on the target's file, project and profiles.
 compose() {
 	[ ${#COMPOSE[@]} -gt 0 ] || find_compose
-	"${COMPOSE[@]}" -p "$CHAOSD_PROJECT" -f "$COMPOSE_FILE_PATH" "$@"
+	"${COMPOSE[@]}" -p "$CHAOSD_PROJECT" -f "$COMPOSE_FILE_PATH" "${PROFILE_ARGS[@]}" "$@"
+}
+
+# target_services prints the compose file's services that belong to the target: all
+# of them but the pods mesh-N past the target's N (the scale pods of the bundled file
+# are not the bundled target's) and, on a target without one, the soak service.
+target_services() {
+	local svc
+	for svc in $(compose config --services); do
+		if [[ "$svc" =~ ^mesh-[0-9]+$ ]] && [[ " ${POD_SERVICES[*]} " != *" $svc "* ]]; then
+			continue
+		fi
+		[ "$svc" != chaosd ] || [ "$TARGET_SOAK" = 1 ] || continue
+		echo "$svc"
+	done
 }
 
 # service_containers SERVICE prints the ids of the project's containers of SERVICE,

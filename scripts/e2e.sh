@@ -8,11 +8,13 @@
 # stand-in as today's mesh (TARGET=mesh-current: DBOS owners, no heartbeat bucket,
 # SIGTERM hand-over, minio) with TestE2EMeshCurrent: every fault kind clean, each
 # defect of today's mesh switched at run time on one boot, and a short soak with all
-# five kinds. Every cluster is torn down at exit, with the logs of every service when
-# something failed.
+# five kinds. The phase scale (not run unless named in CHAOSD_E2E_PHASES) boots the
+# 30-pod cluster (TARGET=bundled-30, project chaosd-30) and runs TestE2EScale (build
+# tags e2e,scale): chaosd --target=bundled-30 --fault=kill-owner, clean. Every cluster
+# is torn down at exit, with the logs of every service when something failed.
 #   CHAOSD_E2E_KEEP=1     leave the cluster running afterwards (for debugging)
 #   CHAOSD_E2E_RUN=REGEX  run only these tests of the bundled phase (default ^TestE2E)
-#   CHAOSD_E2E_PHASES     bundled mesh current (default all three)
+#   CHAOSD_E2E_PHASES     bundled mesh current scale (default: bundled mesh current)
 #   CHAOSD_CURRENT_SOAK   the mesh-current soak's length (default 4m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +72,13 @@ target=mesh-current
 export CHAOSD_CURRENT_MATRIX_OUT=${CHAOSD_CURRENT_MATRIX_OUT:-$PWD/bin/matrix-mesh-current.md}
 go test -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshCurrent' -v ./e2e/
 echo "e2e: mesh-current phase done at +$(($(date +%s) - t0))s"
+fi
+if [[ " $phases " == *" scale "* ]]; then
+target=bundled-30
+# The test boots the cluster (its own project and ports: a bundled cluster may run
+# beside it) and tears it down unless CHAOSD_E2E_KEEP=1.
+go test -p 1 -count=1 -tags e2e,scale -timeout 20m -run '^TestE2EScale' -v ./e2e/
+echo "e2e: bundled-30 phase done at +$(($(date +%s) - t0))s"
 fi
 ok=1
 echo "e2e: done in $(($(date +%s) - t0))s (images, boot, tests)"

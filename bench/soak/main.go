@@ -6,6 +6,13 @@
 // last, side by side (goal: under 5%).
 //
 //	go run ./bench/soak -chaosd bin/chaosd -duration 30m
+//
+// -target NAME soaks another target's cluster instead (booted with TARGET=NAME
+// deploy/cluster.sh up): chaosd gets --target=NAME and, in place of the CHAOSD_*
+// variables of this shell, the cluster's own (TARGET=NAME deploy/cluster.sh env).
+// At 30 pods, a rate that keeps the pods as busy as 0.5 runs/s keeps three:
+//
+//	go run ./bench/soak -chaosd bin/chaosd -target bundled-30 -rate 2 -max-in-flight 24 -duration 20m
 package main
 
 import (
@@ -19,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,6 +51,8 @@ func main() {
 	every := flag.Duration("every", 10*time.Second, "scrape interval")
 	schedule := flag.String("schedule", "kill=@every 60s;pause=@every 75s;partition=@every 90s", "chaosd --schedule")
 	rate := flag.String("rate", "0.5", "runs started per second")
+	maxInFlight := flag.Int("max-in-flight", 0, "chaosd --max-in-flight (0: chaosd's default)")
+	target := flag.String("target", "", "chaosd --target, with the environment of TARGET=NAME deploy/cluster.sh env (default: chaosd's own, bundled, and this shell's environment)")
 	flag.Parse()
 	if *warmup+2**window > *duration {
 		fail(fmt.Errorf("-duration %s: want at least -warmup + 2 -window (%s)", *duration, *warmup+2**window))
@@ -60,9 +70,23 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	cmd := exec.Command(*bin, "soak", "--config", cfg, "--out", dir, "--ledger", filepath.Join(dir, "ledger.jsonl"),
+	args := []string{"soak", "--config", cfg, "--out", dir, "--ledger", filepath.Join(dir, "ledger.jsonl"),
 		"--duration", duration.String(), "--warmup", "30s", "--cooldown", "60s", "--rate", *rate, "--schedule", *schedule,
-		"--metrics-addr", addr, "--history-max", "64MiB", "--progress", "off", "--log-level", "warn")
+		"--metrics-addr", addr, "--history-max", "64MiB", "--progress", "off", "--log-level", "warn"}
+	if *maxInFlight > 0 {
+		args = append(args, "--max-in-flight", strconv.Itoa(*maxInFlight))
+	}
+	cmd := exec.Command(*bin, args...)
+	against := "the bundled cluster"
+	if *target != "" {
+		env, err := clusterEnv(*target)
+		if err != nil {
+			fail(err)
+		}
+		cmd.Args = append(cmd.Args, "--target", *target)
+		cmd.Env = env
+		against = "target " + *target
+	}
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
@@ -70,7 +94,8 @@ func main() {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	fmt.Printf("machine: %d CPUs; chaosd soak for %s, scraping http://%s/metrics every %s\n", runtime.NumCPU(), *duration, addr, *every)
+	fmt.Printf("machine: %d CPUs; chaosd soak for %s against %s at %s runs/s, scraping http://%s/metrics every %s\n",
+		runtime.NumCPU(), *duration, against, *rate, addr, *every)
 	var samples []sample
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
@@ -189,6 +214,35 @@ func scrape(url string) (sample, error) {
 		}
 	}
 	return s, sc.Err()
+}
+
+// clusterEnv is this process's environment without its CHAOSD_* and TESTBED_*
+// variables (they may point at another cluster), plus the assignments that
+// TARGET=target deploy/cluster.sh env prints (KEY=VALUE or KEY='VALUE' lines; its
+// export, unset and comment lines are skipped).
+func clusterEnv(target string) ([]string, error) {
+	cmd := exec.Command("deploy/cluster.sh", "env")
+	cmd.Env = append(os.Environ(), "TARGET="+target)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	printed, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("TARGET=%s deploy/cluster.sh env (run from the repository's root): %w: %s", target, err, strings.TrimSpace(stderr.String()))
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHAOSD_") && !strings.HasPrefix(kv, "TESTBED_") {
+			env = append(env, kv)
+		}
+	}
+	for _, line := range strings.Split(string(printed), "\n") {
+		key, val, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || strings.ContainsAny(key, " #") {
+			continue
+		}
+		env = append(env, key+"="+strings.TrimSuffix(strings.TrimPrefix(val, "'"), "'"))
+	}
+	return env, nil
 }
 
 func freeAddr() (string, error) {
