@@ -40,9 +40,12 @@ every invariant judges all of it, as in a soak, into one history.
 A step fails on the target's side when a run started in it did not complete, an
 invariant was violated, the in-flight cap was hit (runs take over 4x the hint's time),
 or fewer runs completed per second than were started (under 90%). It fails on
-chaosd's side when chaosd falls behind: its goroutines waited over 50 ms to run (the
-p99 of the Go scheduler's latency), or chaosd used over 90% of the cores it may use.
-Then the step's figures say more about chaosd than about the cluster. The ramp stops
+chaosd's side when chaosd falls behind: it used over 90% of the cores it may use, or
+its goroutines waited over 50 ms to run (the p99 of the Go scheduler's latency) while
+it used at least half a core. Then the step's figures say more about chaosd than
+about the cluster. Goroutines that waited while chaosd used little CPU mean the
+machine was saturated (by the cluster, when it shares the machine): said beside the
+step, not held against either side. The ramp stops
 at the first failing step (--keep-going runs every step) and names the ceiling: the
 last step that held.
 
@@ -153,6 +156,7 @@ type benchStep struct {
 	SchedP99            time.Duration // Go scheduler latency over the step
 	Violations          int
 	TargetWhy, OwnWhy   []string
+	Note                string // neither side's failure, but worth saying
 	completedPerSecond  float64
 	startedPerSecondCap float64
 }
@@ -318,6 +322,9 @@ func benchOne(ctx context.Context, io IO, wl *workload.Workload, live *invariant
 	if !st.held() {
 		verdict = "FAILED: " + strings.Join(append(append([]string{}, st.TargetWhy...), st.OwnWhy...), "; ")
 	}
+	if st.Note != "" {
+		verdict += " (" + st.Note + ")"
+	}
 	fmt.Fprintf(io.Stdout, "step %s runs/s: %d started, %d completed (%.2f/s), p50 %s p99 %s, chaosd %.0f%% of a core, %s\n",
 		ratesText([]float64{rate}), st.Started, st.Completed, st.completedPerSecond, st.P50.Round(time.Millisecond), st.P99.Round(time.Millisecond),
 		100*st.CPUShare, verdict)
@@ -341,11 +348,18 @@ func judgeStep(st *benchStep) {
 	if st.Started > 0 && st.completedPerSecond < 0.9*st.startedPerSecondCap {
 		st.TargetWhy = append(st.TargetWhy, fmt.Sprintf("completed %.2f runs/s of %.2f started", st.completedPerSecond, st.startedPerSecondCap))
 	}
-	if st.SchedP99 > 50*time.Millisecond {
-		st.OwnWhy = append(st.OwnWhy, fmt.Sprintf("chaosd behind: its goroutines waited %s to run (p99)", st.SchedP99.Round(time.Millisecond)))
-	}
-	if limit := float64(runtime.GOMAXPROCS(0)); st.CPUShare > 0.9*limit {
+	waited := st.SchedP99 > 50*time.Millisecond
+	switch limit := float64(runtime.GOMAXPROCS(0)); {
+	case st.CPUShare > 0.9*limit:
 		st.OwnWhy = append(st.OwnWhy, fmt.Sprintf("chaosd busy: %.0f%% of a core, over 90%% of the %d it may use", 100*st.CPUShare, int(limit)))
+	case waited && st.CPUShare >= 0.5:
+		st.OwnWhy = append(st.OwnWhy, fmt.Sprintf("chaosd behind: its goroutines waited %s to run (p99) while it used %.0f%% of a core",
+			st.SchedP99.Round(time.Millisecond), 100*st.CPUShare))
+	case waited:
+		// chaosd asked for little CPU and still waited: the machine was saturated
+		// (by the cluster, on a shared machine), which the step's figures include.
+		st.Note = fmt.Sprintf("machine saturated: chaosd waited %s to run (p99) using only %.0f%% of a core",
+			st.SchedP99.Round(time.Millisecond), 100*st.CPUShare)
 	}
 }
 
@@ -362,6 +376,9 @@ func writeBenchTable(w io.Writer, steps []*benchStep) {
 			}
 		case len(s.TargetWhy) > 0:
 			verdict = "TARGET: " + strings.Join(s.TargetWhy, "; ")
+		}
+		if s.Note != "" {
+			verdict += " (" + s.Note + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%s\t%s\t%s\t%.0f%%\t%.0f MiB\t%s\t%s\n", ratesText([]float64{s.Rate}), s.Started, s.Completed,
 			s.completedPerSecond, s.P50.Round(time.Millisecond), s.P90.Round(time.Millisecond), s.P99.Round(time.Millisecond),

@@ -58,10 +58,21 @@ func TestJudgeStepNamesTheSide(t *testing.T) {
 	if len(target.OwnWhy) != 0 || len(target.TargetWhy) != 4 {
 		t.Fatalf("target-side failure judged as %q / %q, want 4 target reasons and none of chaosd's", target.TargetWhy, target.OwnWhy)
 	}
-	own := benchStep{Started: 40, Completed: 40, completedPerSecond: 3.6, startedPerSecondCap: 3.6, SchedP99: 80 * time.Millisecond, CPUShare: 100}
+	own := benchStep{Started: 40, Completed: 40, completedPerSecond: 3.6, startedPerSecondCap: 3.6, SchedP99: 80 * time.Millisecond, CPUShare: 0.7}
 	judgeStep(&own)
-	if len(own.TargetWhy) != 0 || len(own.OwnWhy) != 2 || !strings.Contains(own.OwnWhy[0], "waited 80ms") {
+	if len(own.TargetWhy) != 0 || len(own.OwnWhy) != 1 || !strings.Contains(own.OwnWhy[0], "waited 80ms") {
 		t.Fatalf("chaosd-side failure judged as %q / %q", own.TargetWhy, own.OwnWhy)
+	}
+	busy := benchStep{Started: 40, Completed: 40, completedPerSecond: 3.6, startedPerSecondCap: 3.6, CPUShare: 100}
+	judgeStep(&busy)
+	if len(busy.OwnWhy) != 1 || !strings.Contains(busy.OwnWhy[0], "chaosd busy") {
+		t.Fatalf("a saturated chaosd judged as %q", busy.OwnWhy)
+	}
+	// Waiting while using little CPU is the machine's saturation: a note, no failure.
+	saturated := benchStep{Started: 40, Completed: 40, completedPerSecond: 3.6, startedPerSecondCap: 3.6, SchedP99: 80 * time.Millisecond, CPUShare: 0.1}
+	judgeStep(&saturated)
+	if !saturated.held() || !strings.Contains(saturated.Note, "machine saturated") {
+		t.Fatalf("saturated machine: held %v, note %q", saturated.held(), saturated.Note)
 	}
 	var b bytes.Buffer
 	if err := benchCeiling(&b, []*benchStep{&ok, &own}); err != nil || !strings.Contains(b.String(), "failed on chaosd's side") {

@@ -65,7 +65,8 @@ Settings come from --config (YAML), then CHAOSD_* variables, then flags; the def
 are the bundled cluster's.
 
 With the workload (the default), runs flow through the cluster during the fault, each
-watched early and late from every pod; for the -owner forms the fault hits the owner
+watched early from one pod and late from --watchers others (2 by default: every pod on
+three; always one that is not the pod the run was started on); for the -owner forms the fault hits the owner
 of a run once k chunks are in its buffer, and late attaches open on the survivors
 while it is in effect. Every invariant then judges the history (written to
 workload.history) and a verdict table is printed. --workload=false injects the bare

@@ -27,7 +27,8 @@ import (
 
 const soakHelp = `
 Run the overnight soak: runs flow through the cluster at soak.rate for --duration,
-each watched early and late from every pod, while faults fire on cron schedules (UTC)
+each watched early from one pod and late from a sample of pods (--watchers: 2, which
+is every pod on three), while faults fire on cron schedules (UTC)
 on the owners of runs in flight: soak.faults holds one schedule per kind (kill, stop,
 pause, partition; rollout, which restarts every pod in turn, takes target all), cron
 (5 or 6 fields) or @every, with an optional jitter. A firing while a fault is still in

@@ -2,9 +2,10 @@
 // several pods: it creates a thread, attaches early on one pod, starts the run on
 // another (round-robin), samples the thread's owner and status from Postgres and its
 // buffer from JetStream, and once k chunks are confirmed in the buffer opens late
-// attaches on the remaining pods, so that prefix replay is really exercised. Every
-// operation and observation goes to a Recorder (the history) before and after it
-// happens.
+// attaches on a sample of the other pods (Config.Watchers; Run.latePods), so that
+// prefix replay is really exercised without every run being watched from every one
+// of 30 pods. Every operation and observation goes to a Recorder (the history) before
+// and after it happens.
 package workload
 
 import (
