@@ -35,7 +35,9 @@ rate of --rates in turn, for --step each, and every step reports the runs starte
 completed, completed runs per second, the latency of the completed runs (start to
 decision: p50, p90, p99), chaosd's own CPU (share of one core) and memory, and
 whether the step held. The runs of a step are decided before the next step starts;
-every invariant judges all of it, as in a soak, into one history.
+every invariant judges all of it, as in a soak, into one history. A warm-up at the
+first rate (--warmup, 15s) comes first and is not a step (its runs are in the history
+like the others): each pod's first runs open its connections and are slower.
 
 A step fails on the target's side when a run started in it did not complete, an
 invariant was violated, the in-flight cap was hit (runs take over 4x the hint's time),
@@ -68,6 +70,7 @@ func init() {
 type benchOpts struct {
 	rates     []float64
 	step      time.Duration
+	warmup    time.Duration
 	keepGoing bool
 	out       string
 }
@@ -79,19 +82,23 @@ func runBench(ctx context.Context, io IO, args []string) error {
 		"check the target profile against the live cluster first (chaosd doctor); false: skip it (env CHAOSD_PREFLIGHT)")
 	rates := fs.String("rates", envOr(io, "CHAOSD_BENCH_RATES", "1,2,4,8,16"), "runs started per second at each step, in order (env CHAOSD_BENCH_RATES)")
 	step := fs.Duration("step", 30*time.Second, "how long each step starts runs")
+	warmup := fs.Duration("warmup", 15*time.Second, "runs at the first rate this long before the first step, not judged (each pod's first runs open its connections; 0: none)")
 	keep := fs.Bool("keep-going", false, "run every step, also after one failed")
 	out := fs.String("out", envOr(io, "CHAOSD_BENCH_OUT", "chaosd-bench"), "directory for the history (env CHAOSD_BENCH_OUT)")
 	cf := config.RegisterFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	o := benchOpts{step: *step, keepGoing: *keep, out: *out}
+	o := benchOpts{step: *step, warmup: *warmup, keepGoing: *keep, out: *out}
 	var err error
 	if o.rates, err = parseRates(*rates); err != nil {
 		return err
 	}
 	if o.step < 5*time.Second {
 		return fmt.Errorf("--step %s: must be at least 5s (a step must see runs decided)", o.step)
+	}
+	if o.warmup < 0 {
+		return fmt.Errorf("--warmup %s: must not be negative", o.warmup)
 	}
 	cfg, path, err := cf.Resolve(io.Getenv)
 	if err != nil {
@@ -233,6 +240,12 @@ func benchMain(ctx context.Context, io IO, cfg config.Config, path string, log *
 	expect := time.Duration(plan.Chunks) * plan.Delay
 	fmt.Fprintf(io.Stdout, "bench: %d pods, hint %s (%s a run), %d late watchers a run, steps of %s at %s runs/s; history %s\n",
 		len(cfg.Workload.Pods), cfg.Workload.Hint, expect, wcfg.Watchers, o.step, ratesText(o.rates), hpath)
+	if o.warmup > 0 && ctx.Err() == nil {
+		fmt.Fprintf(io.Stdout, "warm-up: %s runs/s for %s, not judged...\n", ratesText(o.rates[:1]), o.warmup)
+		wctx, stop := context.WithTimeout(ctx, o.warmup)
+		_ = wl.RunAt(wctx, ctx, o.rates[0], int(math.Ceil(o.rates[0]*4*expect.Seconds()))+4)
+		stop()
+	}
 	var steps []*benchStep
 	for _, rate := range o.rates {
 		if ctx.Err() != nil {
