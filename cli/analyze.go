@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -60,6 +62,9 @@ func runAnalyze(ctx context.Context, io IO, args []string) error {
 	p, err := o.resolve()
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(invariants.GCPercent))
 	}
 	rep, err := analyzeFile(ctx, io, fs.Arg(0), p, o.progress)
 	if err != nil {
@@ -175,10 +180,12 @@ func openHistory(path string, cr *countingReader) (*history.Reader, io.Closer, i
 	return hr, closer, size, nil
 }
 
-// countingReader counts bytes for progress and stops reading when ctx ends.
+// countingReader counts bytes for progress and stops reading when ctx ends. The
+// history is read on a goroutine of its own (read-ahead) while progress is
+// printed: n is atomic.
 type countingReader struct {
 	r   io.Reader
-	n   int64
+	n   atomic.Int64
 	ctx context.Context
 }
 
@@ -187,7 +194,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -205,7 +212,7 @@ func progressPrinter(w io.Writer, cr *countingReader, size int64) func(int) {
 		rate := float64(events) / max(time.Since(start).Seconds(), 1e-9)
 		pct := ""
 		if size > 0 {
-			pct = fmt.Sprintf(" (%.0f%%)", 100*float64(cr.n)/float64(size))
+			pct = fmt.Sprintf(" (%.0f%%)", 100*float64(cr.n.Load())/float64(size))
 		}
 		fmt.Fprintf(w, "\r\033[Kanalyze: %d events%s, %.0f events/s", events, pct, rate)
 	}

@@ -125,7 +125,7 @@ func readAll(t *testing.T, path string, f func(Event)) int {
 	}
 }
 
-func encodeAll(t *testing.T, evs []Event) []byte {
+func encodeAll(t testing.TB, evs []Event) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := NewWriter(&buf, Options{Now: func() time.Time { return t0 }})

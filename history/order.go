@@ -117,8 +117,8 @@ func (o Order) MarshalJSON() ([]byte, error) { return json.Marshal(o.String()) }
 
 // UnmarshalJSON reads the String form.
 func (o *Order) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := jsonString(data)
+	if err != nil {
 		return errors.New("order: want a string like \"1-7,1-20\"")
 	}
 	v, err := ParseOrder(s)
@@ -140,8 +140,8 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 
 // UnmarshalJSON reads "45s" (or a number of nanoseconds).
 func (d *Duration) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := jsonString(data)
+	if err != nil {
 		var n int64
 		if err2 := json.Unmarshal(data, &n); err2 != nil {
 			return errors.New("duration: want a string like \"45s\"")
@@ -155,4 +155,26 @@ func (d *Duration) UnmarshalJSON(data []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// jsonString reads a JSON string value. One without escapes, all printable ASCII
+// (as Order and Duration write theirs), is taken as it is, which is what a JSON
+// decoder makes of it, without the cost of one; any other value goes to
+// encoding/json.
+func jsonString(data []byte) (string, error) {
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' {
+		plain := true
+		for _, c := range data[1 : n-1] {
+			if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(data[1 : n-1]), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(data, &s)
+	return s, err
 }

@@ -187,10 +187,11 @@ func OpenWith(path string, wrap func(io.Reader) io.Reader) (*Reader, io.Closer, 
 		}
 		fs.queue = segs
 	}
-	r := &Reader{br: newBufReader(nil), files: fs}
-	if err := r.nextFile(); err != nil {
+	r := &Reader{lines: lineReader{br: newBufReader(nil), files: fs}}
+	if err := r.lines.nextFile(); err != nil {
 		return nil, nil, err
 	}
+	r.moveTo(r.lines.position)
 	return r, fs, nil
 }
 
@@ -317,7 +318,7 @@ func lastSeqOf(sf *segFiles) (uint64, error) {
 		in = zr
 	}
 	r := NewReader(in)
-	r.name = path
+	r.lines.name = path
 	var last uint64
 	for {
 		e, err := r.Next()

@@ -192,11 +192,27 @@ func describeMessages(p *history.Probe) string {
 	return fmt.Sprintf("%s persisted: %s", plural(len(p.Messages.Replies), "assistant message"), quoteReplies(p.Messages.Replies))
 }
 
-func describeBuffer(p *history.Probe) string {
+// bufferReading is a buffer probe's reading as a run's NATS trail keeps it: two are
+// equal exactly when String describes them alike (every field of the buffer is in
+// its description).
+type bufferReading struct {
+	unread bool   // the buffer could not be read
+	err    string // why
+	buf    history.Buffer
+}
+
+func bufferReadingOf(p *history.Probe) bufferReading {
 	if p.Err != "" || p.Buffer == nil {
-		return "could not read: " + p.Err
+		return bufferReading{unread: true, err: p.Err}
 	}
-	b := p.Buffer
+	return bufferReading{buf: *p.Buffer}
+}
+
+func (r bufferReading) String() string {
+	if r.unread {
+		return "could not read: " + r.err
+	}
+	b := r.buf
 	s := fmt.Sprintf("%d msgs seq %d-%d, %d deltas", b.Messages, b.FirstSeq, b.LastSeq, b.TextDeltas)
 	if b.Done {
 		s += ", done"

@@ -520,10 +520,10 @@ type Run struct {
 	ownerTrail  []ownerAt
 	downs       []*interval // its owner's down intervals while it ran, newest last
 	decidedAt   time.Time   // the first reading of a terminal status after its start
-	postgres    trail
-	nats        trail
-	replies     trail // messages readings
-	watchers    []string
+	postgres    trail[string]
+	nats        trail[bufferReading]
+	replies     trail[string] // messages readings
+	watchers    []watchSeen
 	hits        []*fault
 	dropAt      time.Time
 	lastReadErr bool // the last thread reading could not be taken
@@ -621,8 +621,15 @@ func (w *World) observeWatch(e *history.Event) {
 	wt := e.Watch
 	r := w.run(wt.Run, wt.Thread)
 	if len(r.watchers) < 8 {
-		r.watchers = append(r.watchers, describeWatch(wt, r.Chunks))
+		r.watchers = append(r.watchers, watchSeen{wt, r.Chunks})
 	}
+}
+
+// watchSeen is one watcher's report of a run (as decoded: events are not changed
+// once observed), described (describeWatch) only when a diagnosis shows it.
+type watchSeen struct {
+	w      *history.Watch
+	chunks int // the chunks the run asked for when the report came
 }
 
 func (w *World) observeProbe(e *history.Event) {
@@ -640,7 +647,7 @@ func (w *World) observeProbe(e *history.Event) {
 		}
 	case history.ProbeBuffer:
 		if p.Run != "" {
-			w.run(p.Run, p.Thread).nats.add(e.Time, describeBuffer(p))
+			w.run(p.Run, p.Thread).nats.add(e.Time, bufferReadingOf(p))
 		}
 	case history.ProbeDependency:
 		if p.Dependency != nil {
@@ -690,15 +697,15 @@ func (w *World) Details(r *Run) []string {
 	for _, f := range r.hits {
 		out = append(out, f.String())
 	}
-	out = append(out, "Postgres said: "+r.postgres.String())
+	out = append(out, "Postgres said: "+r.postgres.String(asIs))
 	if !r.nats.empty() {
-		out = append(out, "NATS buffer: "+r.nats.String())
+		out = append(out, "NATS buffer: "+r.nats.String(bufferReading.String))
 	}
 	if !r.replies.empty() {
-		out = append(out, "reply in Postgres: "+r.replies.String())
+		out = append(out, "reply in Postgres: "+r.replies.String(asIs))
 	}
-	for _, wt := range r.watchers {
-		out = append(out, "watcher "+wt)
+	for _, ws := range r.watchers {
+		out = append(out, "watcher "+describeWatch(ws.w, ws.chunks))
 	}
 	return out
 }
@@ -770,60 +777,67 @@ func (w *World) Heartbeat() string { return orDash(w.hb) }
 // ---- helpers ----
 
 // trail keeps a compact history of readings: consecutive equal readings merge, and
-// only the first and the last few are kept.
-type trail struct {
-	first   *trailEntry
-	last    []trailEntry
+// only the first and the last few are kept. A reading is kept as an R, equal to
+// another exactly when their descriptions are, and described only when the trail
+// is printed.
+type trail[R comparable] struct {
+	first   *trailEntry[R]
+	last    []trailEntry[R]
 	dropped int
 }
 
-type trailEntry struct {
-	text     string
+type trailEntry[R comparable] struct {
+	reading  R
 	from, to time.Time
 	n        int
 }
 
 const trailKeep = 5
 
-func (t *trail) add(at time.Time, text string) {
-	if n := len(t.last); n > 0 && t.last[n-1].text == text {
+func (t *trail[R]) add(at time.Time, reading R) {
+	if n := len(t.last); n > 0 && t.last[n-1].reading == reading {
 		t.last[n-1].to, t.last[n-1].n = at, t.last[n-1].n+1
 		return
 	}
 	if t.first == nil {
-		t.first = &trailEntry{text: text, from: at, to: at, n: 1}
-		t.last = append(t.last, *t.first)
+		t.first = &trailEntry[R]{reading: reading, from: at, to: at, n: 1}
+		t.last = append(make([]trailEntry[R], 0, trailKeep), *t.first)
 		return
 	}
 	if len(t.last) == trailKeep {
-		t.last = t.last[1:]
+		t.last = append(t.last[:0], t.last[1:]...) // in place: no new array per reading
 		t.dropped++
 	}
-	t.last = append(t.last, trailEntry{text: text, from: at, to: at, n: 1})
+	t.last = append(t.last, trailEntry[R]{reading: reading, from: at, to: at, n: 1})
 }
 
-func (t *trail) empty() bool { return t.first == nil }
+func (t *trail[R]) empty() bool { return t.first == nil }
 
-func (t *trail) String() string {
+// String describes the trail, each reading by describe.
+func (t *trail[R]) String(describe func(R) string) string {
 	if t.first == nil {
 		return "no readings"
 	}
 	var parts []string
 	if t.dropped > 0 {
-		parts = append(parts, t.first.String(), fmt.Sprintf("… (%d more)", t.dropped))
+		parts = append(parts, t.first.String(describe), fmt.Sprintf("… (%d more)", t.dropped))
 	}
 	for _, e := range t.last {
-		parts = append(parts, e.String())
+		parts = append(parts, e.String(describe))
 	}
 	return strings.Join(parts, "; ")
 }
 
-func (e trailEntry) String() string {
+func (e trailEntry[R]) String(describe func(R) string) string {
+	text := describe(e.reading)
 	if e.n == 1 {
-		return e.text + " at " + clock(e.from)
+		return text + " at " + clock(e.from)
 	}
-	return fmt.Sprintf("%s ×%d %s–%s", e.text, e.n, clock(e.from), clock(e.to))
+	return fmt.Sprintf("%s ×%d %s–%s", text, e.n, clock(e.from), clock(e.to))
 }
+
+// asIs describes a reading kept as its description.
+func asIs(s string) string { return s }
 
 func appendRing[T any](s []T, v T) []T {
 	if len(s) == podRing {

@@ -1,14 +1,30 @@
 // Command analyze-bench measures how fast chaosd re-checks a stored history: it
 // generates a synthetic history of about -events events (history/synth: steady runs
 // watched early and late, sampled every second, a pause fault every minute), then
-// checks it in-process with invariants.Analyze and, with -chaosd, through the built
-// binary (`chaosd analyze FILE`), and prints events/s, MB/s and peak heap.
+// reads the same file several ways, side by side in one run, and prints events/s,
+// MB/s, CPU and peak heap of each, with the ratios:
+//
+//   - decode, encoding/json, 1 goroutine: the old path's decoding (lines split and
+//     parsed by encoding/json into history.Event and validated, no checking), for the
+//     before/after ratio;
+//   - decode, history.Reader, 1 goroutine: history.Decode without read-ahead;
+//   - decode, history.Reader, read-ahead: what invariants.Analyze's reading costs,
+//     with the workers it uses, and no checking: the measured limit of analyze;
+//   - analyze in-process, 1 goroutine: invariants.Analyze without read-ahead;
+//   - analyze in-process: invariants.Analyze as chaosd runs it;
+//   - with -chaosd, `chaosd analyze FILE` through the built binary (peak RSS).
+//
+// With -rounds N every way is measured N times, the rounds interleaved, and the
+// fastest of each is kept (the machine is shared: the fastest is the least
+// disturbed).
 //
 //	go run ./bench/analyze -events 1000000 -chaosd bin/chaosd
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +33,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/chaosd/chaosd/history"
@@ -32,37 +50,49 @@ func main() {
 }
 
 type opts struct {
-	events int
-	out    string
-	keep   bool
-	chaosd string
+	events  int
+	out     string
+	keep    bool
+	chaosd  string
+	rounds  int
+	workers int
+	profile string
+	gogc    int
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("analyze-bench", flag.ContinueOnError)
 	var o opts
 	fs.IntVar(&o.events, "events", 1_000_000, "events in the synthetic history")
-	fs.StringVar(&o.out, "out", "", "where to write the history (default: a temporary file)")
+	fs.StringVar(&o.out, "out", "", "where to write the history (default: a temporary file); an existing file is read as it is")
 	fs.BoolVar(&o.keep, "keep", false, "keep the history file")
 	fs.StringVar(&o.chaosd, "chaosd", "", "also time `<chaosd> analyze FILE` with this binary")
+	fs.IntVar(&o.rounds, "rounds", 1, "measure every way this many times (interleaved) and keep the fastest")
+	fs.IntVar(&o.workers, "workers", 0, "decoding goroutines of the read-ahead (0: invariants.Analyze's default, one per CPU)")
+	fs.IntVar(&o.gogc, "gogc", invariants.GCPercent, "the collector's GOGC for the in-process ways (default: what chaosd analyze sets)")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the in-process analyze (read-ahead) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if o.rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", o.rounds)
+	}
+	debug.SetGCPercent(o.gogc)
 	path, cleanup, err := o.file()
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	if err := generate(out, path, o.events); err != nil {
+	if _, err := os.Stat(path); o.out == "" || err != nil {
+		if err := generate(out, path, o.events); err != nil {
+			return err
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
 		return err
 	}
-	if err := inProcess(out, path); err != nil {
-		return err
-	}
-	if o.chaosd != "" {
-		return viaBinary(ctx, out, o.chaosd, path)
-	}
-	return nil
+	return measure(ctx, out, path, st.Size(), o)
 }
 
 func (o opts) file() (string, func(), error) {
@@ -81,7 +111,6 @@ func (o opts) file() (string, func(), error) {
 }
 
 func generate(out io.Writer, path string, events int) error {
-	os.Remove(path)
 	start := time.Now()
 	w, err := history.Create(path, history.Options{Buffered: true})
 	if err != nil {
@@ -104,73 +133,198 @@ func generate(out io.Writer, path string, events int) error {
 	return nil
 }
 
-func inProcess(out io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+// result is one measurement of one way.
+type result struct {
+	events   int
+	wall     time.Duration
+	cpu      time.Duration
+	peakHeap uint64 // bytes in use, sampled every 64k events (in-process ways)
+	maxRSS   int64  // KiB (the binary)
+	note     string
+}
+
+// way is one way of reading the history.
+type way struct {
+	name string
+	run  func(path string) (result, error)
+}
+
+func measure(ctx context.Context, out io.Writer, path string, size int64, o opts) error {
+	workers := invariants.Options{Workers: o.workers}.DecodeWorkers()
+	ways := []way{
+		{"decode, encoding/json, 1 goroutine (old)", decodeStd},
+		{"decode, history.Reader, 1 goroutine", func(p string) (result, error) { return decode(p, 0) }},
+		{fmt.Sprintf("decode, history.Reader, read-ahead %d workers (the limit)", workers), func(p string) (result, error) { return decode(p, workers) }},
+		{"analyze in-process, 1 goroutine", func(p string) (result, error) { return analyze(p, -1) }},
+		{fmt.Sprintf("analyze in-process, read-ahead %d workers", workers), func(p string) (result, error) { return analyze(p, workers) }},
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
+	if o.chaosd != "" {
+		ways = append(ways, way{o.chaosd + " analyze FILE", func(p string) (result, error) { return viaBinary(ctx, o.chaosd, p) }})
 	}
-	runtime.GC()
-	var peak uint64
-	sample := func(int) {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		peak = max(peak, m.HeapInuse)
+	if o.profile != "" {
+		if err := profile(o.profile, func() error { _, err := analyze(path, workers); return err }); err != nil {
+			return err
+		}
 	}
-	cpu0 := cpuTime()
-	start := time.Now()
-	rep, err := invariants.Analyze(history.NewReader(f), invariants.Params{}, sample)
-	el := time.Since(start)
-	if err != nil {
-		return err
+	best := make([]result, len(ways))
+	for round := range o.rounds {
+		for i, w := range ways {
+			r, err := w.run(path)
+			if err != nil {
+				return fmt.Errorf("%s: %w", w.name, err)
+			}
+			if round == 0 || r.wall < best[i].wall {
+				best[i] = r
+			}
+		}
 	}
-	cpu := cpuTime() - cpu0
-	fmt.Fprintf(out, "in-process: %d events in %s wall: %.0f events/s, %.1f MB/s; CPU %.2fs: %.0f events per CPU-second; peak heap in use %.1f MB; verdict %s\n",
-		rep.Events, el.Round(time.Millisecond), float64(rep.Events)/el.Seconds(), mb(st.Size())/el.Seconds(),
-		cpu.Seconds(), float64(rep.Events)/cpu.Seconds(), mb(int64(peak)), rep.Status)
-	if rep.Status != invariants.Pass {
-		return fmt.Errorf("the synthetic history should pass, got %s", rep.Status)
+	fmt.Fprintf(out, "%d CPUs (GOMAXPROCS %d), GOGC %d in-process; fastest of %d round(s); %.1f MB\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), o.gogc, o.rounds, mb(size))
+	for i, w := range ways {
+		r := best[i]
+		fmt.Fprintf(out, "%-58s %8.0f events/s %6.1f MB/s  wall %6.2fs  CPU %6.2fs (%7.0f events per CPU-second)  %s\n",
+			w.name+":", rate(r.events, r.wall), mb(size)/r.wall.Seconds(), r.wall.Seconds(), r.cpu.Seconds(), rate(r.events, r.cpu), memText(r))
 	}
+	limit, inproc := best[2], best[4]
+	fmt.Fprintf(out, "analyze in-process / decode limit: %.2f\n", ratio(inproc, limit))
+	if o.chaosd != "" {
+		fmt.Fprintf(out, "chaosd analyze / decode limit: %.2f\n", ratio(best[5], limit))
+	}
+	fmt.Fprintf(out, "decode limit / old decode: %.2f; analyze in-process / analyze 1 goroutine: %.2f\n", ratio(limit, best[0]), ratio(inproc, best[3]))
 	return nil
 }
 
-func viaBinary(ctx context.Context, out io.Writer, bin, path string) error {
+// ratio is a's speed over b's.
+func ratio(a, b result) float64 { return rate(a.events, a.wall) / rate(b.events, b.wall) }
+
+func rate(n int, d time.Duration) float64 { return float64(n) / max(d.Seconds(), 1e-9) }
+
+func memText(r result) string {
+	if r.maxRSS > 0 {
+		return fmt.Sprintf("max RSS %.1f MB; %s", float64(r.maxRSS)/1024, r.note)
+	}
+	return fmt.Sprintf("peak heap in use %.1f MB", mb(int64(r.peakHeap)))
+}
+
+// sampler keeps the peak of the heap in use, sampled every 64k events.
+type sampler struct{ peak uint64 }
+
+func (s *sampler) sample(events int) {
+	if events%(64<<10) != 0 {
+		return
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	s.peak = max(s.peak, m.HeapInuse)
+}
+
+// timed runs f from a collected heap and measures it.
+func timed(f func(s *sampler) (int, error)) (result, error) {
+	runtime.GC()
+	var s sampler
+	cpu0, start := cpuTime(), time.Now()
+	n, err := f(&s)
+	return result{events: n, wall: time.Since(start), cpu: cpuTime() - cpu0, peakHeap: s.peak}, err
+}
+
+// decodeStd is the old path: lines split by bufio and parsed by encoding/json.
+func decodeStd(path string) (result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return result{}, err
+	}
+	defer f.Close()
+	return timed(func(s *sampler) (int, error) {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 256<<10), history.MaxLine)
+		n := 0
+		for sc.Scan() {
+			var e history.Event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				return n, fmt.Errorf("line %d: %w", n+1, err)
+			}
+			if err := e.Validate(); err != nil {
+				return n, fmt.Errorf("line %d: %w", n+1, err)
+			}
+			n++
+			s.sample(n)
+		}
+		return n, sc.Err()
+	})
+}
+
+// decode reads every event with history.Reader, with read-ahead on workers
+// goroutines (0: none).
+func decode(path string, workers int) (result, error) {
+	r, c, err := history.Open(path)
+	if err != nil {
+		return result{}, err
+	}
+	defer c.Close()
+	return timed(func(s *sampler) (int, error) {
+		if workers > 0 {
+			stop := r.ReadAhead(workers)
+			defer stop()
+		}
+		n := 0
+		for {
+			_, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+			n++
+			s.sample(n)
+		}
+	})
+}
+
+// analyze checks the history in-process with invariants.AnalyzeWith.
+func analyze(path string, workers int) (result, error) {
+	r, c, err := history.Open(path)
+	if err != nil {
+		return result{}, err
+	}
+	defer c.Close()
+	return timed(func(s *sampler) (int, error) {
+		rep, err := invariants.AnalyzeWith(r, invariants.Params{}, invariants.Options{Progress: s.sample, Workers: workers})
+		if err == nil && rep.Status != invariants.Pass {
+			err = fmt.Errorf("the synthetic history should pass, got %s", rep.Status)
+		}
+		return rep.Events, err
+	})
+}
+
+func viaBinary(ctx context.Context, bin, path string) (result, error) {
+	lines, err := countLines(path)
+	if err != nil {
+		return result{}, err
+	}
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, bin, "analyze", "--progress", "off", path)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = os.Stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	el := time.Since(start)
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		return fmt.Errorf("run %s: %w", bin, err)
+		return result{}, fmt.Errorf("run %s: %w", bin, err)
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	lines, err := countLines(path)
-	if err != nil {
-		return err
-	}
-	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	fmt.Fprintf(out, "%s analyze: %d events in %s wall: %.0f events/s, %.1f MB/s; CPU %.2fs: %.0f events per CPU-second; exit %d, max RSS %.1f MB\n",
-		bin, lines, el.Round(time.Millisecond), float64(lines)/el.Seconds(), mb(st.Size())/el.Seconds(),
-		cpu.Seconds(), float64(lines)/cpu.Seconds(), cmd.ProcessState.ExitCode(), float64(maxRSS(cmd.ProcessState))/1024)
-	return nil
+	ps := cmd.ProcessState
+	return result{events: lines, wall: el, cpu: ps.UserTime() + ps.SystemTime(), maxRSS: maxRSS(ps),
+		note: fmt.Sprintf("exit %d", ps.ExitCode())}, nil
 }
 
+// countLines counts the events of the history, for the binary's rate.
 func countLines(path string) (int, error) {
-	f, err := os.Open(path)
+	r, c, err := history.Open(path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	r := history.NewReader(f)
+	defer c.Close()
+	stop := r.ReadAhead(runtime.GOMAXPROCS(0))
+	defer stop()
 	n := 0
 	for {
 		_, err := r.Next()
@@ -182,6 +336,21 @@ func countLines(path string) (int, error) {
 		}
 		n++
 	}
+}
+
+// profile writes a CPU profile of f to path.
+func profile(path string, f func() error) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return err
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	return err
 }
 
 func mb(n int64) float64 { return float64(n) / (1 << 20) }
