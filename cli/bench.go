@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -104,7 +105,9 @@ func runBench(ctx context.Context, io IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Workload.Hint == config.Default().Workload.Hint && !flagSet(args, "hint") && io.Getenv("CHAOSD_HINT") == "" {
+	hintFlag := false
+	fs.Visit(func(f *flag.Flag) { hintFlag = hintFlag || f.Name == "hint" })
+	if cfg.Workload.Hint == config.Default().Workload.Hint && !hintFlag && io.Getenv("CHAOSD_HINT") == "" {
 		// Short runs unless a hint was asked for: the ramp is about rates, not streams.
 		cfg.Workload.Hint = benchHint
 	}
@@ -117,20 +120,6 @@ func runBench(ctx context.Context, io IO, args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 	return benchMain(ctx, io, cfg, path, log, *check, o)
-}
-
-// flagSet says whether args set --name (or -name), in any form.
-func flagSet(args []string, name string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		a = strings.TrimLeft(a, "-")
-		if a == name || strings.HasPrefix(a, name+"=") {
-			return true
-		}
-	}
-	return false
 }
 
 // parseRates reads "1,2,4": positive runs per second, rising.

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -28,9 +27,7 @@ func TestE2EBenchRamp(t *testing.T) {
 		"--out", dir, "--history", filepath.Join(dir, "h.jsonl"), "--log-level", "warn")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) || err != nil {
+	if err := cmd.Run(); err != nil {
 		t.Fatalf("chaosd bench: %v\n%s", err, out.String())
 	}
 	text := out.String()
