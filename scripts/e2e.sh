@@ -26,6 +26,12 @@ finish() {
 	if [ "$ok" != 1 ]; then
 		printf '\n=== e2e failed: logs of every service (target %s)\n' "$target" >&2
 		TARGET=$target deploy/cluster.sh logs --timestamps --tail=300 >&2 || true
+		# Last, so that the tail of a long log says what failed and why: every failed
+		# test's whole output again, from the phases' JSON records.
+		if [ -x bin/gotestsum ] && compgen -G "$jsondir/*.json" >/dev/null; then
+			printf '\n=== e2e failed: the failed tests again, with their output\n' >&2
+			bin/gotestsum --format pkgname --hide-summary=skipped --raw-command -- cat "$jsondir"/*.json >&2 || true
+		fi
 	fi
 	if [ "${CHAOSD_E2E_KEEP:-0}" = 1 ]; then
 		echo "e2e: cluster left running (CHAOSD_E2E_KEEP=1); tear it down with TARGET=$target deploy/cluster.sh down" >&2
@@ -34,6 +40,21 @@ finish() {
 	fi
 }
 trap finish EXIT
+
+# gotest runs go test (verbose) through gotestsum when scripts/deps/gotestsum.sh built
+# it: the same verbose output, each failed test's output again at the end, and a JSON
+# record per phase for the digest above. Without it, plain go test -v.
+jsondir=bin/e2e-json
+rm -rf "$jsondir" && mkdir -p "$jsondir"
+gotest() {
+	local name=$1
+	shift
+	if [ -x bin/gotestsum ]; then
+		bin/gotestsum --format standard-verbose --hide-summary=skipped --jsonfile "$jsondir/$name.json" -- "$@"
+	else
+		go test -v "$@"
+	fi
+}
 
 t0=$(date +%s)
 deploy/build-images.sh
@@ -50,7 +71,7 @@ export CHAOSD_HEARTBEAT_TTL=$TESTBED_HEARTBEAT_TTL CHAOSD_HEARTBEAT_INTERVAL=$TE
 # must not run at the same time. The detection matrix is written to
 # $CHAOSD_MATRIX_OUT (default bin/matrix.md).
 export CHAOSD_MATRIX_OUT=${CHAOSD_MATRIX_OUT:-$PWD/bin/matrix.md}
-go test -p 1 -count=1 -tags e2e -timeout 40m -run "${CHAOSD_E2E_RUN:-^TestE2E}" -v ./...
+gotest bundled -p 1 -count=1 -tags e2e -timeout 40m -run "${CHAOSD_E2E_RUN:-^TestE2E}" ./...
 echo "e2e: bundled phase done at +$(($(date +%s) - t0))s"
 deploy/cluster.sh down >/dev/null
 unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
@@ -62,7 +83,7 @@ target=mesh-2026-05
 # defect row, with nothing of the bundled cluster's settings in the environment.
 TARGET=$target CHAOSD_SKIP_BUILD=1 deploy/cluster.sh up
 export CHAOSD_MESH_MATRIX_OUT=${CHAOSD_MESH_MATRIX_OUT:-$PWD/bin/matrix-mesh-2026-05.md}
-go test -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshHarness' -v ./e2e/
+gotest mesh -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshHarness' ./e2e/
 echo "e2e: mesh-2026-05 phase done at +$(($(date +%s) - t0))s"
 fi
 
@@ -70,14 +91,14 @@ if [[ " $phases " == *" current "* ]]; then
 target=mesh-current
 # The test takes the mesh-2026-05 cluster down (the same project) and boots this one.
 export CHAOSD_CURRENT_MATRIX_OUT=${CHAOSD_CURRENT_MATRIX_OUT:-$PWD/bin/matrix-mesh-current.md}
-go test -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshCurrent' -v ./e2e/
+gotest current -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshCurrent' ./e2e/
 echo "e2e: mesh-current phase done at +$(($(date +%s) - t0))s"
 fi
 if [[ " $phases " == *" scale "* ]]; then
 target=bundled-30
 # The test boots the cluster (its own project and ports: a bundled cluster may run
 # beside it) and tears it down unless CHAOSD_E2E_KEEP=1.
-go test -p 1 -count=1 -tags e2e,scale -timeout 20m -run '^TestE2EScale' -v ./e2e/
+gotest scale -p 1 -count=1 -tags e2e,scale -timeout 20m -run '^TestE2EScale' ./e2e/
 echo "e2e: bundled-30 phase done at +$(($(date +%s) - t0))s"
 fi
 ok=1

@@ -6,7 +6,7 @@
 #                                    PostgreSQL 15 server binaries (integration tests),
 #                                    debootstrap (the offline Postgres image), Chromium
 #                                    (the report's browser test), make, curl; Alertmanager
-#                                    and promtool built from the Go module proxy
+#                                    and promtool built from the Go module proxy; gotestsum
 #   scripts/install-deps.sh images   only what booting the bundled cluster needs (make
 #                                    demo, make soak, make cluster-up run this):
 #                                    debootstrap, make, flock
@@ -43,3 +43,5 @@ fi
 # already there.
 "$(dirname "$0")/deps/alertmanager.sh"
 "$(dirname "$0")/deps/promtool.sh"
+# gotestsum (the end-to-end tier prints each failed test again at the end of its log).
+"$(dirname "$0")/deps/gotestsum.sh"
