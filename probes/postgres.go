@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,7 +35,27 @@ type Postgres struct {
 	ownerQuery string
 	replyQuery string
 	timeout    time.Duration
+
+	// Thread readings waiting for the next batch (group commit): runs sampled on one
+	// clock ask at the same instant and are answered by one round trip.
+	mu       sync.Mutex
+	pending  []*threadRead
+	flushing bool
+	trips    atomic.Uint64 // round trips of Thread readings, for the tests
+	base     context.Context // cancelled by Close: a batch in flight is cut short
+	cancel   context.CancelFunc
 }
+
+// threadRead is one Thread call waiting for its batch.
+type threadRead struct {
+	id   string
+	st   ThreadState
+	err  error
+	done chan struct{}
+}
+
+// maxBatch bounds the readings of one round trip.
+const maxBatch = 256
 
 // PostgresConfig configures the observer.
 type PostgresConfig struct {
@@ -62,6 +84,7 @@ func NewPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
 	p := &Postgres{pool: pool, ownerQuery: cfg.OwnerQuery, replyQuery: cfg.ReplyQuery, timeout: cfg.Timeout}
+	p.base, p.cancel = context.WithCancel(context.Background())
 	if p.ownerQuery == "" {
 		p.ownerQuery = OwnerQueryThreads
 	}
@@ -71,12 +94,78 @@ func NewPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	return p, nil
 }
 
-// Thread reads a thread's status and owner.
+// Thread reads a thread's status and owner. Concurrent readings are coalesced:
+// those asked while a round trip is in flight go together in the next one, as one
+// pgx batch (pipelined, one network write and one read for all of them), so that N
+// runs sampled at the same instant cost one round trip, not N. A lone reading goes
+// at once. ctx bounds the wait; the round trip itself is bounded by the timeout.
 func (p *Postgres) Thread(ctx context.Context, id string) (ThreadState, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	if err := ctx.Err(); err != nil {
+		return ThreadState{At: time.Now()}, fmt.Errorf("thread %s: %w", id, err)
+	}
+	r := &threadRead{id: id, done: make(chan struct{})}
+	p.mu.Lock()
+	p.pending = append(p.pending, r)
+	if !p.flushing {
+		p.flushing = true
+		go p.flush()
+	}
+	p.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.st, r.err
+	case <-ctx.Done():
+		return ThreadState{At: time.Now()}, fmt.Errorf("thread %s: %w", id, ctx.Err())
+	}
+}
+
+// flush answers the pending readings, a batch at a time, until none is left.
+func (p *Postgres) flush() {
+	for {
+		p.mu.Lock()
+		n := min(len(p.pending), maxBatch)
+		if n == 0 {
+			p.flushing = false
+			p.mu.Unlock()
+			return
+		}
+		batch := p.pending[:n:n]
+		p.pending = p.pending[n:]
+		if len(p.pending) == 0 {
+			p.pending = nil
+		}
+		p.mu.Unlock()
+		p.readBatch(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// readBatch reads every thread of batch in one round trip (one alone: a plain query).
+func (p *Postgres) readBatch(batch []*threadRead) {
+	ctx, cancel := context.WithTimeout(p.base, p.timeout)
 	defer cancel()
+	p.trips.Add(1)
+	if len(batch) == 1 {
+		r := batch[0]
+		r.st, r.err = p.scanThread(r.id, p.pool.QueryRow(ctx, p.ownerQuery, r.id))
+		return
+	}
+	b := &pgx.Batch{}
+	for _, r := range batch {
+		b.Queue(p.ownerQuery, r.id)
+	}
+	br := p.pool.SendBatch(ctx, b)
+	for _, r := range batch {
+		r.st, r.err = p.scanThread(r.id, br.QueryRow())
+	}
+	_ = br.Close() // its error is the first reading's that failed, reported there
+}
+
+func (p *Postgres) scanThread(id string, row pgx.Row) (ThreadState, error) {
 	var st ThreadState
-	err := p.pool.QueryRow(ctx, p.ownerQuery, id).Scan(&st.Status, &st.Owner)
+	err := row.Scan(&st.Status, &st.Owner)
 	st.At = time.Now()
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && st.Status == "") {
 		return st, fmt.Errorf("thread %s: %w", id, ErrNoThread)
@@ -137,8 +226,11 @@ func deref(s *string) string {
 	return *s
 }
 
-// Close releases the pool.
-func (p *Postgres) Close() { p.pool.Close() }
+// Close releases the pool; a batch of readings in flight ends with an error.
+func (p *Postgres) Close() {
+	p.cancel()
+	p.pool.Close()
+}
 
 // Rows runs a user's query and returns how many rows it gave (reading at most 100)
 // and the first row, formatted.

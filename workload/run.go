@@ -191,19 +191,31 @@ func (r *Run) begin(ctx context.Context) error {
 
 // observe samples the thread and its buffer until the run is decided, opening the
 // late attaches once k chunks are buffered.
+//
+// Every run samples on one clock, at the multiples of the probe interval, so that
+// the readings of all runs in flight are asked at the same instant and Postgres
+// answers them in one round trip (probes.Postgres.Thread batches them).
 func (r *Run) observe(ctx context.Context) string {
-	tick := time.NewTicker(r.w.cfg.ProbeEvery)
-	defer tick.Stop()
+	every := r.w.cfg.ProbeEvery
+	t := time.NewTimer(every) // reset before every wait (a timer's Reset is safe since Go 1.23)
+	defer t.Stop()
 	for {
 		if status := r.sample(ctx); status == history.StatusCompleted || status == history.StatusFailed {
 			return status
 		}
+		t.Reset(nextTick(time.Now(), every))
 		select {
 		case <-ctx.Done():
 			return OutcomeTimeout
-		case <-tick.C:
+		case <-t.C:
 		}
 	}
+}
+
+// nextTick is how long from now until the next multiple of every on the wall clock
+// (a whole interval when now is one).
+func nextTick(now time.Time, every time.Duration) time.Duration {
+	return every - time.Duration(now.UnixNano()%int64(every))
 }
 
 // sample takes one reading of the thread and one of the buffer and reacts to them.

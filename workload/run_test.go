@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 )
 
 func podsN(n int) []Pod {
@@ -84,5 +85,25 @@ func TestConfigRejectsNegativeWatchers(t *testing.T) {
 	c.Watchers = -1
 	if err := c.Validate(); err == nil {
 		t.Fatal("watchers -1 accepted")
+	}
+}
+
+func TestNextTickIsTheNextMultiple(t *testing.T) {
+	every := 250 * time.Millisecond
+	base := time.Unix(1_700_000_000, 0) // a multiple of every
+	for _, c := range []struct {
+		after time.Duration
+		want  time.Duration
+	}{
+		{0, every},
+		{time.Nanosecond, every - time.Nanosecond},
+		{100 * time.Millisecond, 150 * time.Millisecond},
+		{249 * time.Millisecond, time.Millisecond},
+		{250 * time.Millisecond, every},
+		{1010 * time.Millisecond, 240 * time.Millisecond},
+	} {
+		if got := nextTick(base.Add(c.after), every); got != c.want {
+			t.Errorf("nextTick(+%s, %s) = %s, want %s", c.after, every, got, c.want)
+		}
 	}
 }
