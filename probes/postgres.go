@@ -41,7 +41,7 @@ type Postgres struct {
 	mu       sync.Mutex
 	pending  []*threadRead
 	flushing bool
-	trips    atomic.Uint64 // round trips of Thread readings, for the tests
+	trips    atomic.Uint64   // round trips of Thread readings, for the tests
 	base     context.Context // cancelled by Close: a batch in flight is cut short
 	cancel   context.CancelFunc
 }
