@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 phases=${CHAOSD_E2E_PHASES:-bundled mesh current}
 ok=0
 target=bundled
+jsondir=bin/e2e-json # go test's JSON records, one file per phase (gotest below)
 finish() {
 	if [ "$ok" != 1 ]; then
 		printf '\n=== e2e failed: logs of every service (target %s)\n' "$target" >&2
@@ -44,7 +45,6 @@ trap finish EXIT
 # gotest runs go test (verbose) through gotestsum when scripts/deps/gotestsum.sh built
 # it: the same verbose output, each failed test's output again at the end, and a JSON
 # record per phase for the digest above. Without it, plain go test -v.
-jsondir=bin/e2e-json
 rm -rf "$jsondir" && mkdir -p "$jsondir"
 gotest() {
 	local name=$1
