@@ -19,7 +19,9 @@ import (
 // or a Docker die/pause, until the heal, a Docker start/unpause, or a ready reading.
 // Each thread reading of an in-progress run whose owner is down, or that names no
 // owner, opens an episode (one per run) if none is open:
-//   - owner down: the episode starts when the pod went down. It is a case when it
+//   - owner down: the episode starts when the pod went down, or at the run's start
+//     when the run started later (a heal chaosd could not confirm keeps a pod down
+//     that may well serve: no run is left ownerless before it exists). It is a case when it
 //     resolves while the pod is still down: Postgres names another owner or a
 //     terminal status (the recovery worked: pass), or a violation. An episode whose
 //     pod came back first is no case (no takeover was due yet).
@@ -123,6 +125,12 @@ func (c *OwnerAlive) Observe(e *history.Event) {
 	since, why, down := c.w.DownSince(st.Owner)
 	switch {
 	case st.Status == history.StatusInProgress && st.Owner != "" && down:
+		if r := c.w.Run(p.Run); r != nil && r.Started.After(since) {
+			// A run started after its owner went down (as chaosd knows it: a heal not
+			// yet confirmed keeps the pod down) was left by nobody before it existed:
+			// it is judged from its start.
+			since, why = r.Started, fmt.Sprintf("%s; the run started after that, at %s, and is judged from its start", why, clock(r.Started))
+		}
 		c.ownedByDown(e, st.Owner, since, why)
 	case st.Status == history.StatusInProgress && st.Owner == "":
 		c.ownerless(e)
