@@ -156,7 +156,7 @@ func measure(ctx context.Context, out io.Writer, path string, size int64, o opts
 	ways := []way{
 		{"decode, encoding/json, 1 goroutine (old)", decodeStd},
 		{"decode, history.Reader, 1 goroutine", func(p string) (result, error) { return decode(p, 0) }},
-		{fmt.Sprintf("decode, history.Reader, read-ahead %d workers ", workers), func(p string) (result, error) { return decode(p, workers) }},
+		{fmt.Sprintf("decode, history.Reader, read-ahead %d workers", workers), func(p string) (result, error) { return decode(p, workers) }},
 		{"analyze in-process, 1 goroutine", func(p string) (result, error) { return analyze(p, -1) }},
 		{fmt.Sprintf("analyze in-process, read-ahead %d workers", workers), func(p string) (result, error) { return analyze(p, workers) }},
 	}
