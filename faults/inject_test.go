@@ -196,12 +196,19 @@ func TestVanishedTargetIsUnknownNeverHealed(t *testing.T) {
 	r := newRig(t)
 	id := r.c.byService("mesh-2").id
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(20*time.Millisecond, func() {
+	defer cancel()
+	// The container vanishes once the pause is confirmed (not after a fixed time,
+	// which a loaded machine can outrun before the injection), then chaosd is told
+	// to stop.
+	r.in.OnStep = func(step string, _ *Report) {
+		if step != StepInjected {
+			return
+		}
 		r.c.mu.Lock()
 		delete(r.c.boxes, id)
 		r.c.mu.Unlock()
 		cancel()
-	})
+	}
 	rep, err := r.in.Run(ctx, Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: time.Hour}})
 	if !errors.Is(err, ErrNotHealed) || rep.Heal.Healing.Outcome != Unknown || !strings.Contains(rep.Heal.Healing.Evidence, "vanished") {
 		t.Fatalf("err %v, heal %+v", err, rep.Heal.Healing)

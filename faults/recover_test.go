@@ -206,7 +206,7 @@ func TestWatchdogWithoutARecordHasNothingToDo(t *testing.T) {
 func TestRecoverWaitsForAnInjectionInFlight(t *testing.T) {
 	c := newCluster("mesh-1", "mesh-2")
 	d := testDeps(c, newFakeNet(c))
-	d.Timing.Settle = 150 * time.Millisecond
+	d.Timing.Settle = time.Second // the pause below lands inside it even on a loaded machine
 	l := tempLedger(t)
 	m := c.byService("mesh-1")
 	id := openFault(t, l, d, m, "pause", Spec{Hold: time.Second}, deadProcess(), time.Now())
