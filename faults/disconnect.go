@@ -76,15 +76,16 @@ func (p *Partition) reconnect(ctx context.Context, u partitionUndo) Healing {
 	if applied {
 		h.Applied = time.Now()
 	}
+	seen := reached{}
 	h.Confirmed, h.Evidence, err = confirm(ctx, p.t, func(ctx context.Context) (bool, string, error) {
-		return p.reattached(ctx, u)
+		return p.reattached(ctx, u, seen)
 	})
 	return settle(h, err)
 }
 
 // reattached: every network back with its aliases; then, when the target runs, DNS
-// and traffic.
-func (p *Partition) reattached(ctx context.Context, u partitionUndo) (bool, string, error) {
+// and traffic (each peer reached once since the heal began: seen).
+func (p *Partition) reattached(ctx context.Context, u partitionUndo, seen reached) (bool, string, error) {
 	ci, err := inspect(ctx, p.c, u.Container)
 	if err != nil {
 		return false, "", err
@@ -107,7 +108,7 @@ func (p *Partition) reattached(ctx context.Context, u partitionUndo) (bool, stri
 		return ok, dns, err
 	}
 	peers, _ := p.peerBoxes(ctx, u.Peers)
-	ok, ev, err := p.check(ctx, towardsPeers(target, u.Peers, peers, true))
+	ok, ev, err := p.checkHealed(ctx, towardsPeers(target, u.Peers, peers, true), seen)
 	return ok, dns + "; " + ev, err
 }
 

@@ -51,6 +51,7 @@ func (p *Partition) unfilter(ctx context.Context, u partitionUndo) Healing {
 		return Healing{Err: fmt.Errorf("heal partition of %s: %w", u.Name, err)}
 	}
 	h := Healing{Applied: time.Now()}
+	seen := reached{}
 	h.Confirmed, h.Evidence, err = confirm(ctx, p.t, func(ctx context.Context) (bool, string, error) {
 		if ok, ev, err := p.rules(target.pid, false, 0); !ok || err != nil {
 			return ok, ev, err
@@ -58,7 +59,7 @@ func (p *Partition) unfilter(ctx context.Context, u partitionUndo) Healing {
 		peers, _ := p.peerBoxes(ctx, u.Peers)
 		probes := towardsPeers(target, u.Peers, peers, true)
 		probes = append(probes, fromPeers(target, u.Port, u.Peers, peers, true)...)
-		return p.check(ctx, probes)
+		return p.checkHealed(ctx, probes, seen)
 	})
 	return settle(h, err)
 }

@@ -3,12 +3,14 @@ package faults
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,6 +286,56 @@ func TestSkipLabelledContainersAreNotEvenProbed(t *testing.T) {
 		must(t, err)
 		if strings.Contains(rep.Plan.Does, "mesh-3") || probed[skip.ip.String()] {
 			t.Errorf("peers %v: plan %q, probed the skip-labelled mesh-3: %v", peers, rep.Plan.Does, probed[skip.ip.String()])
+		}
+	}
+}
+
+// After a heal, every probe answers only every other time, each at its own turn, so
+// that no attempt sees every peer at once (a loaded machine with many peers). The
+// heal is confirmed all the same, each peer having answered once since it began; and
+// a peer that never answers leaves it unconfirmed, named.
+func TestPartitionHealConfirmedByEachPeerOnce(t *testing.T) {
+	for _, peers := range [][]string{nil, {PeersPods}} { // from all (disconnect), from the pods (filter)
+		for _, deaf := range []bool{false, true} {
+			r := newRig(t)
+			var healing atomic.Bool
+			r.in.OnStep = func(step string, _ *Report) {
+				if step == StepInjected {
+					healing.Store(true)
+				}
+			}
+			var mu sync.Mutex
+			calls := map[string]int{}
+			mute := r.c.byService("mesh-2").ip
+			r.net.probe = func(pid int, addr netip.AddrPort) netns.Reach {
+				reach := r.net.reach(pid, addr.Addr())
+				if !healing.Load() || !reach.Reachable {
+					return reach
+				}
+				if deaf && addr.Addr() == mute {
+					return netns.Reach{Detail: "no answer (deaf)"}
+				}
+				key := fmt.Sprint(pid, addr)
+				mu.Lock()
+				calls[key]++
+				n := calls[key] + pid + int(addr.Addr().As4()[3])
+				mu.Unlock()
+				if n%2 == 0 {
+					return netns.Reach{Detail: "no answer (flaky)"}
+				}
+				return reach
+			}
+			rep, err := r.in.Run(context.Background(), Request{Kind: "partition", Target: named("mesh-1"), Spec: Spec{Hold: time.Millisecond, Peers: peers}})
+			h := rep.Heal.Healing
+			if !deaf {
+				if err != nil || h.Outcome != Healed || h.Confirmed.IsZero() {
+					t.Errorf("peers %v, flaky probes: err %v, heal %s confirmed %v: %s", peers, err, h.Outcome, h.Confirmed, h.Evidence)
+				}
+				continue
+			}
+			if err == nil || h.Outcome == Healed || !strings.Contains(h.Evidence, "no answer (deaf)") {
+				t.Errorf("peers %v, mesh-2 never answers: err %v, heal %s: %s", peers, err, h.Outcome, h.Evidence)
+			}
 		}
 	}
 }
