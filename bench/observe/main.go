@@ -7,7 +7,9 @@
 //
 // With -base OTHER (e.g. the previous commit's binary) each row is run with both
 // binaries, one after the other, and the ratio of their CPU per chunk is printed:
-// the comparison is measured side by side in one run.
+// the comparison is measured side by side in one run. With two rows or more, the
+// marginal CPU per chunk between the fewest and the most runs is printed too: the
+// cost of observing without the one-shot's fixed costs.
 package main
 
 import (
@@ -39,6 +41,8 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("%-6s %6s %6s %8s %8s %8s %9s %9s %10s %12s %10s %s\n", "binary", "runs", "done", "watches", "chunks", "readings", "wall s", "cpu s", "peak MiB", "cpu ms/run", "cpu µs/chunk", "verdict")
+	rows := map[string][]measure{}
+	defer func() { marginal(rows) }()
 	for _, f := range strings.Split(*runs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -48,6 +52,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
+		rows["new"] = append(rows["new"], m)
 		if *base == "" {
 			continue
 		}
@@ -55,14 +60,42 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
+		rows["base"] = append(rows["base"], b)
 		fmt.Printf("%-6s %6d  CPU per chunk new/base %.3f, CPU per run new/base %.3f, readings per run new/base %.3f\n", "ratio", n,
 			m.perChunk()/b.perChunk(), m.perRun()/b.perRun(), float64(m.readings*max(b.done, 1))/float64(max(b.readings, 1)*max(m.done, 1)))
 	}
 }
 
 type measure struct {
+	runs                   int // asked for
 	cpu                    time.Duration
 	done, chunks, readings int
+}
+
+// marginal prints, per binary, the CPU per chunk between its fewest-runs and its
+// most-runs rows: what each further watched chunk costs, without what every one-shot
+// spends whatever its load (start-up, the preflight, the fault, the verdict).
+func marginal(rows map[string][]measure) {
+	for _, label := range []string{"new", "base"} {
+		ms := rows[label]
+		if len(ms) < 2 {
+			continue
+		}
+		lo, hi := ms[0], ms[0]
+		for _, m := range ms {
+			if m.runs < lo.runs {
+				lo = m
+			}
+			if m.runs > hi.runs {
+				hi = m
+			}
+		}
+		if hi.chunks <= lo.chunks {
+			continue
+		}
+		fmt.Printf("%-6s marginal CPU per chunk from %d to %d runs: %.1f µs ((%.2f s - %.2f s) / (%d - %d chunks))\n", label, lo.runs, hi.runs,
+			float64((hi.cpu-lo.cpu).Microseconds())/float64(hi.chunks-lo.chunks), hi.cpu.Seconds(), lo.cpu.Seconds(), hi.chunks, lo.chunks)
+	}
 }
 
 func (m measure) perChunk() float64 { return float64(m.cpu.Microseconds()) / float64(max(m.chunks, 1)) }
@@ -83,7 +116,7 @@ func one(label, bin, hint, extra, dir string, n int) (measure, error) {
 		return measure{}, fmt.Errorf("run chaosd: %w", err)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	m := measure{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	m := measure{runs: n, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
 	var watches int
 	m.done, watches, m.chunks, m.readings, err = observed(hist)
 	if err != nil {
