@@ -103,3 +103,32 @@ func TestCheckConfigNamesTheBadField(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }
+
+// check-config takes the one-shot's flags when given a fault, and checks the fault
+// too: what chaosd --fault=KIND --check-config does.
+func TestCheckConfigWithAFault(t *testing.T) {
+	for _, args := range [][]string{
+		{"check-config", "--fault=kill-owner", "--down-for=15s"},
+		{"check-config", "-fault", "pause-owner", "--duration=5s"},
+		{"--fault=kill-owner", "--check-config"},
+	} {
+		code, out, errOut := run(t, args...)
+		if code != ExitOK || !strings.Contains(out, "workload:") {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	for args, want := range map[string]string{
+		"check-config --fault=melt-owner":             "--fault: ",
+		"check-config --fault=kill":                   "say which pod",
+		"--fault=rollout-owner --check-config":        "restarts every pod in turn",
+		"check-config --fault=kill-owner --runs=zero": "zero",
+	} {
+		code, _, errOut := run(t, strings.Fields(args)...)
+		if code != ExitError || !strings.Contains(errOut, want) {
+			t.Errorf("%s: exit %d, want %d and %q in: %s", args, code, ExitError, want, errOut)
+		}
+	}
+	if hasFaultFlag([]string{"--", "--fault=kill-owner"}) || !hasFaultFlag([]string{"--config=x.yml", "--fault", "kill-owner"}) {
+		t.Error("hasFaultFlag: a fault after -- is an argument; --fault KIND is a fault")
+	}
+}

@@ -96,12 +96,12 @@ func runFault(ctx context.Context, io IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if ff.checkConfig {
-		return printConfig(io.Stdout, cfg, path)
-	}
 	req, err := ff.request(cfg)
 	if err != nil {
 		return err
+	}
+	if ff.checkConfig {
+		return printConfig(io.Stdout, cfg, path)
 	}
 	log, err := lf.logger(io)
 	if err != nil {
