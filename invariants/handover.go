@@ -68,7 +68,13 @@ func (c *HandoverCompletes) Observe(e *history.Event) {
 	}
 	for _, od := range c.w.ownerDownsNow() {
 		if od.iv.graceful() {
-			c.episodes[od.run.ID] = &hoEpisode{run: od.run.ID, iv: od.iv, grace: c.p.HandoverGraceFor(od.run.Expect), stream: or(od.run.Expect, c.p.RunBase)}
+			ep := &hoEpisode{run: od.run.ID, iv: od.iv, grace: c.p.HandoverGraceFor(od.run.Expect), stream: or(od.run.Expect, c.p.RunBase)}
+			if owner, at := od.run.lastOwner(); owner != "" && owner != od.iv.pod {
+				// Claimed by another pod before the stopped one exited: that reading
+				// is the run's owner since the stop.
+				ep.owner, ep.ownerAt = owner, at
+			}
+			c.episodes[od.run.ID] = ep
 		}
 	}
 	if e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeThread {

@@ -564,6 +564,53 @@ func TestHandoverOfARunReleasedBeforeTheExit(t *testing.T) {
 	expect(t, build(history.KindRollout, history.SignalKill, 137), NameHandoverCompletes, NotExercised)
 }
 
+// A slow drain and a quick claim: the run is handed over and already claimed by
+// another pod before the stopped pod exits (seen in CI on a loaded machine: the
+// clean rollout's handover-completes went unexercised). It still counts as the
+// stopped pod's, for the first pod of a rollout and for a later one, whose stop began
+// after the previous pod's start; a run that pod owned only before that does not.
+func TestHandoverOfARunClaimedBeforeTheExit(t *testing.T) {
+	build := func(kind, signal string, exit int) Report {
+		h := &hist{}
+		h.at(0).beginPromised(promise.Current)
+		h.at(1).start("r1", "mesh-1", 20, 10*time.Second)
+		h.at(2).thread("r1", history.StatusInProgress, "mesh-1")
+		h.at(3).faultSig("f1", history.FaultIntent, kind, "all", signal)
+		h.at(3.5).thread("r1", history.StatusInProgress, "mesh-2") // claimed while mesh-1 drains
+		h.at(4).dockerOf(history.DockerDie, "mesh-1", "f1", exit)
+		h.at(4.5).dockerOf(history.DockerStart, "mesh-1", "f1", 0)
+		h.at(5).thread("r1", history.StatusInProgress, "mesh-2")
+		// mesh-2's stop begins after mesh-1's start; r1 is claimed by mesh-3 before mesh-2 exits.
+		h.at(6).thread("r1", history.StatusInProgress, "mesh-3")
+		h.at(6.5).dockerOf(history.DockerDie, "mesh-2", "f1", exit)
+		h.at(7).dockerOf(history.DockerStart, "mesh-2", "f1", 0)
+		h.at(12).thread("r1", history.StatusCompleted, "")
+		h.at(13).faultSig("f1", history.FaultInjected, kind, "all", signal)
+		return h.at(30).end().report(Params{})
+	}
+	v := expect(t, build(history.KindRollout, history.SignalTerm, 0), NameHandoverCompletes, Pass)
+	if v.Exercised != 1 {
+		t.Errorf("handover-completes exercised %d, want 1 (the episode of mesh-2's stop supersedes mesh-1's)", v.Exercised)
+	}
+	expect(t, build(history.KindRollout, history.SignalKill, 137), NameHandoverCompletes, NotExercised)
+
+	// mesh-3 owned the run only before the rollout's previous pod started again: its
+	// stop did not hit the run.
+	h := &hist{}
+	h.at(0).beginPromised(promise.Current)
+	h.at(1).start("r1", "mesh-3", 20, 10*time.Second)
+	h.at(2).thread("r1", history.StatusInProgress, "mesh-3")
+	h.at(3).faultSig("f1", history.FaultIntent, history.KindRollout, "all", history.SignalTerm)
+	h.at(3.5).thread("r1", history.StatusInProgress, "mesh-2")
+	h.at(4).dockerOf(history.DockerDie, "mesh-1", "f1", 0)
+	h.at(4.5).dockerOf(history.DockerStart, "mesh-1", "f1", 0)
+	h.at(5).thread("r1", history.StatusCompleted, "")
+	h.at(6).dockerOf(history.DockerDie, "mesh-3", "f1", 0)
+	h.at(6.5).dockerOf(history.DockerStart, "mesh-3", "f1", 0)
+	h.at(7).faultSig("f1", history.FaultInjected, history.KindRollout, "all", history.SignalTerm)
+	expect(t, h.at(30).end().report(Params{}), NameHandoverCompletes, NotExercised)
+}
+
 // A --fault of one kind names what it cannot put to the test, and the report says
 // so rather than "not promised".
 func TestUntestedPromiseNote(t *testing.T) {

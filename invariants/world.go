@@ -92,7 +92,18 @@ func (w *World) expire() {
 type fault struct {
 	history.Fault
 	intentAt, injectedAt, endAt time.Time
-	endPhase                    string // healed, heal-unknown, inject-failed; "" while open
+	endPhase                    string    // healed, heal-unknown, inject-failed; "" while open
+	stepAt                      time.Time // a rollout: the last start of one of its pods (the next pod's stop comes after it)
+}
+
+// stopBegan is the earliest the graceful stop of a pod that died at died can have
+// begun: a stop's decision, or for a rollout the later of its decision and the last
+// start of one of its pods before died (a rollout stops its pods one after another).
+func (f *fault) stopBegan(died time.Time) time.Time {
+	if f.Kind == history.KindRollout && f.stepAt.After(f.intentAt) && !f.stepAt.After(died) {
+		return f.stepAt
+	}
+	return f.intentAt
 }
 
 // String diagnoses the fault: what chaosd did and when.
@@ -327,6 +338,12 @@ func (w *World) ownerDowns(iv *interval, cause *fault) {
 			// the one it had before, when that release came after the fault began.
 			owner = r.releasedBy(cause.intentAt, iv.from)
 		}
+		if owner != iv.pod && cause != nil && cause.graceful() && r.ownedBy(iv.pod, cause.stopBegan(iv.from), iv.from) {
+			// Handed over and already claimed by another pod before the stopped pod
+			// exited (a slow drain, a quick claim): the pod owned the run when its
+			// stop began, so the stop hit the run.
+			owner = iv.pod
+		}
 		// The fault names the run whose owner it hit: the run counts when it was read
 		// in progress, or not read yet (owner faults are chosen mid-stream).
 		targeted := cause != nil && cause.Run == r.ID && (r.inProgress() || r.Status == "")
@@ -377,6 +394,9 @@ func (w *World) observeDocker(d *history.Docker) {
 		}
 		w.podDown(name, at, why, cause, exit)
 	case history.DockerStart, history.DockerUnpause:
+		if f := w.faultOf(d); f != nil && f.Kind == history.KindRollout && d.Action == history.DockerStart {
+			f.stepAt = at
+		}
 		if w.openPartition(name) == nil {
 			w.podUp(name, at)
 		}
@@ -560,6 +580,29 @@ func (r *Run) OwnerAt(t time.Time) string {
 		owner = o.pod
 	}
 	return owner
+}
+
+// lastOwner is the owner the last thread reading named ("" none) and since when.
+func (r *Run) lastOwner() (string, time.Time) {
+	if len(r.ownerTrail) == 0 {
+		return "", time.Time{}
+	}
+	o := r.ownerTrail[len(r.ownerTrail)-1]
+	return o.pod, o.at
+}
+
+// ownedBy reports whether the run's owner was pod at from or at a reading in
+// (from, to].
+func (r *Run) ownedBy(pod string, from, to time.Time) bool {
+	if r.OwnerAt(from) == pod {
+		return true
+	}
+	for _, o := range r.ownerTrail {
+		if o.at.After(from) && !o.at.After(to) && o.pod == pod {
+			return true
+		}
+	}
+	return false
 }
 
 // releasedBy returns the pod that owned the run until it turned ownerless at some
