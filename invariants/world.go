@@ -332,15 +332,10 @@ func (w *World) ownerDowns(iv *interval, cause *fault) {
 		if owner == "" {
 			owner = r.Owner
 		}
-		if owner == "" && cause != nil && cause.graceful() {
-			// A graceful stop hands the runs over before the pod exits: the run
-			// turned ownerless between the SIGTERM and the exit, so its owner is
-			// the one it had before, when that release came after the fault began.
-			owner = r.releasedBy(cause.intentAt, iv.from)
-		}
 		if owner != iv.pod && cause != nil && cause.graceful() && r.ownedBy(iv.pod, cause.stopBegan(iv.from), iv.from) {
-			// Handed over and already claimed by another pod before the stopped pod
-			// exited (a slow drain, a quick claim): the pod owned the run when its
+			// A graceful stop hands the runs over before the pod exits: between the
+			// SIGTERM and the exit the run turned ownerless, or was already claimed by
+			// another pod (a slow drain, a quick claim). The pod owned it when its
 			// stop began, so the stop hit the run.
 			owner = iv.pod
 		}
@@ -603,22 +598,6 @@ func (r *Run) ownedBy(pod string, from, to time.Time) bool {
 		}
 	}
 	return false
-}
-
-// releasedBy returns the pod that owned the run until it turned ownerless at some
-// reading in [from, to], when it is ownerless since; "" otherwise.
-func (r *Run) releasedBy(from, to time.Time) string {
-	for i := len(r.ownerTrail) - 1; i > 0; i-- {
-		o := r.ownerTrail[i]
-		if o.at.After(to) {
-			continue
-		}
-		if o.pod != "" || o.at.Before(from) {
-			return ""
-		}
-		return r.ownerTrail[i-1].pod
-	}
-	return ""
 }
 
 // run returns the dossier of id, creating it when the history mentions a run it has
