@@ -227,6 +227,9 @@ func (l *loopState) event(i int, events uint32) {
 
 // write sends the request once connected, then waits for the response.
 func (l *loopState) write(i int, s *conn) {
+	// The instant is taken before the write that may complete the request: the
+	// server cannot start the stream earlier, so no stream looks faster than its ideal.
+	before := time.Now()
 	n, err := unix.Write(s.fd, l.c.req[s.written:])
 	if err != nil {
 		if !errors.Is(err, unix.EAGAIN) {
@@ -238,7 +241,7 @@ func (l *loopState) write(i int, s *conn) {
 	if s.written < len(l.c.req) {
 		return
 	}
-	s.sent = time.Now()
+	s.sent = before
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, s.fd, &ev); err != nil {
 		l.end(s, fmt.Errorf("epoll_ctl: %w", err))
