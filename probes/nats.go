@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,9 @@ type NATS struct {
 	timeout time.Duration
 	bucket  string
 	stream  string
+
+	tap      bufferTap     // the run buffers' messages as they are published (buffertap.go)
+	requests atomic.Uint64 // buffer requests (stream infos and direct gets), for the tests
 }
 
 // NATSConfig configures the observer.
@@ -64,8 +68,11 @@ func NewNATS(cfg NATSConfig) (*NATS, error) {
 	return n, nil
 }
 
-// Close closes the connection.
-func (n *NATS) Close() { n.nc.Close() }
+// Close stops the buffer tap and closes the connection.
+func (n *NATS) Close() {
+	n.stopTap()
+	n.nc.Close()
+}
 
 // ErrNoBucket means the heartbeat bucket does not exist in JetStream.
 var ErrNoBucket = errors.New("heartbeat bucket missing")
@@ -131,7 +138,7 @@ type Buffer struct {
 // and (by reading every message) how many text deltas and whether the end sentinel
 // are there. An empty buffer is a zero Buffer, not an error.
 func (n *NATS) Buffer(ctx context.Context, threadID string) (Buffer, error) {
-	return n.ReadBuffer(ctx, threadID, nil)
+	return n.readBuffer(ctx, threadID, nil, false)
 }
 
 // BufferCursor remembers what earlier readings of one thread's buffer read, so that
@@ -149,13 +156,27 @@ type BufferCursor struct {
 // subject holds: fewer than were read means messages were removed meanwhile (a
 // purge, an expiry), and the reading starts over from the first message, so that a
 // reading never counts a message that is gone.
+//
+// A thread the buffer tap follows (Watch) is read from the tap instead, with one
+// request when the tap is current; the cursor takes over where the tap cannot
+// answer (buffertap.go).
 func (n *NATS) ReadBuffer(ctx context.Context, threadID string, c *BufferCursor) (Buffer, error) {
+	return n.readBuffer(ctx, threadID, c, true)
+}
+
+func (n *NATS) readBuffer(ctx context.Context, threadID string, c *BufferCursor, tapped bool) (Buffer, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	subject := SubjectPrefix + threadID
 	s, err := n.bufferStream(ctx)
 	if err != nil {
 		return Buffer{}, err
+	}
+	if b, ok := n.tapReading(subject); ok && tapped {
+		b, ok, err := n.readTapped(ctx, s, subject, b)
+		if err != nil || ok {
+			return b, err
+		}
 	}
 	if c == nil {
 		c = &BufferCursor{}
@@ -169,13 +190,11 @@ func (n *NATS) ReadBuffer(ctx context.Context, threadID string, c *BufferCursor)
 			c.valid = false
 			return Buffer{}, err
 		}
-		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		held, err := n.held(ctx, s, subject)
 		if err != nil {
 			c.valid = false
-			n.forgetStream(s)
-			return Buffer{}, fmt.Errorf("buffer stream %s info: %w", n.stream, err)
+			return Buffer{}, err
 		}
-		held := info.State.Subjects[subject]
 		if held < b.Messages && c.valid && try == 0 {
 			c.valid = false // removed since the last reading: read again from the start
 			continue
@@ -223,6 +242,7 @@ func (n *NATS) forgetStream(s jetstream.Stream) {
 // counts the messages read.
 func (n *NATS) scan(ctx context.Context, s jetstream.Stream, subject string, b *Buffer) error {
 	for seq := b.LastSeq + 1; ; {
+		n.requests.Add(1)
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil

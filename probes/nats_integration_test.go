@@ -149,3 +149,127 @@ func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
 	publish(thread, delta(3))
 	check("head purged", 2, false)
 }
+
+// A thread the buffer tap follows reads like a full reading at every step, with one
+// request a reading once the tap has what was published; after a purge the tap is
+// no longer trusted and the readings, through the cursor, still match. A thread
+// whose messages predate its Watch reads right too.
+func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
+	url := testenv.NATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := NewNATS(NATSConfig{URL: url, Stream: "TAP_TEST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TAP_TEST", Subjects: []string{SubjectPrefix + ">"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const thread, other, early = "t-tap", "t-tap-other", "t-tap-early"
+	published := map[string]uint64{}
+	publish := func(th string, data string) {
+		t.Helper()
+		if _, err := js.Publish(ctx, SubjectPrefix+th, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		published[th]++
+	}
+	delta := func(i int) string {
+		return `{"p":{"type":"text-delta","id":"t","delta":"chunk-` + strconv.Itoa(i) + ` "}}`
+	}
+	// Messages of early before any Watch: the tap never delivers them.
+	publish(early, delta(1))
+	publish(early, delta(2))
+	if err := n.Watch(ctx, thread); err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	if err := n.Watch(ctx, early); err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	// caughtUp waits until the tap has delivered every message of th published so far.
+	caughtUp := func(th string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			b, ok := n.tapReading(SubjectPrefix + th)
+			if ok && b.Messages == published[th] {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tap of %s: %+v (followed %v) after 5 s, want %d messages", th, b, ok, published[th])
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var c BufferCursor
+	check := func(step, th string, wantDeltas int, wantDone bool, wantRequests uint64) {
+		t.Helper()
+		before := n.requests.Load()
+		got, err := n.ReadBuffer(ctx, th, &c)
+		if err != nil {
+			t.Fatalf("%s: tapped reading: %v", step, err)
+		}
+		took := n.requests.Load() - before
+		full, err := n.Buffer(ctx, th)
+		if err != nil {
+			t.Fatalf("%s: full reading: %v", step, err)
+		}
+		if got != full {
+			t.Fatalf("%s: tapped reading %+v, full reading %+v", step, got, full)
+		}
+		if got.TextDeltas != wantDeltas || got.Done != wantDone {
+			t.Fatalf("%s: reading %+v, want %d text deltas, done %v", step, got, wantDeltas, wantDone)
+		}
+		if wantRequests > 0 && took != wantRequests {
+			t.Fatalf("%s: reading took %d requests, want %d", step, took, wantRequests)
+		}
+	}
+	check("empty", thread, 0, false, 1)
+	publish(thread, `{"p":{"type":"start","messageId":"m"}}`)
+	for i := 1; i <= 3; i++ {
+		publish(thread, delta(i))
+		publish(other, delta(i)) // an unwatched run's messages interleave
+	}
+	caughtUp(thread)
+	check("three chunks", thread, 3, false, 1)
+	check("nothing new", thread, 3, false, 1)
+	for i := 4; i <= 5; i++ {
+		publish(thread, delta(i))
+	}
+	publish(thread, `{"done":true}`)
+	check("ended, read at once (the tap may be behind)", thread, 5, true, 0)
+	caughtUp(thread)
+	check("ended", thread, 5, true, 1)
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefix+thread)); err != nil {
+		t.Fatal(err)
+	}
+	check("purged", thread, 0, false, 1)
+	if _, ok := n.tapReading(SubjectPrefix + thread); ok {
+		t.Fatal("the tap still answers for a purged thread")
+	}
+	publish(thread, delta(1))
+	publish(thread, delta(2))
+	check("after the purge (cursor)", thread, 2, false, 0)
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefix+thread), jetstream.WithPurgeKeep(1)); err != nil {
+		t.Fatal(err)
+	}
+	publish(thread, delta(3))
+	check("head purged (cursor)", thread, 2, false, 0)
+
+	c = BufferCursor{}
+	check("predating messages", early, 2, false, 0)
+	publish(early, delta(3))
+	check("predating messages, then one more", early, 3, false, 0)
+
+	n.Unwatch(thread)
+	if _, ok := n.tapReading(SubjectPrefix + thread); ok {
+		t.Fatal("the tap answers for an unwatched thread")
+	}
+}

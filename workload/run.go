@@ -111,6 +111,15 @@ func (r *Run) drive(ctx context.Context) {
 	r.mu.Unlock()
 	outcome := OutcomeAborted
 	defer func() { r.finish(outcome) }()
+	// The buffer tap follows the thread from before its run starts, so that a
+	// reading of its buffer is one request (probes.NATS.Watch); without it the
+	// readings use direct gets.
+	if err := r.w.deps.NATS.Watch(ctx, r.Thread); err != nil {
+		r.w.tapFailed.Do(func() {
+			r.w.log.Warn("buffer readings use direct gets (one request per message)", zap.Error(err))
+		})
+	}
+	defer r.w.deps.NATS.Unwatch(r.Thread)
 	if err := r.begin(ctx); err != nil {
 		r.w.log.Info("run not started (recorded; the invariants judge it)", zap.String("run", r.ID), zap.Error(err))
 		return

@@ -122,6 +122,8 @@ type Workload struct {
 	mu    sync.Mutex
 	live  map[string]*Run
 	stats Stats
+
+	tapFailed sync.Once // the buffer tap's failure is logged once
 }
 
 // Stats counts what the workload did.
