@@ -203,4 +203,3 @@ func (n *NATS) held(ctx context.Context, s jetstream.Stream, subject string) (ui
 	}
 	return info.State.Subjects[subject], nil
 }
-
