@@ -30,6 +30,7 @@ type bufferTap struct {
 	threads map[string]*tapThread    // by subject
 	failed  time.Time                // the last start that failed
 	err     error                    // why it failed
+	created time.Time                // the stream the consumer reads: a stream made anew has other sequences
 }
 
 // tapThread is what the tap delivered of one watched thread's subject.
@@ -99,7 +100,7 @@ func (n *NATS) startTap(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", n.stream, err)
 	}
-	n.tap.cc = cc
+	n.tap.cc, n.tap.created = cc, info.Created
 	return nil
 }
 
@@ -172,6 +173,9 @@ func (n *NATS) readTapped(ctx context.Context, s jetstream.Stream, subject strin
 	if err != nil {
 		return Buffer{}, false, err
 	}
+	if _, ok := n.tapReading(subject); !ok {
+		return Buffer{}, false, nil // the stream was made anew (checkStream)
+	}
 	switch {
 	case held == b.Messages:
 		return b, true, nil
@@ -201,5 +205,24 @@ func (n *NATS) held(ctx context.Context, s jetstream.Stream, subject string) (ui
 		n.forgetStream(s)
 		return 0, fmt.Errorf("buffer stream %s info: %w", n.stream, err)
 	}
+	n.checkStream(info.Created)
 	return info.State.Subjects[subject], nil
+}
+
+// checkStream stops the tap when the stream it reads was deleted and made anew (a
+// NATS restart with memory storage): the consumer would resume at the old stream's
+// sequence, and the threads it followed hold the old stream's messages. Their
+// readings go back to direct gets; threads watched later start the tap again.
+func (n *NATS) checkStream(created time.Time) {
+	t := &n.tap
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cc == nil || created.Equal(t.created) {
+		return
+	}
+	t.cc.Stop()
+	t.cc = nil
+	for _, th := range t.threads {
+		th.diverged = true
+	}
 }

@@ -272,4 +272,26 @@ func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
 	if _, ok := n.tapReading(SubjectPrefix + thread); ok {
 		t.Fatal("the tap answers for an unwatched thread")
 	}
+
+	// The stream deleted and made anew (a NATS restart with memory storage) with as
+	// many messages on the subject as the tap holds of the old one: the reading is the
+	// new stream's.
+	const again = "t-tap-again"
+	if err := n.Watch(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	publish(again, delta(1))
+	publish(again, delta(2))
+	caughtUp(again)
+	c = BufferCursor{}
+	check("before the stream is made anew", again, 2, false, 1)
+	if err := js.DeleteStream(ctx, "TAP_TEST"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TAP_TEST", Subjects: []string{SubjectPrefix + ">"}}); err != nil {
+		t.Fatal(err)
+	}
+	publish(again, delta(1))
+	publish(again, `{"done":true}`)
+	check("the stream made anew", again, 1, true, 0)
 }
