@@ -25,6 +25,10 @@ func runCheckConfig(ctx context.Context, io IO, args []string) error {
 	}
 	fs, _ := newFlagSet(io, "check-config", "[--config FILE] [flags]", checkConfigHelp)
 	cf := config.RegisterSoakFlags(fs)
+	// The soak's and the one-shot's own switches are taken too, so that any of their
+	// command lines checks as it is; nothing runs, so they change nothing here.
+	fs.Bool("preflight", true, "accepted as chaosd soak and --fault take it; nothing is checked against the cluster here")
+	fs.Bool("check-config", true, "accepted as chaosd soak takes it (check-config only prints)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,8 +38,11 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	}
 	defer obs.close()
 	hpath := cfg.Workload.History
-	if hpath == "" {
-		hpath = "chaosd-" + time.Now().UTC().Format("20060102T150405Z") + ".jsonl"
+	if hpath == "" { // the target's own directory: two chaosd on two clusters never mix histories
+		if err := os.MkdirAll(cfg.Workload.HistoryDir, 0o755); err != nil {
+			return fmt.Errorf("workload.history_dir: %w (set --history-dir or CHAOSD_HISTORY_DIR)", err)
+		}
+		hpath = filepath.Join(cfg.Workload.HistoryDir, "chaosd-"+time.Now().UTC().Format("20060102T150405Z")+".jsonl")
 	}
 	hw, err := history.Create(hpath, history.Options{Log: log})
 	if err != nil {

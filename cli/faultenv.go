@@ -121,7 +121,9 @@ func (e *faultEnv) readiness() (faults.Readiness, error) {
 	}
 	urls := map[string]string{}
 	for _, p := range e.cfg.Workload.Pods {
-		urls[p.Name] = p.URL
+		if p.Name != "" { // a bare URL not yet named: the pod's published port serves
+			urls[p.Name] = p.URL
+		}
 	}
 	return faults.HTTPReadiness{Driver: d, Port: uint16(e.cfg.Pods.Port), URLs: urls}, nil
 }

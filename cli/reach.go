@@ -54,8 +54,57 @@ func viewTarget(ctx context.Context, env *faultEnv) *targetView {
 		return v // the preflight's containers check says why
 	}
 	v.cfg.Workload.Pods = slices.Clone(podURLs(env.cfg, v.members))
+	if err := namePods(v.cfg.Workload.Pods, v.members, env.cfg.Selector.Project); err != nil {
+		v.reachErr = err
+		return v
+	}
 	v.resolveAddresses(ctx, env)
 	return v
+}
+
+// namePods names the pods given by a bare URL (--pods, CHAOSD_PODS as deploy/cluster.sh
+// env prints them) after the selector's pod container that publishes the URL's port
+// on the host; a URL no pod publishes is an error that says how to name it.
+func namePods(pods []config.PodURL, ms []faults.Member, project string) error {
+	var errs []string
+	for i, p := range pods {
+		if p.Name != "" {
+			continue
+		}
+		u, err := url.Parse(p.URL)
+		port := ""
+		if err == nil {
+			port = u.Port()
+			if port == "" && u.Scheme == "https" {
+				port = "443"
+			} else if port == "" {
+				port = "80"
+			}
+		}
+		var found []string
+		for _, m := range ms {
+			if m.Infra || m.Skipped {
+				continue
+			}
+			for _, mp := range m.Ports {
+				if mp.PublicPort != 0 && strconv.Itoa(int(mp.PublicPort)) == port && !slices.Contains(found, m.Pod) {
+					found = append(found, m.Pod)
+				}
+			}
+		}
+		switch len(found) {
+		case 1:
+			pods[i].Name = found[0]
+		case 0:
+			errs = append(errs, fmt.Sprintf("%s: no pod container of project %s publishes port %s; name it: --pods NAME=URL,... (or workload.pods)", p.URL, orDash(project), orDash(port)))
+		default:
+			errs = append(errs, fmt.Sprintf("%s: port %s is published by pods %s; name it: --pods NAME=URL,...", p.URL, port, strings.Join(found, ", ")))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("workload.pods: %s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // podURLs are the configured pods or, when none are configured, the selector's pods

@@ -8,6 +8,9 @@
 package config
 
 import (
+	"path/filepath"
+	"strings"
+
 	"github.com/chaosd/chaosd/faults"
 )
 
@@ -77,7 +80,14 @@ type Owner struct {
 
 // Ledger is the write-ahead fault ledger.
 type Ledger struct {
+	// Path is the ledger file; "" is the target's own, DefaultStateDir/<StateKey>/
+	// ledger.jsonl (ApplyStateDefaults), so that chaosd instances on different
+	// clusters never share one.
 	Path string `yaml:"path"`
+	// WaitLock says what to do when another chaosd already holds this target (its
+	// instance lock beside the ledger): "" or false refuse at once, true wait until it
+	// ends, a duration wait at most that long (ParseWaitLock).
+	WaitLock string `yaml:"wait_lock"`
 }
 
 // BlastRadius bounds the damage.
@@ -112,8 +122,54 @@ type Watchdog struct {
 	Binary  string   `yaml:"binary"`  // "" = the running chaosd executable
 }
 
-// DefaultLedgerPath is where the ledger lives unless configured.
-const DefaultLedgerPath = "/var/lib/chaosd/ledger.jsonl"
+// Where chaosd keeps its state unless configured: each under a directory of its own
+// per target (StateKey), so that two chaosd on two clusters of one host share none of
+// it.
+const (
+	DefaultStateDir   = "/var/lib/chaosd" // <key>/ledger.jsonl and the instance lock beside it
+	DefaultHistoryDir = "chaosd-history"  // <key>/chaosd-<time>.jsonl, relative to the working directory
+	DefaultSoakDir    = "chaosd-soak"     // <key>/<start time>/, relative to the working directory
+)
+
+// StateKey names the target chaosd acts on, for the paths of its state: the compose
+// project, else the profile plus the selector's labels (k=v, sorted), with every
+// character outside [A-Za-z0-9._-] replaced by '_'.
+func (c Config) StateKey() string {
+	key := c.Selector.Project
+	if key == "" {
+		parts := []string{or(c.Target, TargetBundled)}
+		for _, k := range sortedKeys(c.Selector.Labels) {
+			parts = append(parts, k+"="+c.Selector.Labels[k])
+		}
+		key = strings.Join(parts, "-")
+	}
+	b := []byte(key)
+	for i, ch := range b {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == '-') {
+			b[i] = '_'
+		}
+	}
+	if s := string(b); s != "" && s != "." && s != ".." {
+		return s
+	}
+	return "_"
+}
+
+// ApplyStateDefaults fills the state paths left empty with the target's own:
+// ledger.path, workload.history_dir and soak.out, each under StateKey. A path set in
+// the file, the environment or a flag is kept as it is.
+func (c *Config) ApplyStateDefaults() {
+	key := c.StateKey()
+	if c.Ledger.Path == "" {
+		c.Ledger.Path = filepath.Join(DefaultStateDir, key, "ledger.jsonl")
+	}
+	if c.Workload.HistoryDir == "" {
+		c.Workload.HistoryDir = filepath.Join(DefaultHistoryDir, key)
+	}
+	if c.Soak.Out == "" {
+		c.Soak.Out = filepath.Join(DefaultSoakDir, key)
+	}
+}
 
 // Default is the configuration for the bundled cluster (deploy/docker-compose.yml).
 func Default() Config {
@@ -124,7 +180,7 @@ func Default() Config {
 		Pods:        Pods{NameFrom: faults.DefaultPodNameRule.String(), Port: 3000, Ready: ReadyHTTP, BootTime: D(5e9)},
 		Postgres:    Postgres{DSN: "postgres://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable"},
 		Owner:       Owner{Source: "threads"},
-		Ledger:      Ledger{Path: DefaultLedgerPath},
+		Ledger:      Ledger{}, // the target's own: ApplyStateDefaults
 		BlastRadius: BlastRadius{MaxFaulted: 1, MinReady: 1},
 		Faults: Faults{
 			ConfirmTimeout: D(10e9), HealTimeout: D(60e9), ProbeTimeout: D(250e6), Settle: D(3e9),

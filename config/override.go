@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Override is one setting the environment and a flag can override: the file sets it,
@@ -28,17 +30,20 @@ var overrides = []Override{
 	{"owner-query", "CHAOSD_OWNER_QUERY", "owner.query", "with owner source query: SQL returning (owner pod[, run id]), newest first", func(c *Config, v string) error { c.Owner.Query = v; return nil }},
 	{"owner-wait", "CHAOSD_OWNER_WAIT", "owner.wait", "wait this long for an in-progress run to have an owner", setDuration(func(c *Config) *Duration { return &c.Owner.Wait })},
 	{"pod-name-from", "CHAOSD_POD_NAME_FROM", "pods.name_from", "a container's pod name: label:KEY, env:VAR or name", func(c *Config, v string) error { c.Pods.NameFrom = v; return nil }},
-	{"ledger", "CHAOSD_LEDGER", "ledger.path", "the write-ahead fault ledger", func(c *Config, v string) error { c.Ledger.Path = v; return nil }},
+	{"ledger", "CHAOSD_LEDGER", "ledger.path", "the write-ahead fault ledger (default " + DefaultStateDir + "/<target key>/ledger.jsonl, the key being the compose project)", func(c *Config, v string) error { c.Ledger.Path = v; return nil }},
+	{"wait-lock", "CHAOSD_WAIT_LOCK", "ledger.wait_lock", "when another chaosd holds this target: false (refuse at once), true (wait until it ends) or a duration to wait at most", setWaitLock},
 	{"max-faulted", "CHAOSD_MAX_FAULTED", "blast_radius.max_faulted", "pods faulted at once, at most", setInt(func(c *Config) *int { return &c.BlastRadius.MaxFaulted })},
 	{"min-ready", "CHAOSD_MIN_READY", "blast_radius.min_ready", "other pods that must stay ready", setInt(func(c *Config) *int { return &c.BlastRadius.MinReady })},
 	{"watchdog", "CHAOSD_WATCHDOG", "watchdog.enabled", "arm a detached watchdog per fault (true or false)", setBool(func(c *Config) *bool { return &c.Watchdog.Enabled })},
+	{"pods", "CHAOSD_PODS", "workload.pods", "the pods as chaosd reaches them, comma-separated: NAME=URL, or a bare base URL named after the container that publishes its port", setPods},
 	{"nats-url", "CHAOSD_NATS_URL", "workload.nats", "mesh's NATS, for run buffers and heartbeats", func(c *Config, v string) error { c.Workload.NATS = v; return nil }},
 	{"provider-url", "CHAOSD_PROVIDER_URL", "workload.provider_url", "the mock LLM's base URL as the pods reach it", func(c *Config, v string) error { c.Workload.ProviderURL = v; return nil }},
 	{"hint", "CHAOSD_HINT", "workload.hint", "mockai hint of every run, e.g. slow:20x250", func(c *Config, v string) error { c.Workload.Hint = v; return nil }},
 	{"runs", "CHAOSD_RUNS", "workload.runs", "runs in flight when the fault hits", setInt(func(c *Config) *int { return &c.Workload.Runs })},
 	{"watchers", "CHAOSD_WATCHERS", "workload.watchers", "pods that attach to each run late, besides its early watcher (0: every pod)", setInt(func(c *Config) *int { return &c.Workload.Watchers })},
 	{"probe-interval", "CHAOSD_PROBE_INTERVAL", "workload.probe_interval", "how often each run in flight is read from Postgres and NATS", setDuration(func(c *Config) *Duration { return &c.Workload.ProbeInterval })},
-	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in the working directory)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
+	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in workload.history_dir)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
+	{"history-dir", "CHAOSD_HISTORY_DIR", "workload.history_dir", "directory of the one-shot's default history files (default " + DefaultHistoryDir + "/<target key>)", func(c *Config, v string) error { c.Workload.HistoryDir = v; return nil }},
 	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},
 	{"heartbeat-interval", "CHAOSD_HEARTBEAT_INTERVAL", "workload.heartbeat_interval", "the pods' heartbeat refresh and orphan scan interval", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatInt })},
 	{"detect-interval", "CHAOSD_DETECT_INTERVAL", "workload.detect_interval", "how often the pods look for dead peers (default: the heartbeat interval)", setDuration(func(c *Config) *Duration { return &c.Workload.DetectInt })},
@@ -48,7 +53,7 @@ var overrides = []Override{
 	{"max-in-flight", "CHAOSD_SOAK_MAX_IN_FLIGHT", "soak.max_in_flight", "runs in flight at most", setInt(func(c *Config) *int { return &c.Soak.MaxInFlight })},
 	{"warmup", "CHAOSD_SOAK_WARMUP", "soak.warmup", "no faults this long after the start", setDuration(func(c *Config) *Duration { return &c.Soak.Warmup })},
 	{"cooldown", "CHAOSD_SOAK_COOLDOWN", "soak.cooldown", "no faults in this last stretch (the final quiet check)", setDuration(func(c *Config) *Duration { return &c.Soak.Cooldown })},
-	{"out", "CHAOSD_SOAK_OUT", "soak.out", "directory for the history and the reports", func(c *Config, v string) error { c.Soak.Out = v; return nil }},
+	{"out", "CHAOSD_SOAK_OUT", "soak.out", "directory for the history and the reports (default " + DefaultSoakDir + "/<target key>)", func(c *Config, v string) error { c.Soak.Out = v; return nil }},
 	{"history-max", "CHAOSD_HISTORY_MAX", "soak.history_max", "rotate the history at this size, e.g. 256MiB (0: never)", func(c *Config, v string) error {
 		b, err := ParseByteSize(v)
 		c.Soak.HistoryMax = b
@@ -120,7 +125,7 @@ func register(fs *flag.FlagSet, soak bool) *Flags {
 
 // boolFlags are the overrides that take no value on the command line (--pprof is
 // --pprof=true); the environment still says true or false.
-var boolFlags = map[string]bool{"watchdog": true, "compress": true, "pprof": true}
+var boolFlags = map[string]bool{"watchdog": true, "compress": true, "pprof": true, "wait-lock": true}
 
 // flagValue holds an override flag's text until Resolve applies it.
 type flagValue struct {
@@ -172,6 +177,7 @@ func (f *Flags) resolve(getenv func(string) string, target string) (Config, stri
 	if err := c.applyFlags(f); err != nil {
 		return Config{}, path, err
 	}
+	c.ApplyStateDefaults()
 	if err := c.Validate(); err != nil {
 		return c, path, fmt.Errorf("config%s: %w", inFile(path), err)
 	}
@@ -249,6 +255,66 @@ func setDuration(field func(*Config) *Duration) func(*Config, string) error {
 		*field(c) = Duration(h.D)
 		return nil
 	}
+}
+
+// setPods replaces workload.pods: comma-separated entries, each NAME=URL or a bare
+// base URL (as deploy/cluster.sh env prints them), whose name is left empty: chaosd
+// names it at start-up after the container that publishes the URL's port.
+func setPods(c *Config, v string) error {
+	var out []PodURL
+	for i, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, raw := "", part
+		if n, u, ok := strings.Cut(part, "="); ok && !strings.Contains(n, "://") { // else an '=' in a bare URL's query
+			if name, raw = strings.TrimSpace(n), u; name == "" {
+				return fmt.Errorf("entry %d %q: empty pod name before '=' (want NAME=URL or a bare URL)", i+1, part)
+			}
+		}
+		raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+		if !httpBase(raw) {
+			return fmt.Errorf("entry %d %q: %q is not an http(s) base URL (want NAME=URL or a bare URL, e.g. mesh-1=http://127.0.0.1:13001)", i+1, part, raw)
+		}
+		out = append(out, PodURL{Name: name, URL: raw})
+	}
+	if len(out) == 0 {
+		return fmt.Errorf("%q names no pod (want comma-separated NAME=URL or base URLs)", v)
+	}
+	c.Workload.Pods = out
+	return nil
+}
+
+func httpBase(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// setWaitLock is ledger.wait_lock: true or false, or a duration.
+func setWaitLock(c *Config, v string) error {
+	if _, _, err := ParseWaitLock(v); err != nil {
+		return err
+	}
+	c.Ledger.WaitLock = v
+	return nil
+}
+
+// ParseWaitLock reads ledger.wait_lock: "" or false (refuse at once), true or forever
+// (wait until the other chaosd ends, or chaosd is stopped), or a positive duration
+// (wait at most that long).
+func ParseWaitLock(v string) (d time.Duration, forever bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "false", "0", "no":
+		return 0, false, nil
+	case "true", "forever", "yes":
+		return 0, true, nil
+	}
+	d, err = time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < 0 {
+		return 0, false, fmt.Errorf("%q: want true, false or a duration such as 2m", v)
+	}
+	return d, false, nil
 }
 
 func setLabels(c *Config, v string) error {

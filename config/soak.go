@@ -70,7 +70,7 @@ const (
 
 func defaultSoak() Soak {
 	return Soak{
-		Duration: D(8 * 3600e9), Rate: 0.5, MaxInFlight: 6, Warmup: D(60e9), Cooldown: D(180e9), Out: "chaosd-soak",
+		Duration: D(8 * 3600e9), Rate: 0.5, MaxInFlight: 6, Warmup: D(60e9), Cooldown: D(180e9), Out: "", // the target's own: ApplyStateDefaults
 		HistoryMax: 256 << 20, Compress: true, Progress: ProgressAuto, Quiet: []QuietSpell{},
 		Faults: []SoakFault{
 			{Kind: "kill", Schedule: "@every 10m", Jitter: D(60e9), Target: "owner"},

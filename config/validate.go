@@ -48,7 +48,9 @@ func (c *checker) check(ok bool, field string, value any, msg string, args ...an
 }
 
 // Validate checks every section; the errors (all FieldErrors) are joined in file order.
+// Empty state paths are valid: they stand for the target's own (ApplyStateDefaults).
 func (c Config) Validate() error {
+	c.ApplyStateDefaults()
 	var k checker
 	knownTarget(&k, c.Target)
 	if err := promise.Validate(c.Promises); err != nil {
@@ -116,6 +118,8 @@ func (o Owner) validate(k *checker) {
 
 func (l Ledger) validate(k *checker) {
 	k.check(l.Path != "", "ledger.path", l.Path, "must name a file")
+	_, _, err := ParseWaitLock(l.WaitLock)
+	k.check(err == nil, "ledger.wait_lock", l.WaitLock, "want true, false or a duration such as 2m")
 }
 
 func (b BlastRadius) validate(k *checker) {

@@ -35,10 +35,14 @@ type Workload struct {
 	HeartbeatTTL Duration `yaml:"heartbeat_ttl"` // the cluster's TTL and refresh, for the graces
 	HeartbeatInt Duration `yaml:"heartbeat_interval"`
 	DetectInt    Duration `yaml:"detect_interval"` // pods look for dead peers this often; 0 = heartbeat_interval
-	History      string   `yaml:"history"`         // the history file ("" = chaosd-<time>.jsonl here)
+	History      string   `yaml:"history"`         // the history file ("" = chaosd-<time>.jsonl in HistoryDir)
+	// HistoryDir holds the one-shot's default history files; "" is the target's own,
+	// DefaultHistoryDir/<StateKey> (ApplyStateDefaults).
+	HistoryDir string `yaml:"history_dir"`
 }
 
-// PodURL names one pod and where chaosd reaches it.
+// PodURL names one pod and where chaosd reaches it. An empty name is filled in at
+// start-up from Docker: the pod whose container publishes the URL's port.
 type PodURL struct {
 	Name string `yaml:"name"`
 	URL  string `yaml:"url"`
@@ -56,7 +60,9 @@ func (w Workload) validate(k *checker) {
 	k.check(len(w.Pods) == 0 || len(w.Pods) >= 2, "workload.pods", len(w.Pods), "need at least 2 pods (one to fault, one to survive), or none to find them in Docker")
 	for i, p := range w.Pods {
 		u, err := url.Parse(p.URL)
-		k.check(p.Name != "", fmt.Sprintf("workload.pods[%d].name", i), p.Name, "must not be empty")
+		for j := range i {
+			k.check(p.Name == "" || p.Name != w.Pods[j].Name, fmt.Sprintf("workload.pods[%d].name", i), p.Name, "names pod %d too: each pod once", j)
+		}
 		k.check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", fmt.Sprintf("workload.pods[%d].url", i), p.URL, "want an http(s) base URL")
 	}
 	k.check(strings.HasPrefix(w.NATS, "nats://") || strings.HasPrefix(w.NATS, "tls://"), "workload.nats", RedactDSN(w.NATS), "want a nats:// URL")

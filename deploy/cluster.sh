@@ -246,6 +246,12 @@ cmd_status() {
 	return "$all_ready"
 }
 
+# cmd_env prints only settings that chaosd reads (config/override.go; every command:
+# --fault, soak, check-config, bench, doctor, smoke), so that the output, sourced, is
+# all chaosd needs for this cluster; cli/clusterenv_test.go checks that each one is
+# read. The ledger, the history and the soak's directories follow from
+# CHAOSD_COMPOSE_PROJECT (chaosd's per-target state). The NATS monitor and mock-ai
+# host ports, which chaosd does not use, are in `up`'s summary.
 cmd_env() {
 	if [ "$TARGET_INFRA_PUBLISHED" = 1 ]; then
 		cat <<EOF
@@ -253,11 +259,10 @@ CHAOSD_TARGET=$CHAOSD_TARGET
 CHAOSD_PODS=$(pod_urls)
 CHAOSD_DATABASE_URL='$(database_url)'
 CHAOSD_NATS_URL=nats://127.0.0.1:$CHAOSD_NATS_PORT
-CHAOSD_NATS_MONITOR_URL=http://127.0.0.1:$CHAOSD_NATS_MONITOR_PORT
-CHAOSD_MOCKAI_URL=http://127.0.0.1:$CHAOSD_MOCKAI_PORT
 CHAOSD_PROVIDER_URL=$TARGET_PROVIDER_URL
 CHAOSD_COMPOSE_PROJECT=$CHAOSD_PROJECT
-export CHAOSD_TARGET CHAOSD_PODS CHAOSD_DATABASE_URL CHAOSD_NATS_URL CHAOSD_NATS_MONITOR_URL CHAOSD_MOCKAI_URL CHAOSD_PROVIDER_URL CHAOSD_COMPOSE_PROJECT
+unset CHAOSD_NATS_MONITOR_URL CHAOSD_MOCKAI_URL
+export CHAOSD_TARGET CHAOSD_PODS CHAOSD_DATABASE_URL CHAOSD_NATS_URL CHAOSD_PROVIDER_URL CHAOSD_COMPOSE_PROJECT
 EOF
 	else
 		# The unset drops host addresses that a bundled env may have left in the shell:
