@@ -19,6 +19,7 @@ type Injector struct {
 	Deps      Deps
 	Ledger    *Ledger // nil for a dry run
 	Path      string  // the ledger's path (read in a dry run)
+	Scope     string  // the target's key, written on each inject record: recovery heals only its own
 	Healer    *Healer
 	Watchdog  Watchdog
 	Owners    OwnerSource
@@ -175,7 +176,7 @@ func (in *Injector) record(ctx context.Context, r *Report) error {
 	}
 	self := Self()
 	err = in.Ledger.Append(Record{Op: OpInject, Fault: r.Fault, Kind: r.Kind, Target: &r.Plan.Target, Undo: r.Plan.Undo,
-		Does: r.Plan.Does, Undoes: r.Plan.Undoes, Deadline: r.Deadline, Owner: &self})
+		Does: r.Plan.Does, Undoes: r.Plan.Undoes, Deadline: r.Deadline, Owner: &self, Scope: in.Scope})
 	r.Recorded = time.Now()
 	return err
 }

@@ -47,6 +47,7 @@ type Record struct {
 	Undoes    string          `json:"undoes,omitempty"`
 	Deadline  time.Time       `json:"deadline,omitzero"`
 	Owner     *Process        `json:"owner,omitempty"`
+	Scope     string          `json:"scope,omitempty"` // the target's key (compose project): whose fault it is
 	Outcome   Outcome         `json:"outcome,omitempty"`
 	By        string          `json:"by,omitempty"`
 	Started   time.Time       `json:"started,omitzero"` // a heal began
