@@ -290,6 +290,13 @@ func (ff *faultFlags) peerGroups(info faults.KindInfo, cfg config.Config) ([]str
 
 // injectOne recovers what a crashed chaosd left, then runs the fault and reports it.
 func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, req faults.Request, withWorkload, preflightOn bool) error {
+	if !req.DryRun {
+		lock, err := lockInstance(ctx, io, cfg)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	env, err := openFaultEnv(ctx, cfg, path, log, req.DryRun, false)
 	if err != nil {
 		return err
@@ -329,7 +336,7 @@ func startupRecovery(ctx context.Context, io IO, env *faultEnv, dryRun bool) err
 	if err != nil {
 		return err
 	}
-	for _, r := range faults.RecoverState(ctx, st, nil, faults.RecoverOptions{DryRun: true}) {
+	for _, r := range faults.RecoverState(ctx, st, nil, faults.RecoverOptions{DryRun: true, Scope: env.cfg.StateKey(), Ledger: env.cfg.Ledger.Path}) {
 		printRecovery(io.Stdout, r, true)
 	}
 	return nil

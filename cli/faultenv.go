@@ -89,7 +89,7 @@ func (e *faultEnv) injector(events *faults.Events, dryRun bool) (*faults.Injecto
 		return nil, err
 	}
 	in := &faults.Injector{
-		Deps: e.deps, Ledger: e.ledger, Path: e.cfg.Ledger.Path, Healer: e.healer,
+		Deps: e.deps, Ledger: e.ledger, Path: e.cfg.Ledger.Path, Scope: e.cfg.StateKey(), Healer: e.healer,
 		Watchdog: faults.NoWatchdog{}, Readiness: ready, Events: events, Log: e.log,
 		Blast: faults.BlastRadius{MaxFaulted: e.cfg.BlastRadius.MaxFaulted, MinReady: e.cfg.BlastRadius.MinReady},
 	}
@@ -156,10 +156,31 @@ func (e *faultEnv) watchdog() (faults.Watchdog, error) {
 	return faults.ProcessWatchdog{Exe: exe, Ledger: ledger, Args: args, LogPath: ledger + ".watchdog.log"}, nil
 }
 
-// recoverAtStart heals what an earlier, crashed chaosd left open; it reports what it
-// did on out and fails only when a fault could not be healed.
+// lockInstance takes the target's instance lock (beside the ledger) for the rest of
+// the run: a second chaosd against the same cluster is refused at once, naming the
+// pid and command line of the one that holds it, unless ledger.wait_lock
+// (--wait-lock, CHAOSD_WAIT_LOCK) says to wait. It is taken before Docker is contacted
+// or the ledger opened, so a refused chaosd has touched nothing.
+func lockInstance(ctx context.Context, io IO, cfg config.Config) (*faults.InstanceLock, error) {
+	wait, forever, err := config.ParseWaitLock(cfg.Ledger.WaitLock)
+	if err != nil {
+		return nil, fmt.Errorf("ledger.wait_lock: %w", err)
+	}
+	key := cfg.StateKey()
+	path := faults.InstanceLockPath(cfg.Ledger.Path, key)
+	l, err := faults.LockInstance(ctx, path, key, faults.LockOptions{Wait: wait, Forever: forever, OnWait: func(h faults.Holder) {
+		fmt.Fprintf(io.Stderr, "chaosd: target %s is held by %s; waiting (--wait-lock %s)\n", key, h, orDash(cfg.Ledger.WaitLock))
+	}})
+	if err != nil {
+		return nil, &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%w; nothing was injected", err)}
+	}
+	return l, nil
+}
+
+// recoverAtStart heals what an earlier, crashed chaosd left open on this target; it
+// reports what it did on out and fails only when a fault could not be healed.
 func (e *faultEnv) recoverAtStart(ctx context.Context, io IO) error {
-	recs, err := faults.Recover(ctx, e.healer, faults.RecoverOptions{})
+	recs, err := faults.Recover(ctx, e.healer, faults.RecoverOptions{Scope: e.cfg.StateKey()})
 	if err != nil {
 		return err
 	}

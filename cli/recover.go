@@ -13,7 +13,9 @@ import (
 
 const recoverHelp = `
 Heal every fault that the ledger says is still open: what a crashed or killed chaosd
-left behind. A fault still held by a live chaosd before its deadline is left to it
+left behind on this target (the compose project: faults another target's chaosd
+recorded in a shared ledger are left to it). A fault still held by a live chaosd (its
+instance lock is held, or it lives and the deadline has not passed) is left to it
 (--force heals it too). Each heal is confirmed (container state; traffic for a
 partition) and written to the ledger; a fault whose heal fails stays open.
 
@@ -49,7 +51,7 @@ func runRecover(ctx context.Context, io IO, args []string) error {
 		return err
 	}
 	defer env.close()
-	recs, err := faults.Recover(ctx, env.healer, faults.RecoverOptions{Force: *force})
+	recs, err := faults.Recover(ctx, env.healer, faults.RecoverOptions{Force: *force, Scope: cfg.StateKey()})
 	if err != nil {
 		return err
 	}
@@ -75,7 +77,7 @@ func recoverDryRun(ctx context.Context, io IO, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	recs := faults.RecoverState(ctx, st, nil, faults.RecoverOptions{DryRun: true})
+	recs := faults.RecoverState(ctx, st, nil, faults.RecoverOptions{DryRun: true, Scope: cfg.StateKey(), Ledger: cfg.Ledger.Path})
 	for _, r := range recs {
 		printRecovery(io.Stdout, r, true)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,15 +82,36 @@ func runSoak(ctx context.Context, io IO, args []string) error {
 }
 
 func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *zap.Logger, check bool) error {
-	dir, err := soakDir(cfg.Soak.Out, time.Now())
+	lock, err := lockInstance(ctx, io, cfg)
 	if err != nil {
 		return err
 	}
+	defer lock.Close()
 	env, err := openFaultEnv(ctx, cfg, path, log, false, false)
 	if err != nil {
 		return err
 	}
 	defer env.close()
+	// /metrics is bound before anything else happens, so that a taken address is
+	// refused at once; the invariants' counts join once the checkers exist.
+	var live *invariants.Live
+	m := metrics.New(metrics.Options{Version: Version(), Invariants: func() []metrics.InvariantCount { return invariantCounts(live) }})
+	if cfg.Metrics.Pprof {
+		m.EnablePprof()
+	}
+	if cfg.Metrics.Addr != "" {
+		bound, err := metrics.Serve(ctx, cfg.Metrics.Addr, m, log)
+		if err != nil {
+			return metricsAddrError(cfg.Metrics.Addr, err)
+		}
+		log.Info("metrics", zap.String("url", "http://"+bound+"/metrics"))
+	}
+	// The soak's own directory only once the target is ours: a refused soak leaves
+	// <out>/latest pointing at the running one's.
+	dir, err := soakDir(cfg.Soak.Out, time.Now())
+	if err != nil {
+		return err
+	}
 	if err := startupRecovery(ctx, io, env, false); err != nil {
 		return err
 	}
@@ -117,8 +139,6 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	defer hw.Close()
 
 	params := paramsOf(cfg)
-	var live *invariants.Live
-	m := metrics.New(metrics.Options{Version: Version(), Invariants: func() []metrics.InvariantCount { return invariantCounts(live) }})
 	notifier, err := newNotifier(cfg, log)
 	if err != nil {
 		return err
@@ -130,16 +150,6 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 		OnFinding: findingSink(notifier, log),
 		OnEvent:   m.Observe,
 	})
-	if cfg.Metrics.Pprof {
-		m.EnablePprof()
-	}
-	if cfg.Metrics.Addr != "" {
-		bound, err := metrics.Serve(ctx, cfg.Metrics.Addr, m, log)
-		if err != nil {
-			return err
-		}
-		log.Info("metrics", zap.String("url", "http://"+bound+"/metrics"))
-	}
 	meta := metaOf(cfg, params)
 	meta.Note = fmt.Sprintf("soak %s", cfg.Soak.Duration)
 	events, in, err := beginRecording(ctx, env, live, meta, log)
@@ -190,6 +200,17 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 		runErr = errors.Join(runErr, fmt.Errorf("history: %w", err))
 	}
 	return soakOutcome(io, cfg, dir, hpath, res, runErr, notifier.Stats())
+}
+
+// metricsAddrError explains a metrics address that could not be bound: chaosd never
+// picks another port by itself (a scrape config names it), so a taken port, e.g. a
+// second chaosd's, is refused with the settings that fix it.
+func metricsAddrError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("metrics.addr %s is already in use (another chaosd's /metrics?); nothing was injected: "+
+			"set --metrics-addr or CHAOSD_METRICS_ADDR to a free address, to 127.0.0.1:0 to let chaosd choose one (it logs the URL), or --metrics-addr= to serve none", addr)}
+	}
+	return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("metrics.addr %s: %w (set --metrics-addr or CHAOSD_METRICS_ADDR)", addr, err)}
 }
 
 // soakOutcome writes the report files and prints the summary; the exit code follows
