@@ -59,19 +59,29 @@ func TestVersion(t *testing.T) {
 
 func TestSmokeRejectsBadFlags(t *testing.T) {
 	cases := map[string][]string{
-		`"ftp://x" is not an http(s) URL`:     {"--pods", "ftp://x,http://y"},
-		"need at least 2 pods, got 1":         {"--pods", "http://x"},
-		"--late-after: 20 must be in [0, 20)": {"--late-after", "20"},
-		"--late-after: 3 must be in [0, 3)":   {"--hint", "slow:3x10", "--late-after", "3"},
-		`hint "slow:200001x1"`:                {"--hint", "slow:200001x1"},
-		"provider faults (cut)":               {"--hint", "cut:3"},
-		"--timeout: -1s must be positive":     {"--timeout", "-1s"},
+		`"ftp://x" is not an http(s) base URL`: {"--pods", "ftp://x,http://y"},
+		"workload.pods: need at least 2 pods":  {"--pods", "http://x"},
+		// --fault's default hint, slow:20x250: 20 chunks
+		"--late-after: 20 must be in [1, 20)":                                  {"--late-after", "20"},
+		"--late-after: 3 must be in [1, 3)":                                    {"--hint", "slow:3x10", "--late-after", "3"},
+		"workload.late_after: must be at least 1":                              {"--late-after", "0"},
+		"target mesh-current finds its pods in Docker; smoke needs their URLs": {"--target", "mesh-current"},
+		`hint "slow:200001x1"`:                                                 {"--hint", "slow:200001x1"},
+		"provider faults (cut)":                                                {"--hint", "cut:3"},
+		"--timeout: -1s must be positive":                                      {"--timeout", "-1s"},
 	}
 	for want, args := range cases {
 		code, _, errOut := run(t, append([]string{"smoke"}, args...)...)
 		if code != ExitError || !strings.Contains(errOut, want) {
 			t.Errorf("smoke %v: exit %d, %q; want %q", args, code, errOut, want)
 		}
+	}
+	// The environment --fault reads reaches smoke too.
+	var out, errb bytes.Buffer
+	env := map[string]string{"CHAOSD_HINT": "slow:5x10", "CHAOSD_LATE_AFTER": "5"}
+	code := Main(context.Background(), []string{"smoke"}, IO{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	if code != ExitError || !strings.Contains(errb.String(), "--late-after: 5 must be in [1, 5)") {
+		t.Errorf("smoke with CHAOSD_HINT and CHAOSD_LATE_AFTER: exit %d, %q", code, errb.String())
 	}
 }
 

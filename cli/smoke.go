@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,17 +14,11 @@ import (
 	"github.com/docker/docker/client"
 	"go.uber.org/zap"
 
+	"github.com/chaosd/chaosd/config"
+	"github.com/chaosd/chaosd/faults"
 	"github.com/chaosd/chaosd/mockai"
+	"github.com/chaosd/chaosd/owners"
 	"github.com/chaosd/chaosd/probes"
-)
-
-// Defaults that point at the bundled cluster (deploy/docker-compose.yml).
-const (
-	defaultPods        = "http://127.0.0.1:13001,http://127.0.0.1:13002,http://127.0.0.1:13003"
-	defaultDatabaseURL = "postgres://postgres:postgres@127.0.0.1:15432/postgres?sslmode=disable"
-	defaultProviderURL = "http://mockai:9000/v1"
-	defaultProject     = "chaosd"
-	defaultNATSURL     = "nats://127.0.0.1:14222"
 )
 
 type smokeOpts struct {
@@ -40,6 +33,7 @@ type smokeOpts struct {
 	attachRoute string
 	killOwner   bool
 	project     string
+	dockerHost  string
 	timeout     time.Duration
 }
 
@@ -55,15 +49,30 @@ With --kill-owner, the run's owner (read from Postgres) is SIGKILLed through Doc
 after the late attaches open; a survivor must finish the run. The killed container
 is started again at the end.
 
+Settings come from the same place as chaosd --fault's (--target, --config,
+CHAOSD_* variables, then flags; the same names and defaults): the pods' URLs
+(--pods, CHAOSD_PODS: the first receives the run), Postgres, NATS, the provider URL,
+the hint (workload.hint), the late attaches' k (--late-after, workload.late_after),
+the attach route, the owner source and the compose project. smoke needs the pods'
+URLs: a target that finds its pods in Docker takes them from --pods, or from
+eval "$(deploy/cluster.sh env)".
+
 Exit status: 0 all checks passed, 1 a check failed, 2 could not run.`
 
 func runSmoke(ctx context.Context, io IO, args []string) error {
 	fs, lf := newFlagSet(io, "smoke", "[flags]", smokeHelp)
-	o, pods := smokeFlags(fs, io)
+	cf := config.RegisterFlags(fs)
+	o := &smokeOpts{}
+	fs.BoolVar(&o.killOwner, "kill-owner", false, "SIGKILL the run's owner container mid-run (needs Docker), start it again at the end")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if err := o.finish(*pods); err != nil {
+	cfg, _, err := cf.Resolve(io.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := o.finish(cfg); err != nil {
 		return err
 	}
 	log, err := lf.logger(io)
@@ -84,31 +93,16 @@ func runSmoke(ctx context.Context, io IO, args []string) error {
 	return nil
 }
 
-func smokeFlags(fs *flag.FlagSet, io IO) (*smokeOpts, *string) {
-	o := &smokeOpts{}
-	pods := fs.String("pods", envOr(io, "CHAOSD_PODS", defaultPods), "comma-separated pod base URLs; the first receives the run (env CHAOSD_PODS)")
-	fs.StringVar(&o.providerURL, "provider-url", envOr(io, "CHAOSD_PROVIDER_URL", defaultProviderURL), "OpenAI-compatible base URL of the mock LLM as the pods reach it (env CHAOSD_PROVIDER_URL)")
-	fs.StringVar(&o.hint, "hint", "slow:20x200", "mockai hint sent as the user message; every watcher must see the chunks it asks for")
-	fs.IntVar(&o.lateAfter, "late-after", 5, "open the late attaches once this many chunks are in the run's JetStream buffer")
-	fs.StringVar(&o.natsURL, "nats-url", envOr(io, "CHAOSD_NATS_URL", defaultNATSURL), "mesh's NATS, for the run's buffer (env CHAOSD_NATS_URL)")
-	fs.StringVar(&o.dsn, "database-url", envOr(io, "CHAOSD_DATABASE_URL", defaultDatabaseURL), "mesh's Postgres, for the run's status and owner (env CHAOSD_DATABASE_URL)")
-	fs.StringVar(&o.ownerQuery, "owner-query", probes.OwnerQueryThreads, "SQL returning (status, owner pod) for thread id $1")
-	fs.StringVar(&o.attachRoute, "attach-route", probes.AttachRouteAttach, "attach route form: attach (/decopilot/attach/<id>) or stream (/decopilot/threads/<id>/stream)")
-	fs.BoolVar(&o.killOwner, "kill-owner", false, "SIGKILL the run's owner container mid-run (needs Docker), start it again at the end")
-	fs.StringVar(&o.project, "compose-project", envOr(io, "CHAOSD_COMPOSE_PROJECT", defaultProject), "compose project of the pods' containers; the owner's container is its compose service (env CHAOSD_COMPOSE_PROJECT)")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
-	return o, pods
-}
-
-func (o *smokeOpts) finish(pods string) error {
-	for _, p := range strings.Split(pods, ",") {
-		if p = strings.TrimRight(strings.TrimSpace(p), "/"); p != "" {
-			if !strings.HasPrefix(p, "http://") && !strings.HasPrefix(p, "https://") {
-				return fmt.Errorf("--pods: %q is not an http(s) URL", p)
-			}
-			o.pods = append(o.pods, p)
-		}
+// finish takes smoke's settings from the resolved configuration, the one --fault
+// reads, and checks what only smoke asks of them.
+func (o *smokeOpts) finish(cfg config.Config) error {
+	w := cfg.Workload
+	for _, p := range w.Pods {
+		o.pods = append(o.pods, p.URL)
 	}
+	o.providerURL, o.hint, o.lateAfter, o.natsURL, o.attachRoute = w.ProviderURL, w.Hint, w.LateAfter, w.NATS, w.AttachRoute
+	o.dsn, o.project, o.dockerHost = cfg.Postgres.DSN, cfg.Selector.Project, cfg.Docker.Host
+	o.ownerQuery = owners.Lookup{Source: cfg.Owner.Source, Query: cfg.Owner.Query}.ThreadSQL()
 	plan, err := mockai.ParseHints(o.hint, mockai.Limits{})
 	if err != nil {
 		return fmt.Errorf("--hint: %w", err)
@@ -118,10 +112,10 @@ func (o *smokeOpts) finish(pods string) error {
 	}
 	o.chunks = plan.Chunks
 	switch {
-	case len(o.pods) < 2:
-		return fmt.Errorf("--pods: need at least 2 pods, got %d", len(o.pods))
-	case o.lateAfter < 0 || o.lateAfter >= o.chunks:
-		return fmt.Errorf("--late-after: %d must be in [0, %d), the chunks the hint asks for", o.lateAfter, o.chunks)
+	case len(o.pods) == 0:
+		return fmt.Errorf("--pods: target %s finds its pods in Docker; smoke needs their URLs: --pods or CHAOSD_PODS (eval \"$(deploy/cluster.sh env)\")", cfg.Target)
+	case o.lateAfter >= o.chunks:
+		return fmt.Errorf("--late-after: %d must be in [1, %d), the chunks the hint asks for", o.lateAfter, o.chunks)
 	case o.timeout <= 0:
 		return fmt.Errorf("--timeout: %s must be positive", o.timeout)
 	}
@@ -390,7 +384,7 @@ func (s *smoke) kill(ctx context.Context, res *smokeResult) error {
 }
 
 func (s *smoke) ownerContainer(ctx context.Context, service string) (*client.Client, string, error) {
-	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	dc, err := faults.DockerClient(s.o.dockerHost)
 	if err != nil {
 		return nil, "", fmt.Errorf("docker client: %w", err)
 	}

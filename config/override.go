@@ -39,6 +39,7 @@ var overrides = []Override{
 	{"nats-url", "CHAOSD_NATS_URL", "workload.nats", "mesh's NATS, for run buffers and heartbeats", func(c *Config, v string) error { c.Workload.NATS = v; return nil }},
 	{"provider-url", "CHAOSD_PROVIDER_URL", "workload.provider_url", "the mock LLM's base URL as the pods reach it", func(c *Config, v string) error { c.Workload.ProviderURL = v; return nil }},
 	{"hint", "CHAOSD_HINT", "workload.hint", "mockai hint of every run, e.g. slow:20x250", func(c *Config, v string) error { c.Workload.Hint = v; return nil }},
+	{"late-after", "CHAOSD_LATE_AFTER", "workload.late_after", "k: chunks buffered in a run's JetStream buffer before the late attaches open", setInt(func(c *Config) *int { return &c.Workload.LateAfter })},
 	{"runs", "CHAOSD_RUNS", "workload.runs", "runs in flight when the fault hits", setInt(func(c *Config) *int { return &c.Workload.Runs })},
 	{"watchers", "CHAOSD_WATCHERS", "workload.watchers", "pods that attach to each run late, besides its early watcher (0: every pod)", setInt(func(c *Config) *int { return &c.Workload.Watchers })},
 	{"probe-interval", "CHAOSD_PROBE_INTERVAL", "workload.probe_interval", "how often each run in flight is read from Postgres and NATS", setDuration(func(c *Config) *Duration { return &c.Workload.ProbeInterval })},
