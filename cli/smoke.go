@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"go.uber.org/zap"
 
 	"github.com/chaosd/chaosd/config"
@@ -32,8 +30,6 @@ type smokeOpts struct {
 	ownerQuery  string
 	attachRoute string
 	killOwner   bool
-	project     string
-	dockerHost  string
 	timeout     time.Duration
 }
 
@@ -45,9 +41,12 @@ JetStream buffer (so that the late watchers must replay a prefix), and check tha
 every watcher sees chunk-1..chunk-N exactly once, in order, and the finish chunk,
 and that Postgres ends with the thread completed and no owner.
 
-With --kill-owner, the run's owner (read from Postgres) is SIGKILLed through Docker
-after the late attaches open; a survivor must finish the run. The killed container
-is started again at the end.
+With --kill-owner, the run's owner (read from Postgres) is SIGKILLed after the late
+attaches open; a survivor must finish the run. The kill takes chaosd --fault's path:
+the target's instance lock, recovery of what a crashed chaosd left, the write-ahead
+ledger and the watchdog (ledger.path, --ledger), so the killed container is started
+again at the end, by chaosd recover, or by the watchdog at the fault's deadline
+(--timeout from the kill) should smoke die.
 
 Settings come from the same place as chaosd --fault's (--target, --config,
 CHAOSD_* variables, then flags; the same names and defaults): the pods' URLs
@@ -63,7 +62,7 @@ func runSmoke(ctx context.Context, io IO, args []string) error {
 	fs, lf := newFlagSet(io, "smoke", "[flags]", smokeHelp)
 	cf := config.RegisterFlags(fs)
 	o := &smokeOpts{}
-	fs.BoolVar(&o.killOwner, "kill-owner", false, "SIGKILL the run's owner container mid-run (needs Docker), start it again at the end")
+	fs.BoolVar(&o.killOwner, "kill-owner", false, "SIGKILL the run's owner container mid-run through the fault path (needs Docker; ledger and watchdog as --fault), start it again at the end")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -80,7 +79,29 @@ func runSmoke(ctx context.Context, io IO, args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	res, err := newSmoke(o, log).run(ctx)
+	sm := newSmoke(o, log)
+	if o.killOwner {
+		// The kill goes through the fault path of chaosd --fault: the target's instance
+		// lock, recovery of what a crashed chaosd left, the ledger and the watchdog, so
+		// that the pod is started again even if smoke dies mid-run.
+		lock, err := lockInstance(ctx, io, cfg)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+		env, err := openFaultEnv(ctx, cfg, "", log, false, false)
+		if err != nil {
+			return err
+		}
+		defer env.close()
+		if err := startupRecovery(ctx, io, env, false); err != nil {
+			return err
+		}
+		if sm.injector, err = env.injector(nil, false); err != nil {
+			return err
+		}
+	}
+	res, err := sm.run(ctx)
 	if res != nil {
 		res.print(io.Stdout)
 	}
@@ -101,7 +122,7 @@ func (o *smokeOpts) finish(cfg config.Config) error {
 		o.pods = append(o.pods, p.URL)
 	}
 	o.providerURL, o.hint, o.lateAfter, o.natsURL, o.attachRoute = w.ProviderURL, w.Hint, w.LateAfter, w.NATS, w.AttachRoute
-	o.dsn, o.project, o.dockerHost = cfg.Postgres.DSN, cfg.Selector.Project, cfg.Docker.Host
+	o.dsn = cfg.Postgres.DSN
 	o.ownerQuery = owners.Lookup{Source: cfg.Owner.Source, Query: cfg.Owner.Query}.ThreadSQL()
 	plan, err := mockai.ParseHints(o.hint, mockai.Limits{})
 	if err != nil {
@@ -125,6 +146,10 @@ func (o *smokeOpts) finish(cfg config.Config) error {
 type smoke struct {
 	o   *smokeOpts
 	log *zap.Logger
+	// injector kills the owner (--kill-owner) through the fault path; heal ends the
+	// kill's hold and waits for the pod to be started again.
+	injector *faults.Injector
+	heal     func() error
 }
 
 func newSmoke(o *smokeOpts, log *zap.Logger) *smoke { return &smoke{o: o, log: log.Named("smoke")} }
@@ -370,35 +395,44 @@ func (s *smoke) kill(ctx context.Context, res *smokeResult) error {
 	if res.owner == "" {
 		return errors.New("--kill-owner: Postgres names no owner for the run")
 	}
-	dc, id, err := s.ownerContainer(ctx, res.owner)
-	if err != nil {
-		return err
+	if s.injector == nil {
+		return errors.New("--kill-owner: no fault injector")
 	}
-	defer dc.Close()
-	if err := dc.ContainerKill(ctx, id, "SIGKILL"); err != nil {
-		return fmt.Errorf("kill %s: %w", res.owner, err)
+	// The kill is held until smoke has its verdict (at most --timeout; the ledger's
+	// deadline, which the watchdog keeps, says the same), then healed.
+	hold, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	injected := make(chan struct{})
+	s.injector.OnStep = func(step string, r *faults.Report) {
+		if step == faults.StepInjected {
+			close(injected)
+		}
+	}
+	type outcome struct {
+		rep *faults.Report
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		rep, err := s.injector.Run(hold, faults.Request{Kind: "kill",
+			Target: faults.TargetSpec{Mode: faults.PickNamed, Name: res.owner}, Spec: faults.Spec{Hold: s.o.timeout}})
+		done <- outcome{rep, err}
+	}()
+	select {
+	case <-injected:
+	case o := <-done:
+		cancel()
+		if o.err == nil {
+			o.err = errors.New("the fault ended before it was confirmed")
+		}
+		return fmt.Errorf("kill %s: %w", res.owner, o.err)
 	}
 	res.killed, res.killedAt = res.owner, time.Now()
-	s.log.Info("owner killed", zap.String("pod", res.owner), zap.String("container", id[:12]))
+	s.log.Info("owner killed", zap.String("pod", res.owner))
+	s.heal = sync.OnceValue(func() error {
+		cancel()
+		return (<-done).err
+	})
 	return nil
-}
-
-func (s *smoke) ownerContainer(ctx context.Context, service string) (*client.Client, string, error) {
-	dc, err := faults.DockerClient(s.o.dockerHost)
-	if err != nil {
-		return nil, "", fmt.Errorf("docker client: %w", err)
-	}
-	f := filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+s.o.project), filters.Arg("label", "com.docker.compose.service="+service))
-	cs, err := dc.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		dc.Close()
-		return nil, "", fmt.Errorf("docker: list containers: %w", err)
-	}
-	if len(cs) != 1 {
-		dc.Close()
-		return nil, "", fmt.Errorf("docker: %d containers of compose service %q in project %q, want 1", len(cs), service, s.o.project)
-	}
-	return dc, cs[0].ID, nil
 }
 
 // silentPod finds which of --pods stopped answering after the kill: pods are named
@@ -423,17 +457,15 @@ func (s *smoke) silentPod(ctx context.Context, d *probes.Driver) string {
 	return ""
 }
 
-// restart starts the killed container again and waits until it is ready.
+// restart heals the kill (the fault path starts the container again and confirms
+// it) and waits until every pod is ready.
 func (s *smoke) restart(ctx context.Context, d *probes.Driver, res *smokeResult) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	dc, id, err := s.ownerContainer(ctx, res.killed)
-	if err == nil {
-		err = dc.ContainerStart(ctx, id, container.StartOptions{})
-		dc.Close()
-	}
-	if err != nil {
-		s.log.Error("could not start the killed pod again", zap.String("pod", res.killed), zap.Error(err))
+	if err := s.heal(); err != nil {
+		s.log.Error("could not start the killed pod again (chaosd recover heals it; so does the watchdog at the fault's deadline)",
+			zap.String("pod", res.killed), zap.Error(err))
+		res.problems = append(res.problems, fmt.Sprintf("heal of the kill of %s: %v", res.killed, err))
 		return
 	}
 	if _, err := d.WaitReady(ctx, s.o.pods, 250*time.Millisecond); err != nil {
