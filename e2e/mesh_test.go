@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/chaosd/chaosd/config"
 	"github.com/chaosd/chaosd/invariants"
 )
 
@@ -38,7 +39,7 @@ type meshRun struct {
 }
 
 // runChaosd runs chaosd with args and nothing else: no config file, the default
-// history in a fresh working directory, a ledger of its own (CHAOSD_LEDGER) so that
+// history under a fresh working directory, a ledger of its own (CHAOSD_LEDGER) so that
 // "nothing was injected" can be read off it.
 func runChaosd(t *testing.T, within time.Duration, args ...string) meshRun {
 	t.Helper()
@@ -61,7 +62,8 @@ func runChaosd(t *testing.T, within time.Duration, args ...string) meshRun {
 	case err != nil:
 		t.Fatalf("chaosd %v: %v\n%s", args, err, r.out)
 	}
-	if hs, _ := filepath.Glob(filepath.Join(dir, "chaosd-*.jsonl")); len(hs) == 1 {
+	// The default history: chaosd-history/<target key>/ under the working directory.
+	if hs, _ := filepath.Glob(filepath.Join(dir, config.DefaultHistoryDir, "*", "chaosd-*.jsonl")); len(hs) == 1 {
 		r.hist = hs[0]
 	}
 	return r
