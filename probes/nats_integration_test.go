@@ -72,28 +72,42 @@ func TestIntegrationHeartbeatsReadsExpectedPodsDirectly(t *testing.T) {
 	}
 }
 
-// A reading through a cursor equals a full reading at every step: while messages
-// arrive, after the end sentinel, after a purge of the subject, and after new
-// messages following the purge.
-func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
+// bufferRig is an embedded NATS with a buffer stream named stream over every run
+// subject, an observer of it, and a JetStream client to publish with; ctx ends after
+// within.
+func bufferRig(t *testing.T, stream string, within time.Duration) (context.Context, *NATS, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
 	url := testenv.NATS(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	n, err := NewNATS(NATSConfig{URL: url, Stream: "CURSOR_TEST"})
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	t.Cleanup(cancel)
+	n, err := NewNATS(NATSConfig{URL: url, Stream: stream})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(n.Close)
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CURSOR_TEST", Subjects: []string{SubjectPrefix + ">"}})
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{SubjectPrefix + ">"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, n, js, s
+}
+
+// delta is mockai's i-th text chunk as a buffer message.
+func delta(i int) string {
+	return `{"p":{"type":"text-delta","id":"t","delta":"chunk-` + strconv.Itoa(i) + ` "}}`
+}
+
+// A reading through a cursor equals a full reading at every step: while messages
+// arrive, after the end sentinel, after a purge of the subject, and after new
+// messages following the purge.
+func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
+	ctx, n, js, s := bufferRig(t, "CURSOR_TEST", 20*time.Second)
 	const thread, other = "t-cursor", "t-other"
 	publish := func(th string, data string) {
 		t.Helper()
@@ -118,9 +132,6 @@ func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
 		if got.TextDeltas != wantDeltas || got.Done != wantDone {
 			t.Fatalf("%s: reading %+v, want %d text deltas, done %v", step, got, wantDeltas, wantDone)
 		}
-	}
-	delta := func(i int) string {
-		return `{"p":{"type":"text-delta","id":"t","delta":"chunk-` + strconv.Itoa(i) + ` "}}`
 	}
 	check("empty", 0, false)
 	publish(thread, `{"p":{"type":"start","messageId":"m"}}`)
@@ -155,24 +166,7 @@ func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
 // no longer trusted and the readings, through the cursor, still match. A thread
 // whose messages predate its Watch reads right too.
 func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
-	url := testenv.NATS(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := NewNATS(NATSConfig{URL: url, Stream: "TAP_TEST"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TAP_TEST", Subjects: []string{SubjectPrefix + ">"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, n, js, s := bufferRig(t, "TAP_TEST", 30*time.Second)
 	const thread, other, early = "t-tap", "t-tap-other", "t-tap-early"
 	published := map[string]uint64{}
 	publish := func(th string, data string) {
@@ -181,9 +175,6 @@ func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
 			t.Fatal(err)
 		}
 		published[th]++
-	}
-	delta := func(i int) string {
-		return `{"p":{"type":"text-delta","id":"t","delta":"chunk-` + strconv.Itoa(i) + ` "}}`
 	}
 	// Messages of early before any Watch: the tap never delivers them.
 	publish(early, delta(1))
