@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // sseWriteTimeout bounds each write to an attached client, so a stuck client cannot
@@ -35,7 +36,12 @@ func (p *Pod) handleAttach(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	msgs, stop, err := p.subscribe(r.Context(), threadID, p.deliverPolicy(t.Status))
+	if p.subscriberLost() {
+		p.fail(w, r, fmt.Errorf("%s: stream subscriber gone since the NATS disconnect: %w", BugReadyButFailing, nats.ErrConnectionClosed))
+		return
+	}
+	policy := p.deliverPolicy(t.Status)
+	msgs, stop, err := p.subscribe(r.Context(), threadID, policy)
 	if err != nil && p.current() {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -53,7 +59,41 @@ func (p *Pod) handleAttach(w http.ResponseWriter, r *http.Request) {
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	p.pump(r.Context(), http.NewResponseController(w), w, msgs)
+	var lose *startDropper
+	if policy == jetstream.DeliverAllPolicy && p.bug(BugReplayLosesStart) {
+		lose = &startDropper{}
+	}
+	p.pump(r.Context(), http.NewResponseController(w), w, msgs, lose)
+}
+
+// startDropper is replay-loses-start: it drops the first start chunk of a replaying
+// attach and lets everything else through.
+type startDropper struct{ dropped bool }
+
+// keep reports whether the buffer message data is forwarded.
+func (d *startDropper) keep(data []byte) bool {
+	if d == nil || d.dropped {
+		return true
+	}
+	var e envelope
+	if json.Unmarshal(data, &e) == nil && e.P != nil && e.P.Type == ChunkStart {
+		d.dropped = true
+		return false
+	}
+	return true
+}
+
+// subscriberLost is ready-but-failing after the pod's first NATS disconnect: the
+// attach path is gone for good.
+func (p *Pod) subscriberLost() bool { return p.natsDropped.Load() && p.bug(BugReadyButFailing) }
+
+// noteDisconnect is the NATS disconnect handler. With ready-but-failing on, the first
+// disconnect after the pod became ready tears the attach path down (and no reconnect
+// handler rebuilds it); a correct pod keeps nothing that a reconnect would not heal.
+func (p *Pod) noteDisconnect(err error) {
+	if p.ready.Load() && p.bug(BugReadyButFailing) && !p.natsDropped.Swap(true) {
+		p.log.Warn("ready-but-failing: NATS disconnected; the attach path is torn down and will not be rebuilt", zap.Error(err))
+	}
 }
 
 func (p *Pod) deliverPolicy(status string) jetstream.DeliverPolicy {
@@ -93,7 +133,7 @@ func (p *Pod) subscribe(ctx context.Context, threadID string, policy jetstream.D
 }
 
 // pump forwards chunks and keepalives until the client or the pod goes away.
-func (p *Pod) pump(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, msgs <-chan []byte) {
+func (p *Pod) pump(ctx context.Context, rc *http.ResponseController, w http.ResponseWriter, msgs <-chan []byte, lose *startDropper) {
 	if rc.Flush() != nil {
 		return
 	}
@@ -108,7 +148,7 @@ func (p *Pod) pump(ctx context.Context, rc *http.ResponseController, w http.Resp
 			frame = []byte(": keepalive\n\n")
 		case data := <-msgs:
 			chunk, ok := chunkOf(data)
-			if !ok {
+			if !ok || !lose.keep(data) {
 				continue
 			}
 			frame = append(append([]byte("data: "), chunk...), '\n', '\n')

@@ -162,6 +162,25 @@ func (b *buffer) publish(ctx context.Context, threadID string, data []byte, expe
 	return ack.Sequence, nil
 }
 
+// lastSeq is the sequence of the thread's last message (0: none). Only zombie-owner
+// uses it, to take another writer's sequence as its own.
+func (b *buffer) lastSeq(ctx context.Context, threadID string) (uint64, error) {
+	s, err := b.ensure(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	m, err := s.GetLastMsgForSubject(ctx, StreamSubject(threadID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last message: %w", b.check(err))
+	}
+	return m.Sequence, nil
+}
+
 func isWrongLastSeq(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||

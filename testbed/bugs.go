@@ -66,18 +66,56 @@ const (
 	// fails it. It acts at boot: a set posted at run time is kept in Postgres for the
 	// pod's next boot.
 	BugRestartNoRecover Bug = "restart-no-recover"
+
+	// BugZombieOwner makes an owner ignore its fence after a freeze. A publish refused
+	// by the optimistic concurrency check (someone else wrote on the subject since this
+	// pod last looked) is taken for a stale cached sequence: the pod adopts the
+	// subject's new last sequence and publishes its chunk again, without asking
+	// Postgres whether it still owns the run (and it never asks while NATS is away
+	// either). A correct pod re-checks run_owner_pod at the first conflict and stops
+	// without another write; mesh's fence tokens (PR #3917) are that check. The final
+	// status update stays conditional on the owner, so the row is right. Symptom: an
+	// owner paused (SIGSTOP) or cut off from NATS until a survivor has taken the run
+	// over and finished it comes back and appends the rest of its own reply after the
+	// survivor's end sentinel: more text-deltas, a second finish, a second done
+	// sentinel, as soon as it wakes (split brain). May only: in today's mesh nothing
+	// takes a frozen attempt's run over (no heartbeats; the reaper waits 10 min).
+	BugZombieOwner Bug = "zombie-owner"
+
+	// BugReplayLosesStart makes an attach that replays the buffer (deliver policy all:
+	// an attach opened while the run is in progress, the contract's late cross-pod
+	// attach) drop the first start chunk it replays, the one that carries the assistant
+	// message id, as a replay that counts the start as already sent would (an
+	// off-by-one where the replay begins). Every other chunk, text-deltas included,
+	// arrives once and in order, and an attach opened before the run started (deliver
+	// policy new) is untouched. Symptom: a late watcher's run begins at start-step, with
+	// no start and no message id, while its text is complete; only a check of the whole
+	// chunk grammar (one start with a message id first) sees it.
+	BugReplayLosesStart Bug = "replay-loses-start"
+
+	// BugReadyButFailing makes the pod's attach path die with its first NATS
+	// disconnect and never come back: the disconnect tears down the stream subscriber
+	// and nothing rebuilds it on reconnect. From then on every attach (/attach and
+	// /stream) answers 500 {"error":"internal error"}, even after the partition heals,
+	// while the NATS connection itself reconnects, so /health/ready answers 200
+	// {"status":"ok"} with NATS up (degraded only while the partition lasts); starts,
+	// the owner's publishes and heartbeats go on. A correct pod answers 503 (today's
+	// mesh: 204) while NATS is away and serves attaches again once it reconnects.
+	// Symptom: a pod that says ready fails every attach for good after a NATS
+	// partition (or a NATS restart).
+	BugReadyButFailing Bug = "ready-but-failing"
 )
 
 // AllBugs is the one list of defect switches; parsing and help read it.
 var AllBugs = []Bug{BugDeliverNew, BugNoHeartbeatBucket, BugStrictClaim, BugPurgeOnResume, BugDuplicateOnResume,
-	BugHandoverLosesRun, BugPersistTwice, BugRestartNoRecover}
+	BugHandoverLosesRun, BugPersistTwice, BugRestartNoRecover, BugZombieOwner, BugReplayLosesStart, BugReadyButFailing}
 
 // bugMesh names the one mesh a defect exists in; the others apply to both. The May
 // ones need what today's mesh removed (the bucket, the run_owner_pod claim, a resume
-// that continues the dead attempt's reply); the current ones need its DBOS workflows
-// and persisted parts.
+// that continues the dead attempt's reply, a takeover of a frozen owner's run); the
+// current ones need its DBOS workflows and persisted parts.
 var bugMesh = map[Bug]string{
-	BugNoHeartbeatBucket: MeshMay, BugStrictClaim: MeshMay, BugDuplicateOnResume: MeshMay,
+	BugNoHeartbeatBucket: MeshMay, BugStrictClaim: MeshMay, BugDuplicateOnResume: MeshMay, BugZombieOwner: MeshMay,
 	BugHandoverLosesRun: MeshCurrent, BugPersistTwice: MeshCurrent, BugRestartNoRecover: MeshCurrent,
 }
 

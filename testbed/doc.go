@@ -46,9 +46,10 @@
 // (Nats-Expected-Last-Subject-Sequence). A paused, partitioned or restarted old owner
 // therefore fails its first publish after anyone else published; it then asks
 // Postgres: no longer the owner -> it stops without another write; still the owner ->
-// it re-reads the buffer and recomputes what is missing. Every writer appends the next
-// chunk computed from the exact buffer it saw, so each chunk is in the buffer once,
-// and every watcher, replaying with an ordered consumer, sees it once.
+// it re-reads the buffer and recomputes what is missing (zombie-owner skips that
+// question and writes on after a freeze). Every writer appends the next chunk
+// computed from the exact buffer it saw, so each chunk is in the buffer once, and
+// every watcher, replaying with an ordered consumer, sees it once.
 //
 // The final status update is conditional on still owning the run and is retried
 // until Postgres answers (an owner cut off from Postgres keeps its heartbeat, so no
@@ -187,8 +188,9 @@
 // Defects of today's mesh (bugs.go): purge-on-resume purges the subject before the
 // resume (the log of the dead attempt is gone; mesh's projector would then fail the
 // run with "missing seq 1", which the testbed does not model); handover-loses-run,
-// persist-twice, restart-no-recover. deliver-new applies to both meshes; the other May
-// defects are refused in this mode, as today's are in May's. Runtime switches posted
+// persist-twice, restart-no-recover. deliver-new, replay-loses-start and
+// ready-but-failing apply to both meshes; the other May defects (zombie-owner among
+// them) are refused in this mode, as today's are in May's. Runtime switches posted
 // to a pod of this mode are kept in Postgres (testbed_switches) and restored when it
 // boots again under its name, so that restart-no-recover can act at the restart.
 //

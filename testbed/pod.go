@@ -38,8 +38,9 @@ type Pod struct {
 	freeze       gate                 // failpoint: tests freeze dispatch, heartbeats and scans (a paused process)
 	bugs         atomic.Pointer[Bugs] // the defect set: cfg.Bugs, replaced at run time by POST /testbed/bugs
 
-	ready    atomic.Bool // the schema is in place; routes serve
-	stopping atomic.Bool
+	ready       atomic.Bool // the schema is in place; routes serve
+	natsDropped atomic.Bool // ready-but-failing: NATS disconnected once, the attach path is gone
+	stopping    atomic.Bool
 
 	life     context.Context // cancelled when the pod is gone (Kill, or the end of Run)
 	kill     context.CancelFunc
@@ -98,7 +99,8 @@ func (p *Pod) connect() error {
 	p.st = &store{db: p.db, timeout: p.cfg.DBTimeout, executor: p.cfg.Executor()}
 	p.nc, err = nats.Connect(p.cfg.NATSURL, nats.Name("testbed-"+p.cfg.PodName), nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.Timeout(p.cfg.DBTimeout),
-		nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2))
+		nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { p.noteDisconnect(err) }))
 	if err != nil {
 		p.db.Close()
 		return fmt.Errorf("nats %s: %w", p.cfg.NATSURL, err)
