@@ -57,7 +57,7 @@ func (t *tally) closing() {
 
 // client is what every stream of a run shares.
 type client struct {
-	addr   unix.Sockaddr
+	addr   netip.AddrPort
 	family int
 	req    []byte // the whole HTTP request
 	chunks int    // content chunks each stream must carry
@@ -81,12 +81,20 @@ func newClient(addr, body string, chunks, connecting, threads int, t *tally) (*c
 		req:    fmt.Appendf(nil, "POST /v1/chat/completions HTTP/1.1\r\nHost: mockai\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body),
 		chunks: chunks, connecting: max(connecting, 1), threads: max(threads, 1), t: t,
 	}
+	c.addr, c.family = ap, unix.AF_INET6
 	if ap.Addr().Is4() {
-		c.addr, c.family = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}, unix.AF_INET
-	} else {
-		c.addr, c.family = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}, unix.AF_INET6
+		c.family = unix.AF_INET
 	}
 	return c, nil
+}
+
+// sockaddr is the server's address for one epoll loop: unix.Connect writes into the
+// Sockaddr it is given, so loops must not share one.
+func (c *client) sockaddr() unix.Sockaddr {
+	if c.family == unix.AF_INET {
+		return &unix.SockaddrInet4{Port: int(c.addr.Port()), Addr: c.addr.Addr().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(c.addr.Port()), Addr: c.addr.Addr().As16()}
 }
 
 // calibrate measures floor: the length of a response to the same number of chunks
@@ -158,7 +166,7 @@ func (c *client) loop(ctx context.Context, streams []*conn, slots int) {
 		return
 	}
 	defer unix.Close(ep)
-	l := &loopState{c: c, ep: ep, streams: streams}
+	l := &loopState{c: c, sa: c.sockaddr(), ep: ep, streams: streams}
 	events := make([]unix.EpollEvent, 256)
 	for l.next < len(streams) || l.live > 0 {
 		for l.connecting < slots && l.next < len(streams) {
@@ -183,6 +191,7 @@ func (c *client) loop(ctx context.Context, streams []*conn, slots int) {
 // loopState is one epoll loop's streams and counts.
 type loopState struct {
 	c          *client
+	sa         unix.Sockaddr // the server's address, this loop's own
 	ep         int
 	streams    []*conn
 	next       int // the next stream to dial
@@ -202,7 +211,7 @@ func (l *loopState) dial(i int) {
 	s.fd = fd
 	l.connecting++
 	l.live++
-	if err := unix.Connect(fd, l.c.addr); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+	if err := unix.Connect(fd, l.sa); err != nil && !errors.Is(err, unix.EINPROGRESS) {
 		l.end(s, fmt.Errorf("connect: %w", err))
 		return
 	}

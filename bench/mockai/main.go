@@ -14,7 +14,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"regexp"
 	"runtime"
@@ -25,6 +27,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/chaosd/chaosd/mockai"
 )
 
 func main() {
@@ -96,8 +100,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	ideal := time.Duration(chunks) * delay
-	fmt.Fprintf(out, "mockai scale: hint %s (ideal %s per stream), %d CPUs, load average %s, %s\n",
-		c.hint, ideal, runtime.NumCPU(), loadAvg(), listenLimits())
+	fmt.Fprintf(out, "mockai scale: hint %s (ideal %s per stream), %d CPUs, load average %s, %s, at most %d streams connecting at once\n",
+		c.hint, ideal, runtime.NumCPU(), loadAvg(), listenLimits(), c.connecting)
 	for _, mode := range c.modes {
 		for _, n := range c.streams {
 			if err := series(ctx, out, c, mode, n, chunks, delay); err != nil {
@@ -106,8 +110,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	fmt.Fprint(out, `
-wall: first dial to the last stream's last chunk (ideal: one stream's N x MS); first
-p50/p99: one stream, dial to first frame; p50/p99/max: one stream, request to last
+wall: first dial to the last stream's last chunk (ideal: one stream's N x MS); setup:
+first dial to the last stream's first frame (every stream open); rest x: (wall - setup)
+/ ideal, the time after the last stream opened; first p50/p99: one stream, dial to
+first frame; p50/p99/max: one stream, request to last
 chunk; open@rss: streams open when rss was sampled (the most at once); rss/hwm: the
 server's VmRSS then and VmHWM at the end; KiB/stream: (rss - idle) / open@rss, and the
 same with hwm; kernel: TCP counters of /proc/net/netstat before and after the run, for
@@ -120,8 +126,8 @@ the whole network namespace.
 // best, median and worst wall.
 func series(ctx context.Context, out io.Writer, c config, mode string, n, chunks int, delay time.Duration) error {
 	ideal := time.Duration(chunks) * delay
-	fmt.Fprintf(out, "\n%-8s %7s %3s %6s %8s %6s %8s %8s %8s %8s %8s %8s %7s %7s %10s %10s\n",
-		"mode", "streams", "run", "errors", "wall", "x ideal", "first50", "first99", "p50", "p99", "max", "open@rss",
+	fmt.Fprintf(out, "\n%-8s %7s %3s %6s %8s %6s %8s %7s %8s %8s %8s %8s %8s %8s %7s %7s %10s %10s\n",
+		"mode", "streams", "run", "errors", "wall", "x ideal", "setup", "rest x", "first50", "first99", "p50", "p99", "max", "open@rss",
 		"idleMiB", "rssMiB", "KiB/stream", "KiB/strhwm")
 	var rs []*result
 	for i := range c.repeat {
@@ -141,9 +147,21 @@ func series(ctx context.Context, out io.Writer, c config, mode string, n, chunks
 		errs += r.errors
 	}
 	med := rs[len(rs)/2]
-	fmt.Fprintf(out, "  %s %d over %d runs: wall x ideal best %.2fx, median %.2fx, worst %.2fx; errors %d; median run: p50 %s, p99 %s, %.1f KiB per open stream\n",
-		mode, n, len(rs), rs[0].ratio(ideal), med.ratio(ideal), rs[len(rs)-1].ratio(ideal), errs,
-		med.pct(med.durations, 0.5).Round(time.Millisecond), med.pct(med.durations, 0.99).Round(time.Millisecond), med.perStream(med.rssAtPeak))
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	setups := make([]time.Duration, 0, len(rs))
+	rests := make([]float64, 0, len(rs))
+	for _, r := range rs {
+		setups = append(setups, r.ramp)
+		rests = append(rests, r.rest(ideal))
+	}
+	slices.Sort(setups)
+	slices.Sort(rests)
+	fmt.Fprintf(out, "  %s %d over %d runs: wall x ideal best %.2fx, median %.2fx, worst %.2fx; errors %d\n",
+		mode, n, len(rs), rs[0].ratio(ideal), med.ratio(ideal), rs[len(rs)-1].ratio(ideal), errs)
+	fmt.Fprintf(out, "    setup (first dial to the last stream's first frame) best %s, median %s, worst %s; the rest (wall - setup) x ideal best %.2fx, median %.2fx, worst %.2fx\n",
+		ms(setups[0]), ms(setups[len(setups)/2]), ms(setups[len(setups)-1]), rests[0], rests[len(rests)/2], rests[len(rests)-1])
+	fmt.Fprintf(out, "    median run: per-stream p50 %s, p99 %s, max %s; %.1f KiB per open stream\n",
+		ms(med.pct(med.durations, 0.5)), ms(med.pct(med.durations, 0.99)), ms(med.pct(med.durations, 1)), med.perStream(med.rssAtPeak))
 	return nil
 }
 
@@ -191,9 +209,13 @@ type result struct {
 	serverCPU  cpuTime       // server CPU during the run
 	clientCPU  cpuTime       // this process's CPU during the run
 	kernel     string        // kernel counters before and after
+	backlog    string        // the server listener's backlog (ss)
 }
 
 func (r *result) ratio(ideal time.Duration) float64 { return float64(r.wall) / float64(ideal) }
+
+// rest is the wall after the setup (the last stream's first frame) against the ideal.
+func (r *result) rest(ideal time.Duration) float64 { return float64(r.wall-r.ramp) / float64(ideal) }
 
 // pct is the p-quantile of sorted ds.
 func (r *result) pct(ds []time.Duration, p float64) time.Duration {
@@ -213,13 +235,13 @@ func (r *result) perStream(kib int64) float64 {
 
 func (r *result) print(out io.Writer, mode string, n, run int, ideal time.Duration) {
 	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	fmt.Fprintf(out, "%-8s %7d %3d %6d %8s %6.2fx %8s %8s %8s %8s %8s %8d %7.1f %7.1f %10.1f %10.1f\n",
-		mode, n, run, r.errors, ms(r.wall), r.ratio(ideal),
+	fmt.Fprintf(out, "%-8s %7d %3d %6d %8s %6.2fx %8s %6.2fx %8s %8s %8s %8s %8s %8d %7.1f %7.1f %10.1f %10.1f\n",
+		mode, n, run, r.errors, ms(r.wall), r.ratio(ideal), ms(r.ramp), r.rest(ideal),
 		ms(r.pct(r.firsts, 0.5)), ms(r.pct(r.firsts, 0.99)),
 		ms(r.pct(r.durations, 0.5)), ms(r.pct(r.durations, 0.99)), ms(r.pct(r.durations, 1)),
 		r.openAtPeak, float64(r.idleRSS)/1024, float64(r.rssAtPeak)/1024,
 		r.perStream(r.rssAtPeak), r.perStream(r.hwm))
-	fmt.Fprintf(out, "  all open after %s; CPU: server %s, client %s\n", ms(r.ramp), r.serverCPU, r.clientCPU)
+	fmt.Fprintf(out, "  all open after %s; server listen backlog %s; CPU: server %s, client %s\n", ms(r.ramp), r.backlog, r.serverCPU, r.clientCPU)
 	fmt.Fprintf(out, "  kernel: %s\n", r.kernel)
 	if r.firstErr != "" {
 		fmt.Fprintf(out, "  first error: %s\n", r.firstErr)
@@ -241,7 +263,7 @@ func scale(ctx context.Context, c config, mode string, n, chunks int, delay time
 		return nil, err
 	}
 	defer srv.stop()
-	r := &result{}
+	r := &result{backlog: listenBacklog(srv.addr)}
 	var open, opened, ramp atomic.Int64
 	t := &tally{open: &open, opened: &opened, all: int64(n), ramp: &ramp}
 	cl, err := newClient(srv.addr, requestBody(c.hint), chunks, c.connecting, c.threads, t)
@@ -375,14 +397,29 @@ func loadAvg() string {
 
 // listenLimits names the kernel limits of the server's accept and SYN queues.
 func listenLimits() string {
-	read := func(name string) string {
-		b, err := os.ReadFile("/proc/sys/net/" + name)
-		if err != nil {
-			return "?"
-		}
-		return strings.TrimSpace(string(b))
+	l, err := mockai.ReadListenLimits()
+	if err != nil {
+		return "listen limits unknown: " + err.Error()
 	}
-	return fmt.Sprintf("somaxconn %s, tcp_max_syn_backlog %s", read("core/somaxconn"), read("ipv4/tcp_max_syn_backlog"))
+	return fmt.Sprintf("somaxconn %d, tcp_max_syn_backlog %d, tcp_syncookies %d", l.Somaxconn, l.SynBacklog, l.Syncookies)
+}
+
+// listenBacklog is the backlog of the listener on addr as ss reports it (the Send-Q of
+// a listening socket), or "?".
+func listenBacklog(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return "?"
+	}
+	b, err := exec.Command("ss", "-lntH", fmt.Sprintf("sport = :%d", ap.Port())).Output()
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return f[2]
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
