@@ -111,13 +111,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprint(out, `
 wall: first dial to the last stream's last chunk (ideal: one stream's N x MS); setup:
-first dial to the last stream's first frame (every stream open); rest x: (wall - setup)
-/ ideal, the time after the last stream opened; first p50/p99: one stream, dial to
-first frame; p50/p99/max: one stream, request to last
-chunk; open@rss: streams open when rss was sampled (the most at once); rss/hwm: the
-server's VmRSS then and VmHWM at the end; KiB/stream: (rss - idle) / open@rss, and the
-same with hwm; kernel: TCP counters of /proc/net/netstat before and after the run, for
-the whole network namespace.
+first dial to the last stream's first frame (every stream open); rest x: (wall -
+setup) / ideal, the time after the last stream opened; first p50/p99: one stream, dial
+to first frame; p50/p99/max: one stream, request to last chunk; open@rss: streams open
+when rss was sampled (the most at once); rss/hwm: the server's VmRSS then and VmHWM at
+the end; KiB/stream: (rss - idle) / open@rss, and the same with hwm; kernel: TCP
+counters of /proc/net/netstat before and after the run, for the whole network
+namespace.
 `)
 	return nil
 }
