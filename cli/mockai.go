@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -154,7 +153,7 @@ func serveMockai(ctx context.Context, log *zap.Logger, c mockaiConfig) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
 	}
-	ln, err := net.Listen("tcp", c.listen)
+	ln, err := mockai.Listen(c.listen, 0, log)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
