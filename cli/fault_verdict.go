@@ -65,7 +65,7 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	}
 	df := &dockerFaulter{in: in, req: req}
 	res, runErr := scenario.Run(ctx, scenario.Config{Runs: cfg.Workload.Runs, OwnerWait: ownerWait(cfg), RecoverWait: recoverWait(params),
-		MonitorTick: cfg.Workload.HeartbeatInt.Std() / 2, Heartbeats: cfg.Workload.Heartbeats},
+		MonitorTick: cfg.Workload.HeartbeatInt.Std() / 2, Heartbeats: cfg.Workload.Heartbeats, ServeAfter: params.RequestGrace()},
 		scenario.Deps{Workload: wl, Live: live, Faulter: df, Log: log})
 	evs, evErr := events.Stop(200 * time.Millisecond)
 	printReport(io.Stdout, df.rep, cfg.Ledger.Path, evs, evErr, res.FaultErr)

@@ -68,6 +68,7 @@ var kinds = []kind{
 	{NameHandoverCompletes, []string{promise.SigtermHandover}, func(w *World, p Params) Checker { return newHandoverCompletes(w, p) }},
 	{NameReplyPersisted, []string{promise.ReplyPersistedOnce}, func(w *World, p Params) Checker { return newReplyPersisted(w, p) }},
 	{NamePodRecovers, nil, func(w *World, p Params) Checker { return newPodRecovers(w, p) }},
+	{NameRequestsAnswered, nil, func(w *World, p Params) Checker { return newRequestsAnswered(w, p) }},
 	{NameNoUnexpectedDeath, nil, func(w *World, p Params) Checker { return newNoUnexpectedDeath(w, p) }},
 	{NameUserPrefix + "*", nil, func(w *World, p Params) Checker { return newUserChecks(w, p) }},
 }

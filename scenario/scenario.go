@@ -34,6 +34,11 @@ type Config struct {
 	RecoverWait time.Duration // after the heal, for every pod to be ready again
 	MonitorTick time.Duration // readiness and heartbeat sampling
 	Heartbeats  bool          // sample the heartbeat bucket (mesh with the bucket)
+	// ServeAfter > 0: once every pod is ready again, and at least this long after the
+	// heal, one run is started on the pod the fault hit and watched from it (it must
+	// serve again, not only say ready: requests-answered judges its answers). The
+	// checkers' request grace (invariants.Params.RequestGrace); 0: no such run.
+	ServeAfter time.Duration
 }
 
 // Deps are the parts the scenario uses. Live must also be the workload's Recorder,
@@ -109,10 +114,39 @@ func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *R
 		res.InjectedAt, res.Hit = time.Now(), pod
 		AttachSurvivors(ctx, wl, pod, d.Log)
 	})
+	healedAt := time.Now()
 	wl.Wait()
 	WaitAllReady(ctx, wl, cfg.RecoverWait)
+	serveAgain(ctx, cfg, wl, res.Hit, healedAt, d.Log)
 	stopMonitor()
 	return nil
+}
+
+// serveAgain starts one run on the pod the fault hit, posted to it and watched from
+// it, once the request grace after the heal has passed, and waits for it.
+func serveAgain(ctx context.Context, cfg Config, wl *workload.Workload, hit string, healedAt time.Time, log *zap.Logger) {
+	if cfg.ServeAfter <= 0 || hit == "" {
+		return
+	}
+	var pod workload.Pod
+	for _, p := range wl.Pods() {
+		if p.Name == hit {
+			pod = p
+		}
+	}
+	if pod.Name == "" {
+		return
+	}
+	if wait := time.Until(healedAt.Add(cfg.ServeAfter + time.Second)); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+	log.Info("a run on the healed pod", zap.String("pod", hit))
+	wl.StartOn(ctx, pod, pod)
+	wl.Wait()
 }
 
 // waitOwner waits until run has k chunks in its buffer and Postgres names its owner.

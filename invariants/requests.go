@@ -1,0 +1,231 @@
+package invariants
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// NameRequestsAnswered is the invariant that judges every start and attach answer.
+const NameRequestsAnswered = "requests-answered"
+
+// RequestsAnswered: every run start and attach sent to a pod that was ready (its last
+// readiness reading, not older than ReadyStale, said ready when the request was sent)
+// and outside every fault window is answered 2xx. A 5xx, a reset or a timeout from
+// such a pod is a violation naming the pod, the route, the status, an excerpt of the
+// error and the time. A run that could not be started (its early attach or its start
+// failed so) is judged here: run-completes counts only started runs.
+//
+// Not judged (no case): a request the pod refused with a 4xx (mesh said no: not a
+// failure to serve); a request chaosd itself cut short (context canceled: its
+// shutdown or the run's end); a request sent to a pod that was not ready or down; a
+// request in flight while any chaosd fault was in effect, or within the request
+// grace (Params.RequestGrace) after a heal, on any pod (a fault on the
+// owner of a run may fail an attach elsewhere for a moment); a request never
+// answered before the history ended.
+// Cases: every 2xx answer (under fault: in flight near a fault, as above) and every
+// failed answer judged.
+// When the failing pod's readiness said ready at the time, the finding says so: "pod X
+// says ready but answered 500 to N attaches since T".
+type RequestsAnswered struct {
+	w       *World
+	p       Params
+	t       tally
+	flight  map[uint64]*request
+	windows map[string]*faultSpan // chaosd's faults, by id
+	streaks map[string]*failStreak
+	grace   time.Duration
+
+	sent, refused, canceled, notReady, nearFaults int
+}
+
+var _ Checker = (*RequestsAnswered)(nil)
+
+type request struct {
+	name, pod, run string
+	at             time.Time
+	ready          bool
+}
+
+type faultSpan struct {
+	from, to time.Time // to zero while in effect (or its heal unconfirmed)
+}
+
+// failStreak is a pod's failed answers to one route, since its last 2xx there.
+type failStreak struct {
+	n     int
+	since time.Time
+}
+
+func newRequestsAnswered(w *World, p Params) *RequestsAnswered {
+	return &RequestsAnswered{w: w, p: p, t: newTally(w, NameRequestsAnswered, p.MaxEvidence),
+		flight: map[uint64]*request{}, windows: map[string]*faultSpan{}, streaks: map[string]*failStreak{}, grace: p.RequestGrace()}
+}
+
+// Name implements Checker.
+func (c *RequestsAnswered) Name() string { return NameRequestsAnswered }
+
+// requestGrace is how long after a heal requests are still not judged.
+func (c *RequestsAnswered) requestGrace() time.Duration { return c.grace }
+
+// RequestGrace is how long after a heal requests-answered does not judge requests
+// yet (the pod reconnects, a restarted pod settles): half the heartbeat interval,
+// at least 2 s (5 s with mesh's settings).
+func (p Params) RequestGrace() time.Duration {
+	p = p.Resolve(nil)
+	return max(p.HeartbeatInterval/2, 2*time.Second)
+}
+
+// Observe implements Checker.
+func (c *RequestsAnswered) Observe(e *history.Event) {
+	switch e.Type {
+	case history.TypeFault:
+		c.observeFault(e)
+	case history.TypeOp:
+		o := e.Op
+		if o.Name != history.OpStartRun && o.Name != history.OpAttach {
+			return
+		}
+		if o.Phase == history.PhaseInvoke {
+			c.sent++
+			c.flight[o.ID] = &request{name: o.Name, pod: o.Pod, run: o.Run, at: e.Time, ready: o.Pod != "" && c.w.Ready(o.Pod)}
+			return
+		}
+		rq := c.flight[o.ID]
+		if rq == nil {
+			return
+		}
+		delete(c.flight, o.ID)
+		c.judge(rq, o, e.Time)
+	}
+}
+
+func (c *RequestsAnswered) observeFault(e *history.Event) {
+	h := e.Fault
+	at := h.At
+	if at.IsZero() {
+		at = e.Time
+	}
+	s := c.windows[h.ID]
+	if s == nil {
+		s = &faultSpan{from: at}
+		c.windows[h.ID] = s
+	}
+	switch h.Phase {
+	case history.FaultHealed, history.FaultInjectFailed:
+		s.to = at
+	}
+	// Forget spans long past: no request is in flight that long.
+	for id, w := range c.windows {
+		if !w.to.IsZero() && c.w.Now().Sub(w.to) > time.Hour {
+			delete(c.windows, id)
+		}
+	}
+}
+
+// nearFault reports whether a fault was in effect, or healed less than the grace
+// before, at some time in [from, to].
+func (c *RequestsAnswered) nearFault(from, to time.Time) bool {
+	grace := c.requestGrace()
+	for _, s := range c.windows {
+		if s.from.After(to) {
+			continue
+		}
+		if s.to.IsZero() || !s.to.Add(grace).Before(from) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
+	route := routeName(rq.name)
+	key := rq.pod + " " + route
+	if o.Phase == history.PhaseOK {
+		delete(c.streaks, key)
+		c.t.pass(c.nearFault(rq.at, at))
+		return
+	}
+	switch {
+	case o.Phase == history.PhaseFailed && (o.Status == 0 || o.Status < 500):
+		c.refused++
+		return
+	case o.Status == 0 && strings.Contains(o.Err, "context canceled"):
+		c.canceled++
+		return
+	case !rq.ready:
+		c.notReady++
+		return
+	case c.nearFault(rq.at, at):
+		c.nearFaults++
+		return
+	}
+	if _, down := c.w.WasDown(rq.pod, rq.at); down {
+		c.notReady++
+		return
+	}
+	st := c.streaks[key]
+	if st == nil {
+		st = &failStreak{since: at}
+		c.streaks[key] = st
+	}
+	st.n++
+	answer := "no answer"
+	if o.Status != 0 {
+		answer = fmt.Sprintf("%d", o.Status)
+	}
+	msg := fmt.Sprintf("%s answered %s %s with %s at %s (sent %s, ready and outside any fault): %s",
+		rq.pod, route, orDash(rq.run), answer, clock(at), clock(rq.at), excerpt(o.Err, 160))
+	if c.w.Ready(rq.pod) {
+		msg += fmt.Sprintf("; pod %s says ready but answered %s to %s since %s", rq.pod, answer, routeCount(st.n, route), clock(st.since))
+	}
+	f := Finding{At: at, Run: rq.run, Pods: []string{rq.pod}, Message: msg}
+	if r := c.w.Run(rq.run); r != nil {
+		f.Details = c.w.Details(r)
+	}
+	c.t.fail(false, f)
+}
+
+// routeName is the route of an operation: start or attach.
+func routeName(op string) string {
+	if op == history.OpStartRun {
+		return "start"
+	}
+	return op
+}
+
+// excerpt shortens an error text to n bytes on one line.
+func excerpt(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+// routeCount is "1 attach", "3 attaches", "2 starts".
+func routeCount(n int, route string) string {
+	if n == 1 {
+		return "1 " + route
+	}
+	if route == "attach" {
+		return fmt.Sprintf("%d attaches", n)
+	}
+	return fmt.Sprintf("%d %ss", n, route)
+}
+
+// Finish implements Checker.
+func (c *RequestsAnswered) Finish(at time.Time) []Verdict {
+	if n := c.canceled + c.notReady + c.nearFaults + c.refused; n > 0 {
+		c.t.note("not judged: %d answers cut short by chaosd, %d to pods not ready, %d near a fault (in one or within %s of its heal), %d refused (4xx)",
+			c.canceled, c.notReady, c.nearFaults, c.requestGrace(), c.refused)
+	}
+	c.t.notExercised("no start or attach answer was judged: %d sent, none answered 2xx or failed on a ready pod outside a fault; "+
+		"runs must flow while the pods are ready (--runs ≥ 1 with --workload=true for chaosd --fault; --rate for chaosd soak)", c.sent)
+	return []Verdict{c.t.verdict()}
+}

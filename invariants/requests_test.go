@@ -1,0 +1,161 @@
+package invariants
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/chaosd/chaosd/history"
+)
+
+// op records one operation's invoke at s and its completion at done (phase, status, err).
+func (h *hist) op(id uint64, name, run, pod string, s, done float64, phase string, status int, err string) *hist {
+	o := history.Op{ID: id, Name: name, Run: run, Thread: "t-" + run, Pod: pod, Phase: history.PhaseInvoke}
+	h.at(s).add(history.OpEvent(o))
+	o.Phase, o.Status, o.Err = phase, status, err
+	return h.at(done).add(history.OpEvent(o))
+}
+
+// readyAll records every pod ready at s.
+func (h *hist) readyAll(s float64) *hist {
+	h.at(s)
+	for _, p := range []string{"mesh-1", "mesh-2", "mesh-3"} {
+		h.ready(p, true)
+	}
+	return h
+}
+
+func TestRequestsAnswered(t *testing.T) {
+	const err500 = "GET http://127.0.0.1:13002/api/attach/t-r1: 500 stream subscriber gone since the NATS disconnect"
+	for _, tc := range []struct {
+		name     string
+		build    func(h *hist)
+		st       Status
+		mentions []string
+	}{{
+		name: "clean",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.op(1, history.OpAttach, "r1", "mesh-2", 2, 2.1, history.PhaseOK, 0, "")
+			h.op(2, history.OpStartRun, "r1", "mesh-1", 2.2, 2.3, history.PhaseOK, 0, "")
+		},
+		st: Pass,
+	}, {
+		name: "500 from a ready pod outside faults",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.op(1, history.OpAttach, "r1", "mesh-2", 2, 2.1, history.PhaseIndeterminate, 500, err500)
+			h.op(2, history.OpAttach, "r2", "mesh-2", 3, 3.1, history.PhaseIndeterminate, 500, err500)
+		},
+		st:       Fail,
+		mentions: []string{"mesh-2 answered attach r1 with 500", "stream subscriber gone", "pod mesh-2 says ready but answered 500 to 2 attaches since 12:00:02.100"},
+	}, {
+		name: "500 during a fault window",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.at(1.5).fault("f1", history.FaultIntent, history.KindPartition, "mesh-1", "r0")
+			h.op(1, history.OpAttach, "r1", "mesh-2", 2, 2.1, history.PhaseIndeterminate, 500, err500)
+			h.at(20).fault("f1", history.FaultHealed, history.KindPartition, "mesh-1", "r0")
+		},
+		st: NotExercised,
+	}, {
+		name: "failure just after a heal, within the grace",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.at(1.5).fault("f1", history.FaultIntent, history.KindPartition, "mesh-2", "r0")
+			h.at(1.6).fault("f1", history.FaultInjected, history.KindPartition, "mesh-2", "r0")
+			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-2", "r0")
+			h.readyAll(12)
+			h.op(1, history.OpAttach, "r1", "mesh-2", 13, 13.1, history.PhaseIndeterminate, 500, err500)
+			h.op(2, history.OpAttach, "r2", "mesh-3", 21, 21.1, history.PhaseOK, 0, "")
+		},
+		st: Pass,
+	}, {
+		name: "failure past the grace after a heal",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.at(1.5).fault("f1", history.FaultIntent, history.KindPartition, "mesh-2", "r0")
+			h.at(1.6).fault("f1", history.FaultInjected, history.KindPartition, "mesh-2", "r0")
+			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-2", "r0")
+			h.readyAll(25)
+			h.op(1, history.OpAttach, "r1", "mesh-2", 26, 26.1, history.PhaseIndeterminate, 500, err500)
+		},
+		st:       Fail,
+		mentions: []string{"mesh-2 answered attach r1 with 500 at 12:00:26.100"},
+	}, {
+		name: "a start that failed on a ready pod",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.op(1, history.OpAttach, "r1", "mesh-2", 2, 2.1, history.PhaseOK, 0, "")
+			h.op(2, history.OpStartRun, "r1", "mesh-1", 2.2, 17.2, history.PhaseIndeterminate, 0, "POST http://127.0.0.1:13001/api/threads/t-r1/messages: context deadline exceeded")
+		},
+		st:       Fail,
+		mentions: []string{"mesh-1 answered start r1 with no answer", "context deadline exceeded"},
+	}, {
+		name: "a reset from a ready pod",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.op(1, history.OpAttach, "r1", "mesh-3", 2, 2.1, history.PhaseIndeterminate, 0, "read: connection reset by peer")
+		},
+		st:       Fail,
+		mentions: []string{"mesh-3 answered attach r1 with no answer", "connection reset by peer"},
+	}, {
+		name: "not judged: pod not ready, cut short by chaosd, refused",
+		build: func(h *hist) {
+			h.at(1).ready("mesh-1", false)
+			h.at(1).ready("mesh-2", true)
+			h.op(1, history.OpAttach, "r1", "mesh-1", 2, 2.1, history.PhaseIndeterminate, 0, "connection refused")
+			h.op(2, history.OpAttach, "r1", "mesh-2", 2, 5, history.PhaseIndeterminate, 0, "context canceled")
+			h.op(3, history.OpStartRun, "r1", "mesh-2", 6, 6.1, history.PhaseFailed, 404, "not found")
+			h.op(4, history.OpStartRun, "r2", "mesh-2", 7, 7.1, history.PhaseOK, 0, "")
+		},
+		st: Pass,
+	}, {
+		name: "a killed pod: its readiness went stale",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.killAt(2, "f1", "mesh-1", "r0")
+			h.op(1, history.OpAttach, "r1", "mesh-1", 2.5, 2.6, history.PhaseIndeterminate, 0, "connection refused")
+		},
+		st: NotExercised,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &hist{}
+			allBegin(h.at(0))
+			tc.build(h)
+			h.at(40).end()
+			expect(t, h.report(Params{}), NameRequestsAnswered, tc.st, tc.mentions...)
+		})
+	}
+}
+
+// A history checked live and the same history written and analyzed give one verdict.
+func TestRequestsAnsweredLiveEqualsAnalyze(t *testing.T) {
+	h := &hist{}
+	allBegin(h.at(0))
+	h.readyAll(1)
+	h.op(1, history.OpAttach, "r1", "mesh-2", 2, 2.1, history.PhaseOK, 0, "")
+	h.op(2, history.OpAttach, "r2", "mesh-2", 3, 3.1, history.PhaseIndeterminate, 500, "GET /api/attach/t-r2: 500 boom")
+	h.at(40).end()
+
+	var buf bytes.Buffer
+	w := history.NewWriter(&buf, history.Options{Buffered: true})
+	live := NewLive(w, Params{})
+	for _, e := range h.evs {
+		e.Seq = 0
+		if _, err := live.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := verdict(t, live.Finish(), NameRequestsAnswered)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Analyze(history.NewReader(&buf), Params{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := verdict(t, rep, NameRequestsAnswered)
+	if got.Status != Fail || want.Status != got.Status || len(want.Evidence) != 1 || len(got.Evidence) != 1 || want.Evidence[0].Message != got.Evidence[0].Message {
+		t.Fatalf("live:\n%s\nanalyze:\n%s", dump(got), dump(want))
+	}
+}
