@@ -52,6 +52,7 @@ func WatchOf(w Watch, t *probes.Tally, err error) Watch {
 		}
 		w.Finished = t.Finished
 		w.Restarts = append([]int(nil), t.Restarts...)
+		w.Chunks = t.Grammar.String()
 		if t.Error != "" {
 			w.Err = "error chunk: " + t.Error
 		}

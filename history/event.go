@@ -149,6 +149,10 @@ type Watch struct {
 	// attempt of the same reply, as mesh's kept log shows after a resume), the number
 	// of mock chunks seen before it. Ascending; absent in older histories.
 	Restarts []int `json:"restarts,omitempty"`
+	// Chunks is every chunk the watcher received, by type in arrival order, with the
+	// start's message id and the text part ids (probes.Grammar: "S(msg_1)sT(txt-0)d20EfF").
+	// Absent in older histories: their grammar is not judged.
+	Chunks string `json:"chunks,omitempty"`
 }
 
 // Fault phases, as the ledger records them.

@@ -3,11 +3,13 @@ package invariants
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/probes"
 )
 
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -67,7 +69,37 @@ func (h *hist) watch(run, id, pod string, late bool, k int, opened float64, orde
 		panic(perr)
 	}
 	return h.add(history.WatchEvent(history.Watch{Watcher: id, Run: run, Thread: "t-" + run, Pod: pod, Late: late, K: k,
-		OpenedAt: sec(opened), Order: o, Finished: finished, Err: err}))
+		OpenedAt: sec(opened), Order: o, Finished: finished, Err: err, Chunks: cleanGrammar(run, o.Len(), nil, finished)}))
+}
+
+// cleanGrammar is the chunk grammar of a clean stream of n text deltas (one start
+// with the message id msg-<run>, one step, part txt-0), started again (a new start,
+// step and part) before the deltas at each position in restarts, closed with
+// text-end, finish-step and finish when finished.
+func cleanGrammar(run string, n int, restarts []int, finished bool) string {
+	var g probes.Grammar
+	begin := func() {
+		g.Add(probes.Chunk{Type: probes.ChunkStart, MessageID: "msg-" + run})
+		g.Add(probes.Chunk{Type: probes.ChunkStartStep})
+		if n > 0 {
+			g.Add(probes.Chunk{Type: probes.ChunkTextStart, ID: "txt-0"})
+		}
+	}
+	begin()
+	for i := range n {
+		if i > 0 && slices.Contains(restarts, i) {
+			begin()
+		}
+		g.Add(probes.Chunk{Type: probes.ChunkTextDelta, ID: "txt-0"})
+	}
+	if finished {
+		if n > 0 {
+			g.Add(probes.Chunk{Type: probes.ChunkTextEnd, ID: "txt-0"})
+		}
+		g.Add(probes.Chunk{Type: probes.ChunkFinishStep})
+		g.Add(probes.Chunk{Type: probes.ChunkFinish})
+	}
+	return g.String()
 }
 
 func (h *hist) fault(id, phase, kind, pod, run string) *hist {
@@ -187,6 +219,7 @@ func (h *hist) beginPromised(promises []string) *hist {
 func (h *hist) watchRestarts(run, id, pod string, late bool, k int, opened float64, order string, restarts []int, finished bool) *hist {
 	h.watch(run, id, pod, late, k, opened, order, finished, "")
 	h.evs[len(h.evs)-1].Watch.Restarts = restarts
+	h.evs[len(h.evs)-1].Watch.Chunks = cleanGrammar(run, h.evs[len(h.evs)-1].Watch.Order.Len(), restarts, finished)
 	return h
 }
 

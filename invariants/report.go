@@ -13,7 +13,8 @@ import (
 // (fault, analyze, soak); the README says the same.
 const TableLegend = `Verdict table: one row per invariant. Each invariant judges cases, one unit each:
 run-completes runs; prefix-replay late attaches (k >= 1); stream-integrity replies
-and buffer comparisons; heartbeat-bucket heartbeat readings taken while a pod was
+and buffer comparisons; chunk-grammar watcher reports with chunks;
+heartbeat-bucket heartbeat readings taken while a pod was
 ready; owner-alive episodes of a run whose owner was down (or that had none) that
 came due; restart-recovers and handover-completes runs whose owner died or was
 stopped; reply-persisted completed runs' replies; pod-recovers heals (a rollout:

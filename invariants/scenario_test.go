@@ -124,6 +124,9 @@ func events(h *hist, s float64, d defects, stuck bool) {
 		h.watch("r1", "w1", "mesh-2", false, 0, 0.5, early, true, "")
 		h.watch("r1", "w3", "mesh-3", true, 5, 3.5, late, true, "")
 		h.watch("r1", "w4", "mesh-2", true, 6, 30, replay, true, "")
+		if d.duplicate { // the late replays here show no duplicate: not the early stream, chunk by chunk
+			h.evs[len(h.evs)-1].Watch.Chunks, h.evs[len(h.evs)-2].Watch.Chunks = "", ""
+		}
 	}
 	if stuck && s == 96 {
 		for _, w := range []struct{ id, pod string }{{"w1", "mesh-2"}, {"w3", "mesh-3"}, {"w4", "mesh-2"}} {

@@ -25,6 +25,7 @@ const (
 type Chunk struct {
 	Type      string          `json:"type"`
 	ID        string          `json:"id,omitempty"`
+	MessageID string          `json:"messageId,omitempty"` // a start chunk's message id
 	Delta     string          `json:"delta,omitempty"`
 	ErrorText string          `json:"errorText,omitempty"`
 	Raw       json.RawMessage `json:"-"`
@@ -84,6 +85,8 @@ type Tally struct {
 	// begins again: a new attempt, as today's mesh keeps a dead attempt's log in the
 	// buffer), len(Order) at that moment.
 	Restarts []int
+	// Grammar is every chunk's type in arrival order, compactly (Grammar).
+	Grammar Grammar
 }
 
 // NewTally returns an empty tally.
@@ -94,6 +97,7 @@ func NewTally() *Tally {
 // Add records one chunk.
 func (t *Tally) Add(c Chunk) {
 	t.Types[c.Type]++
+	t.Grammar.Add(c)
 	switch c.Type {
 	case ChunkStart:
 		if n := len(t.Order); n > 0 && (len(t.Restarts) == 0 || t.Restarts[len(t.Restarts)-1] != n) {

@@ -43,7 +43,7 @@ func TestIntegrationKillOwnerCleanPasses(t *testing.T) {
 	t.Parallel()
 	res := playKillOwner(t, "", 3*time.Second)
 	vs := verdicts(res.Report)
-	for _, name := range []string{"run-completes", "prefix-replay", "stream-integrity", "heartbeat-bucket", "owner-alive", "pod-recovers", "user:no-orphans", "user:buffers"} {
+	for _, name := range []string{"run-completes", "prefix-replay", "stream-integrity", "chunk-grammar", "heartbeat-bucket", "owner-alive", "pod-recovers", "user:no-orphans", "user:buffers"} {
 		v := vs[name]
 		if v.Status != invariants.Pass || v.Exercised == 0 {
 			t.Errorf("%s: %s, exercised %d, first finding: %s", name, v.Status, v.Exercised, v.Message())
@@ -73,6 +73,7 @@ func TestIntegrationDefectsAreCaught(t *testing.T) {
 	}{
 		{"deliver-new", 3 * time.Second, []string{"prefix-replay"}, "missed chunk-1"},
 		{"duplicate-on-resume", 3 * time.Second, []string{"stream-integrity"}, "twice"},
+		{"replay-loses-start", 3 * time.Second, []string{"chunk-grammar", "prefix-replay"}, "the start chunk (with the message id) is missing"},
 		{"strict-claim", 20 * time.Second, []string{"owner-alive", "run-completes"}, "mesh-1"},
 		{"no-heartbeat-bucket", 20 * time.Second, []string{"heartbeat-bucket", "owner-alive", "run-completes"}, "bucket"},
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chaosd/chaosd/history"
+	"github.com/chaosd/chaosd/probes"
 )
 
 // Options shape the history.
@@ -246,6 +247,25 @@ func (g *gen) sample(at time.Time, id, thread, owner string, deltas int, done bo
 	g.emit(at.Add(2*time.Millisecond), history.ProbeEvent(history.Probe{Kind: history.ProbeBuffer, Run: id, Thread: thread, Buffer: buf}, at))
 }
 
+// streamGrammar is the chunk grammar (history.Watch.Chunks) of a watcher that saw the
+// clean stream of a run of n text deltas from after the from-th delta on (from 0: all
+// of it, from its start chunk).
+func streamGrammar(run string, from, n int) string {
+	var gr probes.Grammar
+	if from == 0 {
+		gr.Add(probes.Chunk{Type: probes.ChunkStart, MessageID: "msg-" + run})
+		gr.Add(probes.Chunk{Type: probes.ChunkStartStep})
+		gr.Add(probes.Chunk{Type: probes.ChunkTextStart, ID: "txt-0"})
+	}
+	for range n - from {
+		gr.Add(probes.Chunk{Type: probes.ChunkTextDelta, ID: "txt-0"})
+	}
+	gr.Add(probes.Chunk{Type: probes.ChunkTextEnd, ID: "txt-0"})
+	gr.Add(probes.Chunk{Type: probes.ChunkFinishStep})
+	gr.Add(probes.Chunk{Type: probes.ChunkFinish})
+	return gr.String()
+}
+
 func (g *gen) watches(at time.Time, i int, id, thread string, start time.Time) {
 	full := history.Order{{From: 1, To: g.o.Chunks}}
 	late := full
@@ -256,8 +276,12 @@ func (g *gen) watches(at time.Time, i int, id, thread string, start time.Time) {
 	for j := 1; j <= 3; j++ {
 		w := history.Watch{Watcher: fmt.Sprintf("%s/w%d", id, j), Run: id, Thread: thread, Pod: Pods[(i+j)%3],
 			OpenedAt: start, Order: full, Finished: true}
+		w.Chunks = streamGrammar(id, 0, g.o.Chunks)
 		if j > 1 {
 			w.Late, w.K, w.OpenedAt, w.Order = true, k, start.Add(lateAfter*time.Second+100*time.Millisecond), late
+			if g.o.DeliverNew {
+				w.Chunks = streamGrammar(id, k, g.o.Chunks)
+			}
 		}
 		g.emit(at, history.WatchEvent(w))
 	}
