@@ -108,7 +108,7 @@ func TestChunkGrammarKeptLogRestart(t *testing.T) {
 
 func TestChunkGrammarNotRecorded(t *testing.T) {
 	v := expect(t, grammarRun(promise.May2026, "", "").report(Params{}), NameChunkGrammar, NotExercised,
-		"2 with chunks not recorded by type", "not recorded: 2 watcher reports of 2 watcher reports carry chunks but not their types")
+		"not recorded: the chunk types of 2 watcher reports were not recorded")
 	if v.Checks != 0 {
 		t.Fatalf("checks %d", v.Checks)
 	}
