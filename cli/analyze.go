@@ -91,6 +91,7 @@ func analyzeFlags(fs *flag.FlagSet) *analyzeOpts {
 	fs.DurationVar(&p.KeyGrace, "key-grace", 0, "heartbeat-bucket: a pod ready this long must have a key (default interval + slack)")
 	fs.DurationVar(&p.ReadyStale, "ready-stale", 0, "a readiness reading older than this no longer counts (default 3 intervals)")
 	fs.DurationVar(&p.PurgeConfirm, "purge-confirm", 0, "stream-integrity: Postgres must still say in_progress this long after a buffer shrank (default 1s)")
+	fs.DurationVar(&p.FlowBound, "flow-bound", 0, "runs-flow: the longest fault-free stretch with no run started and completed (default the larger of 1m and 10 times the longest run's streaming time)")
 	fs.DurationVar(&p.Skew, "skew", 0, "tolerance for events written out of time order; deadlines are judged this late (default 2s)")
 	fs.StringVar(&o.heartbeat, "heartbeat-check", "auto", "heartbeat-bucket invariant: auto (the history says), on, off")
 	fs.StringVar(&o.ignore, "ignore-containers", "", "comma-separated pod/container name patterns whose deaths are expected (default migrate,*-migrate-*)")

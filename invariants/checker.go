@@ -70,6 +70,7 @@ var kinds = []kind{
 	{NameReplyPersisted, []string{promise.ReplyPersistedOnce}, func(w *World, p Params) Checker { return newReplyPersisted(w, p) }},
 	{NamePodRecovers, nil, func(w *World, p Params) Checker { return newPodRecovers(w, p) }},
 	{NameRequestsAnswered, nil, func(w *World, p Params) Checker { return newRequestsAnswered(w, p) }},
+	{NameRunsFlow, nil, func(w *World, p Params) Checker { return newRunsFlow(w, p) }},
 	{NameNoUnexpectedDeath, nil, func(w *World, p Params) Checker { return newNoUnexpectedDeath(w, p) }},
 	{NameUserPrefix + "*", nil, func(w *World, p Params) Checker { return newUserChecks(w, p) }},
 }

@@ -89,6 +89,10 @@ type Params struct {
 	// OutageGrace: findings this long after a dependency outage ends are unknown, not
 	// violations. Default: the longest run deadline seen plus HeartbeatTTL.
 	OutageGrace time.Duration
+	// FlowBound (runs-flow): the longest stretch, counting only the time no fault is
+	// in effect, with no run started and completed. Default the larger of 1 m and 10
+	// times the longest streaming time of a run seen.
+	FlowBound time.Duration
 	// UserChecks are the names of the declared user checks (one verdict each).
 	UserChecks []string
 	// MaxEvidence caps the findings kept per verdict. Default 20.

@@ -18,8 +18,9 @@ heartbeat-bucket heartbeat readings taken while a pod was
 ready; owner-alive episodes of a run whose owner was down (or that had none) that
 came due; restart-recovers and handover-completes runs whose owner died or was
 stopped; reply-persisted completed runs' replies; pod-recovers heals (a rollout:
-each pod it restarted); requests-answered start and attach answers;
-no-unexpected-death Docker events; user:NAME readings.
+each pod it restarted); requests-answered start and attach answers; runs-flow
+stretches between completed runs; no-unexpected-death Docker events; user:NAME
+readings.
   CHECKED      cases judged, whatever the outcome; every other count is a part of it
   UNDER FAULT  of CHECKED, the cases a chaosd fault bore on (it hit the run's owner
                or the watcher's pod, or was in effect at the reading)
