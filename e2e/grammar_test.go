@@ -23,12 +23,12 @@ import (
 // chunk), chaosd --fault=kill-owner fails chunk-grammar and prefix-replay, naming a
 // late watcher, its pod and the missing start chunk; with the switch off the same
 // one-shot passes both. chaosd analyze gives the stored history the live verdict.
-// The cluster is booted once with runtime switches (POST /testbed/bugs on every pod)
-// and left clean, booted as before.
+// The cluster serves runtime switches (POST /testbed/bugs on every pod; switchable
+// boots it so once) and is left with every switch off.
 func TestE2EReplayLosesStart(t *testing.T) {
 	bin := chaosdBin(t)
-	t.Cleanup(func() { downCluster(t); bootCluster(t, "") })
-	bootSwitchable(t)
+	switchable(t)
+	t.Cleanup(func() { postBugs(t, "") })
 
 	postBugs(t, "replay-loses-start")
 	code, out, hist := grammarOneShot(t, bin)
@@ -65,6 +65,25 @@ func TestE2EReplayLosesStart(t *testing.T) {
 	}
 	sameVerdictOffline(t, bin, hist, code, out)
 	t.Logf("clean, kill-owner: exit %d\n%s", code, verdictLines(out))
+}
+
+// switchable makes sure the bundled cluster serves runtime switches: when its pods
+// refuse POST /testbed/bugs, it is booted again with them (bootSwitchable). The
+// cluster stays so: later tests boot it as they need (bootCluster).
+func switchable(t *testing.T) {
+	t.Helper()
+	pods := strings.Split(getenv("CHAOSD_PODS", "http://127.0.0.1:13001,http://127.0.0.1:13002,http://127.0.0.1:13003"), ",")
+	for _, pod := range pods {
+		resp, err := http.Post(strings.TrimRight(pod, "/")+"/testbed/bugs", "application/json", bytes.NewBufferString(`{"bugs":""}`))
+		if err != nil || resp.StatusCode/100 != 2 {
+			if err == nil {
+				resp.Body.Close()
+			}
+			bootSwitchable(t)
+			return
+		}
+		resp.Body.Close()
+	}
 }
 
 // bootSwitchable (re)boots the bundled cluster with no defect and the runtime switches

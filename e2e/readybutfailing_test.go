@@ -21,13 +21,15 @@ import (
 // hold, past the pods' NATS ping timeout) with the testbed's ready-but-failing switch
 // on fails requests-answered naming the partitioned pod, which says ready while it
 // answers the run chaosd starts on it after the heal with 500; with the switch off the
-// same one-shot passes. The cluster is booted with the switch, then clean again (it is
-// left clean).
+// same one-shot passes. The switch is set at run time (POST /testbed/bugs; switchable
+// boots the cluster so once) and left off: a pod whose attach path the defect tore
+// down serves again once the switch is off.
 func TestE2EReadyButFailing(t *testing.T) {
 	bin := chaosdBin(t)
-	t.Cleanup(func() { downCluster(t); bootCluster(t, "") })
+	switchable(t)
+	t.Cleanup(func() { postBugs(t, "") })
 
-	bootCluster(t, "ready-but-failing")
+	postBugs(t, "ready-but-failing")
 	code, out, rep, hit := runPartitionOwner(t, bin)
 	v := verdictOf(t, rep, invariants.NameRequestsAnswered)
 	if code != 1 || v.Status != invariants.Fail {
@@ -44,8 +46,7 @@ func TestE2EReadyButFailing(t *testing.T) {
 	}
 	t.Logf("ready-but-failing, partition-owner on %s: exit %d; %s", hit, code, v.Evidence[0].Message)
 
-	downCluster(t)
-	bootCluster(t, "")
+	postBugs(t, "")
 	code, out, rep, hit = runPartitionOwner(t, bin)
 	v = verdictOf(t, rep, invariants.NameRequestsAnswered)
 	if code != 0 || v.Status != invariants.Pass || v.Exercised == 0 {
