@@ -72,8 +72,7 @@ func TestE2EReplayLosesStart(t *testing.T) {
 // cluster stays so: later tests boot it as they need (bootCluster).
 func switchable(t *testing.T) {
 	t.Helper()
-	pods := strings.Split(getenv("CHAOSD_PODS", "http://127.0.0.1:13001,http://127.0.0.1:13002,http://127.0.0.1:13003"), ",")
-	for _, pod := range pods {
+	for _, pod := range bundledPods() {
 		resp, err := http.Post(strings.TrimRight(pod, "/")+"/testbed/bugs", "application/json", bytes.NewBufferString(`{"bugs":""}`))
 		if err != nil || resp.StatusCode/100 != 2 {
 			if err == nil {
@@ -98,10 +97,15 @@ func bootSwitchable(t *testing.T) {
 	}
 }
 
+// bundledPods are the bundled pods' URLs (CHAOSD_PODS, else the default ports).
+func bundledPods() []string {
+	return strings.Split(getenv("CHAOSD_PODS", "http://127.0.0.1:13001,http://127.0.0.1:13002,http://127.0.0.1:13003"), ",")
+}
+
 // postBugs replaces the defect set of every bundled pod (POST /testbed/bugs).
 func postBugs(t *testing.T, bugs string) {
 	t.Helper()
-	for _, pod := range strings.Split(getenv("CHAOSD_PODS", "http://127.0.0.1:13001,http://127.0.0.1:13002,http://127.0.0.1:13003"), ",") {
+	for _, pod := range bundledPods() {
 		url := strings.TrimRight(pod, "/") + "/testbed/bugs"
 		resp, err := http.Post(url, "application/json", bytes.NewBufferString(fmt.Sprintf(`{"bugs":%q}`, bugs)))
 		if err != nil {
@@ -118,9 +122,16 @@ func postBugs(t *testing.T, bugs string) {
 // history.
 func grammarOneShot(t *testing.T, bin string) (int, string, string) {
 	t.Helper()
+	return oneShot(t, bin, "kill-owner")
+}
+
+// oneShot runs chaosd --fault=KIND with its default hold, its history and ledger in a
+// temporary directory, and returns its exit code, output and history path.
+func oneShot(t *testing.T, bin, kind string) (int, string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	hist := filepath.Join(dir, "history.jsonl")
-	args := []string{"--fault=kill-owner", "--history=" + hist, "--ledger=" + filepath.Join(dir, "ledger.jsonl"), "--log-level=warn"}
+	args := []string{"--fault=" + kind, "--history=" + hist, "--ledger=" + filepath.Join(dir, "ledger.jsonl"), "--log-level=warn"}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)

@@ -3,14 +3,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chaosd/chaosd/history"
 	"github.com/chaosd/chaosd/invariants"
@@ -59,25 +53,10 @@ func TestE2EReadyButFailing(t *testing.T) {
 // returns its exit code, output, the history's report and the pod the fault hit.
 func runPartitionOwner(t *testing.T, bin string) (int, string, invariants.Report, string) {
 	t.Helper()
-	dir := t.TempDir()
-	hist := filepath.Join(dir, "history.jsonl")
-	args := []string{"--fault=partition-owner", "--history=" + hist, "--ledger=" + filepath.Join(dir, "ledger.jsonl"), "--log-level=warn"}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("chaosd %v: %v\n%s", args, err, out.String())
-	}
+	code, out, hist := oneShot(t, bin, "partition-owner")
 	hr, f, err := history.Open(hist)
 	if err != nil {
-		t.Fatalf("%v (exit %d):\n%s", err, code, out.String())
+		t.Fatalf("%v (exit %d):\n%s", err, code, out)
 	}
 	defer f.Close()
 	hit := ""
@@ -90,9 +69,9 @@ func runPartitionOwner(t *testing.T, bin string) (int, string, invariants.Report
 		t.Fatal(err)
 	}
 	if hit == "" {
-		t.Fatalf("no fault injected:\n%s", out.String())
+		t.Fatalf("no fault injected:\n%s", out)
 	}
-	return code, out.String(), rep, hit
+	return code, out, rep, hit
 }
 
 func verdictOf(t *testing.T, rep invariants.Report, name string) invariants.Verdict {

@@ -84,7 +84,12 @@ func (r *Run) Outcome() string {
 func (w *Workload) Start(ctx context.Context) *Run {
 	n := int(w.runs.Add(1)) - 1
 	pods := w.cfg.Pods
-	r := &Run{ID: "run-" + strconv.Itoa(n+1), Thread: probes.NewThreadID("chaosd"), Post: pods[n%len(pods)], Early: pods[(n+1)%len(pods)],
+	return w.launch(ctx, n, pods[n%len(pods)], pods[(n+1)%len(pods)])
+}
+
+// launch starts run number n (from 0), posted to post and watched early from early.
+func (w *Workload) launch(ctx context.Context, n int, post, early Pod) *Run {
+	r := &Run{ID: "run-" + strconv.Itoa(n+1), Thread: probes.NewThreadID("chaosd"), Post: post, Early: early,
 		w: w, buffered: make(chan struct{}), done: make(chan struct{}), watched: map[string]int{}, started: time.Now()}
 	w.mu.Lock()
 	w.live[r.ID] = r
