@@ -2,6 +2,8 @@ package invariants
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +29,11 @@ const NameRequestsAnswered = "requests-answered"
 // answered before the history ended.
 // Cases: every 2xx answer (under fault: in flight near a fault, as above) and every
 // failed answer judged.
+// Nor a failure from a pod that said it was degraded: its readiness reading just before
+// the request, or the first one after the answer, reported NATS down (mesh's readiness
+// stays 200 then: NATS is soft). Such a pod told the truth; a pod that never reconnects
+// is heartbeat-bucket's finding. A failure is therefore judged at the pod's next
+// readiness reading (or at the end of the history), not at once.
 // When the failing pod's readiness said ready at the time, the finding says so: "pod X
 // says ready but answered 500 to N attaches since T".
 type RequestsAnswered struct {
@@ -37,8 +44,24 @@ type RequestsAnswered struct {
 	windows map[string]*faultSpan // chaosd's faults, by id
 	streaks map[string]*failStreak
 	grace   time.Duration
+	said    map[string]reading    // each pod's last readiness reading
+	pending map[string][]*failure // failures waiting for their pod's next reading
 
-	sent, refused, canceled, notReady, nearFaults int
+	sent, refused, canceled, notReady, nearFaults, degraded int
+}
+
+// reading is what a pod's readiness said, and when.
+type reading struct {
+	at       time.Time
+	degraded bool
+}
+
+// failure is a failed answer judged at its pod's next readiness reading.
+type failure struct {
+	rq    *request
+	o     history.Op
+	at    time.Time
+	ready bool // the pod's readiness said ready when the answer came
 }
 
 var _ Checker = (*RequestsAnswered)(nil)
@@ -61,7 +84,8 @@ type failStreak struct {
 
 func newRequestsAnswered(w *World, p Params) *RequestsAnswered {
 	return &RequestsAnswered{w: w, p: p, t: newTally(w, NameRequestsAnswered, p.MaxEvidence),
-		flight: map[uint64]*request{}, windows: map[string]*faultSpan{}, streaks: map[string]*failStreak{}, grace: p.RequestGrace()}
+		flight: map[uint64]*request{}, windows: map[string]*faultSpan{}, streaks: map[string]*failStreak{}, grace: p.RequestGrace(),
+		said: map[string]reading{}, pending: map[string][]*failure{}}
 }
 
 // Name implements Checker.
@@ -83,6 +107,10 @@ func (c *RequestsAnswered) Observe(e *history.Event) {
 	switch e.Type {
 	case history.TypeFault:
 		c.observeFault(e)
+	case history.TypeProbe:
+		if p := e.Probe; p.Kind == history.ProbeReady && p.Ready != nil && p.Pod != "" {
+			c.observeReading(p.Pod, reading{at: e.Time, degraded: saysDegraded(p.Ready)})
+		}
 	case history.TypeOp:
 		o := e.Op
 		if o.Name != history.OpStartRun && o.Name != history.OpAttach {
@@ -99,6 +127,38 @@ func (c *RequestsAnswered) Observe(e *history.Event) {
 		}
 		delete(c.flight, o.ID)
 		c.judge(rq, o, e.Time)
+	}
+}
+
+// saysDegraded: the pod answered its readiness route and reported NATS not up.
+func saysDegraded(r *history.Ready) bool {
+	if r.Err != "" {
+		return false
+	}
+	if r.Status == "degraded" {
+		return true
+	}
+	switch r.NATS {
+	case "", "up", "ok", "connected":
+		return false
+	}
+	return true
+}
+
+// observeReading settles the pod's failures waiting for this reading.
+func (c *RequestsAnswered) observeReading(pod string, r reading) {
+	c.said[pod] = r
+	fs := c.pending[pod]
+	if len(fs) == 0 {
+		return
+	}
+	delete(c.pending, pod)
+	for _, f := range fs {
+		if r.degraded {
+			c.degraded++
+			continue
+		}
+		c.fail(f)
 	}
 }
 
@@ -166,6 +226,18 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 		c.notReady++
 		return
 	}
+	if r, ok := c.said[rq.pod]; ok && r.degraded && rq.at.Sub(r.at) <= c.p.ReadyStale {
+		c.degraded++
+		return
+	}
+	c.pending[rq.pod] = append(c.pending[rq.pod], &failure{rq: rq, o: *o, at: at, ready: c.w.Ready(rq.pod)})
+}
+
+// fail records a failed answer from a pod that did not say it was degraded.
+func (c *RequestsAnswered) fail(fl *failure) {
+	rq, o, at := fl.rq, &fl.o, fl.at
+	route := routeName(rq.name)
+	key := rq.pod + " " + route
 	st := c.streaks[key]
 	if st == nil {
 		st = &failStreak{since: at}
@@ -178,7 +250,7 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 	}
 	msg := fmt.Sprintf("%s answered %s %s with %s at %s (sent %s, ready and outside any fault): %s",
 		rq.pod, route, orDash(rq.run), answer, clock(at), clock(rq.at), excerpt(o.Err, 160))
-	if c.w.Ready(rq.pod) {
+	if fl.ready {
 		msg += fmt.Sprintf("; pod %s says ready but answered %s to %s since %s", rq.pod, answer, routeCount(st.n, route), clock(st.since))
 	}
 	f := Finding{At: at, Run: rq.run, Pods: []string{rq.pod}, Message: msg}
@@ -221,9 +293,15 @@ func routeCount(n int, route string) string {
 
 // Finish implements Checker.
 func (c *RequestsAnswered) Finish(at time.Time) []Verdict {
-	if n := c.canceled + c.notReady + c.nearFaults + c.refused; n > 0 {
-		c.t.note("not judged: %d answers cut short by chaosd, %d to pods not ready, %d near a fault (in one or within %s of its heal), %d refused (4xx)",
-			c.canceled, c.notReady, c.nearFaults, c.requestGrace(), c.refused)
+	for _, pod := range slices.Sorted(maps.Keys(c.pending)) {
+		for _, f := range c.pending[pod] {
+			c.fail(f)
+		}
+	}
+	clear(c.pending)
+	if n := c.canceled + c.notReady + c.nearFaults + c.refused + c.degraded; n > 0 {
+		c.t.note("not judged: %d answers cut short by chaosd, %d to pods not ready, %d near a fault (in one or within %s of its heal), %d refused (4xx), %d from pods that said they were degraded (NATS down)",
+			c.canceled, c.notReady, c.nearFaults, c.requestGrace(), c.refused, c.degraded)
 	}
 	c.t.notExercised("no start or attach answer was judged: %d sent, none answered 2xx or failed on a ready pod outside a fault; "+
 		"runs must flow while the pods are ready (--runs ≥ 1 with --workload=true for chaosd --fault; --rate for chaosd soak)", c.sent)

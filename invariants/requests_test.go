@@ -15,6 +15,12 @@ func (h *hist) op(id uint64, name, run, pod string, s, done float64, phase strin
 	return h.at(done).add(history.OpEvent(o))
 }
 
+// degraded records pod ready with NATS down (mesh's readiness: 200, status degraded).
+func (h *hist) degraded(pod string) *hist {
+	r := &history.Ready{Ready: true, Status: "degraded", Postgres: "up", NATS: "down"}
+	return h.add(history.ProbeEvent(history.Probe{Kind: history.ProbeReady, Pod: pod, Ready: r}, h.now))
+}
+
 // readyAll records every pod ready at s.
 func (h *hist) readyAll(s float64) *hist {
 	h.at(s)
@@ -26,6 +32,7 @@ func (h *hist) readyAll(s float64) *hist {
 
 func TestRequestsAnswered(t *testing.T) {
 	const err500 = "GET http://127.0.0.1:13002/api/attach/t-r1: 500 stream subscriber gone since the NATS disconnect"
+	const err503 = "GET http://127.0.0.1:13003/api/attach/t-r1: 503 stream buffer unavailable: not connected to NATS"
 	for _, tc := range []struct {
 		name     string
 		build    func(h *hist)
@@ -109,6 +116,44 @@ func TestRequestsAnswered(t *testing.T) {
 			h.op(4, history.OpStartRun, "r2", "mesh-2", 7, 7.1, history.PhaseOK, 0, "")
 		},
 		st: Pass,
+	}, {
+		name: "503 from a pod that said it was degraded (NATS down) just before",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.at(1.5).degraded("mesh-3")
+			h.op(1, history.OpAttach, "r1", "mesh-3", 2, 2.1, history.PhaseIndeterminate, 503, err503)
+			h.at(2.5).ready("mesh-3", true)
+			h.op(2, history.OpAttach, "r2", "mesh-3", 3, 3.1, history.PhaseOK, 0, "")
+		},
+		st:       Pass,
+		mentions: []string{"1 from pods that said they were degraded (NATS down)"},
+	}, {
+		name: "503 from a pod that said it was degraded at its next reading",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.op(1, history.OpAttach, "r1", "mesh-3", 2, 2.1, history.PhaseIndeterminate, 503, err503)
+			h.at(2.5).degraded("mesh-3")
+			h.op(2, history.OpAttach, "r2", "mesh-2", 3, 3.1, history.PhaseOK, 0, "")
+		},
+		st: Pass,
+	}, {
+		name: "503 from a pod whose readings before and after said ok",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.op(1, history.OpAttach, "r1", "mesh-3", 2, 2.1, history.PhaseIndeterminate, 503, err503)
+			h.at(2.5).ready("mesh-3", true)
+			h.at(3).degraded("mesh-3")
+		},
+		st:       Fail,
+		mentions: []string{"mesh-3 answered attach r1 with 503 at 12:00:02.100", "pod mesh-3 says ready but answered 503 to 1 attach"},
+	}, {
+		name: "a failure with no reading after it is judged at the end",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.op(1, history.OpAttach, "r1", "mesh-3", 2, 2.1, history.PhaseIndeterminate, 500, err500)
+		},
+		st:       Fail,
+		mentions: []string{"mesh-3 answered attach r1 with 500"},
 	}, {
 		name: "a killed pod: its readiness went stale",
 		build: func(h *hist) {
