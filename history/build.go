@@ -81,7 +81,8 @@ func BufferProbe(run, thread string, b probes.Buffer, err error) Probe {
 		p.Err = err.Error()
 		return p
 	}
-	p.Buffer = &Buffer{Messages: b.Messages, FirstSeq: b.FirstSeq, LastSeq: b.LastSeq, TextDeltas: b.TextDeltas, Done: b.Done}
+	p.Buffer = &Buffer{Messages: b.Messages, FirstSeq: b.FirstSeq, LastSeq: b.LastSeq, TextDeltas: b.TextDeltas, Done: b.Done,
+		Sentinels: b.Sentinels, AfterDone: b.AfterDone, FirstAfterDone: b.FirstAfterDone, Finishes: b.Finishes}
 	return p
 }
 

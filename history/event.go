@@ -292,6 +292,14 @@ type Buffer struct {
 	LastSeq    uint64 `json:"lastSeq"`
 	TextDeltas int    `json:"textDeltas"` // mockai chunks among the messages
 	Done       bool   `json:"done"`       // the end sentinel is there
+	// What was written after the end (no-write-after-end); each left out when zero,
+	// so a clean reading is as long as before and older histories read as none.
+	Sentinels int `json:"sentinels,omitempty"` // end sentinels among the messages
+	AfterDone int `json:"afterDone,omitempty"` // messages after the first end sentinel, by sequence
+	// FirstAfterDone is JetStream's timestamp (the server's) of the first message
+	// after the first end sentinel.
+	FirstAfterDone time.Time `json:"firstAfterDone,omitzero"`
+	Finishes       int       `json:"finishes,omitempty"` // finish chunks among the messages
 }
 
 // Heartbeats is the heartbeat bucket: whether it exists, and its keys.

@@ -117,20 +117,13 @@ func (n *NATS) tapped(m jetstream.Msg) {
 	if err != nil {
 		return
 	}
-	var b Buffer
-	countMessage(m.Data(), &b)
+	k := kindOf(m.Data())
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.threads[m.Subject()] != th || meta.Sequence.Stream <= th.read.LastSeq {
 		return // unwatched meanwhile, or delivered again after a consumer reset
 	}
-	if th.read.FirstSeq == 0 {
-		th.read.FirstSeq = meta.Sequence.Stream
-	}
-	th.read.LastSeq = meta.Sequence.Stream
-	th.read.Messages++
-	th.read.TextDeltas += b.TextDeltas
-	th.read.Done = th.read.Done || b.Done
+	th.read.count(meta.Sequence.Stream, meta.Timestamp, k)
 }
 
 // tapReading is the tap's reading of subject, if the tap follows it and its count

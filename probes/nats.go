@@ -132,6 +132,18 @@ type Buffer struct {
 	LastSeq    uint64 `json:"lastSeq"`
 	TextDeltas int    `json:"textDeltas"` // mockai chunks among the messages
 	Done       bool   `json:"done"`       // the {"done":true} sentinel is there
+
+	// What was written after the end (issue 15: a zombie owner appends after the
+	// run's end sentinel). Every reading path counts them alike (Buffer.count).
+
+	Sentinels int `json:"sentinels,omitempty"` // end sentinels among the messages
+	// AfterDone is how many messages come after the first end sentinel, by sequence
+	// (a second sentinel is one of them).
+	AfterDone int `json:"afterDone,omitempty"`
+	// FirstAfterDone is JetStream's timestamp (the server's, UTC) of the first of
+	// them; zero when there is none.
+	FirstAfterDone time.Time `json:"firstAfterDone,omitzero"`
+	Finishes       int       `json:"finishes,omitempty"` // finish chunks among the messages
 }
 
 // Buffer reads the buffer of threadID: its message count, first and last sequence,
@@ -251,31 +263,65 @@ func (n *NATS) scan(ctx context.Context, s jetstream.Stream, subject string, b *
 			n.forgetStream(s)
 			return fmt.Errorf("buffer message from seq %d: %w", seq, err)
 		}
-		if b.FirstSeq == 0 {
-			b.FirstSeq = m.Sequence
-		}
-		b.LastSeq = m.Sequence
-		b.Messages++
-		countMessage(m.Data, b)
+		b.count(m.Sequence, m.Time, kindOf(m.Data))
 		seq = m.Sequence + 1
 	}
 }
 
-func countMessage(data []byte, b *Buffer) {
+// msgKind is what one buffer message is, as a reading counts it.
+type msgKind struct {
+	done   bool // the end sentinel
+	delta  bool // one of mockai's text chunks
+	finish bool // a finish chunk
+}
+
+// kindOf decodes one buffer message; a message that does not decode is counted as a
+// message and nothing else.
+func kindOf(data []byte) msgKind {
 	var msg struct {
 		P    *Chunk `json:"p"`
 		Done bool   `json:"done"`
 	}
 	if json.Unmarshal(data, &msg) != nil {
-		return
+		return msgKind{}
 	}
-	if msg.Done {
-		b.Done = true
-	}
-	if msg.P != nil && msg.P.Type == ChunkTextDelta {
-		if _, ok := MockChunkIndex(msg.P.Delta); ok {
-			b.TextDeltas++
+	k := msgKind{done: msg.Done}
+	if msg.P != nil {
+		switch msg.P.Type {
+		case ChunkTextDelta:
+			_, k.delta = MockChunkIndex(msg.P.Delta)
+		case ChunkFinish:
+			k.finish = true
 		}
+	}
+	return k
+}
+
+// count adds the message of sequence seq, stored by JetStream at at, to the reading.
+// The messages of a subject are counted in sequence order, so a message counted
+// once a sentinel was counted comes after the first sentinel. Every reading path
+// (the cursor's scan, the buffer tap) counts through here.
+func (b *Buffer) count(seq uint64, at time.Time, k msgKind) {
+	if b.FirstSeq == 0 {
+		b.FirstSeq = seq
+	}
+	b.LastSeq = seq
+	b.Messages++
+	if b.Sentinels > 0 {
+		if b.AfterDone == 0 {
+			b.FirstAfterDone = at.UTC()
+		}
+		b.AfterDone++
+	}
+	if k.done {
+		b.Done = true
+		b.Sentinels++
+	}
+	if k.delta {
+		b.TextDeltas++
+	}
+	if k.finish {
+		b.Finishes++
 	}
 }
 

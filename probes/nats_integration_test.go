@@ -103,20 +103,51 @@ func delta(i int) string {
 	return `{"p":{"type":"text-delta","id":"t","delta":"chunk-` + strconv.Itoa(i) + ` "}}`
 }
 
+const finishMsg, doneMsg = `{"p":{"type":"finish"}}`, `{"done":true}`
+
+// afterEnd is what a reading must say was written after the end: its sentinels,
+// the messages after the first one, the JetStream time of the first of them and its
+// finish chunks.
+type afterEnd struct {
+	sentinels, after, finishes int
+	first                      time.Time
+}
+
+func wantAfterEnd(t *testing.T, step string, b Buffer, want afterEnd) {
+	t.Helper()
+	got := afterEnd{b.Sentinels, b.AfterDone, b.Finishes, b.FirstAfterDone}
+	if got.sentinels != want.sentinels || got.after != want.after || got.finishes != want.finishes || !got.first.Equal(want.first) {
+		t.Fatalf("%s: %d sentinels, %d messages after the first (first at %s), %d finishes; want %d, %d (%s), %d",
+			step, got.sentinels, got.after, got.first, got.finishes, want.sentinels, want.after, want.first, want.finishes)
+	}
+}
+
+// storedAt is JetStream's timestamp of the message of sequence seq.
+func storedAt(t *testing.T, ctx context.Context, s jetstream.Stream, seq uint64) time.Time {
+	t.Helper()
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Time
+}
+
 // A reading through a cursor equals a full reading at every step: while messages
 // arrive, after the end sentinel, after a purge of the subject, and after new
 // messages following the purge.
 func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
 	ctx, n, js, s := bufferRig(t, "CURSOR_TEST", 20*time.Second)
 	const thread, other = "t-cursor", "t-other"
-	publish := func(th string, data string) {
+	publish := func(th string, data string) uint64 {
 		t.Helper()
-		if _, err := js.Publish(ctx, SubjectPrefix+th, []byte(data)); err != nil {
+		ack, err := js.Publish(ctx, SubjectPrefix+th, []byte(data))
+		if err != nil {
 			t.Fatal(err)
 		}
+		return ack.Sequence
 	}
 	var c BufferCursor
-	check := func(step string, wantDeltas int, wantDone bool) {
+	check := func(step string, wantDeltas int, wantDone bool) Buffer {
 		t.Helper()
 		got, err := n.ReadBuffer(ctx, thread, &c)
 		if err != nil {
@@ -132,6 +163,7 @@ func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
 		if got.TextDeltas != wantDeltas || got.Done != wantDone {
 			t.Fatalf("%s: reading %+v, want %d text deltas, done %v", step, got, wantDeltas, wantDone)
 		}
+		return got
 	}
 	check("empty", 0, false)
 	publish(thread, `{"p":{"type":"start","messageId":"m"}}`)
@@ -144,8 +176,23 @@ func TestIntegrationBufferCursorMatchesFullReading(t *testing.T) {
 	for i := 4; i <= 5; i++ {
 		publish(thread, delta(i))
 	}
-	publish(thread, `{"done":true}`)
-	check("ended", 5, true)
+	publish(thread, finishMsg)
+	doneSeq := publish(thread, doneMsg)
+	wantAfterEnd(t, "ended", check("ended", 5, true), afterEnd{sentinels: 1, finishes: 1})
+	// A zombie owner writes after the end: a chunk, a second finish, a second sentinel.
+	first := publish(thread, delta(6))
+	publish(other, delta(4))
+	publish(thread, finishMsg)
+	publish(thread, doneMsg)
+	late := afterEnd{sentinels: 2, after: 3, finishes: 2, first: storedAt(t, ctx, s, first)}
+	wantAfterEnd(t, "written after the end", check("written after the end", 6, true), late)
+	// The testbed's purge of a finished run keeps its end sentinel: what came after it
+	// still reads as written after the end.
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefix+thread), jetstream.WithPurgeSequence(doneSeq)); err != nil {
+		t.Fatal(err)
+	}
+	late.finishes = 1
+	wantAfterEnd(t, "purged up to the sentinel", check("purged up to the sentinel", 1, true), late)
 	if err := s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefix+thread)); err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +216,14 @@ func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
 	ctx, n, js, s := bufferRig(t, "TAP_TEST", 30*time.Second)
 	const thread, other, early = "t-tap", "t-tap-other", "t-tap-early"
 	published := map[string]uint64{}
-	publish := func(th string, data string) {
+	publish := func(th string, data string) uint64 {
 		t.Helper()
-		if _, err := js.Publish(ctx, SubjectPrefix+th, []byte(data)); err != nil {
+		ack, err := js.Publish(ctx, SubjectPrefix+th, []byte(data))
+		if err != nil {
 			t.Fatal(err)
 		}
 		published[th]++
+		return ack.Sequence
 	}
 	// Messages of early before any Watch: the tap never delivers them.
 	publish(early, delta(1))
@@ -200,7 +249,7 @@ func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
 		}
 	}
 	var c BufferCursor
-	check := func(step, th string, wantDeltas int, wantDone bool, wantRequests uint64) {
+	check := func(step, th string, wantDeltas int, wantDone bool, wantRequests uint64) Buffer {
 		t.Helper()
 		before := n.requests.Load()
 		got, err := n.ReadBuffer(ctx, th, &c)
@@ -221,6 +270,7 @@ func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
 		if wantRequests > 0 && took != wantRequests {
 			t.Fatalf("%s: reading took %d requests, want %d", step, took, wantRequests)
 		}
+		return got
 	}
 	check("empty", thread, 0, false, 1)
 	publish(thread, `{"p":{"type":"start","messageId":"m"}}`)
@@ -234,10 +284,21 @@ func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
 	for i := 4; i <= 5; i++ {
 		publish(thread, delta(i))
 	}
-	publish(thread, `{"done":true}`)
+	publish(thread, finishMsg)
+	publish(thread, doneMsg)
 	check("ended, read at once (the tap may be behind)", thread, 5, true, 0)
 	caughtUp(thread)
-	check("ended", thread, 5, true, 1)
+	wantAfterEnd(t, "ended", check("ended", thread, 5, true, 1), afterEnd{sentinels: 1, finishes: 1})
+	// A zombie owner writes after the end: the tap counts it as a full reading does,
+	// read at once (the tap's reading completed with direct gets) and once current.
+	first := publish(thread, delta(6))
+	publish(other, delta(4))
+	publish(thread, finishMsg)
+	publish(thread, doneMsg)
+	late := afterEnd{sentinels: 2, after: 3, finishes: 2, first: storedAt(t, ctx, s, first)}
+	wantAfterEnd(t, "written after the end, read at once", check("written after the end, read at once", thread, 6, true, 0), late)
+	caughtUp(thread)
+	wantAfterEnd(t, "written after the end", check("written after the end", thread, 6, true, 1), late)
 	if err := s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefix+thread)); err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +323,31 @@ func TestIntegrationBufferTapMatchesFullReading(t *testing.T) {
 	n.Unwatch(thread)
 	if _, ok := n.tapReading(SubjectPrefix + thread); ok {
 		t.Fatal("the tap answers for an unwatched thread")
+	}
+
+	// The testbed's purge of a finished run keeps its end sentinel: the tap is no
+	// longer trusted, and the direct gets from the first message left read what came
+	// after the sentinel as the tap did.
+	const zombie = "t-tap-zombie"
+	if err := n.Watch(ctx, zombie); err != nil {
+		t.Fatal(err)
+	}
+	publish(zombie, delta(1))
+	publish(zombie, finishMsg)
+	doneSeq := publish(zombie, doneMsg)
+	first = publish(zombie, delta(2))
+	publish(zombie, doneMsg)
+	caughtUp(zombie)
+	c = BufferCursor{}
+	late = afterEnd{sentinels: 2, after: 2, finishes: 1, first: storedAt(t, ctx, s, first)}
+	wantAfterEnd(t, "zombie, tapped", check("zombie, tapped", zombie, 2, true, 1), late)
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(SubjectPrefix+zombie), jetstream.WithPurgeSequence(doneSeq)); err != nil {
+		t.Fatal(err)
+	}
+	late.finishes = 0
+	wantAfterEnd(t, "zombie, purged up to the sentinel", check("zombie, purged up to the sentinel", zombie, 1, true, 0), late)
+	if _, ok := n.tapReading(SubjectPrefix + zombie); ok {
+		t.Fatal("the tap still answers for a thread purged up to its sentinel")
 	}
 
 	// The stream deleted and made anew (a NATS restart with memory storage) with as
