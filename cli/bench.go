@@ -206,6 +206,7 @@ func benchMain(ctx context.Context, io IO, cfg config.Config, path string, log *
 	var mu sync.Mutex
 	var lat []time.Duration
 	wcfg := watchedLongEnough(workloadConfig(cfg), cfg)
+	wcfg.Settle = settleOf(cfg, log) // auto: none, a bench holds no fault
 	wl, err := workload.New(wcfg, workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
 		UserChecks: userChecks(cfg.Checks), OnDecided: func(_ *workload.Run, outcome string, took time.Duration) {
 			if outcome == workload.OutcomeCompleted {

@@ -58,7 +58,9 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	if err != nil {
 		return err
 	}
-	wl, err := workload.New(watchedLongEnough(workloadConfig(cfg), cfg), workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
+	wcfg := watchedLongEnough(workloadConfig(cfg), cfg)
+	wcfg.Settle = settleOf(cfg, log, specHold(req.Spec))
+	wl, err := workload.New(wcfg, workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
 		UserChecks: userChecks(cfg.Checks)})
 	if err != nil {
 		return err
@@ -176,6 +178,34 @@ func watchedLongEnough(c workload.Config, cfg config.Config) workload.Config {
 		c.Grace = max(c.Grace, p.HandoverGraceFor(expect)+2*p.Skew)
 	}
 	return c
+}
+
+// settleOf resolves workload.settle for a workload whose faults hold for holds (none:
+// no fault, chaosd bench): a duration as given; auto, the longest hold plus the
+// heartbeat TTL, long enough for a pod frozen or cut off for the hold to wake,
+// reconnect and write (none when no fault is held: nothing can wake).
+func settleOf(cfg config.Config, log *zap.Logger, holds ...time.Duration) time.Duration {
+	s := cfg.Workload.Settle
+	switch {
+	case !s.Auto:
+		log.Info("settle window: each decided run's buffer is read for writes after its end", zap.Duration("settle", s.D))
+		return s.D
+	case len(holds) == 0:
+		return 0
+	}
+	hold, ttl := slices.Max(holds), cfg.Workload.HeartbeatTTL.Std()
+	log.Info("settle window: each decided run's buffer is read for writes after its end", zap.Duration("settle", hold+ttl),
+		zap.String("auto", fmt.Sprintf("the longest hold %s + heartbeat TTL %s", hold, ttl)))
+	return hold + ttl
+}
+
+// specHold is how long a fault holds its pod: a fault that never heals holds none
+// (the pod never wakes).
+func specHold(s faults.Spec) time.Duration {
+	if s.Never {
+		return 0
+	}
+	return s.Hold
 }
 
 // paramsOf derives the invariants' graces from the cluster's heartbeat settings.

@@ -162,6 +162,7 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	}
 	wcfg := watchedLongEnough(workloadConfig(cfg), cfg)
 	wcfg.Rate, wcfg.MaxInFlight, wcfg.Runs = cfg.Soak.Rate, cfg.Soak.MaxInFlight, 0
+	wcfg.Settle = settleOf(cfg, log, soakHolds(cfg)...)
 	wl, err := workload.New(wcfg, workload.Deps{Driver: obs.driver, Postgres: obs.pg, NATS: obs.nats, Recorder: live, Log: log,
 		UserChecks: userChecks(cfg.Checks), OnDecided: func(_ *workload.Run, outcome string, took time.Duration) { m.RunDecided(outcome, took) }})
 	if err != nil {
@@ -330,6 +331,18 @@ func soakFaulters(cfg config.Config, in *faults.Injector) (map[string]scenario.F
 		out[f.Kind] = &dockerFaulter{in: in, req: req}
 	}
 	return out, nil
+}
+
+// soakHolds are the holds of the kinds the soak schedules, as their faulters hold
+// them (soakFaulters).
+func soakHolds(cfg config.Config) []time.Duration {
+	var out []time.Duration
+	for _, f := range cfg.Soak.Faults {
+		if info, err := faults.LookupKind(f.Kind); err == nil {
+			out = append(out, specHold(kindSpec(info, cfg, cfg.Hold(info.Name))))
+		}
+	}
+	return out
 }
 
 func newNotifier(cfg config.Config, log *zap.Logger) (*alert.Notifier, error) {

@@ -43,6 +43,7 @@ var overrides = []Override{
 	{"runs", "CHAOSD_RUNS", "workload.runs", "runs in flight when the fault hits", setInt(func(c *Config) *int { return &c.Workload.Runs })},
 	{"watchers", "CHAOSD_WATCHERS", "workload.watchers", "pods that attach to each run late, besides its early watcher (0: every pod)", setInt(func(c *Config) *int { return &c.Workload.Watchers })},
 	{"probe-interval", "CHAOSD_PROBE_INTERVAL", "workload.probe_interval", "how often each run in flight is read from Postgres and NATS", setDuration(func(c *Config) *Duration { return &c.Workload.ProbeInterval })},
+	{"settle", "CHAOSD_SETTLE", "workload.settle", "after a run is decided, read its buffer this long for writes after its end: a duration (0: none) or auto (the fault's hold + the heartbeat TTL; a soak's longest hold + TTL)", setSettle},
 	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in workload.history_dir)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
 	{"history-dir", "CHAOSD_HISTORY_DIR", "workload.history_dir", "directory of the one-shot's default history files (default " + DefaultHistoryDir + "/<target key>)", func(c *Config, v string) error { c.Workload.HistoryDir = v; return nil }},
 	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},
@@ -256,6 +257,17 @@ func setDuration(field func(*Config) *Duration) func(*Config, string) error {
 		*field(c) = Duration(h.D)
 		return nil
 	}
+}
+
+// setSettle is workload.settle: a duration or auto (never is refused here; a negative
+// duration by Validate, which names the setting).
+func setSettle(c *Config, v string) error {
+	h, err := ParseHold(v)
+	if err != nil || h.Never {
+		return fmt.Errorf("%q is not a duration (e.g. 40s; 0 turns the settle window off) or auto", v)
+	}
+	c.Workload.Settle = h
+	return nil
 }
 
 // setPods replaces workload.pods: comma-separated entries, each NAME=URL or a bare

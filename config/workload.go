@@ -35,7 +35,13 @@ type Workload struct {
 	HeartbeatTTL Duration `yaml:"heartbeat_ttl"` // the cluster's TTL and refresh, for the graces
 	HeartbeatInt Duration `yaml:"heartbeat_interval"`
 	DetectInt    Duration `yaml:"detect_interval"` // pods look for dead peers this often; 0 = heartbeat_interval
-	History      string   `yaml:"history"`         // the history file ("" = chaosd-<time>.jsonl in HistoryDir)
+	// Settle is each run's settle window (no-write-after-end): once the run is decided
+	// its buffer is still read about once a second for this long, for writes after
+	// its end by a frozen or cut-off owner that wakes. A duration (0: none) or auto:
+	// the fault's hold plus heartbeat_ttl for chaosd --fault, the longest hold of the
+	// scheduled kinds plus heartbeat_ttl for chaosd soak, none for chaosd bench.
+	Settle  Hold   `yaml:"settle"`
+	History string `yaml:"history"` // the history file ("" = chaosd-<time>.jsonl in HistoryDir)
 	// HistoryDir holds the one-shot's default history files; "" is the target's own,
 	// DefaultHistoryDir/<StateKey> (ApplyStateDefaults).
 	HistoryDir string `yaml:"history_dir"`
@@ -53,6 +59,7 @@ func defaultWorkload() Workload {
 		Pods: []PodURL{{"mesh-1", "http://127.0.0.1:13001"}, {"mesh-2", "http://127.0.0.1:13002"}, {"mesh-3", "http://127.0.0.1:13003"}},
 		NATS: "nats://127.0.0.1:14222", ProviderURL: "http://mockai:9000/v1", Hint: "slow:20x250", Runs: 3, LateAfter: 3, Watchers: 2, ProbeInterval: D(250e6),
 		AttachRoute: "attach", Tiers: probes.TiersMay2026, Heartbeats: true, HeartbeatTTL: D(6e9), HeartbeatInt: D(2e9), DetectInt: D(2e9),
+		Settle: HoldAuto,
 	}
 }
 
@@ -75,6 +82,8 @@ func (w Workload) validate(k *checker) {
 	k.check(slices.Contains(w.Tiers, "smart"), "workload.tiers", w.Tiers, "must include smart, the tier every run uses")
 	k.check(w.DetectInt >= 0, "workload.detect_interval", w.DetectInt.String(), "must not be negative (0: the heartbeat interval)")
 	k.check(w.HeartbeatTTL > 0 && w.HeartbeatInt > 0 && w.HeartbeatInt < w.HeartbeatTTL, "workload.heartbeat_interval", w.HeartbeatInt.String(), "must be positive and below workload.heartbeat_ttl (%s)", w.HeartbeatTTL)
+	k.check(!w.Settle.Never, "workload.settle", w.Settle.String(), "want a duration (0: no settle window) or auto, not never: the verdict waits for the window")
+	k.check(w.Settle.D >= 0, "workload.settle", w.Settle.String(), "must not be negative (0: no settle window)")
 }
 
 // Check is a user check, probed with the cluster's readings: exactly one of SQL (must

@@ -63,3 +63,30 @@ func TestBufferAfterEndFieldsRoundTrip(t *testing.T) {
 		t.Errorf("an older reading decodes to %+v", b)
 	}
 }
+
+// A start op records its settle window, 0 included; one written before the field
+// existed reads as not recorded (nil).
+func TestStartOpSettle(t *testing.T) {
+	zero, settle := Duration(0), Duration(34*time.Second)
+	for _, tc := range []struct {
+		settle *Duration
+		want   string
+	}{{&settle, `"settle":"34s"`}, {&zero, `"settle":"0s"`}, {nil, ""}} {
+		e := OpEvent(Op{ID: 1, Name: OpStartRun, Phase: PhaseInvoke, Run: "r1", Thread: "t1", Settle: tc.settle})
+		e.V, e.Seq, e.Time = SchemaVersion, 1, t0
+		line, err := Encode(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.want != "" && !strings.Contains(string(line), tc.want) || tc.want == "" && strings.Contains(string(line), "settle") {
+			t.Errorf("settle %v: %s, want %q", tc.settle, line, tc.want)
+		}
+		got, err := Decode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.Op.Settle == nil) != (tc.settle == nil) || got.Op.Settle != nil && *got.Op.Settle != *tc.settle {
+			t.Errorf("settle %v decodes to %v", tc.settle, got.Op.Settle)
+		}
+	}
+}

@@ -120,9 +120,13 @@ type Op struct {
 	Watcher string `json:"watcher,omitempty"`
 	Late    bool   `json:"late,omitempty"`
 	K       int    `json:"k,omitempty"`
-	TaskID  string `json:"taskId,omitempty"` // start-run ok: mesh's task id
-	Status  int    `json:"status,omitempty"` // HTTP status, when there was one
-	Err     string `json:"error,omitempty"`
+	// Settle (start-run) is the run's settle window: how long after the run is
+	// decided the workload keeps reading its buffer, for writes after its end; 0 is
+	// none. Absent in older histories: their settle is not recorded.
+	Settle *Duration `json:"settle,omitempty"`
+	TaskID string    `json:"taskId,omitempty"` // start-run ok: mesh's task id
+	Status int       `json:"status,omitempty"` // HTTP status, when there was one
+	Err    string    `json:"error,omitempty"`
 }
 
 // Watch is what one watcher (one attach) saw of one run, written once when the

@@ -2,7 +2,8 @@
 // cluster, waits until a run's owner is known and k chunks are confirmed in its
 // buffer (the late attaches open then), injects a fault on that owner, opens more
 // late attaches on the survivors while the fault is in effect, heals, lets every run
-// be decided and every pod come back, and returns the invariants' report.
+// be decided and every pod come back, waits for the runs' settle windows (their
+// buffers read for writes after the end), and returns the invariants' report.
 package scenario
 
 import (
@@ -115,15 +116,21 @@ func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *R
 		AttachSurvivors(ctx, wl, pod, d.Log)
 	})
 	healedAt := time.Now()
-	wl.Wait()
+	wl.WaitDecided()
 	WaitAllReady(ctx, wl, cfg.RecoverWait)
 	serveAgain(ctx, cfg, wl, res.Hit, healedAt, d.Log)
+	// The settle windows of the runs decided above went on meanwhile; they end before
+	// the verdict, so that a frozen or cut-off owner that woke after a survivor
+	// finished its run, and wrote on, is seen.
+	wl.Wait()
 	stopMonitor()
 	return nil
 }
 
 // serveAgain starts one run on the pod the fault hit, posted to it and watched from
-// it, once the request grace after the heal has passed, and waits for it.
+// it, once the request grace after the heal has passed, and waits until it is
+// decided. It has no settle window of its own: it starts after the heal, and a pod
+// that wakes writes into the runs the fault froze, which have theirs.
 func serveAgain(ctx context.Context, cfg Config, wl *workload.Workload, hit string, healedAt time.Time, log *zap.Logger) {
 	if cfg.ServeAfter <= 0 || hit == "" {
 		return
@@ -145,8 +152,8 @@ func serveAgain(ctx context.Context, cfg Config, wl *workload.Workload, hit stri
 		}
 	}
 	log.Info("a run on the healed pod", zap.String("pod", hit))
-	wl.StartOn(ctx, pod, pod)
-	wl.Wait()
+	wl.StartOn(ctx, pod, pod, 0)
+	wl.WaitDecided()
 }
 
 // waitOwner waits until run has k chunks in its buffer and Postgres names its owner.

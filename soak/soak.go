@@ -4,8 +4,9 @@
 // event as it is written. A dependency that goes away (Postgres, NATS, the Docker
 // daemon) is recorded and its window judged unknown, not violated; the soak carries
 // on. At the end no fault fires during the cooldown (the final quiet check), runs
-// stop being started, those in flight are decided, every pod must be ready again,
-// and the verdicts are returned.
+// stop being started, those in flight are decided and their settle windows end
+// (their buffers read for writes after the end), every pod must be ready again, and
+// the verdicts are returned.
 //
 // The package knows nothing of Docker, alerts or metrics: the caller (cli/soak.go)
 // hands in one scenario.Faulter per fault kind, pings for the dependencies, and the
@@ -251,7 +252,7 @@ func (s *soak) play(ctx context.Context, res *Result) error {
 	<-schedDone // a fault in progress is healed before Run returns
 	res.Schedule = sched.Stats()
 	s.setPhase(PhaseDraining)
-	s.log.Info("no new runs; waiting for the runs in flight", zap.Int("in_flight", wl.InFlight()))
+	s.log.Info("no new runs; waiting for the runs in flight and the settle windows of the decided ones", zap.Int("in_flight", wl.InFlight()))
 	<-runsDone
 	res.FinalCheck = FinalCheck{From: from, Violations: s.violations() - before,
 		AllReady: scenario.WaitAllReady(ctx, wl, cfg.RecoverWait), OpenFaults: s.activeFault()}

@@ -30,15 +30,18 @@ type Run struct {
 	watchers sync.WaitGroup
 	nWatch   int
 
-	mu      sync.Mutex
-	owner   string
-	status  string
-	buffer  probes.Buffer
-	cursor  probes.BufferCursor // sample's alone: each reading fetches only new messages
-	late    bool                // late attaches opened
-	watched map[string]int      // pod name -> watchers opened on it
-	outcome string
-	started time.Time
+	settle time.Duration // the settle window (Config.Settle, or StartOn's)
+
+	mu        sync.Mutex
+	owner     string
+	status    string
+	buffer    probes.Buffer
+	cursor    probes.BufferCursor // sample's and settle's alone: each reading fetches only new messages
+	late      bool                // late attaches opened
+	watched   map[string]int      // pod name -> watchers opened on it
+	outcome   string
+	started   time.Time
+	decidedAt time.Time // the Postgres reading that said completed or failed
 }
 
 // Outcomes of a run as the workload saw it; the invariants judge from the history.
@@ -84,18 +87,20 @@ func (r *Run) Outcome() string {
 func (w *Workload) Start(ctx context.Context) *Run {
 	n := int(w.runs.Add(1)) - 1
 	pods := w.cfg.Pods
-	return w.launch(ctx, n, pods[n%len(pods)], pods[(n+1)%len(pods)])
+	return w.launch(ctx, n, pods[n%len(pods)], pods[(n+1)%len(pods)], w.cfg.Settle)
 }
 
-// launch starts run number n (from 0), posted to post and watched early from early.
-func (w *Workload) launch(ctx context.Context, n int, post, early Pod) *Run {
+// launch starts run number n (from 0), posted to post and watched early from early,
+// with settle as its settle window.
+func (w *Workload) launch(ctx context.Context, n int, post, early Pod, settle time.Duration) *Run {
 	r := &Run{ID: "run-" + strconv.Itoa(n+1), Thread: probes.NewThreadID("chaosd"), Post: post, Early: early,
-		w: w, buffered: make(chan struct{}), done: make(chan struct{}), watched: map[string]int{}, started: time.Now()}
+		w: w, buffered: make(chan struct{}), done: make(chan struct{}), watched: map[string]int{}, started: time.Now(), settle: settle}
 	w.mu.Lock()
 	w.live[r.ID] = r
 	w.stats.Started++
 	w.mu.Unlock()
 	w.wg.Add(1)
+	w.decided.Add(1)
 	go func() {
 		defer w.wg.Done()
 		r.drive(ctx)
@@ -108,23 +113,31 @@ func (r *Run) deadline() time.Duration {
 	return time.Duration(r.w.plan.Chunks)*r.w.plan.Delay + r.w.cfg.Grace
 }
 
-func (r *Run) drive(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, r.deadline())
+// drive plays the run: the start, its readings and watchers until it is decided,
+// then (finish) its decision, then its settle window on runs, the context it was
+// started on (the run's own ends at its deadline).
+func (r *Run) drive(runs context.Context) {
+	ctx, cancel := context.WithTimeout(runs, r.deadline())
 	defer cancel()
 	r.mu.Lock()
 	r.ctx = ctx
 	r.mu.Unlock()
 	outcome := OutcomeAborted
-	defer func() { r.finish(outcome) }()
-	// The buffer tap follows the thread from before its run starts, so that a
-	// reading of its buffer is one request (probes.NATS.Watch); without it the
-	// readings use direct gets.
+	defer func() {
+		r.finish(outcome)
+		if outcome == OutcomeCompleted || outcome == OutcomeFailed {
+			r.settleWindow(runs)
+		}
+		r.w.deps.NATS.Unwatch(r.Thread)
+	}()
+	// The buffer tap follows the thread from before its run starts until its settle
+	// window ends, so that a reading of its buffer is one request
+	// (probes.NATS.Watch); without it the readings use direct gets.
 	if err := r.w.deps.NATS.Watch(ctx, r.Thread); err != nil {
 		r.w.tapFailed.Do(func() {
 			r.w.log.Warn("buffer readings use direct gets (one request per message)", zap.Error(err))
 		})
 	}
-	defer r.w.deps.NATS.Unwatch(r.Thread)
 	if err := r.begin(ctx); err != nil {
 		r.w.log.Info("run not started (recorded; the invariants judge it)", zap.String("run", r.ID), zap.Error(err))
 		return
@@ -196,8 +209,9 @@ func (r *Run) begin(ctx context.Context) error {
 	if err := r.attach(ctx, r.Early, false, 0); err != nil {
 		return err
 	}
+	settle := history.Duration(r.settle)
 	op = w.invoke(history.Op{Name: history.OpStartRun, Run: r.ID, Thread: r.Thread, Pod: r.Post.Name, Hint: w.cfg.Hint,
-		Chunks: w.plan.Chunks, Expect: history.Duration(time.Duration(w.plan.Chunks) * w.plan.Delay)})
+		Chunks: w.plan.Chunks, Expect: history.Duration(time.Duration(w.plan.Chunks) * w.plan.Delay), Settle: &settle})
 	op.TaskID, err = d.StartRun(ctx, r.Post.URL, t, r.Thread, w.cfg.Hint)
 	w.complete(op, err)
 	return err
@@ -247,6 +261,9 @@ func (r *Run) sample(ctx context.Context) string {
 	r.mu.Lock()
 	if err == nil {
 		r.owner, r.status = st.Owner, st.Status
+		if (st.Status == history.StatusCompleted || st.Status == history.StatusFailed) && r.decidedAt.IsZero() {
+			r.decidedAt = now // the reading's time, as the history has it
+		}
 	}
 	if berr == nil {
 		r.buffer = buf
@@ -404,6 +421,47 @@ func (r *Run) reattach(ctx context.Context, lost Pod) {
 	}
 }
 
+// settleEvery is how often a decided run's buffer is read in its settle window.
+const settleEvery = time.Second
+
+// settleWindow reads the decided run's buffer about once a second until its settle
+// window is over (r.settle after the reading that decided it), the last reading at
+// or after that deadline, and records each reading as sample does: a frozen or
+// cut-off owner that wakes after a survivor finished the run, and writes on, shows
+// as messages after the end sentinel (no-write-after-end). When ctx ends first
+// (chaosd stops) the window is cut short: the readings stop, and the history shows
+// that none reached the deadline.
+func (r *Run) settleWindow(ctx context.Context) {
+	r.mu.Lock()
+	decided := r.decidedAt
+	r.mu.Unlock()
+	if r.settle <= 0 || decided.IsZero() {
+		return
+	}
+	until := decided.Add(r.settle)
+	t := time.NewTimer(settleEvery)
+	defer t.Stop()
+	for {
+		if wait := min(time.Until(until), settleEvery); wait > 0 {
+			t.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+		at := time.Now()
+		buf, err := r.w.deps.NATS.ReadBuffer(ctx, r.Thread, &r.cursor)
+		if ctx.Err() != nil {
+			return // cut short: not a reading
+		}
+		r.w.record(history.ProbeEvent(history.BufferProbe(r.ID, r.Thread, buf, err), at))
+		if !at.Before(until) {
+			return
+		}
+	}
+}
+
 // finish decides the run and drops it from the live set.
 func (r *Run) finish(outcome string) {
 	r.mu.Lock()
@@ -424,4 +482,5 @@ func (r *Run) finish(outcome string) {
 	if w.deps.OnDecided != nil {
 		w.deps.OnDecided(r, outcome, time.Since(r.started))
 	}
+	w.decided.Done()
 }

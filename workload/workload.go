@@ -53,6 +53,11 @@ type Config struct {
 	// Replies: once a run is decided, read its persisted reply (probes.Postgres.Replies)
 	// into the history, for reply-persisted-once.
 	Replies bool
+	// Settle is each run's settle window: once the run is decided (Postgres said
+	// completed or failed), its buffer is still read about once a second until this
+	// long after the reading that decided it, so that what a frozen or cut-off owner
+	// writes after the end, once it wakes, is seen (no-write-after-end). 0: none.
+	Settle time.Duration
 }
 
 // DefaultConfig is a light steady load for the bundled cluster.
@@ -85,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("workload watchers %d: must be 0 (every pod) or more", c.Watchers)
 	case c.ProbeEvery <= 0 || c.Grace <= 0:
 		return fmt.Errorf("workload probe interval %s and grace %s: must be positive", c.ProbeEvery, c.Grace)
+	case c.Settle < 0:
+		return fmt.Errorf("workload settle %s: must not be negative (0: no settle window)", c.Settle)
 	}
 	for _, p := range c.Pods {
 		if p.Name == "" || p.URL == "" {
@@ -116,12 +123,13 @@ type Workload struct {
 	tenant *probes.Tenant
 	log    *zap.Logger
 
-	ops   atomic.Uint64 // operation ids
-	runs  atomic.Uint64 // run ids and round-robin position
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	live  map[string]*Run
-	stats Stats
+	ops     atomic.Uint64  // operation ids
+	runs    atomic.Uint64  // run ids and round-robin position
+	wg      sync.WaitGroup // every run until it is decided and its settle window is over
+	decided sync.WaitGroup // every run until it is decided
+	mu      sync.Mutex
+	live    map[string]*Run
+	stats   Stats
 
 	tapFailed sync.Once // the buffer tap's failure is logged once
 }
@@ -158,13 +166,13 @@ func (w *Workload) Bootstrap(ctx context.Context) error {
 }
 
 // Run starts runs at the configured rate until ctx ends or Runs were started, then
-// waits for the runs in flight to be decided.
+// waits for the runs in flight to be decided and their settle windows to end.
 func (w *Workload) Run(ctx context.Context) error { return w.RunWith(ctx, ctx) }
 
 // RunWith is Run with two contexts: runs are started until starting ends (or Runs
 // were started), and each run lives on runs, so that a soak can stop starting new
 // runs and still let the ones in flight finish. It returns once every run started is
-// decided.
+// decided and its settle window is over (or runs ended).
 func (w *Workload) RunWith(starting, runs context.Context) error {
 	return w.RunAt(starting, runs, w.cfg.Rate, w.cfg.MaxInFlight)
 }
@@ -198,8 +206,16 @@ func (w *Workload) RunAt(starting, runs context.Context, rate float64, maxInFlig
 	return nil
 }
 
-// Wait waits until every run started so far is decided.
+// Wait waits until every run started so far is decided and its settle window is
+// over (cut short when the run's context ends).
 func (w *Workload) Wait() { w.wg.Wait() }
+
+// WaitDecided waits until every run started so far is decided; their settle
+// windows may go on (Wait waits for those too).
+func (w *Workload) WaitDecided() { w.decided.Wait() }
+
+// Settle is the settle window of the runs Start starts.
+func (w *Workload) Settle() time.Duration { return w.cfg.Settle }
 
 // InFlight is the number of runs not yet decided.
 func (w *Workload) InFlight() int {
