@@ -42,7 +42,7 @@ func TestE2EMeshCurrent(t *testing.T) {
 	meshDownTarget(t, meshTarget) // the two harness shapes share project multi-pod
 	bootTarget(t, currentTarget, "")
 	t.Cleanup(func() { meshDownTarget(t, currentTarget) })
-	t.Run("doctor-suggests-the-profile", func(t *testing.T) { checkSuggests(t, currentTarget, "bundled ", "mesh-2026-05 ") })
+	// doctor --suggest runs in TestE2EMeshAlone (it sees every compose project).
 	t.Run("may-profile-injects-nothing", func(t *testing.T) {
 		before := containerStarts(t)
 		r := runChaosd(t, 3*time.Minute, "--target="+meshTarget, "--fault=kill-owner")
@@ -93,7 +93,7 @@ func TestE2EMeshCurrent(t *testing.T) {
 		// Staggered 24 s apart in a two-minute cycle (cron with seconds), so that each
 		// kind gets its turn rather than finding another fault in effect.
 		r := runChaosd(t, d+6*time.Minute, "soak", "--target="+currentTarget, "--duration="+d.String(), "--warmup=20s", "--cooldown=60s",
-			"--out="+out, "--progress=log", "--schedule=kill=0 0-59/2 * * * *;stop=24 0-59/2 * * * *;pause=48 0-59/2 * * * *;partition=12 1-59/2 * * * *;rollout=36 1-59/2 * * * *")
+			"--out="+out, "--progress=log", "--metrics-addr=127.0.0.1:0", "--schedule=kill=0 0-59/2 * * * *;stop=24 0-59/2 * * * *;pause=48 0-59/2 * * * *;partition=12 1-59/2 * * * *;rollout=36 1-59/2 * * * *")
 		if r.code != 0 {
 			t.Fatalf("a %s soak of today's mesh with all five kinds: exit %d, want 0 (no false alarm, every promise exercised):\n%s", d, r.code, r.out)
 		}
@@ -143,7 +143,7 @@ func runTargetCase(t *testing.T, target string, mc matrixCase) string {
 // setBugs replaces the defect set of every pod at run time (POST /testbed/bugs).
 func setBugs(t *testing.T, bugs string) {
 	t.Helper()
-	for _, port := range []int{13001, 13002, 13003} {
+	for _, port := range meshPodPorts(t) {
 		url := fmt.Sprintf("http://127.0.0.1:%d/testbed/bugs", port)
 		resp, err := http.Post(url, "application/json", bytes.NewBufferString(fmt.Sprintf(`{"bugs":%q}`, bugs)))
 		if err != nil {
@@ -173,6 +173,7 @@ func bootTarget(t *testing.T, target, bugs string) {
 	cmd := exec.Command("deploy/cluster.sh", "up")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(cleanEnv(), "TARGET="+target, "TESTBED_BUGS="+bugs, "TESTBED_RUNTIME_SWITCHES=true", "CHAOSD_SKIP_BUILD=1")
+	cmd.Env = append(cmd.Env, meshPortEnv(t)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("TARGET=%s cluster.sh up with TESTBED_BUGS=%q: %v\n%s", target, bugs, err, out)
 	}
