@@ -63,6 +63,7 @@ var kinds = []kind{
 	{NamePrefixReplay, []string{promise.PrefixReplay}, func(w *World, p Params) Checker { return newPrefixReplay(w, p) }},
 	{NameStreamIntegrity, []string{promise.StreamExactlyOnce, promise.StreamKeptLog}, func(w *World, p Params) Checker { return newStreamIntegrity(w, p) }},
 	{NameChunkGrammar, nil, func(w *World, p Params) Checker { return newChunkGrammar(w, p) }},
+	{NameNoWriteAfterEnd, nil, func(w *World, p Params) Checker { return newNoWriteAfterEnd(w, p) }},
 	{NameHeartbeatBucket, []string{promise.HeartbeatBucket}, func(w *World, p Params) Checker { return newHeartbeatBucket(w, p) }},
 	{NameOwnerAlive, []string{promise.SurvivorTakeover}, func(w *World, p Params) Checker { return newOwnerAlive(w, p) }},
 	{NameRestartRecovers, []string{promise.RestartRecovery}, func(w *World, p Params) Checker { return newRestartRecovers(w, p) }},

@@ -217,6 +217,15 @@ func (r bufferReading) String() string {
 	if b.Done {
 		s += ", done"
 	}
+	if b.Sentinels > 1 {
+		s += fmt.Sprintf(" (%d sentinels)", b.Sentinels)
+	}
+	if b.Finishes > 1 {
+		s += fmt.Sprintf(", %d finishes", b.Finishes)
+	}
+	if b.AfterDone > 0 {
+		s += fmt.Sprintf(", %d after the end (the first stored %s)", b.AfterDone, clock(b.FirstAfterDone))
+	}
 	return s
 }
 

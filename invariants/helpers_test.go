@@ -49,6 +49,19 @@ func (h *hist) start(run, pod string, chunks int, expect time.Duration) *hist {
 	return h.add(history.OpEvent(o))
 }
 
+// settle records a settle window on the start op just written (its invoke and its
+// completion, the last two events), as the workload does.
+func (h *hist) settle(d time.Duration) *hist {
+	s := history.Duration(d)
+	for _, e := range h.evs[len(h.evs)-2:] {
+		if e.Op == nil || e.Op.Name != history.OpStartRun {
+			panic("settle: the last two events are not a start op")
+		}
+		e.Op.Settle = &s
+	}
+	return h
+}
+
 func (h *hist) thread(run, status, owner string) *hist {
 	return h.add(history.ProbeEvent(history.Probe{Kind: history.ProbeThread, Run: run, Thread: "t-" + run,
 		ThreadState: &history.ThreadState{Status: status, Owner: owner}}, h.now))

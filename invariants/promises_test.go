@@ -402,7 +402,7 @@ func TestPromisesChooseTheCheckers(t *testing.T) {
 	for _, v := range r.Verdicts {
 		got = append(got, v.Name)
 	}
-	want := []string{NameRunCompletes, NamePrefixReplay, NameStreamIntegrity, NameChunkGrammar, NameRestartRecovers, NameHandoverCompletes, NameReplyPersisted, NamePodRecovers, NameRequestsAnswered, NameRunsFlow, NameNoUnexpectedDeath}
+	want := []string{NameRunCompletes, NamePrefixReplay, NameStreamIntegrity, NameChunkGrammar, NameNoWriteAfterEnd, NameRestartRecovers, NameHandoverCompletes, NameReplyPersisted, NamePodRecovers, NameRequestsAnswered, NameRunsFlow, NameNoUnexpectedDeath}
 	if !slices.Equal(got, want) {
 		t.Errorf("verdicts %q, want %q", got, want)
 	}

@@ -14,6 +14,7 @@ import (
 const TableLegend = `Verdict table: one row per invariant. Each invariant judges cases, one unit each:
 run-completes runs; prefix-replay late attaches (k >= 1); stream-integrity replies
 and buffer comparisons; chunk-grammar watcher reports with chunks;
+no-write-after-end decided runs read to the end of their settle window;
 heartbeat-bucket heartbeat readings taken while a pod was
 ready; owner-alive episodes of a run whose owner was down (or that had none) that
 came due; restart-recovers and handover-completes runs whose owner died or was

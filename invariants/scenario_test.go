@@ -24,7 +24,9 @@ type defects struct {
 // watched early from mesh-2 and late (k=5) from mesh-1 and mesh-3; chaosd SIGKILLs
 // its owner mesh-1 at 4 s; a survivor (mesh-2) reclaims it at 60 s (TTL 45 s +
 // detection) and finishes it at 70 s; mesh-1 is started again at 80 s. A late
-// attach on mesh-2 at 30 s replays while the owner is down.
+// attach on mesh-2 at 30 s replays while the owner is down. The run has a settle
+// window of 10 s: its buffer, purged up to its end sentinel once it ended (as the
+// testbed does), is read until 82 s.
 func killOwner(d defects) *hist {
 	stuck := d.noBucket || d.strictClaim
 	end := 90.0
@@ -34,7 +36,7 @@ func killOwner(d defects) *hist {
 	h := &hist{}
 	h.at(0).begin("no-orphans")
 	h.at(0.5).add(history.OpEvent(history.Op{ID: 1, Name: history.OpAttach, Phase: history.PhaseOK, Run: "r1", Pod: "mesh-2", Watcher: "w1"}))
-	h.at(1).start("r1", "mesh-1", 20, 10*time.Second)
+	h.at(1).start("r1", "mesh-1", 20, 10*time.Second).settle(10 * time.Second)
 	for s := 0.0; s <= end; s += 0.5 {
 		h.at(s)
 		if s == float64(int(s)) && int(s)%5 == 0 {
@@ -91,7 +93,7 @@ func sample(h *hist, s float64, d defects, stuck bool) {
 	}
 	switch {
 	case status == history.StatusCompleted:
-		h.buffer("r1", 0, 0, 0, 0, false)
+		h.buffer("r1", 1, 25, 25, 0, true) // purged up to the end sentinel
 	case d.purge && s >= 60:
 		n := uint64(deltas - 6)
 		h.buffer("r1", n+1, 9, 9+n, int(n), false)

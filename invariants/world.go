@@ -530,7 +530,8 @@ type Run struct {
 	Expect      time.Duration
 	StartPhase  string
 	Deadline    time.Time
-	Status      string // last status Postgres gave, "" before any
+	settle      time.Duration // its settle window, from its start op (0: none or not recorded)
+	Status      string        // last status Postgres gave, "" before any
 	Owner       string
 	ownerTrail  []ownerAt
 	downs       []*interval // its owner's down intervals while it ran, newest last
@@ -635,6 +636,9 @@ func (w *World) observeOp(e *history.Event) {
 		return
 	}
 	r.Started, r.StartPod, r.Hint, r.Chunks, r.Expect = e.Time, o.Pod, o.Hint, o.Chunks, o.Expect.D()
+	if o.Settle != nil {
+		r.settle = o.Settle.D()
+	}
 	w.maxExpect = max(w.maxExpect, r.Expect)
 	w.setDeadline(r)
 }
@@ -770,10 +774,22 @@ func (w *World) ownerDowntime(r *Run, until time.Time) (total time.Duration, ope
 }
 
 // keepUntil is when a run's dossier may be dropped at the earliest, beyond its
-// normal drop time, or zero. On a mesh that recovers runs only on the owner's restart
-// (Params.restartOnly) the run's deadline does not count its owner's downtime, so
-// the dossier is kept while the owner is down and for the extended deadline after.
+// normal drop time, or zero. A decided run with a settle window is kept until the
+// window's last reading (and a slack) has been judged (no-write-after-end). On a mesh
+// that recovers runs only on the owner's restart (Params.restartOnly) the run's
+// deadline does not count its owner's downtime, so the dossier is kept while the
+// owner is down and for the extended deadline after.
 func (w *World) keepUntil(r *Run) time.Time {
+	var settled time.Time
+	if r.decided() && r.settle > 0 {
+		settled = r.decidedAt.Add(r.settle + w.p.Slack + w.p.Skew)
+	}
+	return later(settled, w.keepForRestart(r))
+}
+
+// keepForRestart is keepUntil's time on a mesh that recovers runs only on the
+// owner's restart, or zero.
+func (w *World) keepForRestart(r *Run) time.Time {
 	if !w.p.restartOnly() || len(r.downs) == 0 {
 		return time.Time{}
 	}

@@ -31,6 +31,9 @@ const (
 	runLen    = 12 // seconds a run lives in the history
 	pauseLen  = 5  // seconds a pause lasts
 	lateAfter = 3  // seconds after its start a run gets its late watchers
+	// settle is each run's settle window: decided at 11 s, its buffer (purged up to
+	// its end sentinel) is read again at 11.5 s.
+	settle = 500 * time.Millisecond
 )
 
 type gen struct {
@@ -205,8 +208,9 @@ func (g *gen) run(i int, from, to time.Time) {
 	}
 	if t, ok := due(0); ok {
 		g.opPair(t, history.Op{Name: history.OpAttach, Run: id, Thread: thread, Pod: Pods[(i+1)%3], Watcher: id + "/w1"})
+		s := history.Duration(settle)
 		g.opPair(t.Add(time.Millisecond), history.Op{Name: history.OpStartRun, Run: id, Thread: thread, Pod: owner,
-			Hint: "slow:20x500", Chunks: g.o.Chunks, Expect: history.Duration(10 * time.Second)})
+			Hint: "slow:20x500", Chunks: g.o.Chunks, Expect: history.Duration(10 * time.Second), Settle: &s})
 	}
 	for sec := 1; sec <= 10; sec++ {
 		if t, ok := due(time.Duration(sec) * time.Second); ok {
@@ -225,6 +229,16 @@ func (g *gen) run(i int, from, to time.Time) {
 	if t, ok := due(11 * time.Second); ok {
 		g.sample(t, id, thread, "", 0, true)
 	}
+	if t, ok := due(11*time.Second + settle); ok {
+		g.emit(t, history.ProbeEvent(history.Probe{Kind: history.ProbeBuffer, Run: id, Thread: thread, Buffer: g.ended()}, t))
+	}
+}
+
+// ended is a decided run's buffer: purged up to its end sentinel, as the testbed
+// leaves it.
+func (g *gen) ended() *history.Buffer {
+	last := uint64(g.o.Chunks + 7) // start, step, text start, the deltas, text end, step end, finish, sentinel
+	return &history.Buffer{Messages: 1, FirstSeq: last, LastSeq: last, Done: true, Sentinels: 1}
 }
 
 func (g *gen) opPair(at time.Time, o history.Op) {
@@ -241,7 +255,7 @@ func (g *gen) sample(at time.Time, id, thread, owner string, deltas int, done bo
 	buf := &history.Buffer{Messages: uint64(deltas + 2), FirstSeq: 1, LastSeq: uint64(deltas + 2), TextDeltas: deltas}
 	if done {
 		st = &history.ThreadState{Status: history.StatusCompleted}
-		buf = &history.Buffer{}
+		buf = g.ended()
 	}
 	g.emit(at, history.ProbeEvent(history.Probe{Kind: history.ProbeThread, Run: id, Thread: thread, ThreadState: st}, at))
 	g.emit(at.Add(2*time.Millisecond), history.ProbeEvent(history.Probe{Kind: history.ProbeBuffer, Run: id, Thread: thread, Buffer: buf}, at))
