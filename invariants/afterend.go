@@ -319,9 +319,9 @@ func (c *NoWriteAfterEnd) writer(r *Run, first time.Time) (string, string) {
 	}
 	fmt.Fprintf(&b, ", %s %s-%s (fault %s)", f.verb(), clock(from), clock(f.endAt), f.ID)
 	if d := first.Sub(f.endAt); d >= 0 {
-		fmt.Fprintf(&b, ", woke %s before the first late write", d.Round(100*time.Millisecond))
+		fmt.Fprintf(&b, ", woke %s before the first late write", d.Round(time.Millisecond))
 	} else {
-		fmt.Fprintf(&b, ", its heal confirmed %s after the first late write", (-d).Round(100*time.Millisecond))
+		fmt.Fprintf(&b, ", its heal confirmed %s after the first late write", (-d).Round(time.Millisecond))
 	}
 	if len(others) > 0 {
 		fmt.Fprintf(&b, " (%s fitting too: %s)", plural(len(others), "other pod"), strings.Join(slices.Sorted(maps.Keys(others)), ", "))

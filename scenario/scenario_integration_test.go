@@ -100,3 +100,66 @@ func TestIntegrationDefectsAreCaught(t *testing.T) {
 		})
 	}
 }
+
+// playPauseOwner runs pause-owner against an in-process cluster with bugs switched
+// on: the victim's owner is frozen for hold (its publishes and heartbeats stop, so
+// a survivor takes the run over after the 2 s TTL and completes it), then thawed.
+// Every run has the settle window --settle=auto gives: the hold plus the TTL.
+func playPauseOwner(t *testing.T, bugs string, hold time.Duration) *Result {
+	t.Helper()
+	r := testrig.Start(t, bugs)
+	wcfg := r.WorkloadConfig()
+	wcfg.MaxInFlight = 10
+	wcfg.Settle = hold + r.Params.HeartbeatTTL
+	live := invariants.NewLive(r.History, r.Params)
+	if err := Begin(live, r.Meta()); err != nil {
+		t.Fatal(err)
+	}
+	wl := r.Workload(t, wcfg, live)
+	res, err := Run(context.Background(), Config{Runs: 3, OwnerWait: 20 * time.Second, RecoverWait: 20 * time.Second, MonitorTick: 250 * time.Millisecond, Heartbeats: true},
+		Deps{Workload: wl, Live: live, Faulter: &testrig.PauseFaulter{Cluster: r.Cluster, Hold: hold}, Log: r.Log})
+	if err != nil {
+		t.Fatalf("scenario: %v", err)
+	}
+	var b strings.Builder
+	invariants.WriteTable(&b, res.Report)
+	invariants.WriteDiagnoses(&b, res.Report)
+	t.Logf("bugs %q, owner %s of %s paused for %s, settle %s:\n%s", bugs, res.Owner, res.Victim, hold, wcfg.Settle, b.String())
+	return res
+}
+
+// zombie-owner (an owner that ignores its fence after a freeze) writes the rest of
+// its reply after the survivor's end sentinel once it is thawed: no-write-after-end
+// fails, naming the run and the paused owner as the likely writer. Clean, the thawed
+// owner stops at its fence and the settle window finds nothing.
+func TestIntegrationZombieOwnerIsCaught(t *testing.T) {
+	for _, bugs := range []string{"zombie-owner", ""} {
+		t.Run("bugs="+bugs, func(t *testing.T) {
+			t.Parallel()
+			res := playPauseOwner(t, bugs, 8*time.Second)
+			vs := verdicts(res.Report)
+			v := vs[invariants.NameNoWriteAfterEnd]
+			if bugs == "" {
+				if v.Status != invariants.Pass || v.Exercised == 0 || v.UnderFault == 0 {
+					t.Errorf("clean: no-write-after-end %s, exercised %d, under fault %d: %s", v.Status, v.Exercised, v.UnderFault, v.Message())
+				}
+				for name, v := range vs {
+					if v.Status == invariants.Fail {
+						t.Errorf("clean: %s failed: %s", name, v.Message())
+					}
+				}
+				return
+			}
+			if v.Status != invariants.Fail {
+				t.Fatalf("zombie-owner: no-write-after-end %s, want fail: %s", v.Status, v.Message())
+			}
+			msg := v.Message()
+			for _, want := range []string{"run " + res.Victim + ": ", "after its end sentinel", "a second end sentinel",
+				"Writer: likely " + res.Owner + ", its owner until ", ", paused ", "inferred: the buffer names no writer"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("zombie-owner: the finding does not say %q:\n%s", want, msg)
+				}
+			}
+		})
+	}
+}

@@ -134,6 +134,14 @@ func (p *Pod) Name() string { return p.cfg.PodName }
 // Ready reports whether the pod serves its routes (the schema is in place).
 func (p *Pod) Ready() bool { return p.ready.Load() }
 
+// Freeze stops the pod's dispatch (every publish), heartbeats and scans until Thaw,
+// as a paused process would: a failpoint for in-process tests that stand in for
+// docker pause. Unlike a real pause, its HTTP routes still answer.
+func (p *Pod) Freeze() { p.freeze.freeze() }
+
+// Thaw ends a Freeze: whatever waited goes on where it stopped.
+func (p *Pod) Thaw() { p.freeze.thaw() }
+
 // Run serves until ctx is cancelled, then stops gracefully: it stops its runs,
 // releases them in Postgres (owner NULL) and deletes its heartbeat key, so that
 // another pod takes them over at once; in today's mesh it drains and puts its

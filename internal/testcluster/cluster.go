@@ -1,6 +1,7 @@
 // Package testcluster runs a mesh-like cluster in-process for integration tests:
 // testbed pods sharing a fresh PostgreSQL database, an embedded NATS JetStream
-// server and an in-process mockai, with an abrupt kill and a restart per pod.
+// server and an in-process mockai, with an abrupt kill and a restart per pod, and a
+// pause (a freeze of the pod's publishes, heartbeats and scans).
 package testcluster
 
 import (
@@ -114,6 +115,27 @@ func (c *Cluster) Kill(name string) {
 	p.pod.Kill()
 	<-p.done
 	p.cancel()
+}
+
+// Pause freezes a pod as docker pause would (testbed.Pod.Freeze: its publishes,
+// heartbeats and scans stop; its HTTP routes still answer); Unpause thaws it.
+func (c *Cluster) Pause(name string) {
+	if p := c.proc(name); p != nil {
+		p.pod.Freeze()
+	}
+}
+
+// Unpause thaws a paused pod.
+func (c *Cluster) Unpause(name string) {
+	if p := c.proc(name); p != nil {
+		p.pod.Thaw()
+	}
+}
+
+func (c *Cluster) proc(name string) *proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pods[name]
 }
 
 // Restart starts a killed pod again on its old address.

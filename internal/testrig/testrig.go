@@ -1,7 +1,8 @@
 // Package testrig is what the in-process integration tests of the scenario and the
 // soak share: a testbed cluster (internal/testcluster) with defect switches, chaosd's
 // observers on it, a history file, the cluster's short heartbeat timings as invariant
-// params, a workload configuration for it, and a faulter that kills pods in-process.
+// params, a workload configuration for it, and faulters that kill or pause pods
+// in-process.
 package testrig
 
 import (
@@ -125,6 +126,38 @@ func (k *KillFaulter) Fault(ctx context.Context, pod, run string, rec workload.R
 	case <-time.After(k.DownFor):
 	}
 	k.Cluster.Restart(pod)
+	f.Phase, f.At = history.FaultHealed, time.Now()
+	_, _ = rec.Append(history.FaultEvent(f))
+	return nil
+}
+
+// PauseFaulter pauses a pod in-process (testcluster.Cluster.Pause: its publishes,
+// heartbeats and scans freeze, its HTTP routes still answer) and unpauses it after
+// Hold, recording each step as the ledger does, with a fresh id per fault (p1, p2,
+// ...). It implements scenario.Faulter.
+type PauseFaulter struct {
+	Cluster *testcluster.Cluster
+	Hold    time.Duration
+	n       atomic.Int64
+}
+
+// Fault pauses the owner pod.
+func (p *PauseFaulter) Fault(ctx context.Context, pod, run string, rec workload.Recorder, onInjected func(string)) error {
+	if pod == "" {
+		return errors.New("PauseFaulter: owner faults only")
+	}
+	f := history.Fault{ID: fmt.Sprintf("p%d", p.n.Add(1)), Kind: history.KindPause, Pod: pod, Target: "owner", Run: run}
+	f.Phase, f.At = history.FaultIntent, time.Now()
+	_, _ = rec.Append(history.FaultEvent(f))
+	p.Cluster.Pause(pod)
+	f.Phase, f.At = history.FaultInjected, time.Now()
+	_, _ = rec.Append(history.FaultEvent(f))
+	onInjected(pod)
+	select {
+	case <-ctx.Done():
+	case <-time.After(p.Hold):
+	}
+	p.Cluster.Unpause(pod)
 	f.Phase, f.At = history.FaultHealed, time.Now()
 	_, _ = rec.Append(history.FaultEvent(f))
 	return nil
