@@ -68,7 +68,11 @@ With the workload (the default), runs flow through the cluster during the fault,
 watched early from one pod and late from --watchers others (2 by default: every pod on
 three; always one that is not the pod the run was started on); for the -owner forms the fault hits the owner
 of a run once k chunks are in its buffer, and late attaches open on the survivors
-while it is in effect. Every invariant then judges the history (written to
+while it is in effect. After the heal, once every run is decided, each decided
+run's buffer is still read about once a second for its settle window (--settle,
+workload.settle; auto: the hold plus the heartbeat TTL after the run's decision), so
+that an owner which wakes and writes after a survivor finished its run is seen
+(no-write-after-end). Every invariant then judges the history (written to
 workload.history) and a verdict table is printed. --workload=false injects the bare
 fault.
 
