@@ -132,6 +132,7 @@ var meshMatrix = []matrixCase{
 	{"duplicate-on-resume", []string{"--fault=kill-owner"}, []string{"stream-integrity"}, false},
 	{"purge-on-resume", []string{"--fault=kill-owner"}, []string{"prefix-replay", "stream-integrity"}, true},
 	{"strict-claim", []string{"--fault=kill-owner"}, []string{"owner-alive"}, false},
+	{"zombie-owner", []string{"--fault=pause-owner"}, []string{"no-write-after-end"}, false},
 	{"no-heartbeat-bucket", []string{"--fault=kill-owner"}, []string{"heartbeat-bucket", "owner-alive"}, false},
 }
 
