@@ -29,6 +29,12 @@ const NameRequestsAnswered = "requests-answered"
 // answered before the history ended.
 // Cases: every 2xx answer (under fault: in flight near a fault, as above) and every
 // failed answer judged.
+// Nor a failure from a pod that a fault hit and whose heartbeat key has not been
+// written since that fault's heal: its NATS client has not yet found out that its
+// connection died during the fault and reconnected (a client notices only at its next
+// ping or write, seconds after the heal), so it answers 503 for a moment, honestly.
+// Where the history has no heartbeat readings (a mesh without the bucket), the grace
+// alone applies. A pod that never writes its key again is heartbeat-bucket's finding.
 // Nor a failure from a pod that said it was degraded: its readiness reading just before
 // the request, or the first one after the answer, reported NATS down (mesh's readiness
 // stays 200 then: NATS is soft). Such a pod told the truth; a pod that never reconnects
@@ -45,9 +51,11 @@ type RequestsAnswered struct {
 	streaks map[string]*failStreak
 	grace   time.Duration
 	said    map[string]reading    // each pod's last readiness reading
+	healed  map[string]time.Time  // each pod's last heal of a chaosd fault on it
+	keyAt   map[string]time.Time  // when each pod's heartbeat key was last written, as read
 	pending map[string][]*failure // failures waiting for their pod's next reading
 
-	sent, refused, canceled, notReady, nearFaults, degraded int
+	sent, refused, canceled, notReady, nearFaults, degraded, reconnecting int
 }
 
 // reading is what a pod's readiness said, and when.
@@ -85,7 +93,7 @@ type failStreak struct {
 func newRequestsAnswered(w *World, p Params) *RequestsAnswered {
 	return &RequestsAnswered{w: w, p: p, t: newTally(w, NameRequestsAnswered, p.MaxEvidence),
 		flight: map[uint64]*request{}, windows: map[string]*faultSpan{}, streaks: map[string]*failStreak{}, grace: p.RequestGrace(),
-		said: map[string]reading{}, pending: map[string][]*failure{}}
+		said: map[string]reading{}, pending: map[string][]*failure{}, healed: map[string]time.Time{}, keyAt: map[string]time.Time{}}
 }
 
 // Name implements Checker.
@@ -108,8 +116,15 @@ func (c *RequestsAnswered) Observe(e *history.Event) {
 	case history.TypeFault:
 		c.observeFault(e)
 	case history.TypeProbe:
-		if p := e.Probe; p.Kind == history.ProbeReady && p.Ready != nil && p.Pod != "" {
+		switch p := e.Probe; {
+		case p.Kind == history.ProbeReady && p.Ready != nil && p.Pod != "":
 			c.observeReading(p.Pod, reading{at: e.Time, degraded: saysDegraded(p.Ready)})
+		case p.Kind == history.ProbeHeartbeats && p.Heartbeats != nil:
+			for _, k := range p.Heartbeats.Keys {
+				if at := e.Time.Add(-k.Age.D()); at.After(c.keyAt[k.Pod]) {
+					c.keyAt[k.Pod] = at
+				}
+			}
 		}
 	case history.TypeOp:
 		o := e.Op
@@ -176,6 +191,9 @@ func (c *RequestsAnswered) observeFault(e *history.Event) {
 	switch h.Phase {
 	case history.FaultHealed, history.FaultInjectFailed:
 		s.to = at
+		if h.Phase == history.FaultHealed && h.Pod != "" {
+			c.healed[h.Pod] = at
+		}
 	}
 	// Forget spans long past: no request is in flight that long.
 	for id, w := range c.windows {
@@ -226,11 +244,25 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 		c.notReady++
 		return
 	}
+	if c.reconnectingAt(rq.pod, rq.at) {
+		c.reconnecting++
+		return
+	}
 	if r, ok := c.said[rq.pod]; ok && r.degraded && rq.at.Sub(r.at) <= c.p.ReadyStale {
 		c.degraded++
 		return
 	}
 	c.pending[rq.pod] = append(c.pending[rq.pod], &failure{rq: rq, o: *o, at: at, ready: c.w.Ready(rq.pod)})
+}
+
+// reconnectingAt: a chaosd fault on pod healed before t, and no heartbeat key of the
+// pod written since that heal has been read (only where keys are read at all).
+func (c *RequestsAnswered) reconnectingAt(pod string, t time.Time) bool {
+	h, ok := c.healed[pod]
+	if !ok || h.After(t) || len(c.keyAt) == 0 {
+		return false
+	}
+	return c.keyAt[pod].Before(h)
 }
 
 // fail records a failed answer from a pod that did not say it was degraded.
@@ -299,9 +331,9 @@ func (c *RequestsAnswered) Finish(at time.Time) []Verdict {
 		}
 	}
 	clear(c.pending)
-	if n := c.canceled + c.notReady + c.nearFaults + c.refused + c.degraded; n > 0 {
-		c.t.note("not judged: %d answers cut short by chaosd, %d to pods not ready, %d near a fault (in one or within %s of its heal), %d refused (4xx), %d from pods that said they were degraded (NATS down)",
-			c.canceled, c.notReady, c.nearFaults, c.requestGrace(), c.refused, c.degraded)
+	if n := c.canceled + c.notReady + c.nearFaults + c.refused + c.degraded + c.reconnecting; n > 0 {
+		c.t.note("not judged: %d answers cut short by chaosd, %d to pods not ready, %d near a fault (in one or within %s of its heal), %d refused (4xx), %d from pods that said they were degraded (NATS down), %d from pods not yet back on NATS after a fault's heal (no heartbeat key written since)",
+			c.canceled, c.notReady, c.nearFaults, c.requestGrace(), c.refused, c.degraded, c.reconnecting)
 	}
 	c.t.notExercised("no start or attach answer was judged: %d sent, none answered 2xx or failed on a ready pod outside a fault; "+
 		"runs must flow while the pods are ready (--runs ≥ 1 with --workload=true for chaosd --fault; --rate for chaosd soak)", c.sent)

@@ -155,6 +155,41 @@ func TestRequestsAnswered(t *testing.T) {
 		st:       Fail,
 		mentions: []string{"mesh-3 answered attach r1 with 500"},
 	}, {
+		// The clean soak of CI: mesh-3 partitioned 8 s, healed; its NATS client finds
+		// its connection dead seconds later and answers 503 while it reconnects. Its
+		// heartbeat key has not been written since the heal: not judged.
+		name: "503 after a heal, before the pod's heartbeat key is back",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.at(1.2).heartbeats(true, map[string]float64{"mesh-1": 0.1, "mesh-2": 0.1, "mesh-3": 0.1})
+			h.at(2).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r0")
+			h.at(2.1).fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r0")
+			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r0")
+			h.readyAll(16)
+			h.at(16.1).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5})
+			h.op(1, history.OpAttach, "r1", "mesh-3", 16.5, 16.6, history.PhaseIndeterminate, 503, err503)
+			h.readyAll(17)
+			h.at(17.1).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5, "mesh-3": 0.2})
+			h.op(2, history.OpAttach, "r2", "mesh-3", 18, 18.1, history.PhaseOK, 0, "")
+		},
+		st:       Pass,
+		mentions: []string{"1 from pods not yet back on NATS after a fault's heal"},
+	}, {
+		name: "500 after a heal, once the pod's heartbeat key is back",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.at(1.2).heartbeats(true, map[string]float64{"mesh-1": 0.1, "mesh-2": 0.1, "mesh-3": 0.1})
+			h.at(2).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r0")
+			h.at(2.1).fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r0")
+			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r0")
+			h.readyAll(16)
+			h.at(16.1).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5, "mesh-3": 0.5})
+			h.op(1, history.OpAttach, "r1", "mesh-3", 16.5, 16.6, history.PhaseIndeterminate, 500, err500)
+			h.readyAll(17)
+		},
+		st:       Fail,
+		mentions: []string{"mesh-3 answered attach r1 with 500 at 12:00:16.600"},
+	}, {
 		name: "a killed pod: its readiness went stale",
 		build: func(h *hist) {
 			h.readyAll(1)
