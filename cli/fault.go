@@ -70,7 +70,8 @@ three; always one that is not the pod the run was started on); for the -owner fo
 of a run once k chunks are in its buffer, and late attaches open on the survivors
 while it is in effect. After the heal, once every run is decided, each decided
 run's buffer is still read about once a second for its settle window (--settle,
-workload.settle; auto: the hold plus the heartbeat TTL after the run's decision), so
+workload.settle; auto: the heartbeat TTL after the run's decision or the fault's
+heal, whichever is later), so
 that an owner which wakes and writes after a survivor finished its run is seen
 (no-write-after-end). Every invariant then judges the history (written to
 workload.history) and a verdict table is printed. --workload=false injects the bare

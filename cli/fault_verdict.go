@@ -181,9 +181,10 @@ func watchedLongEnough(c workload.Config, cfg config.Config) workload.Config {
 }
 
 // settleOf resolves workload.settle for a workload whose faults hold for holds (none:
-// no fault, chaosd bench): a duration as given; auto, the longest hold plus the
-// heartbeat TTL, long enough for a pod frozen or cut off for the hold to wake,
-// reconnect and write (none when no fault is held: nothing can wake).
+// no fault, chaosd bench): a duration as given; auto, the heartbeat TTL, counted from
+// a run's decision or from the heal of the fault in effect while it ran, if later
+// (workload.Workload.Fault): long enough for a pod frozen or cut off until the heal
+// to wake, reconnect and write. None when no fault is held (chaosd bench).
 func settleOf(cfg config.Config, log *zap.Logger, holds ...time.Duration) time.Duration {
 	s := cfg.Workload.Settle
 	switch {
@@ -193,10 +194,10 @@ func settleOf(cfg config.Config, log *zap.Logger, holds ...time.Duration) time.D
 	case len(holds) == 0:
 		return 0
 	}
-	hold, ttl := slices.Max(holds), cfg.Workload.HeartbeatTTL.Std()
-	log.Info("settle window: each decided run's buffer is read for writes after its end", zap.Duration("settle", hold+ttl),
-		zap.String("auto", fmt.Sprintf("the longest hold %s + heartbeat TTL %s", hold, ttl)))
-	return hold + ttl
+	ttl := cfg.Workload.HeartbeatTTL.Std()
+	log.Info("settle window: each decided run's buffer is read for writes after its end", zap.Duration("settle", ttl),
+		zap.String("auto", fmt.Sprintf("the heartbeat TTL %s after the run's decision or the fault's heal, whichever is later", ttl)))
+	return ttl
 }
 
 // specHold is how long a fault holds its pod: a fault that never heals holds none

@@ -9,20 +9,20 @@ import (
 	"github.com/chaosd/chaosd/config"
 )
 
-// workload.settle auto is the fault's hold plus the heartbeat TTL for a one-shot, the
-// longest scheduled hold plus the TTL for a soak, none for a bench; a duration given
-// is taken as it is.
+// workload.settle auto is the heartbeat TTL (counted from a run's decision or its
+// fault's heal, whichever is later) for a one-shot and a soak, none for a bench; a
+// duration given is taken as it is.
 func TestSettleAuto(t *testing.T) {
 	log := zap.NewNop()
 	for _, tc := range []struct {
 		target, fault, hold string
 		want                time.Duration
 	}{
-		{"bundled", "pause-owner", "", 28*time.Second + 6*time.Second},
-		{"bundled", "pause-owner", "10s", 10*time.Second + 6*time.Second},
+		{"bundled", "pause-owner", "", 6 * time.Second},
+		{"bundled", "pause-owner", "10s", 6 * time.Second},
 		{"bundled", "kill-owner", "never", 6 * time.Second},
-		{"mesh-2026-05", "partition-owner", "", 75*time.Second + 45*time.Second},
-		{"mesh-current", "pause-owner", "", 15*time.Second + 45*time.Second},
+		{"mesh-2026-05", "partition-owner", "", 45 * time.Second},
+		{"mesh-current", "pause-owner", "", 45 * time.Second},
 	} {
 		cfg, err := config.ForTarget(tc.target)
 		if err != nil {
@@ -47,8 +47,8 @@ func TestSettleAuto(t *testing.T) {
 	}
 	cfg.Soak.Faults = []config.SoakFault{{Kind: "kill", Schedule: "@every 1m", Target: "owner"}, {Kind: "rollout", Schedule: "@every 1h", Target: "all"}}
 	cfg.Faults.Kinds = map[string]config.Kind{"kill": {DownFor: &config.Hold{D: 40 * time.Second}}}
-	if got := settleOf(cfg, log, soakHolds(cfg)...); got != 46*time.Second {
-		t.Errorf("soak with kill held 40s and a rollout: settle %s, want the longest hold + TTL = 46s", got)
+	if got := settleOf(cfg, log, soakHolds(cfg)...); got != 6*time.Second {
+		t.Errorf("soak with kill held 40s and a rollout: settle %s, want the TTL = 6s", got)
 	}
 	if got := settleOf(cfg, log); got != 0 {
 		t.Errorf("no fault held (bench): settle %s, want none", got)

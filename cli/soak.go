@@ -36,9 +36,9 @@ pause, partition; rollout, which restarts every pod in turn, takes target all), 
 effect is skipped, never stacked; none fires during the warmup, a quiet window
 (soak.quiet) or the cooldown, which is the final quiet check: runs still flow, every
 fault is healed, every pod must be ready again. Each decided run's buffer is read
-for its settle window after its decision (--settle; auto: the longest hold of the
-scheduled kinds plus the heartbeat TTL), for writes after its end; the soak's end
-waits for the last windows.
+for its settle window after its decision, or after the heal of a fault in effect
+while it ran if later (--settle; auto: the heartbeat TTL), for writes after its end;
+the soak's end waits for the last windows.
 
 Every invariant judges each event as it is written. A violation is logged with its
 evidence and sent, deduplicated per invariant and cause, to the alert destinations

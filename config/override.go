@@ -43,7 +43,7 @@ var overrides = []Override{
 	{"runs", "CHAOSD_RUNS", "workload.runs", "runs in flight when the fault hits", setInt(func(c *Config) *int { return &c.Workload.Runs })},
 	{"watchers", "CHAOSD_WATCHERS", "workload.watchers", "pods that attach to each run late, besides its early watcher (0: every pod)", setInt(func(c *Config) *int { return &c.Workload.Watchers })},
 	{"probe-interval", "CHAOSD_PROBE_INTERVAL", "workload.probe_interval", "how often each run in flight is read from Postgres and NATS", setDuration(func(c *Config) *Duration { return &c.Workload.ProbeInterval })},
-	{"settle", "CHAOSD_SETTLE", "workload.settle", "after a run is decided, read its buffer this long for writes after its end: a duration (0: none) or auto (the fault's hold + the heartbeat TTL; a soak's longest hold + TTL)", setSettle},
+	{"settle", "CHAOSD_SETTLE", "workload.settle", "after a run is decided, read its buffer this long for writes after its end: a duration (0: none) or auto (the heartbeat TTL, from the decision or the fault's heal, whichever is later)", setSettle},
 	{"history", "CHAOSD_HISTORY", "workload.history", "history file (JSONL; default chaosd-<time>.jsonl in workload.history_dir)", func(c *Config, v string) error { c.Workload.History = v; return nil }},
 	{"history-dir", "CHAOSD_HISTORY_DIR", "workload.history_dir", "directory of the one-shot's default history files (default " + DefaultHistoryDir + "/<target key>)", func(c *Config, v string) error { c.Workload.HistoryDir = v; return nil }},
 	{"heartbeat-ttl", "CHAOSD_HEARTBEAT_TTL", "workload.heartbeat_ttl", "the cluster's heartbeat TTL (graces derive from it)", setDuration(func(c *Config) *Duration { return &c.Workload.HeartbeatTTL })},

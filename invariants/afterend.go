@@ -31,8 +31,18 @@ const NameNoWriteAfterEnd = "no-write-after-end"
 // chaosd fault healed shortly before the first late write), or the finding says the
 // history cannot say.
 //
-// Cases: decided runs whose buffer was read at or after decidedAt + settle with its
-// end sentinel there (passed), and decided runs with writes after the end (violated).
+// A mesh that purges a decided run's subject (mesh does at every terminal event; the
+// testbed keeps the sentinel) leaves no sentinel to compare with: there, once a reading
+// after the decision found the subject empty, every message read in it afterwards was
+// written after the end.
+//
+// The window starts at the decision or, if later, at the last heal of a chaosd fault
+// that was in effect while the run ran (a frozen owner writes only once it wakes),
+// and lasts the run's settle (auto: the heartbeat TTL).
+//
+// Cases: decided runs whose buffer was read at or after the window's end with its end
+// sentinel there, or with the subject empty after it had been purged at the end
+// (passed), and decided runs with writes after the end (violated).
 // Under fault: a chaosd fault was in effect at some time from the run's start to its
 // last reading. Not cases (notes): a run with no settle window (settle 0), or whose
 // window was cut short (chaosd stopped first), or whose buffer was purged or expired
@@ -58,6 +68,9 @@ type endRun struct {
 	started   time.Time // the start op
 	decidedAt time.Time // the World's, copied when seen: the dossier may be gone at Drop
 	sawDone   bool      // a reading showed the end sentinel
+	endSeq    uint64    // the sentinel's sequence, from a reading that ended with it
+	emptied   bool      // a reading after the decision found the subject empty (purged at the end)
+	sawAny    bool      // a reading found messages in the subject
 	late      *Finding  // the violation, from the reading with the most written after the end
 	lateAfter int       // that reading's messages after the end
 }
@@ -162,8 +175,23 @@ func (c *NoWriteAfterEnd) observeBuffer(e *history.Event) {
 	}
 	b := p.Buffer
 	st.sawDone = st.sawDone || b.Done
+	st.sawAny = st.sawAny || b.Messages > 0
+	if b.Done && b.AfterDone == 0 && b.Sentinels <= 1 && st.endSeq == 0 {
+		st.endSeq = b.LastSeq
+	}
 	if st.decidedAt.IsZero() || e.Time.Before(st.decidedAt) {
 		return // not decided yet: the run may still write (a resume after a takeover)
+	}
+	if !b.Done && b.Messages > 0 && (st.emptied || (st.endSeq > 0 && b.FirstSeq > st.endSeq)) {
+		// The subject was purged at the end (mesh purges a decided run's subject, the
+		// testbed up to its sentinel), and messages came after: every one of them was
+		// written after the end. JetStream's time of the first is not known here.
+		after := *b
+		after.AfterDone, after.FirstAfterDone = int(b.Messages), time.Time{}
+		b = &after
+	}
+	if b.Messages == 0 && st.sawAny {
+		st.emptied = true
 	}
 	if (b.AfterDone > 0 || b.Sentinels > 1) && (st.late == nil || b.AfterDone > st.lateAfter) {
 		f := c.finding(p.Run, st, r, b, e.Time)
@@ -179,6 +207,9 @@ func (c *NoWriteAfterEnd) observeBuffer(e *history.Event) {
 		c.t.fail(hit, *st.late)
 	case b.Done:
 		c.t.pass(hit)
+	case b.Messages == 0 && st.emptied:
+		// Purged at the end (or expired) and nothing written since: mesh's own way.
+		c.t.pass(hit)
 	case st.sawDone:
 		c.purged++
 	default:
@@ -186,10 +217,35 @@ func (c *NoWriteAfterEnd) observeBuffer(e *history.Event) {
 	}
 }
 
-// due reports whether a reading at at is the settle window's last: at or after the
-// decision + settle.
+// due reports whether a reading at at is the settle window's last: at or after
+// SettleFrom (the decision, or the last heal of a chaosd fault in effect while the
+// run ran, whichever is later) + settle; never while such a fault is in effect.
 func (c *NoWriteAfterEnd) due(st *endRun, at time.Time) bool {
-	return st.settle > 0 && !st.decidedAt.IsZero() && !at.Before(st.decidedAt.Add(st.settle))
+	if st.settle <= 0 || st.decidedAt.IsZero() {
+		return false
+	}
+	from, ok := c.settleFrom(st)
+	return ok && !at.Before(from.Add(st.settle))
+}
+
+// settleFrom is when a decided run's settle window starts: its decision, or the last
+// heal of a chaosd fault that was in effect at some time from its start to its
+// decision, if later (a frozen owner can write only once it wakes). false while such
+// a fault has not healed yet.
+func (c *NoWriteAfterEnd) settleFrom(st *endRun) (time.Time, bool) {
+	from := st.decidedAt
+	for _, f := range c.faults {
+		if f.from.After(st.decidedAt) || (!f.to.IsZero() && f.to.Before(st.started)) {
+			continue
+		}
+		if f.to.IsZero() {
+			return time.Time{}, false
+		}
+		if f.to.After(from) {
+			from = f.to
+		}
+	}
+	return from, true
 }
 
 // finding is the violation of a reading that shows writes after the end.

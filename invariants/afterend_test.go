@@ -77,14 +77,14 @@ func TestNoWriteAfterEnd(t *testing.T) {
 		name: "clean under a pause: the woken owner stops at its fence",
 		build: func(h *hist) {
 			pauseOwner(h)
-			endRunOn(h, dur(8*time.Second), 20, always(ended))
+			endRunOn(h, dur(8*time.Second), 23, always(ended))
 		},
 		st: Pass, checks: 1, under: 1,
 	}, {
 		name: "a late write after a pause",
 		build: func(h *hist) {
 			pauseOwner(h)
-			endRunOn(h, dur(8*time.Second), 20, func(s float64) (history.Buffer, string) {
+			endRunOn(h, dur(8*time.Second), 23, func(s float64) (history.Buffer, string) {
 				if s < 16 {
 					return ended, ""
 				}
@@ -130,7 +130,7 @@ func TestNoWriteAfterEnd(t *testing.T) {
 		st: Fail, checks: 1, under: 1,
 		mentions: []string{"Writer: the history cannot say which pod wrote it"},
 	}, {
-		name: "purged before the settle reading: no case",
+		name: "purged at the end, as mesh does, and nothing written since: a pass",
 		build: func(h *hist) {
 			endRunOn(h, dur(8*time.Second), 20, func(s float64) (history.Buffer, string) {
 				if s < 17 {
@@ -139,11 +139,34 @@ func TestNoWriteAfterEnd(t *testing.T) {
 				return history.Buffer{}, ""
 			})
 		},
-		st:       NotExercised,
-		mentions: []string{"(1 decided: 0 with settle 0, 0 cut short by chaosd's stop, 1 purged or expired, 0 never showed the sentinel, 0 not recorded)"},
+		st: Pass, checks: 1,
 	}, {
-		name:     "never showed the sentinel: no case",
-		build:    func(h *hist) { endRunOn(h, dur(8*time.Second), 20, always(history.Buffer{})) },
+		name: "purged at the end, sentinel never read, and a woken owner writes after: a violation",
+		build: func(h *hist) {
+			pauseOwner(h)
+			endRunOn(h, dur(8*time.Second), 23, func(s float64) (history.Buffer, string) {
+				switch {
+				case s < 16:
+					return history.Buffer{}, ""
+				}
+				return history.Buffer{Messages: 4, FirstSeq: 31, LastSeq: 34, TextDeltas: 3}, ""
+			})
+		},
+		st: Fail, checks: 1, under: 1,
+		mentions: []string{"run r1: 4 messages after its end sentinel", "read at 12:00:16.000 (seq 31-34)"},
+	}, {
+		name: "the window waits for the heal: a reading at decision + settle before heal + settle is not the last",
+		build: func(h *hist) {
+			pauseOwner(h) // healed at 15 s; decided at 12 s; settle 4 s: due at 19 s, not 16 s
+			endRunOn(h, dur(4*time.Second), 17, always(ended))
+		},
+		st:       NotExercised,
+		mentions: []string{"1 cut short by chaosd's stop"},
+	}, {
+		name: "never showed the sentinel, never purged: no case",
+		build: func(h *hist) {
+			endRunOn(h, dur(8*time.Second), 20, always(history.Buffer{Messages: 22, FirstSeq: 1, LastSeq: 22, TextDeltas: 20}))
+		},
 		st:       NotExercised,
 		mentions: []string{"0 purged or expired, 1 never showed the sentinel"},
 	}, {

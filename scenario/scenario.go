@@ -111,10 +111,12 @@ func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *R
 	}
 	res.Owner = owner
 	d.Log.Info("injecting", zap.String("run", victim.ID), zap.String("owner", owner))
+	healed := wl.Fault() // the runs' settle windows start no earlier than the heal
 	res.FaultErr = d.Faulter.Fault(ctx, owner, victim.ID, rec, func(pod string) {
 		res.InjectedAt, res.Hit = time.Now(), pod
 		AttachSurvivors(ctx, wl, pod, d.Log)
 	})
+	healed()
 	healedAt := time.Now()
 	wl.WaitDecided()
 	WaitAllReady(ctx, wl, cfg.RecoverWait)

@@ -351,10 +351,12 @@ func (s *soak) fire(ctx context.Context, kind string, scheduled time.Time) error
 	// The fault is held for its whole hold even if the schedule's window closes
 	// meanwhile (the cooldown begins): only a signal cuts it short. The cooldown
 	// should outlast the longest hold.
+	healed := s.d.Workload.Fault() // the runs' settle windows start no earlier than the heal
 	err := s.d.Faulters[kind].Fault(s.ctx, owner, run, s.d.Live, func(pod string) {
 		s.setActive(kind + " " + pod)
 		scenario.AttachSurvivors(s.ctx, s.d.Workload, pod, log)
 	})
+	healed()
 	s.setActive("")
 	if err != nil {
 		s.count(func(f *FaultStats) { f.Failed++ })

@@ -425,7 +425,8 @@ func (r *Run) reattach(ctx context.Context, lost Pod) {
 const settleEvery = time.Second
 
 // settleWindow reads the decided run's buffer about once a second until its settle
-// window is over (r.settle after the reading that decided it), the last reading at
+// window is over (r.settle after the reading that decided it, or after the heal of
+// the last fault in effect while the run ran if later: Workload.Fault), the last reading at
 // or after that deadline, and records each reading as sample does: a frozen or
 // cut-off owner that wakes after a survivor finished the run, and writes on, shows
 // as messages after the end sentinel (no-write-after-end). When ctx ends first
@@ -438,11 +439,19 @@ func (r *Run) settleWindow(ctx context.Context) {
 	if r.settle <= 0 || decided.IsZero() {
 		return
 	}
-	until := decided.Add(r.settle)
 	t := time.NewTimer(settleEvery)
 	defer t.Stop()
 	for {
-		if wait := min(time.Until(until), settleEvery); wait > 0 {
+		// The window runs from the decision, or from the heal of a fault that was in
+		// effect while the run ran if later; while such a fault is in effect it has
+		// no end yet.
+		from, known := r.w.settleFrom(r.started, decided)
+		until := from.Add(r.settle)
+		wait := settleEvery
+		if known {
+			wait = min(time.Until(until), settleEvery)
+		}
+		if wait > 0 {
 			t.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -456,7 +465,7 @@ func (r *Run) settleWindow(ctx context.Context) {
 			return // cut short: not a reading
 		}
 		r.w.record(history.ProbeEvent(history.BufferProbe(r.ID, r.Thread, buf, err), at))
-		if !at.Before(until) {
+		if from, known := r.w.settleFrom(r.started, decided); known && !at.Before(from.Add(r.settle)) {
 			return
 		}
 	}

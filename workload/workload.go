@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,8 +56,10 @@ type Config struct {
 	Replies bool
 	// Settle is each run's settle window: once the run is decided (Postgres said
 	// completed or failed), its buffer is still read about once a second until this
-	// long after the reading that decided it, so that what a frozen or cut-off owner
-	// writes after the end, once it wakes, is seen (no-write-after-end). 0: none.
+	// long after the reading that decided it or, if later, after the heal of the last
+	// fault (Workload.Fault) that was in effect while the run ran, so that what a
+	// frozen or cut-off owner writes after the end, once it wakes, is seen
+	// (no-write-after-end). 0: none.
 	Settle time.Duration
 }
 
@@ -128,6 +131,7 @@ type Workload struct {
 	wg      sync.WaitGroup // every run until it is decided and its settle window is over
 	decided sync.WaitGroup // every run until it is decided
 	mu      sync.Mutex
+	faults  []*faultSpan // Fault's, for the settle windows
 	live    map[string]*Run
 	stats   Stats
 
@@ -286,4 +290,50 @@ func (w *Workload) record(e history.Event) {
 	if _, err := w.deps.Recorder.Append(e); err != nil {
 		w.log.Error("history write failed", zap.Error(err))
 	}
+}
+
+// faultSpan is a fault from Fault's call to its heal (to zero until then).
+type faultSpan struct{ from, to time.Time }
+
+// Fault tells the workload that a fault is in effect from now until healed is called
+// (once it is healed, or given up): the settle window of a run that ran meanwhile
+// starts no earlier than the heal, since a frozen or cut-off owner can write into
+// the run's buffer only once it wakes. The one-shot and the soak call it around
+// every fault.
+func (w *Workload) Fault() (healed func()) {
+	f := &faultSpan{from: time.Now()}
+	w.mu.Lock()
+	// Forget faults healed long ago: no settle window reaches back that far.
+	w.faults = slices.DeleteFunc(w.faults, func(o *faultSpan) bool { return !o.to.IsZero() && time.Since(o.to) > time.Hour })
+	w.faults = append(w.faults, f)
+	w.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.mu.Lock()
+			f.to = time.Now()
+			w.mu.Unlock()
+		})
+	}
+}
+
+// settleFrom is when the settle window of a run that ran from started to decided
+// begins: decided, or the heal of the last fault in effect meanwhile if later; false
+// while such a fault is still in effect.
+func (w *Workload) settleFrom(started, decided time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	from := decided
+	for _, f := range w.faults {
+		if f.from.After(decided) || (!f.to.IsZero() && f.to.Before(started)) {
+			continue
+		}
+		if f.to.IsZero() {
+			return time.Time{}, false
+		}
+		if f.to.After(from) {
+			from = f.to
+		}
+	}
+	return from, true
 }
