@@ -425,10 +425,9 @@ func (c *NoWriteAfterEnd) Finish(time.Time) []Verdict {
 		c.t.notExercised("not recorded: this history's runs record no settle window (it was written before chaosd had one), so writes after a run's end " +
 			"were never looked for; run chaosd again (--settle=auto, the default) to judge them")
 	default:
-		c.t.notExercised("no decided run was read at the end of its settle window with its end sentinel in the buffer (%d decided: %d with settle 0, %d cut short by chaosd's stop, "+
-			"%d purged or expired, %d never showed the sentinel, %d not recorded): give the runs a settle window (--settle=auto, the default: the fault's hold "+
-			"+ the heartbeat TTL; or a duration) and let chaosd run to its end (a one-shot and a soak wait for the windows); a mesh that purges a run's buffer "+
-			"when it ends leaves no sentinel to read after it", decided, c.off, c.cutShort, c.purged, c.neverDone, c.unrecorded)
+		c.t.notExercised("no decided run was read at the end of its settle window with its end sentinel in the buffer, or its subject purged at the end (%d decided: %d with settle 0, %d cut short by chaosd's stop, "+
+			"%d purged or expired, %d never showed the sentinel, %d not recorded): give the runs a settle window (--settle=auto, the default: the heartbeat "+
+			"TTL after the decision or the fault's heal; or a duration) and let chaosd run to its end (a one-shot and a soak wait for the windows)", decided, c.off, c.cutShort, c.purged, c.neverDone, c.unrecorded)
 	}
 	return []Verdict{c.t.verdict()}
 }
