@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // Pause freezes a container with the cgroup freezer (docker pause) and unpauses it.
@@ -46,6 +48,7 @@ func (p *Pause) Plan(_ context.Context, m Member, s Spec) (Plan, error) {
 
 // Inject implements Fault.
 func (p *Pause) Inject(ctx context.Context, pl Plan) (Effect, error) {
+	p.betweenProbes(ctx, pl.Target.ID)
 	if err := p.c.ContainerPause(ctx, pl.Target.ID); err != nil {
 		return Effect{}, fmt.Errorf("pause %s: %w", pl.Target.Name, err)
 	}
@@ -59,6 +62,53 @@ func (p *Pause) Inject(ctx context.Context, pl Plan) (Effect, error) {
 		return ci.State.Paused, "state " + ci.State.Status, nil
 	})
 	return e, err
+}
+
+// betweenProbes waits, for a container with a Docker health check, until a probe has
+// just ended, so that the pause does not freeze a probe's exec half way. Docker then
+// waits for that exec, which cannot end while the container is frozen, and every later
+// call on the container (inspect, unpause, kill) hangs: the pause can be neither
+// confirmed nor undone (seen with the stand-in's 2 s health checks on a loaded host;
+// thawing the cgroup by hand released Docker). A probe that ended less than half an
+// interval ago leaves about half an interval before the next. It waits at most two
+// intervals and a second; without a health check, or when Docker's answer does not
+// say, it returns at once.
+func (p *Pause) betweenProbes(ctx context.Context, id string) {
+	ci, err := inspect(ctx, p.c, id)
+	if err != nil || ci.Config == nil || ci.Config.Healthcheck == nil || ci.State == nil || ci.State.Health == nil {
+		return
+	}
+	hc := ci.Config.Healthcheck
+	if len(hc.Test) > 0 && hc.Test[0] == "NONE" {
+		return
+	}
+	interval := hc.Interval
+	if interval <= 0 {
+		interval = 30 * time.Second // Docker's default
+	}
+	deadline := time.Now().Add(2*interval + time.Second)
+	for {
+		if end := lastProbeEnd(ci); !end.IsZero() && time.Since(end) < interval/2 {
+			return
+		}
+		if !time.Now().Before(deadline) || sleep(ctx, 50*time.Millisecond) != nil {
+			return
+		}
+		if ci, err = inspect(ctx, p.c, id); err != nil || ci.State == nil || ci.State.Health == nil {
+			return
+		}
+	}
+}
+
+// lastProbeEnd is when the container's last health probe ended (zero: none yet).
+func lastProbeEnd(ci container.InspectResponse) time.Time {
+	var last time.Time
+	for _, r := range ci.State.Health.Log {
+		if r != nil && r.End.After(last) {
+			last = r.End
+		}
+	}
+	return last
 }
 
 // Heal implements Fault: unpause a paused container; a running one needs nothing; a

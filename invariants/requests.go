@@ -29,10 +29,11 @@ const NameRequestsAnswered = "requests-answered"
 // answered before the history ended.
 // Cases: every 2xx answer (under fault: in flight near a fault, as above) and every
 // failed answer judged.
-// Nor a failure from a pod that a fault hit and whose heartbeat key has not been
-// written since that fault's heal: its NATS client has not yet found out that its
-// connection died during the fault and reconnected (a client notices only at its next
-// ping or write, seconds after the heal), so it answers 503 for a moment, honestly.
+// Nor a 503 (unavailable: a pod's own word that it cannot serve for now) from a pod
+// that a fault hit and whose heartbeat key has not been written since that fault's
+// heal: its NATS client has not yet found out that its connection died during the
+// fault and reconnected (a client notices only at its next ping or write, seconds
+// after the heal). A 500, a reset or a timeout then is judged.
 // Where the history has no heartbeat readings (a mesh without the bucket), the grace
 // alone applies. A pod that never writes its key again is heartbeat-bucket's finding.
 // Nor a failure from a pod that said it was degraded: its readiness reading just before
@@ -244,7 +245,7 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 		c.notReady++
 		return
 	}
-	if c.reconnectingAt(rq.pod, rq.at) {
+	if o.Status == 503 && c.reconnectingAt(rq.pod, rq.at) {
 		c.reconnecting++
 		return
 	}

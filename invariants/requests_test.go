@@ -175,6 +175,21 @@ func TestRequestsAnswered(t *testing.T) {
 		st:       Pass,
 		mentions: []string{"1 from pods not yet back on NATS after a fault's heal"},
 	}, {
+		name: "500 after a heal, before the pod's heartbeat key is back: judged (only a 503 says unavailable)",
+		build: func(h *hist) {
+			h.readyAll(1)
+			h.at(1.2).heartbeats(true, map[string]float64{"mesh-1": 0.1, "mesh-2": 0.1, "mesh-3": 0.1})
+			h.at(2).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r0")
+			h.at(2.1).fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r0")
+			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r0")
+			h.readyAll(16)
+			h.at(16.1).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5})
+			h.op(1, history.OpAttach, "r1", "mesh-3", 16.5, 16.6, history.PhaseIndeterminate, 500, err500)
+			h.readyAll(17)
+		},
+		st:       Fail,
+		mentions: []string{"mesh-3 answered attach r1 with 500 at 12:00:16.600"},
+	}, {
 		name: "500 after a heal, once the pod's heartbeat key is back",
 		build: func(h *hist) {
 			h.readyAll(1)
