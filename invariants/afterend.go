@@ -109,17 +109,8 @@ func (c *NoWriteAfterEnd) Observe(e *history.Event) {
 }
 
 func (c *NoWriteAfterEnd) observeFault(e *history.Event) {
-	h := e.Fault
-	at := h.At
-	if at.IsZero() {
-		at = e.Time
-	}
-	s := c.faults[h.ID]
-	if s == nil {
-		s = &faultSpan{from: at}
-		c.faults[h.ID] = s
-	}
-	switch h.Phase {
+	s, at := spanOf(c.faults, e)
+	switch e.Fault.Phase {
 	case history.FaultHealed, history.FaultHealUnknown, history.FaultInjectFailed:
 		s.to = at
 	}

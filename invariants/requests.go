@@ -178,17 +178,24 @@ func (c *RequestsAnswered) observeReading(pod string, r reading) {
 	}
 }
 
-func (c *RequestsAnswered) observeFault(e *history.Event) {
-	h := e.Fault
-	at := h.At
+// spanOf is the span of the fault e belongs to in spans (made at e's time when it is
+// the fault's first event), and the time e says the phase happened.
+func spanOf(spans map[string]*faultSpan, e *history.Event) (*faultSpan, time.Time) {
+	at := e.Fault.At
 	if at.IsZero() {
 		at = e.Time
 	}
-	s := c.windows[h.ID]
+	s := spans[e.Fault.ID]
 	if s == nil {
 		s = &faultSpan{from: at}
-		c.windows[h.ID] = s
+		spans[e.Fault.ID] = s
 	}
+	return s, at
+}
+
+func (c *RequestsAnswered) observeFault(e *history.Event) {
+	h := e.Fault
+	s, at := spanOf(c.windows, e)
 	switch h.Phase {
 	case history.FaultHealed, history.FaultInjectFailed:
 		s.to = at

@@ -30,6 +30,16 @@ func (h *hist) readyAll(s float64) *hist {
 	return h
 }
 
+// partitionHealed: every pod ready with its key at 1 s, mesh-3 partitioned from 2 s,
+// healed at 10 s.
+func partitionHealed(h *hist) {
+	h.readyAll(1)
+	h.at(1.2).heartbeats(true, map[string]float64{"mesh-1": 0.1, "mesh-2": 0.1, "mesh-3": 0.1})
+	h.at(2).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r0")
+	h.at(2.1).fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r0")
+	h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r0")
+}
+
 func TestRequestsAnswered(t *testing.T) {
 	const err500 = "GET http://127.0.0.1:13002/api/attach/t-r1: 500 stream subscriber gone since the NATS disconnect"
 	const err503 = "GET http://127.0.0.1:13003/api/attach/t-r1: 503 stream buffer unavailable: not connected to NATS"
@@ -160,11 +170,7 @@ func TestRequestsAnswered(t *testing.T) {
 		// heartbeat key has not been written since the heal: not judged.
 		name: "503 after a heal, before the pod's heartbeat key is back",
 		build: func(h *hist) {
-			h.readyAll(1)
-			h.at(1.2).heartbeats(true, map[string]float64{"mesh-1": 0.1, "mesh-2": 0.1, "mesh-3": 0.1})
-			h.at(2).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r0")
-			h.at(2.1).fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r0")
-			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r0")
+			partitionHealed(h)
 			h.readyAll(16)
 			h.at(16.1).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5})
 			h.op(1, history.OpAttach, "r1", "mesh-3", 16.5, 16.6, history.PhaseIndeterminate, 503, err503)
@@ -177,11 +183,7 @@ func TestRequestsAnswered(t *testing.T) {
 	}, {
 		name: "500 after a heal, before the pod's heartbeat key is back: judged (only a 503 says unavailable)",
 		build: func(h *hist) {
-			h.readyAll(1)
-			h.at(1.2).heartbeats(true, map[string]float64{"mesh-1": 0.1, "mesh-2": 0.1, "mesh-3": 0.1})
-			h.at(2).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r0")
-			h.at(2.1).fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r0")
-			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r0")
+			partitionHealed(h)
 			h.readyAll(16)
 			h.at(16.1).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5})
 			h.op(1, history.OpAttach, "r1", "mesh-3", 16.5, 16.6, history.PhaseIndeterminate, 500, err500)
@@ -192,11 +194,7 @@ func TestRequestsAnswered(t *testing.T) {
 	}, {
 		name: "500 after a heal, once the pod's heartbeat key is back",
 		build: func(h *hist) {
-			h.readyAll(1)
-			h.at(1.2).heartbeats(true, map[string]float64{"mesh-1": 0.1, "mesh-2": 0.1, "mesh-3": 0.1})
-			h.at(2).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r0")
-			h.at(2.1).fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r0")
-			h.at(10).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r0")
+			partitionHealed(h)
 			h.readyAll(16)
 			h.at(16.1).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5, "mesh-3": 0.5})
 			h.op(1, history.OpAttach, "r1", "mesh-3", 16.5, 16.6, history.PhaseIndeterminate, 500, err500)

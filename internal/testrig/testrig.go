@@ -115,20 +115,26 @@ func (k *KillFaulter) Fault(ctx context.Context, pod, run string, rec workload.R
 		return errors.New("KillFaulter: owner faults only")
 	}
 	f := history.Fault{ID: fmt.Sprintf("f%d", k.n.Add(1)), Kind: history.KindKill, Pod: pod, Target: "owner", Run: run, DownFor: history.Duration(k.DownFor)}
+	playFault(ctx, rec, f, k.DownFor, func() { k.Cluster.Kill(pod) }, func() { k.Cluster.Restart(pod) }, onInjected)
+	return nil
+}
+
+// playFault records f's intent, injects, records the injection, calls onInjected,
+// holds for hold (or until ctx ends), heals and records the heal, as the ledger does.
+func playFault(ctx context.Context, rec workload.Recorder, f history.Fault, hold time.Duration, inject, heal func(), onInjected func(string)) {
 	f.Phase, f.At = history.FaultIntent, time.Now()
 	_, _ = rec.Append(history.FaultEvent(f))
-	k.Cluster.Kill(pod)
+	inject()
 	f.Phase, f.At = history.FaultInjected, time.Now()
 	_, _ = rec.Append(history.FaultEvent(f))
-	onInjected(pod)
+	onInjected(f.Pod)
 	select {
 	case <-ctx.Done():
-	case <-time.After(k.DownFor):
+	case <-time.After(hold):
 	}
-	k.Cluster.Restart(pod)
+	heal()
 	f.Phase, f.At = history.FaultHealed, time.Now()
 	_, _ = rec.Append(history.FaultEvent(f))
-	return nil
 }
 
 // PauseFaulter pauses a pod in-process (testcluster.Cluster.Pause: its publishes,
@@ -147,19 +153,7 @@ func (p *PauseFaulter) Fault(ctx context.Context, pod, run string, rec workload.
 		return errors.New("PauseFaulter: owner faults only")
 	}
 	f := history.Fault{ID: fmt.Sprintf("p%d", p.n.Add(1)), Kind: history.KindPause, Pod: pod, Target: "owner", Run: run}
-	f.Phase, f.At = history.FaultIntent, time.Now()
-	_, _ = rec.Append(history.FaultEvent(f))
-	p.Cluster.Pause(pod)
-	f.Phase, f.At = history.FaultInjected, time.Now()
-	_, _ = rec.Append(history.FaultEvent(f))
-	onInjected(pod)
-	select {
-	case <-ctx.Done():
-	case <-time.After(p.Hold):
-	}
-	p.Cluster.Unpause(pod)
-	f.Phase, f.At = history.FaultHealed, time.Now()
-	_, _ = rec.Append(history.FaultEvent(f))
+	playFault(ctx, rec, f, p.Hold, func() { p.Cluster.Pause(pod) }, func() { p.Cluster.Unpause(pod) }, onInjected)
 	return nil
 }
 
