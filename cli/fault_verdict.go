@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"go.uber.org/zap"
 
 	"github.com/chaosd/chaosd/config"
@@ -305,8 +306,41 @@ func watchIntoHistory(ctx context.Context, env *faultEnv, rec workload.Recorder,
 		}
 		_, _ = rec.Append(history.DockerEvent(d))
 	})
+	for _, d := range runningSince(ctx, env.docker, members, log) {
+		if _, err := rec.Append(history.DockerEvent(d)); err != nil {
+			return ev, err
+		}
+	}
 	_, err = rec.Append(history.DockerEvent(history.Docker{Action: history.DockerWatchStart, At: time.Now()}))
 	return ev, err
+}
+
+// runningSince is the running snapshot of the pods under test (not infra, not
+// skipped) that run or are paused as the watch starts: one event each, at the time
+// its container started. heartbeat-bucket judges a pod's key from it (a pod that ran
+// long before chaosd must have its key at the first reading). A pod that cannot be
+// inspected is logged and left out: its key is then judged from its first ready
+// reading, as before.
+func runningSince(ctx context.Context, c interface {
+	ContainerInspect(context.Context, string) (container.InspectResponse, error)
+}, members []faults.Member, log *zap.Logger) []history.Docker {
+	var out []history.Docker
+	for _, m := range members {
+		if m.Infra || m.Skipped || (m.State != "running" && m.State != "paused") {
+			continue
+		}
+		ci, err := c.ContainerInspect(ctx, m.ID)
+		var at time.Time
+		if err == nil && ci.State != nil {
+			at, err = time.Parse(time.RFC3339Nano, ci.State.StartedAt)
+		}
+		if err != nil || at.IsZero() {
+			log.Warn("container start time unknown: its heartbeat key is judged from its first ready reading", zap.String("pod", m.Pod), zap.Error(err))
+			continue
+		}
+		out = append(out, history.Docker{Action: history.DockerRunning, Container: m.ID, Pod: m.Pod, At: at})
+	}
+	return out
 }
 
 // dockerFaulter runs one fault through the injector, for the scenario.

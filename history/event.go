@@ -223,6 +223,10 @@ const (
 	DockerStop       = "stop"
 	DockerWatchError = "watch-error" // the event stream broke: events may be missing
 	DockerWatchStart = "watch-start" // the event stream is live from At: deaths from then on are seen
+	// DockerRunning is a snapshot taken as the watch starts, one per pod that runs:
+	// At is the time its container started (Docker's State.StartedAt), before chaosd
+	// watched. Absent in older histories.
+	DockerRunning = "running"
 )
 
 // Docker is one container event.

@@ -14,7 +14,9 @@ import (
 // The cluster is up when some pod's last readiness reading (not older than
 // ReadyStale) said ready. On each heartbeat reading taken while it is up: the bucket
 // must exist; each pod ready for at least KeyGrace (it writes its key on start and
-// every HeartbeatInterval), and not under a fault in the last KeyGrace (a pod cut
+// every HeartbeatInterval; ready since its container's start + BootTime + Slack when
+// that is earlier than chaosd's first ready reading: keyDue), and not under a fault
+// in the last KeyGrace (a pod cut
 // off from NATS stays ready but cannot refresh its key), must have a key younger
 // than HeartbeatTTL. A streak of
 // bad readings is one violation (per pod for keys: a reading that starts the streak
@@ -98,7 +100,7 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 	}
 	var problems, pods []string
 	for _, pod := range ready {
-		since := c.w.pods[pod].readySince
+		since, why := c.keyDue(pod)
 		if at.Sub(since) < c.p.KeyGrace || c.w.FaultOn(pod, at.Add(-c.p.KeyGrace), at) != nil {
 			continue // just started, or faulted lately (e.g. cut off from NATS, still ready)
 		}
@@ -106,7 +108,7 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 		var problem string
 		switch {
 		case !ok:
-			problem = fmt.Sprintf("ready pod %s (ready since %s) has no heartbeat key", pod, clock(since))
+			problem = fmt.Sprintf("ready pod %s (%s) has no heartbeat key", pod, why)
 		case age >= c.p.HeartbeatTTL:
 			problem = fmt.Sprintf("ready pod %s has a heartbeat key %s old, not fresher than the TTL %s", pod, age.Round(time.Millisecond), c.p.HeartbeatTTL)
 		}
@@ -124,6 +126,27 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 		return
 	}
 	c.t.fail(uf, Finding{At: at, Pods: pods, Message: strings.Join(problems, "; "), Details: []string{c.w.Heartbeat()}})
+}
+
+// keyDue returns when a ready pod counts as up for its key (its key is due KeyGrace
+// later), and why, for the finding. That is the first ready reading of its current
+// streak, or, when earlier, its container's start plus BootTime and Slack: a pod that
+// ran long before chaosd watched it must have its key at the first reading, not
+// KeyGrace after chaosd first saw it ready. The container's start comes from the
+// running snapshot taken as the Docker watch starts, or a later start event; with
+// either unknown (an older history, no Docker watch, BootTime 0) only the ready
+// streak counts.
+func (c *HeartbeatBucket) keyDue(pod string) (time.Time, string) {
+	p := c.w.pods[pod]
+	since, why := p.readySince, "ready since "+clock(p.readySince)
+	if p.startedAt.IsZero() || c.p.BootTime <= 0 {
+		return since, why
+	}
+	if up := p.startedAt.Add(c.p.BootTime + c.p.Slack); up.Before(since) {
+		return up, fmt.Sprintf("container started %s, so expected ready by %s (boot time %s + slack %s), first seen ready %s",
+			clock(p.startedAt), clock(up), c.p.BootTime, c.p.Slack, clock(p.readySince))
+	}
+	return since, why
 }
 
 // Finish implements Checker.

@@ -230,6 +230,7 @@ type pod struct {
 	ready      bool
 	readyAt    time.Time // the last readiness reading
 	readySince time.Time // first ready reading of the current ready streak
+	startedAt  time.Time // its container's last start (a running snapshot or a start event); zero: unknown
 	readyNote  string    // the last reading, for diagnoses
 }
 
@@ -388,7 +389,12 @@ func (w *World) observeDocker(d *history.Docker) {
 			exit = d.ExitCode
 		}
 		w.podDown(name, at, why, cause, exit)
+	case history.DockerRunning:
+		w.pod(name).startedAt = at
 	case history.DockerStart, history.DockerUnpause:
+		if d.Action == history.DockerStart {
+			w.pod(name).startedAt = at
+		}
 		if f := w.faultOf(d); f != nil && f.Kind == history.KindRollout && d.Action == history.DockerStart {
 			f.stepAt = at
 		}
