@@ -8,7 +8,8 @@ import (
 	"github.com/chaosd/chaosd/history"
 )
 
-// PodRecovers: after a heal, the pod is ready again within RecoverDeadline.
+// PodRecovers: after a heal, the pod is ready again within RecoverDeadline, and
+// serves again: readiness that says ok while the pod fails is not a recovery.
 //
 // Each confirmed heal opens a wait, closed by the pod's first ready reading at or
 // after the heal: in time it passes, late it fails. A rollout restarts each pod the
@@ -19,11 +20,28 @@ import (
 // read. Cases: the waits judged, and the heals that could not be confirmed (always
 // under fault: heals and rollouts are chaosd's faults). Unknown also: a heal that
 // could not be confirmed (heal-unknown), and a wait still open when the history ended.
+//
+// Serving: a pod ready again in time is then judged on the run starts and attaches
+// sent to it from that ready reading on (the one-shot starts one run there, posted to
+// it and watched from it, once every pod is ready again). The first one answered 2xx
+// passes the case. Failures (a 5xx, a reset, a timeout; a 4xx is mesh saying no, a
+// request chaosd cut short says nothing) within RecoverDeadline of the ready reading
+// are the pod still reconnecting (its NATS client finds its dead connection only at
+// its next ping) and decide nothing yet; if no request succeeded by then, the next
+// answer decides: 2xx passes ("served again only at ..."), a failure fails, naming
+// the pod, the route, the status and an excerpt, and the readiness that said ok
+// meanwhile. A case where no request reached the pod in the window passes on
+// readiness alone (counted in a note); one with failures only when the history ended
+// is unknown.
 type PodRecovers struct {
 	w     *World
 	p     Params
 	t     tally
 	waits []*recoverWait
+	serve []*serveWait
+	sent  map[uint64]sentOp // start and attach ops in flight to a pod with a serve wait
+
+	readinessOnly int // cases passed on readiness alone (no request to the pod in the window)
 
 	faults map[string]string // fault id -> its latest phase, until healed (for the note)
 }
@@ -40,8 +58,26 @@ type recoverWait struct {
 	last     string // the last of them
 }
 
+// serveWait: a pod ready again after a heal, until a request to it is answered 2xx.
+type serveWait struct {
+	f        *fault
+	pod      string
+	readyAt  time.Time // its first ready reading after the heal
+	deadline time.Time // readyAt + RecoverDeadline: failures until then decide nothing
+	fails    []string  // failed answers, oldest first (the first few)
+	failed   int
+	sent, ok map[string]bool // route (start, attach) -> sent since readyAt; answered 2xx
+	okAt     time.Time       // the last request answered 2xx was sent
+	late     bool            // past the deadline with failures only: the next answer decides
+}
+
+type sentOp struct {
+	route, pod string
+	at         time.Time
+}
+
 func newPodRecovers(w *World, p Params) *PodRecovers {
-	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}}
+	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}, sent: map[uint64]sentOp{}}
 }
 
 // Name implements Checker.
@@ -56,8 +92,102 @@ func (c *PodRecovers) Observe(e *history.Event) {
 		c.observeReady(e)
 	case e.Type == history.TypeDocker && e.Docker.Action == history.DockerDie:
 		c.observeDeath(e)
+	case e.Type == history.TypeOp && (e.Op.Name == history.OpStartRun || e.Op.Name == history.OpAttach):
+		c.observeOp(e)
 	}
 	c.judgeDue(c.w.Now())
+	if c.w.Ended() {
+		c.endServe(c.w.Now())
+	}
+}
+
+// observeOp follows the starts and attaches sent to a pod with a serve wait.
+func (c *PodRecovers) observeOp(e *history.Event) {
+	o := e.Op
+	if o.Phase == history.PhaseInvoke {
+		for _, sw := range c.serve {
+			if sw.pod == o.Pod && !e.Time.Before(sw.readyAt) {
+				c.sent[o.ID] = sentOp{route: routeName(o.Name), pod: o.Pod, at: e.Time}
+				return
+			}
+		}
+		return
+	}
+	rq, ok := c.sent[o.ID]
+	if !ok {
+		return
+	}
+	delete(c.sent, o.ID)
+	failed := o.Phase != history.PhaseOK
+	if failed && ((o.Phase == history.PhaseFailed && o.Status < 500) || (o.Status == 0 && strings.Contains(o.Err, "context canceled"))) {
+		return // mesh said no (4xx), or chaosd cut the request short: neither says the pod fails
+	}
+	kept := c.serve[:0]
+	for _, sw := range c.serve {
+		if sw.pod != rq.pod || rq.at.Before(sw.readyAt) {
+			kept = append(kept, sw)
+			continue
+		}
+		sw.sent[rq.route] = true
+		if !failed {
+			sw.ok[rq.route], sw.okAt = true, rq.at
+			// Both routes served: decided. One only: the other may yet fail (a start
+			// is answered by Postgres, an attach needs the stream buffer), so the
+			// window's end decides, unless the window is over.
+			if !(sw.ok["start"] && sw.ok["attach"]) && !sw.late {
+				kept = append(kept, sw)
+				continue
+			}
+			if !sw.serves() {
+				kept = append(kept, sw)
+				continue
+			}
+			c.served(sw, sw.okAt)
+			continue
+		}
+		answer := "no answer"
+		if o.Status != 0 {
+			answer = fmt.Sprintf("%d", o.Status)
+		}
+		sw.fails, sw.failed = appendFail(sw.fails, fmt.Sprintf("%s answered %s at %s (%s)", rq.route, answer, clock(rq.at), excerpt(o.Err, 80))), sw.failed+1
+		if sw.ok[rq.route] || (!sw.late && rq.at.Before(sw.deadline)) {
+			kept = append(kept, sw) // a route that served already, or the pod may still be reconnecting
+			continue
+		}
+		c.t.fail(true, Finding{At: e.Time, Pods: []string{sw.pod}, Message: fmt.Sprintf(
+			"%s says ready but does not serve: ready again at %s after %s, its readiness says %s, yet %s since, none answered 2xx on %s (the last sent %s after it said ready): %s",
+			sw.pod, clock(sw.readyAt), sw.f, c.w.pod(sw.pod).readyNote, plural(sw.failed, "failed request"), rq.route,
+			rq.at.Sub(sw.readyAt).Round(time.Millisecond), strings.Join(sw.fails, "; "))})
+	}
+	c.serve = kept
+}
+
+// served passes a serve wait, with a note when the pod failed requests first.
+func (c *PodRecovers) served(sw *serveWait, at time.Time) {
+	c.t.pass(true)
+	if sw.failed > 0 {
+		c.t.note("%s served again only at %s, %s after it said ready (%s), after %s: %s",
+			sw.pod, clock(at), at.Sub(sw.readyAt).Round(time.Millisecond), sw.f, plural(sw.failed, "failed request"), strings.Join(sw.fails, "; "))
+	}
+}
+
+// serves: every route sent to the pod since it said ready (start, attach) was
+// answered 2xx at least once, and one was sent.
+func (sw *serveWait) serves() bool {
+	for r := range sw.sent {
+		if !sw.ok[r] {
+			return false
+		}
+	}
+	return len(sw.ok) > 0
+}
+
+// appendFail keeps the first three failures of a serve wait.
+func appendFail(fails []string, what string) []string {
+	if len(fails) < 3 {
+		return append(fails, what)
+	}
+	return fails
 }
 
 func (c *PodRecovers) observeFault(e *history.Event) {
@@ -116,7 +246,8 @@ func (c *PodRecovers) observeReady(e *history.Event) {
 				"%s was ready again only at %s, %s after %s; deadline %s (%s)",
 				wt.pod, clock(e.Time), e.Time.Sub(wt.healedAt).Round(time.Millisecond), wt.since, c.p.RecoverDeadline, wt.f)})
 		} else {
-			c.t.pass(true)
+			c.serve = append(c.serve, &serveWait{f: wt.f, pod: wt.pod, readyAt: e.Time, deadline: e.Time.Add(c.p.RecoverDeadline),
+				sent: map[string]bool{}, ok: map[string]bool{}})
 		}
 	}
 	c.waits = kept
@@ -132,6 +263,22 @@ func (c *PodRecovers) judgeDue(now time.Time) {
 		c.judgeLate(wt, wt.deadline)
 	}
 	c.waits = kept
+	served := c.serve[:0]
+	for _, sw := range c.serve {
+		switch {
+		case sw.late || now.Before(sw.deadline.Add(c.p.Skew)):
+			served = append(served, sw)
+		case sw.serves():
+			c.served(sw, sw.okAt)
+		case sw.failed == 0:
+			c.t.pass(true) // nothing was sent there in the window: ready is all there is
+			c.readinessOnly++
+		default:
+			sw.late = true // failures only: the next answer decides
+			served = append(served, sw)
+		}
+	}
+	c.serve = served
 }
 
 func (c *PodRecovers) judgeLate(wt *recoverWait, at time.Time) {
@@ -157,8 +304,34 @@ func (c *PodRecovers) Finish(at time.Time) []Verdict {
 			fmt.Sprintf("the history must go on until the pod is ready or the recover deadline %s has passed after the heal "+
 				"(chaosd --fault waits that long unless interrupted; chaosd soak: --cooldown ≥ %s)", c.p.RecoverDeadline, c.p.RecoverDeadline))
 	}
+	c.endServe(at)
+	if c.readinessOnly > 0 {
+		c.t.note("%s judged on readiness alone: no run was started on or attached to the pod within %s (the recover deadline) after it was ready again",
+			plural(c.readinessOnly, "heal"), c.p.RecoverDeadline)
+	}
 	c.t.notExercised("%s", c.notExercised())
 	return []Verdict{c.t.verdict()}
+}
+
+// endServe decides the serve waits still open when the history ends (at its end
+// line, so that the live counts agree with the verdict, or at Finish).
+func (c *PodRecovers) endServe(at time.Time) {
+	for _, sw := range c.serve {
+		if sw.serves() {
+			c.served(sw, sw.okAt)
+			continue
+		}
+		if sw.failed == 0 {
+			c.t.pass(true)
+			c.readinessOnly++
+			continue
+		}
+		c.t.undecided(true, &Finding{At: at, Pods: []string{sw.pod}, Message: fmt.Sprintf(
+			"%s was ready again at %s after %s, but the history ended with %s to it since and none answered 2xx: %s",
+			sw.pod, clock(sw.readyAt), sw.f, plural(sw.failed, "failed request"), strings.Join(sw.fails, "; "))},
+			fmt.Sprintf("a run start or attach sent to the pod after it was ready again must be answered (2xx: it serves; a failure %s after it said ready: it does not)", c.p.RecoverDeadline))
+	}
+	c.serve = nil
 }
 
 // faultByID finds a recent fault on the pod.
