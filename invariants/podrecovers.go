@@ -23,16 +23,18 @@ import (
 //
 // Serving: a pod ready again in time is then judged on the run starts and attaches
 // sent to it from that ready reading on (the one-shot starts one run there, posted to
-// it and watched from it, once every pod is ready again). The first one answered 2xx
-// passes the case. Failures (a 5xx, a reset, a timeout; a 4xx is mesh saying no, a
-// request chaosd cut short says nothing) within RecoverDeadline of the ready reading
-// are the pod still reconnecting (its NATS client finds its dead connection only at
-// its next ping) and decide nothing yet; if no request succeeded by then, the next
-// answer decides: 2xx passes ("served again only at ..."), a failure fails, naming
-// the pod, the route, the status and an excerpt, and the readiness that said ok
-// meanwhile. A case where no request reached the pod in the window passes on
-// readiness alone (counted in a note); one with failures only when the history ended
-// is unknown.
+// it and watched from it, once every pod is ready again). It serves once each route
+// sent to it was answered 2xx (both, when both were sent: a start is answered from
+// Postgres, an attach needs the stream buffer). A 4xx is mesh saying no and a
+// request chaosd cut short says nothing; nor does a 503 before a heartbeat key the pod
+// wrote since the heal has been read (as in requests-answered). Other failures (a
+// 5xx, a reset, a timeout) within RecoverDeadline of the ready reading are the pod
+// still reconnecting and decide nothing yet; at that deadline a pod that served
+// passes, and one with failures only is decided by its next answer: 2xx passes
+// (noted: "served again only at ..."), a failure fails, naming the pod, the route,
+// the first answers and the readiness that said ok meanwhile. A case where no request
+// reached the pod in the window passes on readiness alone (counted in a note); one
+// with failures only when the history ends is unknown.
 type PodRecovers struct {
 	w     *World
 	p     Params
@@ -41,7 +43,8 @@ type PodRecovers struct {
 	serve []*serveWait
 	sent  map[uint64]sentOp // start and attach ops in flight to a pod with a serve wait
 
-	readinessOnly int // cases passed on readiness alone (no request to the pod in the window)
+	readinessOnly int                  // cases passed on readiness alone (no request to the pod in the window)
+	keyAt         map[string]time.Time // pod -> the newest heartbeat key write read (where keys are read)
 
 	faults map[string]string // fault id -> its latest phase, until healed (for the note)
 }
@@ -62,6 +65,7 @@ type recoverWait struct {
 type serveWait struct {
 	f        *fault
 	pod      string
+	healedAt time.Time // the heal, or its restart by a rollout
 	readyAt  time.Time // its first ready reading after the heal
 	deadline time.Time // readyAt + RecoverDeadline: failures until then decide nothing
 	fails    []string  // failed answers, oldest first (the first few)
@@ -77,7 +81,8 @@ type sentOp struct {
 }
 
 func newPodRecovers(w *World, p Params) *PodRecovers {
-	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}, sent: map[uint64]sentOp{}}
+	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}, sent: map[uint64]sentOp{},
+		keyAt: map[string]time.Time{}}
 }
 
 // Name implements Checker.
@@ -94,6 +99,12 @@ func (c *PodRecovers) Observe(e *history.Event) {
 		c.observeDeath(e)
 	case e.Type == history.TypeOp && (e.Op.Name == history.OpStartRun || e.Op.Name == history.OpAttach):
 		c.observeOp(e)
+	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeHeartbeats && e.Probe.Heartbeats != nil:
+		for _, k := range e.Probe.Heartbeats.Keys {
+			if at := e.Time.Add(-k.Age.D()); at.After(c.keyAt[k.Pod]) {
+				c.keyAt[k.Pod] = at
+			}
+		}
 	}
 	c.judgeDue(c.w.Now())
 	if c.w.Ended() {
@@ -126,6 +137,10 @@ func (c *PodRecovers) observeOp(e *history.Event) {
 	for _, sw := range c.serve {
 		if sw.pod != rq.pod || rq.at.Before(sw.readyAt) {
 			kept = append(kept, sw)
+			continue
+		}
+		if failed && o.Status == 503 && len(c.keyAt) > 0 && c.keyAt[sw.pod].Before(sw.healedAt) {
+			kept = append(kept, sw) // not connected to NATS yet: no key written since the heal has been read (as requests-answered)
 			continue
 		}
 		sw.sent[rq.route] = true
@@ -246,7 +261,7 @@ func (c *PodRecovers) observeReady(e *history.Event) {
 				"%s was ready again only at %s, %s after %s; deadline %s (%s)",
 				wt.pod, clock(e.Time), e.Time.Sub(wt.healedAt).Round(time.Millisecond), wt.since, c.p.RecoverDeadline, wt.f)})
 		} else {
-			c.serve = append(c.serve, &serveWait{f: wt.f, pod: wt.pod, readyAt: e.Time, deadline: e.Time.Add(c.p.RecoverDeadline),
+			c.serve = append(c.serve, &serveWait{f: wt.f, pod: wt.pod, healedAt: wt.healedAt, readyAt: e.Time, deadline: e.Time.Add(c.p.RecoverDeadline),
 				sent: map[string]bool{}, ok: map[string]bool{}})
 		}
 	}
