@@ -71,7 +71,8 @@ of a run once k chunks are in its buffer, and late attaches open on the survivor
 while it is in effect. After the heal, once every run is decided, each decided
 run's buffer is still read about once a second for its settle window (--settle,
 workload.settle; auto: the heartbeat TTL after the run's decision or the fault's
-heal, whichever is later), so
+heal, whichever is later; one refresh interval on a mesh without a heartbeat
+bucket), so
 that an owner which wakes and writes after a survivor finished its run is seen
 (no-write-after-end). Every invariant then judges the history (written to
 workload.history) and a verdict table is printed. --workload=false injects the bare

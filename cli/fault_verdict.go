@@ -182,7 +182,8 @@ func watchedLongEnough(c workload.Config, cfg config.Config) workload.Config {
 }
 
 // settleOf resolves workload.settle for a workload whose faults hold for holds (none:
-// no fault, chaosd bench): a duration as given; auto, the heartbeat TTL, counted from
+// no fault, chaosd bench): a duration as given; auto, the heartbeat TTL (one refresh
+// interval on a mesh without a heartbeat bucket), counted from
 // a run's decision or from the heal of the fault in effect while it ran, if later
 // (workload.Workload.Fault): long enough for a pod frozen or cut off until the heal
 // to wake, reconnect and write. None when no fault is held (chaosd bench).
@@ -194,6 +195,15 @@ func settleOf(cfg config.Config, log *zap.Logger, holds ...time.Duration) time.D
 		return s.D
 	case len(holds) == 0:
 		return 0
+	}
+	if !cfg.Workload.Heartbeats {
+		// No heartbeat bucket: no survivor takes over a silent owner's run (only a
+		// restart or a hand-over moves it), so a woken owner is the run's one writer
+		// and any late write of its own comes at once; one refresh interval is ample.
+		d := cfg.Workload.HeartbeatInt.Std()
+		log.Info("settle window: each decided run's buffer is read for writes after its end", zap.Duration("settle", d),
+			zap.String("auto", fmt.Sprintf("one refresh interval %s after the run's decision or the fault's heal, whichever is later: this mesh has no heartbeat bucket, so no survivor takes over a silent owner's run", d)))
+		return d
 	}
 	ttl := cfg.Workload.HeartbeatTTL.Std()
 	log.Info("settle window: each decided run's buffer is read for writes after its end", zap.Duration("settle", ttl),

@@ -10,7 +10,8 @@ import (
 )
 
 // workload.settle auto is the heartbeat TTL (counted from a run's decision or its
-// fault's heal, whichever is later) for a one-shot and a soak, none for a bench; a
+// fault's heal, whichever is later) for a one-shot and a soak, one refresh interval
+// on a mesh without a heartbeat bucket (no survivor takeover), none for a bench; a
 // duration given is taken as it is.
 func TestSettleAuto(t *testing.T) {
 	log := zap.NewNop()
@@ -22,7 +23,7 @@ func TestSettleAuto(t *testing.T) {
 		{"bundled", "pause-owner", "10s", 6 * time.Second},
 		{"bundled", "kill-owner", "never", 6 * time.Second},
 		{"mesh-2026-05", "partition-owner", "", 45 * time.Second},
-		{"mesh-current", "pause-owner", "", 45 * time.Second},
+		{"mesh-current", "pause-owner", "", 10 * time.Second}, // no heartbeat bucket: one refresh interval
 	} {
 		cfg, err := config.ForTarget(tc.target)
 		if err != nil {

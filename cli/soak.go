@@ -37,7 +37,8 @@ effect is skipped, never stacked; none fires during the warmup, a quiet window
 (soak.quiet) or the cooldown, which is the final quiet check: runs still flow, every
 fault is healed, every pod must be ready again. Each decided run's buffer is read
 for its settle window after its decision, or after the heal of a fault in effect
-while it ran if later (--settle; auto: the heartbeat TTL), for writes after its end;
+while it ran if later (--settle; auto: the heartbeat TTL, or one refresh interval on
+a mesh without a heartbeat bucket), for writes after its end;
 the soak's end waits for the last windows.
 
 Every invariant judges each event as it is written. A violation is logged with its
