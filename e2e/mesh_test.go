@@ -51,6 +51,7 @@ func runChaosd(t *testing.T, within time.Duration, args ...string) meshRun {
 	cmd := exec.CommandContext(ctx, chaosdBin(t), args...)
 	cmd.Dir = dir
 	cmd.Env = append(cleanEnv(), "CHAOSD_LEDGER="+r.ledger, "CHAOSD_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, meshProjectEnv()...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -200,7 +201,7 @@ func testMeshPodDown(t *testing.T) {
 func containerStarts(t *testing.T) map[string]string {
 	t.Helper()
 	dc := docker(t)
-	cs, err := dc.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project=multi-pod"))})
+	cs, err := dc.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+meshProject()))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func assertNothingInjected(t *testing.T, r meshRun, before map[string]string) {
 		}
 	}
 	// The harness's forwarders only: another cluster's chaosd may run beside this one.
-	fw, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "chaosd.forwarder=multi-pod"))})
+	fw, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "chaosd.forwarder="+meshProject()))})
 	if err != nil || len(fw) > 0 {
 		t.Errorf("forwarders left behind: %d (%v)", len(fw), err)
 	}
@@ -238,7 +239,7 @@ func assertNothingInjected(t *testing.T, r meshRun, before map[string]string) {
 func meshContainer(t *testing.T, service string) string {
 	t.Helper()
 	cs, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", "com.docker.compose.project=multi-pod"), filters.Arg("label", "com.docker.compose.service="+service))})
+		filters.Arg("label", "com.docker.compose.project="+meshProject()), filters.Arg("label", "com.docker.compose.service="+service))})
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("container of %s: %d found (%v)", service, len(cs), err)
 	}
@@ -255,6 +256,29 @@ func meshDown(t *testing.T) {
 func bootMesh(t *testing.T, bugs string) {
 	t.Helper()
 	bootTarget(t, meshTarget, bugs)
+}
+
+// meshProject is the compose project the mesh targets are booted under:
+// CHAOSD_E2E_MESH_PROJECT, default multi-pod (the harness's own: its directory's
+// name). scripts/e2e.sh boots mesh-current under another project so that it runs
+// beside mesh-2026-05; chaosd is then told the project (CHAOSD_COMPOSE_PROJECT), as a
+// user whose checkout of the harness lies in another directory would.
+func meshProject() string {
+	if p := os.Getenv("CHAOSD_E2E_MESH_PROJECT"); p != "" {
+		return p
+	}
+	return defaultMeshProject
+}
+
+const defaultMeshProject = "multi-pod"
+
+// meshProjectEnv is the environment that points cluster.sh (CHAOSD_PROJECT) and
+// chaosd (CHAOSD_COMPOSE_PROJECT) at meshProject: none for the default.
+func meshProjectEnv() []string {
+	if p := meshProject(); p != defaultMeshProject {
+		return []string{"CHAOSD_PROJECT=" + p, "CHAOSD_COMPOSE_PROJECT=" + p}
+	}
+	return nil
 }
 
 // meshPodPorts are the host ports the mesh targets' pods are published on:

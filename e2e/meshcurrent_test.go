@@ -39,7 +39,9 @@ var currentMatrix = []matrixCase{
 }
 
 func TestE2EMeshCurrent(t *testing.T) {
-	meshDownTarget(t, meshTarget) // the two harness shapes share project multi-pod
+	if meshProject() == defaultMeshProject {
+		meshDownTarget(t, meshTarget) // the two harness shapes share project multi-pod
+	}
 	bootTarget(t, currentTarget, "")
 	t.Cleanup(func() { meshDownTarget(t, currentTarget) })
 	// doctor --suggest runs in TestE2EMeshAlone (it sees every compose project).
@@ -160,7 +162,7 @@ func meshDownTarget(t *testing.T, target string) {
 	t.Helper()
 	cmd := exec.Command("deploy/cluster.sh", "down")
 	cmd.Dir = repoRoot(t)
-	cmd.Env = append(cleanEnv(), "TARGET="+target)
+	cmd.Env = append(append(cleanEnv(), "TARGET="+target), meshProjectEnv()...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("TARGET=%s cluster.sh down: %v\n%s", target, err, out)
 	}
@@ -173,7 +175,7 @@ func bootTarget(t *testing.T, target, bugs string) {
 	cmd := exec.Command("deploy/cluster.sh", "up")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(cleanEnv(), "TARGET="+target, "TESTBED_BUGS="+bugs, "TESTBED_RUNTIME_SWITCHES=true", "CHAOSD_SKIP_BUILD=1")
-	cmd.Env = append(cmd.Env, meshPortEnv(t)...)
+	cmd.Env = append(append(cmd.Env, meshPortEnv(t)...), meshProjectEnv()...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("TARGET=%s cluster.sh up with TESTBED_BUGS=%q: %v\n%s", target, bugs, err, out)
 	}

@@ -9,9 +9,11 @@
 # with TestE2EMeshCurrent: every fault kind clean, each defect of today's mesh switched
 # at run time on one boot, and a short soak with all five kinds.
 #
-# The mesh phases run beside the bundled one (another compose project, the mesh pods
-# published on 13011..13013): most of each phase is waiting on fault holds and heartbeat
-# TTLs, so together they take little more than the longer of the two. The few tests that
+# The mesh phases run beside the bundled one, each in a lane of its own: mesh-2026-05
+# under the harness's project multi-pod with its pods on 13011..13013, mesh-current
+# under project multi-pod-current with its pods on 13021..13023. Most of each phase is
+# waiting on fault holds and heartbeat TTLs, so together they take little more than
+# the longest of the three. The few tests that
 # look at every compose project on the host run with no other cluster up: the bundled
 # doctor --suggest first, TestE2EMeshAlone (doctor --suggest on each mesh target, the
 # bundled profile pointed at the harness) last.
@@ -24,7 +26,8 @@
 #   CHAOSD_E2E_RUN=REGEX   run only these tests of the bundled phase (default ^TestE2E)
 #   CHAOSD_E2E_PHASES      bundled mesh current scale (default: bundled mesh current)
 #   CHAOSD_E2E_PARALLEL=0  run the phases one after the other (the mesh pods on
-#                          13001..13003, as the harness publishes them)
+#                          13001..13003, as the harness publishes them, both mesh
+#                          targets under project multi-pod)
 #   CHAOSD_CURRENT_SOAK    the mesh-current soak's length (default 4m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,12 +37,23 @@ want() { [[ " $phases " == *" $1 "* ]]; }
 ok=0
 clusters=""          # the targets this run boots: logged on failure, torn down at exit
 jsondir=bin/e2e-json # go test's JSON records, one file per phase (gotest below)
+# cluster TARGET[:PROJECT] ARGS...: deploy/cluster.sh for a cluster this run boots
+# (the project when it is not the target's own).
+cluster() {
+	local t=$1
+	shift
+	if [[ $t == *:* ]]; then
+		TARGET=${t%%:*} CHAOSD_PROJECT=${t#*:} deploy/cluster.sh "$@"
+	else
+		TARGET=$t deploy/cluster.sh "$@"
+	fi
+}
 finish() {
 	local t
 	if [ "$ok" != 1 ]; then
 		for t in $clusters; do
 			printf '\n=== e2e failed: logs of every service (target %s)\n' "$t" >&2
-			TARGET=$t deploy/cluster.sh logs --timestamps --tail=300 >&2 || true
+			cluster "$t" logs --timestamps --tail=300 >&2 || true
 		done
 		# Last, so that the tail of a long log says what failed and why: every failed
 		# test's whole output again, from the phases' JSON records.
@@ -52,7 +66,7 @@ finish() {
 		if [ "${CHAOSD_E2E_KEEP:-0}" = 1 ]; then
 			echo "e2e: cluster left running (CHAOSD_E2E_KEEP=1); tear it down with TARGET=$t deploy/cluster.sh down" >&2
 		else
-			TARGET=$t deploy/cluster.sh down >/dev/null 2>&1 || echo "e2e: TARGET=$t deploy/cluster.sh down failed; run it by hand" >&2
+			cluster "$t" down >/dev/null 2>&1 || echo "e2e: cluster $t: deploy/cluster.sh down failed; run it by hand (TARGET=${t%%:*}, CHAOSD_PROJECT=${t#*:} when named)" >&2
 		fi
 	done
 }
@@ -105,10 +119,12 @@ mesh_phase() {
 		deploy/cluster.sh up
 	export CHAOSD_MESH_MATRIX_OUT=${CHAOSD_MESH_MATRIX_OUT:-$PWD/bin/matrix-mesh-2026-05.md}
 	gotest mesh -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshHarness$' ./e2e/
+	# Down at once: the other phases need none of it, and the alone phase boots its own.
+	TARGET=mesh-2026-05 deploy/cluster.sh down >/dev/null
 	echo "e2e: mesh-2026-05 phase done at $(since)"
 }
-# current_phase: today's mesh. The test takes the mesh-2026-05 cluster down (the same
-# project) and boots this one.
+# current_phase: today's mesh. The test boots it (under CHAOSD_E2E_MESH_PROJECT when
+# set; under multi-pod it takes a mesh-2026-05 cluster of that project down first).
 current_phase() {
 	export CHAOSD_CURRENT_MATRIX_OUT=${CHAOSD_CURRENT_MATRIX_OUT:-$PWD/bin/matrix-mesh-current.md}
 	gotest current -p 1 -count=1 -tags e2e,mesh -timeout 50m -run '^TestE2EMeshCurrent$' ./e2e/
@@ -136,27 +152,51 @@ if want mesh || want current; then
 	mesh=1
 	clusters="$clusters $multipod"
 fi
+# mesh-current's project when it runs in a lane of its own (below).
+currentproject=multi-pod-current
 if want bundled && [ "$mesh" = 1 ] && [ "${CHAOSD_E2E_PARALLEL:-1}" = 1 ]; then
+	want current && clusters="$clusters mesh-current:$currentproject"
 	bundled_up
 	# Alone: every profile is checked, and the mesh cluster would fit one.
 	if [ -z "${CHAOSD_E2E_RUN:-}" ]; then
 		gotest bundled-alone -p 1 -count=1 -tags e2e -timeout 10m -run '^TestE2ESuggestBundled$' ./e2e/
 	fi
+	# Each mesh phase in a lane of its own beside the bundled one: mesh-2026-05 under
+	# the harness's project (multi-pod) with its pods on 13011..13013, mesh-current
+	# under project multi-pod-current (chaosd is told so: CHAOSD_COMPOSE_PROJECT) with
+	# its pods on 13021..13023.
 	meshlog=bin/e2e-mesh-phases.log
-	echo "e2e: the mesh phases start beside the bundled one at $(since); their output is in $meshlog, printed when the bundled phase is done"
-	(
-		unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
-		export CHAOSD_E2E_MESH_POD_PORT=13011
-		mesh_phases
-	) >"$meshlog" 2>&1 &
-	meshpid=$!
+	currentlog=bin/e2e-current-phase.log
+	: >"$meshlog"
+	: >"$currentlog"
+	echo "e2e: the mesh phases start beside the bundled one at $(since); their output is in $meshlog and $currentlog, printed when the bundled phase is done"
+	meshpid="" currentpid=""
+	if want mesh; then
+		(
+			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
+			export CHAOSD_E2E_MESH_POD_PORT=13011
+			mesh_phase
+		) >"$meshlog" 2>&1 &
+		meshpid=$!
+	fi
+	if want current; then
+		(
+			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
+			export CHAOSD_E2E_MESH_POD_PORT=13021 CHAOSD_E2E_MESH_PROJECT=$currentproject
+			current_phase
+		) >"$currentlog" 2>&1 &
+		currentpid=$!
+	fi
 	bundled_rc=0
 	bundled_tests bundled '^TestE2ESuggestBundled$' || bundled_rc=$?
-	mesh_rc=0
-	wait "$meshpid" || mesh_rc=$?
-	printf '\n=== e2e: the mesh phases (run beside the bundled one): exit %s\n' "$mesh_rc"
+	mesh_rc=0 current_rc=0
+	[ -z "$meshpid" ] || wait "$meshpid" || mesh_rc=$?
+	[ -z "$currentpid" ] || wait "$currentpid" || current_rc=$?
+	printf '\n=== e2e: the mesh-2026-05 phase (run beside the bundled one): exit %s\n' "$mesh_rc"
 	cat "$meshlog"
-	[ "$bundled_rc" = 0 ] && [ "$mesh_rc" = 0 ] || exit 1
+	printf '\n=== e2e: the mesh-current phase (run beside the bundled one, project %s): exit %s\n' "$currentproject" "$current_rc"
+	cat "$currentlog"
+	[ "$bundled_rc" = 0 ] && [ "$mesh_rc" = 0 ] && [ "$current_rc" = 0 ] || exit 1
 	deploy/cluster.sh down >/dev/null
 	unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
 	alone_phase
