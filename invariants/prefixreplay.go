@@ -34,6 +34,7 @@ type PrefixReplay struct {
 
 	reports        int // watcher reports (for the note)
 	lateK0, cutOff int // late reports with k = 0; late k >= 1 ones not judged (for the note)
+	empty          int // late k >= 1 ones that received no chunk, their pod not faulted (for the note)
 
 	early      map[string]*history.Watch // run -> its early watcher's report, with chunks recorded
 	pending    map[string][]*lateReplay  // run -> late watchers waiting for the early one
@@ -70,6 +71,14 @@ func (c *PrefixReplay) Observe(e *history.Event) {
 	cutOff := c.w.FaultOn(wt.Pod, wt.OpenedAt, e.Time)
 	if len(wt.Order) == 0 && !wt.Finished && cutOff != nil {
 		c.cutOff++
+		return
+	}
+	if len(wt.Order) == 0 && !wt.Finished {
+		// No chunk at all before its stream ended, its own pod not faulted: the run
+		// was over and its buffer purged before it opened (k is chaosd's last count),
+		// a rollout restarted the pod, or chaosd stopped watching. An empty prefix
+		// proves nothing either way: not a case (counted in a note).
+		c.empty++
 		return
 	}
 	r := c.w.Run(wt.Run)
@@ -246,6 +255,10 @@ func (c *PrefixReplay) Finish(time.Time) []Verdict {
 	for _, run := range slices.Sorted(maps.Keys(c.pending)) {
 		c.Drop(run)
 	}
+	if c.empty > 0 {
+		c.t.note("%s received no chunk before their stream ended, their own pod not faulted (the run over and its buffer purged before they opened, a rollout, or chaosd stopped watching): not judged, an empty prefix proves nothing",
+			plural(c.empty, "late attach"))
+	}
 	if c.compared+c.uncompared+c.unrec > 0 {
 		c.t.note("chunk by chunk: %d late replays compared with the early watcher's stream (every chunk type and id on their overlapping prefix); "+
 			"%d with no early stream to compare with; %d not recorded by type (an older history): judged on their text alone", c.compared, c.uncompared, c.unrec)
@@ -265,9 +278,12 @@ func (c *PrefixReplay) notExercised() string {
 	if c.reports == 0 {
 		return s + " (no watcher report at all): " + lateRemedy
 	}
-	s += fmt.Sprintf(" (%s: %d early, %d late with k = 0", plural(c.reports, "watcher report"), c.reports-c.lateK0-c.cutOff, c.lateK0)
+	s += fmt.Sprintf(" (%s: %d early, %d late with k = 0", plural(c.reports, "watcher report"), c.reports-c.lateK0-c.cutOff-c.empty, c.lateK0)
 	if c.cutOff > 0 {
 		s += fmt.Sprintf(", %d late that saw nothing while their own pod was faulted", c.cutOff)
+	}
+	if c.empty > 0 {
+		s += fmt.Sprintf(", %d late that received nothing before their stream ended", c.empty)
 	}
 	return s + "): " + lateRemedy
 }
