@@ -257,7 +257,7 @@ func (c *PrefixReplay) Finish(time.Time) []Verdict {
 	}
 	if c.empty > 0 {
 		c.t.note("%s received no chunk before their stream ended, their own pod not faulted (the run over and its buffer purged before they opened, a rollout, or chaosd stopped watching): not judged, an empty prefix proves nothing",
-			plural(c.empty, "late attach"))
+			plural(c.empty, "late watcher"))
 	}
 	if c.compared+c.uncompared+c.unrec > 0 {
 		c.t.note("chunk by chunk: %d late replays compared with the early watcher's stream (every chunk type and id on their overlapping prefix); "+

@@ -27,7 +27,7 @@ func TestPrefixReplayEmptyLateAttachIsNoCase(t *testing.T) {
 	if v.Checks != 1 {
 		t.Errorf("%d cases, want the one late attach that received its prefix:\n%s", v.Checks, dump(v))
 	}
-	if notes := strings.Join(v.Notes, "\n"); !strings.Contains(notes, "1 late attach received no chunk before their stream ended") || strings.Contains(notes, "1 not recorded by type") {
+	if notes := strings.Join(v.Notes, "\n"); !strings.Contains(notes, "1 late watcher received no chunk before their stream ended") || strings.Contains(notes, "1 not recorded by type") {
 		t.Errorf("notes:\n%s", notes)
 	}
 }
