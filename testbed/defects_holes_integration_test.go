@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chaosd/chaosd/internal/testenv"
 )
 
 // The defects of issue 15 ("detection holes"): each test shows the symptom with the
@@ -104,9 +106,9 @@ func zombieOwner(t *testing.T, how string, on bool) {
 		old = c.start("pod-3")
 		freeze, wake = old.freeze.freeze, old.freeze.thaw
 	default:
-		natsURL, nl := viaLink(t, c.natsURL)
+		natsURL, nl := testenv.Via(t, c.natsURL)
 		old = c.start("pod-3", func(cfg *Config) { cfg.NATSURL = natsURL })
-		freeze, wake = func() { nl.setCut(true) }, func() { nl.setCut(false) }
+		freeze, wake = func() { nl.SetCut(true) }, func() { nl.SetCut(false) }
 	}
 	tn := bootstrap(t, c.url("pod-1"), c.provider)
 	id := tn.newThread(t, c.url("pod-1"))
@@ -246,7 +248,7 @@ func TestIntegrationDefectReadyButFailing(t *testing.T) {
 		t.Run(onOff(on), func(t *testing.T) {
 			t.Parallel()
 			c := newCluster(t, 1, bugsIf(on, BugReadyButFailing))
-			natsURL, nl := viaLink(t, c.natsURL)
+			natsURL, nl := testenv.Via(t, c.natsURL)
 			c.start("pod-2", func(cfg *Config) { cfg.NATSURL = natsURL })
 			tn := bootstrap(t, c.url("pod-1"), c.provider)
 			id := tn.newThread(t, c.url("pod-1"))
@@ -257,7 +259,7 @@ func TestIntegrationDefectReadyButFailing(t *testing.T) {
 				t.Fatalf("attach on pod-2 before the cut: %d %s", code, body)
 			}
 
-			nl.setCut(true)
+			nl.SetCut(true)
 			eventually(t, 10*time.Second, "pod-2 sees NATS down", func() bool {
 				_, _, n := readiness(t, pod2)
 				return n == serviceDown
@@ -269,7 +271,7 @@ func TestIntegrationDefectReadyButFailing(t *testing.T) {
 			if code, body := getStatus(t, attachURL, tn.bearer()); code != want {
 				t.Errorf("attach on pod-2 during the cut: %d %s, want %d", code, body, want)
 			}
-			nl.setCut(false)
+			nl.SetCut(false)
 			eventually(t, 10*time.Second, "pod-2 ready with NATS up", func() bool {
 				code, status, n := readiness(t, pod2)
 				return code == http.StatusOK && status == "ok" && n == serviceUp

@@ -5,11 +5,8 @@ package testbed
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,109 +17,25 @@ import (
 	"github.com/chaosd/chaosd/mockai"
 )
 
-// link is a TCP proxy between one pod and a dependency, which a test can cut (every
-// connection reset, new ones refused) and heal: a partition of that pod alone.
-type link struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]bool
-}
-
-func newLink(t *testing.T, target string) *link {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &link{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { ln.Close(); l.setCut(true) })
-	go l.serve()
-	return l
-}
-
-func (l *link) addr() string { return l.ln.Addr().String() }
-
-func (l *link) serve() {
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		go l.pipe(c)
-	}
-}
-
-func (l *link) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", l.target)
-	if err != nil || !l.track(c, up) {
-		c.Close()
-		if up != nil {
-			up.Close()
-		}
-		return
-	}
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-func (l *link) track(cs ...net.Conn) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cut {
-		return false
-	}
-	for _, c := range cs {
-		l.conns[c] = true
-	}
-	return true
-}
-
-func (l *link) setCut(cut bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cut = cut
-	if cut {
-		for c := range l.conns {
-			c.Close()
-		}
-		l.conns = map[net.Conn]bool{}
-	}
-}
-
-// viaLink rewrites a URL's host to go through a new link.
-func viaLink(t *testing.T, raw string) (string, *link) {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLink(t, u.Host)
-	u.Host = l.addr()
-	return u.String(), l
-}
-
 // TestIntegrationOwnerCutOffFromNATS: the owner's heartbeat expires, a survivor takes
 // over, and when the link heals the old owner's first publish is fenced.
 func TestIntegrationOwnerCutOffFromNATS(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2)
-	natsURL, nl := viaLink(t, c.natsURL)
+	natsURL, nl := testenv.Via(t, c.natsURL)
 	old := c.start("pod-3", func(cfg *Config) { cfg.NATSURL = natsURL })
 	tn := bootstrap(t, c.url("pod-1"), c.provider)
 	id := tn.newThread(t, c.url("pod-1"))
 	w := tn.attach(t, c.url("pod-1"), id)
 	tn.startRun(t, c.url("pod-3"), id, "slow:30x60")
 	w.waitDeltas(t, 5, 10*time.Second)
-	nl.setCut(true)
+	nl.SetCut(true)
 	eventually(t, c.base.HeartbeatTTL+3*time.Second, "a survivor owns the run", func() bool {
 		o := c.owner(id)
 		return o == "pod-1" || o == "pod-2"
 	})
 	w.waitDeltas(t, 12, 10*time.Second)
-	nl.setCut(false)
+	nl.SetCut(false)
 	wantRun(t, "watcher", w.waitFinishes(t, 1, 15*time.Second), 30)
 	c.waitCompleted(id, 5*time.Second)
 	eventually(t, 15*time.Second, "the old owner fenced", func() bool { return counterValue(old.metrics.fenced) == 1 })
@@ -134,20 +47,20 @@ func TestIntegrationOwnerCutOffFromNATS(t *testing.T) {
 func TestIntegrationOwnerCutOffFromPostgres(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2)
-	dsn, pl := viaLink(t, c.dsn)
+	dsn, pl := testenv.Via(t, c.dsn)
 	c.start("pod-3", func(cfg *Config) { cfg.DatabaseURL = dsn; cfg.DBTimeout = time.Second })
 	tn := bootstrap(t, c.url("pod-1"), c.provider)
 	id := tn.newThread(t, c.url("pod-1"))
 	w := tn.attach(t, c.url("pod-1"), id)
 	tn.startRun(t, c.url("pod-3"), id, "slow:20x50")
 	w.waitDeltas(t, 3, 10*time.Second)
-	pl.setCut(true)
+	pl.SetCut(true)
 	wantRun(t, "watcher", w.waitFinishes(t, 1, 15*time.Second), 20)
 	time.Sleep(c.base.HeartbeatTTL) // the owner stays alive: nobody takes the run over
 	if r := c.thread(id); r.Status != StatusInProgress || c.owner(id) != "pod-3" {
 		t.Fatalf("thread %+v owner %q while pod-3 is cut off from Postgres: want in progress on pod-3", r, c.owner(id))
 	}
-	pl.setCut(false)
+	pl.SetCut(false)
 	c.waitCompleted(id, 10*time.Second)
 	wantRun(t, "buffer", c.bufferChunks(id), 20)
 }

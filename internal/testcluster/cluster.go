@@ -1,7 +1,8 @@
 // Package testcluster runs a mesh-like cluster in-process for integration tests:
 // testbed pods sharing a fresh PostgreSQL database, an embedded NATS JetStream
-// server and an in-process mockai, with an abrupt kill and a restart per pod, and a
-// pause (a freeze of the pod's publishes, heartbeats and scans).
+// server and an in-process mockai, with an abrupt kill and a restart per pod, a
+// pause (a freeze of the pod's publishes, heartbeats and scans), and a partition from
+// NATS (each pod reaches NATS through a link of its own, which can be cut).
 package testcluster
 
 import (
@@ -28,9 +29,10 @@ type Cluster struct {
 	Provider string // mockai's base URL, .../v1
 	Base     testbed.Config
 
-	mu   sync.Mutex
-	pods map[string]*proc
-	urls map[string]string
+	mu    sync.Mutex
+	pods  map[string]*proc
+	urls  map[string]string
+	links map[string]*testenv.Link // pod -> its link to NATS
 }
 
 type proc struct {
@@ -46,7 +48,7 @@ func Start(t testing.TB, n int, mutate ...func(*testbed.Config)) *Cluster {
 	mock := httptest.NewServer(mockai.New(mockai.Options{Logger: zap.NewNop()}))
 	t.Cleanup(mock.Close)
 	c := &Cluster{t: t, DSN: testenv.Database(t), NATSURL: testenv.NATS(t), Provider: mock.URL + "/v1",
-		pods: map[string]*proc{}, urls: map[string]string{}}
+		pods: map[string]*proc{}, urls: map[string]string{}, links: map[string]*testenv.Link{}}
 	c.Base = testbed.DefaultConfig()
 	c.Base.DatabaseURL, c.Base.NATSURL, c.Base.Addr = c.DSN, c.NATSURL, "127.0.0.1:0"
 	c.Base.HeartbeatTTL, c.Base.HeartbeatInterval = 2*time.Second, 250*time.Millisecond
@@ -84,6 +86,14 @@ func (c *Cluster) start(name, addr string) {
 	c.t.Helper()
 	cfg := c.Base
 	cfg.PodName, cfg.Addr = name, addr
+	c.mu.Lock()
+	l := c.links[name]
+	if l == nil {
+		_, l = testenv.Via(c.t, c.Base.NATSURL)
+		c.links[name] = l
+	}
+	c.mu.Unlock()
+	cfg.NATSURL = l.URL
 	pod, err := testbed.New(cfg, zap.NewNop())
 	if err != nil {
 		c.t.Fatalf("testcluster: start %s: %v", name, err)
@@ -130,6 +140,20 @@ func (c *Cluster) Unpause(name string) {
 	if p := c.proc(name); p != nil {
 		p.pod.Thaw()
 	}
+}
+
+// Partition cuts the pod off from NATS (its open connections reset, new ones
+// refused): it stays up and ready to HTTP, as a pod whose network to NATS is cut.
+// Heal restores the link.
+func (c *Cluster) Partition(name string) { c.link(name).SetCut(true) }
+
+// Heal ends a Partition.
+func (c *Cluster) Heal(name string) { c.link(name).SetCut(false) }
+
+func (c *Cluster) link(name string) *testenv.Link {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.links[name]
 }
 
 func (c *Cluster) proc(name string) *proc {

@@ -1,8 +1,8 @@
 // Package testrig is what the in-process integration tests of the scenario and the
 // soak share: a testbed cluster (internal/testcluster) with defect switches, chaosd's
 // observers on it, a history file, the cluster's short heartbeat timings as invariant
-// params, a workload configuration for it, and faulters that kill or pause pods
-// in-process.
+// params, a workload configuration for it, and faulters that kill, pause or cut off
+// pods in-process.
 package testrig
 
 import (
@@ -154,6 +154,26 @@ func (p *PauseFaulter) Fault(ctx context.Context, pod, run string, rec workload.
 	}
 	f := history.Fault{ID: fmt.Sprintf("p%d", p.n.Add(1)), Kind: history.KindPause, Pod: pod, Target: "owner", Run: run}
 	playFault(ctx, rec, f, p.Hold, func() { p.Cluster.Pause(pod) }, func() { p.Cluster.Unpause(pod) }, onInjected)
+	return nil
+}
+
+// PartitionFaulter cuts a pod off from NATS in-process (testcluster.Cluster.Partition:
+// its link to NATS is cut, it stays up and ready) and heals it after Hold, recording
+// each step as the ledger does, with a fresh id per fault (n1, n2, ...). It
+// implements scenario.Faulter.
+type PartitionFaulter struct {
+	Cluster *testcluster.Cluster
+	Hold    time.Duration
+	n       atomic.Int64
+}
+
+// Fault partitions the owner pod from NATS.
+func (p *PartitionFaulter) Fault(ctx context.Context, pod, run string, rec workload.Recorder, onInjected func(string)) error {
+	if pod == "" {
+		return errors.New("PartitionFaulter: owner faults only")
+	}
+	f := history.Fault{ID: fmt.Sprintf("n%d", p.n.Add(1)), Kind: history.KindPartition, Pod: pod, Target: "owner", Run: run, Peers: []string{"nats"}}
+	playFault(ctx, rec, f, p.Hold, func() { p.Cluster.Partition(pod) }, func() { p.Cluster.Heal(pod) }, onInjected)
 	return nil
 }
 
