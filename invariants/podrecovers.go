@@ -26,8 +26,9 @@ import (
 // it and watched from it, once every pod is ready again). It serves once each route
 // sent to it was answered 2xx (both, when both were sent: a start is answered from
 // Postgres, an attach needs the stream buffer). A 4xx is mesh saying no and a
-// request chaosd cut short says nothing; nor does a 503 before a heartbeat key the pod
-// wrote since the heal has been read (as in requests-answered). Other failures (a
+// request chaosd cut short says nothing; nor does a 503 within the heartbeat TTL +
+// slack of the heal or before a heartbeat key the pod wrote since the heal has been
+// read (as in requests-answered). Other failures (a
 // 5xx, a reset, a timeout) within RecoverDeadline of the ready reading are the pod
 // still reconnecting and decide nothing yet; at that deadline a pod that served
 // passes, and one with failures only is decided by its next answer: 2xx passes
@@ -139,8 +140,8 @@ func (c *PodRecovers) observeOp(e *history.Event) {
 			kept = append(kept, sw)
 			continue
 		}
-		if failed && o.Status == 503 && len(c.keyAt) > 0 && c.keyAt[sw.pod].Before(sw.healedAt) {
-			kept = append(kept, sw) // not connected to NATS yet: no key written since the heal has been read (as requests-answered)
+		if failed && o.Status == 503 && reconnecting(sw.healedAt, rq.at, c.keyAt, sw.pod, c.p) {
+			kept = append(kept, sw) // not connected to NATS yet (the rule of requests-answered)
 			continue
 		}
 		sw.sent[rq.route] = true

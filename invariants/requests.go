@@ -30,12 +30,14 @@ const NameRequestsAnswered = "requests-answered"
 // Cases: every 2xx answer (under fault: in flight near a fault, as above) and every
 // failed answer judged.
 // Nor a 503 (unavailable: a pod's own word that it cannot serve for now) from a pod
-// that a fault hit and whose heartbeat key has not been written since that fault's
-// heal: its NATS client has not yet found out that its connection died during the
-// fault and reconnected (a client notices only at its next ping or write, seconds
-// after the heal). A 500, a reset or a timeout then is judged.
-// Where the history has no heartbeat readings (a mesh without the bucket), the grace
-// alone applies. A pod that never writes its key again is heartbeat-bucket's finding.
+// that a fault hit, sent within the heartbeat TTL + slack of that fault's heal or
+// before a heartbeat key the pod wrote since the heal has been read: its NATS client
+// has not yet found out that its connection died during the fault and reconnected (a
+// client notices only at its next ping or write, up to a ping interval after the
+// heal, and a key may still be written over the old connection meanwhile: seen 5.2 s
+// after a partition's heal in CI, the key back). The TTL is the mesh's own bound on a
+// pod's silence. A 500, a reset or a timeout then is judged. A pod that never writes
+// its key again is heartbeat-bucket's finding.
 // Nor a failure from a pod that said it was degraded: its readiness reading just before
 // the request, or the first one after the answer, reported NATS down (mesh's readiness
 // stays 200 then: NATS is soft). Such a pod told the truth; a pod that never reconnects
@@ -263,14 +265,24 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 	c.pending[rq.pod] = append(c.pending[rq.pod], &failure{rq: rq, o: *o, at: at, ready: c.w.Ready(rq.pod)})
 }
 
-// reconnectingAt: a chaosd fault on pod healed before t, and no heartbeat key of the
-// pod written since that heal has been read (only where keys are read at all).
+// reconnectingAt: a chaosd fault on pod healed before t, and t within the heartbeat
+// TTL + slack of that heal, or no heartbeat key of the pod written since the heal
+// read yet (only where keys are read at all).
 func (c *RequestsAnswered) reconnectingAt(pod string, t time.Time) bool {
 	h, ok := c.healed[pod]
-	if !ok || h.After(t) || len(c.keyAt) == 0 {
+	return ok && reconnecting(h, t, c.keyAt, pod, c.p)
+}
+
+// reconnecting: a pod healed at h may still be reconnecting to NATS at t (see
+// RequestsAnswered; pod-recovers' serve check applies the same rule).
+func reconnecting(h, t time.Time, keyAt map[string]time.Time, pod string, p Params) bool {
+	switch {
+	case h.After(t):
 		return false
+	case t.Sub(h) <= p.HeartbeatTTL+p.Slack:
+		return true
 	}
-	return c.keyAt[pod].Before(h)
+	return len(keyAt) > 0 && keyAt[pod].Before(h)
 }
 
 // fail records a failed answer from a pod that did not say it was degraded.
@@ -340,7 +352,7 @@ func (c *RequestsAnswered) Finish(at time.Time) []Verdict {
 	}
 	clear(c.pending)
 	if n := c.canceled + c.notReady + c.nearFaults + c.refused + c.degraded + c.reconnecting; n > 0 {
-		c.t.note("not judged: %d answers cut short by chaosd, %d to pods not ready, %d near a fault (in one or within %s of its heal), %d refused (4xx), %d from pods that said they were degraded (NATS down), %d from pods not yet back on NATS after a fault's heal (no heartbeat key written since)",
+		c.t.note("not judged: %d answers cut short by chaosd, %d to pods not ready, %d near a fault (in one or within %s of its heal), %d refused (4xx), %d from pods that said they were degraded (NATS down), %d answered 503 by pods not yet back on NATS after a fault's heal (within the TTL + slack of it, or no heartbeat key written since)",
 			c.canceled, c.notReady, c.nearFaults, c.requestGrace(), c.refused, c.degraded, c.reconnecting)
 	}
 	c.t.notExercised("no start or attach answer was judged: %d sent, none answered 2xx or failed on a ready pod outside a fault; "+
