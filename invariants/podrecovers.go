@@ -44,8 +44,7 @@ type PodRecovers struct {
 	serve []*serveWait
 	sent  map[uint64]sentOp // start and attach ops in flight to a pod with a serve wait
 
-	readinessOnly int                  // cases passed on readiness alone (no request to the pod in the window)
-	keyAt         map[string]time.Time // pod -> the newest heartbeat key write read (where keys are read)
+	readinessOnly int // cases passed on readiness alone (no request to the pod in the window)
 
 	faults map[string]string // fault id -> its latest phase, until healed (for the note)
 }
@@ -82,8 +81,7 @@ type sentOp struct {
 }
 
 func newPodRecovers(w *World, p Params) *PodRecovers {
-	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}, sent: map[uint64]sentOp{},
-		keyAt: map[string]time.Time{}}
+	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}, sent: map[uint64]sentOp{}}
 }
 
 // Name implements Checker.
@@ -100,12 +98,6 @@ func (c *PodRecovers) Observe(e *history.Event) {
 		c.observeDeath(e)
 	case e.Type == history.TypeOp && (e.Op.Name == history.OpStartRun || e.Op.Name == history.OpAttach):
 		c.observeOp(e)
-	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeHeartbeats && e.Probe.Heartbeats != nil:
-		for _, k := range e.Probe.Heartbeats.Keys {
-			if at := e.Time.Add(-k.Age.D()); at.After(c.keyAt[k.Pod]) {
-				c.keyAt[k.Pod] = at
-			}
-		}
 	}
 	c.judgeDue(c.w.Now())
 	if c.w.Ended() {
@@ -131,8 +123,8 @@ func (c *PodRecovers) observeOp(e *history.Event) {
 	}
 	delete(c.sent, o.ID)
 	failed := o.Phase != history.PhaseOK
-	if failed && ((o.Phase == history.PhaseFailed && o.Status < 500) || (o.Status == 0 && strings.Contains(o.Err, "context canceled"))) {
-		return // mesh said no (4xx), or chaosd cut the request short: neither says the pod fails
+	if failed && (refused(o) || cutShort(o)) {
+		return // mesh said no, or chaosd cut the request short: neither says the pod fails
 	}
 	kept := c.serve[:0]
 	for _, sw := range c.serve {
@@ -140,7 +132,7 @@ func (c *PodRecovers) observeOp(e *history.Event) {
 			kept = append(kept, sw)
 			continue
 		}
-		if failed && o.Status == 503 && reconnecting(sw.healedAt, rq.at, c.keyAt, sw.pod, c.p) {
+		if failed && o.Status == 503 && c.w.Reconnecting(sw.pod, sw.healedAt, rq.at) {
 			kept = append(kept, sw) // not connected to NATS yet (the rule of requests-answered)
 			continue
 		}

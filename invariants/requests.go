@@ -55,7 +55,6 @@ type RequestsAnswered struct {
 	grace   time.Duration
 	said    map[string]reading    // each pod's last readiness reading
 	healed  map[string]time.Time  // each pod's last heal of a chaosd fault on it
-	keyAt   map[string]time.Time  // when each pod's heartbeat key was last written, as read
 	pending map[string][]*failure // failures waiting for their pod's next reading
 
 	sent, refused, canceled, notReady, nearFaults, degraded, reconnecting int
@@ -96,7 +95,7 @@ type failStreak struct {
 func newRequestsAnswered(w *World, p Params) *RequestsAnswered {
 	return &RequestsAnswered{w: w, p: p, t: newTally(w, NameRequestsAnswered, p.MaxEvidence),
 		flight: map[uint64]*request{}, windows: map[string]*faultSpan{}, streaks: map[string]*failStreak{}, grace: p.RequestGrace(),
-		said: map[string]reading{}, pending: map[string][]*failure{}, healed: map[string]time.Time{}, keyAt: map[string]time.Time{}}
+		said: map[string]reading{}, pending: map[string][]*failure{}, healed: map[string]time.Time{}}
 }
 
 // Name implements Checker.
@@ -122,12 +121,6 @@ func (c *RequestsAnswered) Observe(e *history.Event) {
 		switch p := e.Probe; {
 		case p.Kind == history.ProbeReady && p.Ready != nil && p.Pod != "":
 			c.observeReading(p.Pod, reading{at: e.Time, degraded: saysDegraded(p.Ready)})
-		case p.Kind == history.ProbeHeartbeats && p.Heartbeats != nil:
-			for _, k := range p.Heartbeats.Keys {
-				if at := e.Time.Add(-k.Age.D()); at.After(c.keyAt[k.Pod]) {
-					c.keyAt[k.Pod] = at
-				}
-			}
 		}
 	case history.TypeOp:
 		o := e.Op
@@ -237,10 +230,10 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 		return
 	}
 	switch {
-	case o.Phase == history.PhaseFailed && (o.Status == 0 || o.Status < 500):
+	case refused(o):
 		c.refused++
 		return
-	case o.Status == 0 && strings.Contains(o.Err, "context canceled"):
+	case cutShort(o):
 		c.canceled++
 		return
 	case !rq.ready:
@@ -265,24 +258,22 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 	c.pending[rq.pod] = append(c.pending[rq.pod], &failure{rq: rq, o: *o, at: at, ready: c.w.Ready(rq.pod)})
 }
 
-// reconnectingAt: a chaosd fault on pod healed before t, and t within the heartbeat
-// TTL + slack of that heal, or no heartbeat key of the pod written since the heal
-// read yet (only where keys are read at all).
-func (c *RequestsAnswered) reconnectingAt(pod string, t time.Time) bool {
-	h, ok := c.healed[pod]
-	return ok && reconnecting(h, t, c.keyAt, pod, c.p)
+// refused: a failed answer that is mesh saying no (a 4xx, or no status at all on a
+// definite failure), not a pod failing.
+func refused(o *history.Op) bool {
+	return o.Phase == history.PhaseFailed && (o.Status == 0 || o.Status < 500)
 }
 
-// reconnecting: a pod healed at h may still be reconnecting to NATS at t (see
-// RequestsAnswered; pod-recovers' serve check applies the same rule).
-func reconnecting(h, t time.Time, keyAt map[string]time.Time, pod string, p Params) bool {
-	switch {
-	case h.After(t):
-		return false
-	case t.Sub(h) <= p.HeartbeatTTL+p.Slack:
-		return true
-	}
-	return len(keyAt) > 0 && keyAt[pod].Before(h)
+// cutShort: a request chaosd itself canceled; its failure says nothing of the pod.
+func cutShort(o *history.Op) bool {
+	return o.Status == 0 && strings.Contains(o.Err, "context canceled")
+}
+
+// reconnectingAt: a chaosd fault on pod healed before t, and the pod may still be
+// reconnecting to NATS at t (World.Reconnecting).
+func (c *RequestsAnswered) reconnectingAt(pod string, t time.Time) bool {
+	h, ok := c.healed[pod]
+	return ok && c.w.Reconnecting(pod, h, t)
 }
 
 // fail records a failed answer from a pod that did not say it was degraded.

@@ -21,7 +21,8 @@ type World struct {
 	open   map[string]*fault // faults from intent until healed, heal-unknown or failed
 	runs   map[string]*Run
 	drops  dropHeap
-	hb     string // the last heartbeat reading, for diagnoses
+	hb     string               // the last heartbeat reading, for diagnoses
+	keyAt  map[string]time.Time // pod -> when its heartbeat key was last written, as read
 	onDrop func(run string)
 
 	downCount int // pod down intervals opened so far (for notes)
@@ -480,6 +481,21 @@ func (w *World) FaultOn(name string, from, to time.Time) *fault {
 	return nil
 }
 
+// Reconnecting reports whether pod, healed from a chaosd fault at h, may still be
+// reconnecting to NATS at t (its 503s are then its honest word, not a failure): t is
+// within the heartbeat TTL + slack of the heal, or no heartbeat key the pod wrote
+// since the heal has been read (where keys are read at all). See RequestsAnswered;
+// pod-recovers' serve check applies the same rule.
+func (w *World) Reconnecting(pod string, h, t time.Time) bool {
+	switch {
+	case h.After(t):
+		return false
+	case t.Sub(h) <= w.p.HeartbeatTTL+w.p.Slack:
+		return true
+	}
+	return len(w.keyAt) > 0 && w.keyAt[pod].Before(h)
+}
+
 // AnyFault reports whether some fault is in effect now.
 func (w *World) AnyFault() bool { return len(w.open) > 0 }
 
@@ -673,6 +689,16 @@ func (w *World) observeProbe(e *history.Event) {
 		}
 	case history.ProbeHeartbeats:
 		w.hb = describeHeartbeats(p) + " at " + clock(e.Time)
+		if p.Heartbeats != nil {
+			for _, k := range p.Heartbeats.Keys {
+				if at := e.Time.Add(-k.Age.D()); at.After(w.keyAt[k.Pod]) {
+					if w.keyAt == nil {
+						w.keyAt = map[string]time.Time{}
+					}
+					w.keyAt[k.Pod] = at
+				}
+			}
+		}
 	case history.ProbeThread:
 		if p.Run != "" {
 			w.observeThread(e.Time, w.run(p.Run, p.Thread), p)

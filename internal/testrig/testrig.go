@@ -7,7 +7,6 @@ package testrig
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -111,17 +110,19 @@ type KillFaulter struct {
 
 // Fault kills the owner pod.
 func (k *KillFaulter) Fault(ctx context.Context, pod, run string, rec workload.Recorder, onInjected func(string)) error {
-	if pod == "" {
-		return errors.New("KillFaulter: owner faults only")
-	}
-	f := history.Fault{ID: fmt.Sprintf("f%d", k.n.Add(1)), Kind: history.KindKill, Pod: pod, Target: "owner", Run: run, DownFor: history.Duration(k.DownFor)}
-	playFault(ctx, rec, f, k.DownFor, func() { k.Cluster.Kill(pod) }, func() { k.Cluster.Restart(pod) }, onInjected)
-	return nil
+	f := history.Fault{ID: fmt.Sprintf("f%d", k.n.Add(1)), Kind: history.KindKill, Pod: pod, Run: run, DownFor: history.Duration(k.DownFor)}
+	return playOwnerFault(ctx, rec, f, k.DownFor, func() { k.Cluster.Kill(pod) }, func() { k.Cluster.Restart(pod) }, onInjected)
 }
 
-// playFault records f's intent, injects, records the injection, calls onInjected,
-// holds for hold (or until ctx ends), heals and records the heal, as the ledger does.
-func playFault(ctx context.Context, rec workload.Recorder, f history.Fault, hold time.Duration, inject, heal func(), onInjected func(string)) {
+// playOwnerFault plays f on the owner of its run (f.Pod; these faulters take no random
+// or named target): it records f's intent, injects, records the injection, calls
+// onInjected, holds for hold (or until ctx ends), heals and records the heal, as the
+// ledger does.
+func playOwnerFault(ctx context.Context, rec workload.Recorder, f history.Fault, hold time.Duration, inject, heal func(), onInjected func(string)) error {
+	if f.Pod == "" {
+		return fmt.Errorf("in-process %s faulter: owner faults only", f.Kind)
+	}
+	f.Target = "owner"
 	f.Phase, f.At = history.FaultIntent, time.Now()
 	_, _ = rec.Append(history.FaultEvent(f))
 	inject()
@@ -135,6 +136,7 @@ func playFault(ctx context.Context, rec workload.Recorder, f history.Fault, hold
 	heal()
 	f.Phase, f.At = history.FaultHealed, time.Now()
 	_, _ = rec.Append(history.FaultEvent(f))
+	return nil
 }
 
 // PauseFaulter pauses a pod in-process (testcluster.Cluster.Pause: its publishes,
@@ -149,12 +151,8 @@ type PauseFaulter struct {
 
 // Fault pauses the owner pod.
 func (p *PauseFaulter) Fault(ctx context.Context, pod, run string, rec workload.Recorder, onInjected func(string)) error {
-	if pod == "" {
-		return errors.New("PauseFaulter: owner faults only")
-	}
-	f := history.Fault{ID: fmt.Sprintf("p%d", p.n.Add(1)), Kind: history.KindPause, Pod: pod, Target: "owner", Run: run}
-	playFault(ctx, rec, f, p.Hold, func() { p.Cluster.Pause(pod) }, func() { p.Cluster.Unpause(pod) }, onInjected)
-	return nil
+	f := history.Fault{ID: fmt.Sprintf("p%d", p.n.Add(1)), Kind: history.KindPause, Pod: pod, Run: run}
+	return playOwnerFault(ctx, rec, f, p.Hold, func() { p.Cluster.Pause(pod) }, func() { p.Cluster.Unpause(pod) }, onInjected)
 }
 
 // PartitionFaulter cuts a pod off from NATS in-process (testcluster.Cluster.Partition:
@@ -169,12 +167,8 @@ type PartitionFaulter struct {
 
 // Fault partitions the owner pod from NATS.
 func (p *PartitionFaulter) Fault(ctx context.Context, pod, run string, rec workload.Recorder, onInjected func(string)) error {
-	if pod == "" {
-		return errors.New("PartitionFaulter: owner faults only")
-	}
-	f := history.Fault{ID: fmt.Sprintf("n%d", p.n.Add(1)), Kind: history.KindPartition, Pod: pod, Target: "owner", Run: run, Peers: []string{"nats"}}
-	playFault(ctx, rec, f, p.Hold, func() { p.Cluster.Partition(pod) }, func() { p.Cluster.Heal(pod) }, onInjected)
-	return nil
+	f := history.Fault{ID: fmt.Sprintf("n%d", p.n.Add(1)), Kind: history.KindPartition, Pod: pod, Run: run, Peers: []string{"nats"}}
+	return playOwnerFault(ctx, rec, f, p.Hold, func() { p.Cluster.Partition(pod) }, func() { p.Cluster.Heal(pod) }, onInjected)
 }
 
 // Verdicts indexes a report's verdicts by invariant.
