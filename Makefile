@@ -4,7 +4,7 @@ BIN     := bin/chaosd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/chaosd/chaosd/cli.version=$(VERSION)
 
-.PHONY: build deps test unit integration e2e bench fuzz demo soak cluster-up cluster-down clean
+.PHONY: build deps test unit integration e2e bench fuzz demo soak cluster-up cluster-down k8s-up k8s-down clean
 
 build: ## build bin/chaosd (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosd
@@ -38,6 +38,12 @@ cluster-up: ## boot the bundled cluster (TARGET=mesh-2026-05: mesh's harness sha
 
 cluster-down: ## tear the cluster of TARGET (default bundled) down with its volumes
 	TARGET='$(TARGET)' deploy/cluster.sh down
+
+k8s-up: ## boot a real single-node Kubernetes cluster on this machine (built offline: deploy/k8s/cluster.sh) with the testbed's Helm chart deployed; eval "$$(deploy/k8s/cluster.sh env)" then
+	deploy/k8s/cluster.sh up
+
+k8s-down: ## stop the Kubernetes cluster and remove its state, network and netfilter rules
+	deploy/k8s/cluster.sh down
 
 fuzz: ## fuzz every target for FUZZTIME executions (default 1000000x; a duration such as 1m also works, but see golang/go#75804)
 	FUZZTIME=$${FUZZTIME:-1000000x} scripts/test.sh fuzz
