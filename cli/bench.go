@@ -169,6 +169,9 @@ func benchMain(ctx context.Context, io IO, cfg config.Config, path string, log *
 		return err
 	}
 	defer env.close()
+	if err := env.dockerOnly("chaosd bench"); err != nil {
+		return err
+	}
 	v, err := preflightGate(ctx, io, env, check, preflight.Options{Run: true})
 	if err != nil {
 		return err

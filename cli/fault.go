@@ -92,7 +92,7 @@ func runFault(ctx context.Context, io IO, args []string) error {
 	if len(args) > 0 && strings.HasPrefix(args[0], "--watch-fault") {
 		return runWatchdog(ctx, io, args)
 	}
-	fs, lf := newFlagSet(io, "--fault=KIND[-owner|-random]", "[flags]", fmt.Sprintf(faultHelp, strings.Join(faults.KindNames(), ", "))+"\n\n"+invariants.TableLegend)
+	fs, lf := newFlagSet(io, "--fault=KIND[-owner|-random]", "[flags]", fmt.Sprintf(faultHelp, strings.Join(faults.KindNamesFor(faults.RuntimeDocker), ", ")+" on Docker; "+strings.Join(faults.KindNamesFor(faults.RuntimeKubernetes), ", ")+" on Kubernetes")+"\n\n"+invariants.TableLegend)
 	ff := bindFaultFlags(fs, io)
 	cf := config.RegisterFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
@@ -312,6 +312,9 @@ func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *
 		return err
 	}
 	if withWorkload && !req.DryRun {
+		if env.kube != nil {
+			return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("runtime kubernetes: the verdict (runs, invariants, history) is not built for Kubernetes yet; --workload=false injects, holds and heals the fault alone (nothing was injected)")}
+		}
 		v, err := preflightGate(ctx, io, env, preflightOn, preflight.Options{Run: true, Cadence: true})
 		if err != nil {
 			return err
@@ -322,7 +325,7 @@ func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *
 	}
 	var events *faults.Events
 	if !req.DryRun {
-		events = faults.WatchEvents(ctx, env.docker, env.deps.Selector, log)
+		events = env.watchEvents(ctx)
 	}
 	in, err := env.injector(events, req.DryRun)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,7 +24,9 @@ const healthcheckDescription = `
 Send GET URL and exit 0 when the answer's status is 2xx, 1 otherwise (an error status,
 no answer within the timeout, a refused connection), with a message on stderr naming
 the URL and what went wrong. Usage errors exit 2. Proxy settings are ignored: the
-check is meant for loopback and the container's own network.
+check is meant for loopback and the container's own network. A tcp://HOST:PORT URL
+only opens a connection: exit 0 when it is accepted (what chaosd's Kubernetes
+partition probe runs in its probe pod).
 
 Made for the HEALTHCHECK of FROM-scratch images, which have no shell, curl or wget:
   healthcheck: {test: ["CMD", "/chaosd", "healthcheck", "http://127.0.0.1:3000/health/ready"]}`
@@ -44,7 +47,11 @@ func runHealthcheck(ctx context.Context, io IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	status, err := probeHTTP(ctx, u, *timeout)
+	probe := probeHTTP
+	if u.Scheme == "tcp" {
+		probe = probeTCP
+	}
+	status, err := probe(ctx, u, *timeout)
 	if err != nil {
 		return &ExitCodeError{Code: ExitUnhealthy, Err: err}
 	}
@@ -57,10 +64,27 @@ func healthcheckURL(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad URL %q: %w", raw, err)
 	}
+	if u.Scheme == "tcp" {
+		if _, _, err := net.SplitHostPort(u.Host); err != nil || u.Path != "" {
+			return nil, fmt.Errorf("bad URL %q: want tcp://host:port", raw)
+		}
+		return u, nil
+	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("bad URL %q: want http://host[:port]/path or https://…", raw)
+		return nil, fmt.Errorf("bad URL %q: want http://host[:port]/path, https://… or tcp://host:port", raw)
 	}
 	return u, nil
+}
+
+// probeTCP opens a connection to u's host and port and closes it.
+func probeTCP(ctx context.Context, u *url.URL, timeout time.Duration) (string, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", u, err)
+	}
+	_ = c.Close()
+	return "connected", nil
 }
 
 // probeHTTP sends GET u and returns the status line of a 2xx answer, or an error that

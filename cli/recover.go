@@ -55,6 +55,9 @@ func runRecover(ctx context.Context, io IO, args []string) error {
 	if err != nil {
 		return err
 	}
+	if env.docker == nil { // Kubernetes: no forwarders, no images
+		return reportRecoveries(io, recs, cfg.Ledger.Path)
+	}
 	// A chaosd that died before removing its forwarder left it running (harmless:
 	// it publishes on 127.0.0.1 only); recover removes it.
 	if gone, err := topology.RemoveForwarders(ctx, env.docker, cfg.Selector.Project); err != nil {

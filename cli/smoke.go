@@ -94,6 +94,9 @@ func runSmoke(ctx context.Context, io IO, args []string) error {
 			return err
 		}
 		defer env.close()
+		if err := env.dockerOnly("chaosd smoke --kill-owner"); err != nil {
+			return err
+		}
 		if err := startupRecovery(ctx, io, env, false); err != nil {
 			return err
 		}

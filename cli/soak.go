@@ -96,6 +96,9 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 		return err
 	}
 	defer env.close()
+	if err := env.dockerOnly("chaosd soak"); err != nil {
+		return err
+	}
 	// /metrics is bound before anything else happens, so that a taken address is
 	// refused at once; the invariants' counts join once the checkers exist.
 	var live *invariants.Live

@@ -25,7 +25,7 @@ func TestSoakRejectsBadSettings(t *testing.T) {
 		{[]string{"soak", "--duration", "soon"}, `--duration: "soon" is not a duration`},
 		{[]string{"soak", "--duration", "2m"}, "soak.cooldown: warmup (1m0s) plus cooldown must be shorter than the duration (2m0s)"},
 		{[]string{"soak", "--schedule", "kill=61 * * * *"}, `soak.faults[0].schedule: end of range (61) above maximum (59): 61 (got "61 * * * *")`},
-		{[]string{"soak", "--schedule", "reboot=@every 1m"}, `soak.faults[0].kind: want one of kill, stop, pause, partition, rollout (got "reboot")`},
+		{[]string{"soak", "--schedule", "reboot=@every 1m"}, `soak.faults[0].kind: want one of kill, stop, pause, partition, rollout, delete (got "reboot")`},
 		{[]string{"soak", "--alertmanager", "am.local:9093"}, "alerts.alertmanager: want Alertmanager's base URL"},
 		{[]string{"soak", "--metrics-addr", "9464"}, "metrics.addr: want host:port"},
 		{[]string{"soak", "extra"}, `unexpected argument "extra"`},

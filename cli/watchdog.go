@@ -63,6 +63,9 @@ func runWatchdog(ctx context.Context, io IO, args []string) error {
 // warmUp contacts the daemon once (negotiating the API version), so that the heal at
 // the deadline does not pay for it; a daemon that does not answer yet is not fatal.
 func warmUp(ctx context.Context, env *faultEnv, log *zap.Logger) {
+	if env.docker == nil { // Kubernetes: openFaultEnv reached the API server already
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, env.cfg.Docker.Timeout.Std())
 	defer cancel()
 	if _, err := env.docker.Ping(ctx); err != nil {

@@ -22,8 +22,12 @@ type Config struct {
 	// Promises are what the target mesh promises (package promise): each invariant
 	// checks one, and one whose promise the mesh does not make is not judged. Empty:
 	// the promises of mesh at May 2026 (promise.Default).
-	Promises    []string    `yaml:"promises"`
+	Promises []string `yaml:"promises"`
+	// Runtime is where the pods run: docker (compose containers, the default) or
+	// kubernetes (pods of a namespace, through the API server).
+	Runtime     string      `yaml:"runtime"`
 	Docker      Docker      `yaml:"docker"`
+	Kubernetes  Kubernetes  `yaml:"kubernetes"`
 	Selector    Selector    `yaml:"selector"`
 	Pods        Pods        `yaml:"pods"`
 	Postgres    Postgres    `yaml:"postgres"`
@@ -43,6 +47,30 @@ type Config struct {
 type Docker struct {
 	Host    string   `yaml:"host"`    // "" = DOCKER_HOST, else the default socket
 	Timeout Duration `yaml:"timeout"` // for the first contact (ping)
+}
+
+// Kubernetes is the cluster chaosd drives when runtime is kubernetes.
+type Kubernetes struct {
+	Kubeconfig string   `yaml:"kubeconfig"`  // "" = KUBECONFIG, ~/.kube/config, else in-cluster
+	Context    string   `yaml:"context"`     // "" = the kubeconfig's current context
+	Namespace  string   `yaml:"namespace"`   // the pods' namespace: chaosd touches nothing outside it
+	Selector   string   `yaml:"selector"`    // label selector of the pods under test, e.g. component=worker
+	ProbeImage string   `yaml:"probe_image"` // image of the partition probe pod; it must hold /chaosd
+	Timeout    Duration `yaml:"timeout"`     // for the first contact
+}
+
+// Runtimes.
+const (
+	RuntimeDocker     = faults.RuntimeDocker
+	RuntimeKubernetes = faults.RuntimeKubernetes
+)
+
+// RuntimeName is the runtime, docker when unset.
+func (c Config) RuntimeName() string {
+	if c.Runtime == "" {
+		return RuntimeDocker
+	}
+	return c.Runtime
 }
 
 // Selector says which containers chaosd may ever touch.
@@ -136,6 +164,9 @@ const (
 // character outside [A-Za-z0-9._-] replaced by '_'.
 func (c Config) StateKey() string {
 	key := c.Selector.Project
+	if c.RuntimeName() == RuntimeKubernetes {
+		key = "k8s-" + c.Kubernetes.Namespace + "-" + c.Kubernetes.Selector
+	}
 	if key == "" {
 		parts := []string{or(c.Target, TargetBundled)}
 		for _, k := range sortedKeys(c.Selector.Labels) {
@@ -175,6 +206,7 @@ func (c *Config) ApplyStateDefaults() {
 func Default() Config {
 	return Config{
 		Docker:      Docker{Timeout: D(10e9)},
+		Kubernetes:  Kubernetes{Timeout: D(10e9), ProbeImage: "chaosd:dev"},
 		Target:      TargetBundled,
 		Selector:    Selector{Project: "chaosd", Labels: map[string]string{}, Infra: []string{"postgres", "nats", "mockai", "mock-ai", "migrate"}},
 		Pods:        Pods{NameFrom: faults.DefaultPodNameRule.String(), Port: 3000, Ready: ReadyHTTP, BootTime: D(5e9)},

@@ -23,6 +23,10 @@ type Override struct {
 // overrides is the one list of overridable settings.
 var overrides = []Override{
 	{"docker-host", "CHAOSD_DOCKER_HOST", "docker.host", "Docker daemon (default DOCKER_HOST, else the local socket)", func(c *Config, v string) error { c.Docker.Host = v; return nil }},
+	{"runtime", "CHAOSD_RUNTIME", "runtime", "where the pods run: docker or kubernetes", func(c *Config, v string) error { c.Runtime = v; return nil }},
+	{"kubeconfig", "CHAOSD_KUBECONFIG", "kubernetes.kubeconfig", "kubeconfig file (default KUBECONFIG, ~/.kube/config, else in-cluster)", func(c *Config, v string) error { c.Kubernetes.Kubeconfig = v; return nil }},
+	{"kube-context", "CHAOSD_KUBE_CONTEXT", "kubernetes.context", "kubeconfig context (default its current one)", func(c *Config, v string) error { c.Kubernetes.Context = v; return nil }},
+	{"namespace", "CHAOSD_K8S_NAMESPACE", "kubernetes.namespace", "the pods' namespace on Kubernetes", func(c *Config, v string) error { c.Kubernetes.Namespace = v; return nil }},
 	{"compose-project", "CHAOSD_COMPOSE_PROJECT", "selector.project", "compose project whose containers chaosd may touch", func(c *Config, v string) error { c.Selector.Project = v; return nil }},
 	{"select-labels", "CHAOSD_SELECT_LABELS", "selector.labels", "labels every target must carry: k=v,k2=v2", setLabels},
 	{"database-url", "CHAOSD_DATABASE_URL", "postgres.dsn", "mesh's Postgres, where run owners are read", func(c *Config, v string) error { c.Postgres.DSN = v; return nil }},

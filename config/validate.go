@@ -58,8 +58,7 @@ func (c Config) Validate() error {
 	}
 	k.check(!slices.Contains(c.Promises, promise.ReplyPersistedOnce) || strings.TrimSpace(c.Postgres.ReplyQuery) != "",
 		"postgres.reply_query", c.Postgres.ReplyQuery, "promises include %s: give the SQL that reads a thread's persisted reply, (message id, text) rows for thread $1", promise.ReplyPersistedOnce)
-	c.Docker.validate(&k)
-	c.Selector.validate(&k)
+	c.validateRuntime(&k)
 	c.Pods.validate(&k)
 	c.Postgres.validate(&k)
 	c.Owner.validate(&k)
@@ -82,6 +81,25 @@ func (d Docker) validate(k *checker) {
 			"docker.host", d.Host, "want unix:///path, tcp://host:port or ssh://user@host")
 	}
 	k.check(d.Timeout > 0, "docker.timeout", d.Timeout, "must be positive")
+}
+
+func (c Config) validateRuntime(k *checker) {
+	switch c.RuntimeName() {
+	case RuntimeDocker:
+		c.Docker.validate(k)
+		c.Selector.validate(k)
+	case RuntimeKubernetes:
+		c.Kubernetes.validate(k)
+	default:
+		k.check(false, "runtime", c.Runtime, "want %s or %s", RuntimeDocker, RuntimeKubernetes)
+	}
+}
+
+func (kc Kubernetes) validate(k *checker) {
+	k.check(kc.Namespace != "", "kubernetes.namespace", kc.Namespace, "set the pods' namespace: chaosd touches nothing outside it")
+	k.check(strings.TrimSpace(kc.Selector) != "", "kubernetes.selector", kc.Selector, "set a label selector of the pods under test (e.g. component=worker): an empty one would match every pod of the namespace")
+	k.check(kc.ProbeImage != "", "kubernetes.probe_image", kc.ProbeImage, "set the image of the partition probe pod (it must hold /chaosd)")
+	k.check(kc.Timeout > 0, "kubernetes.timeout", kc.Timeout, "must be positive")
 }
 
 func (s Selector) validate(k *checker) {

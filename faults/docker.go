@@ -89,6 +89,7 @@ func DockerClient(host string) (*client.Client, error) {
 // Deps is what the fault kinds act through.
 type Deps struct {
 	Docker     Docker
+	Runtime    Runtime             // nil: the pods are Docker containers
 	Net        Net                 // network namespace operations; NetNS{} outside tests
 	Selector   Selector            // where peers and witnesses are looked up
 	PeerGroups map[string][]string // partition peer groups: name -> pod or service names

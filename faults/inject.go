@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -86,7 +87,10 @@ func (in *Injector) Run(ctx context.Context, req Request) (*Report, error) {
 	if err := scope(info, req.Target); err != nil {
 		return r, err
 	}
-	fault := in.Healer.faults[req.Kind]
+	fault, ok := in.Healer.faults[req.Kind]
+	if !ok {
+		return r, fmt.Errorf("fault kind %s: the %s runtime does not offer it (it offers %s)", req.Kind, in.Deps.runtimeName(), strings.Join(KindNamesFor(in.Deps.runtimeName()), ", "))
+	}
 	st, err := ReadLedger(in.Path)
 	if err != nil {
 		return r, err
@@ -116,7 +120,7 @@ func (in *Injector) Run(ctx context.Context, req Request) (*Report, error) {
 
 // decide picks the target, checks the blast radius and plans the fault.
 func (in *Injector) decide(ctx context.Context, req Request, f Fault, st *State, r *Report) error {
-	members, err := in.Deps.Selector.List(ctx, in.Deps.Docker)
+	members, err := in.Deps.list(ctx)
 	if err != nil {
 		return err
 	}

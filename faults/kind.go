@@ -97,17 +97,46 @@ type KindInfo struct {
 	Grace    bool   // takes a stop grace, Spec.Grace (stop, rollout)
 	Signal   bool   // takes a stop signal, Spec.Signal (rollout)
 	AllPods  bool   // hits every pod in turn (rollout): asked for PickAll, never one pod
+	// Runtimes offer the kind: nil is Docker alone. A Runtime other than Docker builds
+	// its own Fault for each kind it offers (Runtime.Fault); New is Docker's.
+	Runtimes []string
 	New      func(Deps) Fault
+}
+
+// Runtime names.
+const (
+	RuntimeDocker     = "docker"
+	RuntimeKubernetes = "kubernetes"
+)
+
+// OfferedBy reports whether runtime offers the kind.
+func (k KindInfo) OfferedBy(runtime string) bool {
+	if len(k.Runtimes) == 0 {
+		return runtime == RuntimeDocker || runtime == ""
+	}
+	return slices.Contains(k.Runtimes, runtime)
+}
+
+// KindNamesFor returns the names of the kinds runtime offers, in list order.
+func KindNamesFor(runtime string) []string {
+	var names []string
+	for _, k := range kinds {
+		if k.OfferedBy(runtime) {
+			names = append(names, k.Name)
+		}
+	}
+	return names
 }
 
 // kinds is the one list of fault kinds: the CLI, config validation and recovery all
 // look names up here.
 var kinds = []KindInfo{
 	{Name: "kill", Summary: "SIGKILL the container; start it again after down_for (or never)", Hold: "down_for", CanLeave: true, New: newKill},
-	{Name: "stop", Summary: "stop the container as a deploy does (SIGTERM, SIGKILL past its grace); start it again after down_for (or never)", Hold: "down_for", CanLeave: true, Grace: true, New: newStop},
+	{Name: "stop", Summary: "stop the container as a deploy does (SIGTERM, SIGKILL past its grace); start it again after down_for (or never); on Kubernetes, delete the pod gracefully and wait down_for and its replacement", Hold: "down_for", CanLeave: true, Grace: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newStop},
 	{Name: "pause", Summary: "freeze the container (cgroup freezer) for duration, then unpause it", Hold: "duration", New: newPause},
-	{Name: "partition", Summary: "cut the container off from everything (network disconnect) or from peer groups (nftables), then heal", Hold: "duration", Peers: true, New: newPartition},
-	{Name: "rollout", Summary: "restart every pod in turn as a deploy does: stop it (SIGTERM and its grace, or SIGKILL), start it, wait until it is ready, pause duration, then the next", Hold: "duration", Grace: true, Signal: true, AllPods: true, New: newRollout},
+	{Name: "partition", Summary: "cut the container off from everything (network disconnect) or from peer groups (nftables), then heal; on Kubernetes, a NetworkPolicy isolating the pod (everything only)", Hold: "duration", Peers: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newPartition},
+	{Name: "rollout", Summary: "restart every pod in turn as a deploy does: stop it (SIGTERM and its grace, or SIGKILL), start it, wait until it is ready, pause duration, then the next; on Kubernetes, what kubectl rollout restart does, watched to the end", Hold: "duration", Grace: true, Signal: true, AllPods: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newRollout},
+	{Name: "delete", Summary: "Kubernetes: delete the pod with no grace (SIGKILL); its controller starts a replacement under a new name; the fault ends duration later, once the replacement is ready", Hold: "duration", Runtimes: []string{RuntimeKubernetes}},
 }
 
 // Kinds returns the list of fault kinds.
@@ -132,11 +161,46 @@ func LookupKind(name string) (KindInfo, error) {
 	return KindInfo{}, fmt.Errorf("unknown fault kind %q (known: %s)", name, strings.Join(KindNames(), ", "))
 }
 
-// newFaults builds one Fault of every kind on deps.
+// Runtime is where the pods under test run when it is not Docker (Kubernetes): it
+// lists them and builds the kinds it offers. Deps.Runtime nil is Docker.
+type Runtime interface {
+	// Name is the runtime's name (RuntimeKubernetes).
+	Name() string
+	// List returns every pod the target's selector matches, running or not, sorted by
+	// pod name, skip-labelled ones marked Skipped.
+	List(ctx context.Context) ([]Member, error)
+	// Fault builds the runtime's Fault of kind, false when it does not offer it.
+	Fault(kind string, d Deps) (Fault, bool)
+}
+
+// runtimeName is the name of the runtime the faults act through.
+func (d Deps) runtimeName() string {
+	if d.Runtime == nil {
+		return RuntimeDocker
+	}
+	return d.Runtime.Name()
+}
+
+// list lists the members through the runtime.
+func (d Deps) list(ctx context.Context) ([]Member, error) {
+	if d.Runtime != nil {
+		return d.Runtime.List(ctx)
+	}
+	return d.Selector.List(ctx, d.Docker)
+}
+
+// newFaults builds one Fault of every kind the runtime of deps offers.
 func newFaults(d Deps) map[string]Fault {
 	m := make(map[string]Fault, len(kinds))
 	for _, k := range kinds {
-		m[k.Name] = k.New(d)
+		switch {
+		case d.Runtime != nil:
+			if f, ok := d.Runtime.Fault(k.Name, d); ok {
+				m[k.Name] = f
+			}
+		case k.OfferedBy(RuntimeDocker):
+			m[k.Name] = k.New(d)
+		}
 	}
 	return m
 }

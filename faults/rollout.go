@@ -337,7 +337,7 @@ func (g *podGate) awaitReady(ctx context.Context, id string, within time.Duratio
 // member lists the selector's containers afresh (a restarted pod may have a new
 // address) and finds id among them.
 func (g *podGate) member(ctx context.Context, id string) ([]Member, Member, error) {
-	members, err := g.in.Deps.Selector.List(ctx, g.in.Deps.Docker)
+	members, err := g.in.Deps.list(ctx)
 	if err != nil {
 		return nil, Member{}, err
 	}

@@ -403,10 +403,12 @@ EOF
 	start kube-proxy "$BIN/kube-proxy" --kubeconfig "$STATE/kube-proxy.kubeconfig" --hostname-override "$NODE" \
 		--proxy-mode iptables --cluster-cidr "$CLUSTER_CIDR" --conntrack-max-per-core 0 \
 		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 --v=1
+	wait_for "node $NODE Ready" 120 node_ready
+	# kube-router finds its node at start-up: after the kubelet registered it.
 	start kube-router "$BIN/kube-router" --kubeconfig "$STATE/kube-router.kubeconfig" --hostname-override "$NODE" \
 		--run-router=false --run-service-proxy=false --run-firewall=true --enable-cni=false \
 		--metrics-port 0 --health-port 20244 --v=1
-	wait_for "node $NODE Ready" 120 node_ready
+	wait_for "kube-router's network-policy controller" 60 curl -sf http://127.0.0.1:20244/healthz
 }
 
 node_ready() { kc get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
