@@ -4,7 +4,7 @@ BIN     := bin/chaosd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/chaosd/chaosd/cli.version=$(VERSION)
 
-.PHONY: build deps test unit integration e2e bench fuzz demo soak cluster-up cluster-down k8s-up k8s-down clean
+.PHONY: build deps test unit integration e2e bench fuzz demo soak cluster-up cluster-down k8s-up k8s-down k8s-e2e clean
 
 build: ## build bin/chaosd (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosd
@@ -44,6 +44,9 @@ k8s-up: ## boot a real single-node Kubernetes cluster on this machine (built off
 
 k8s-down: ## stop the Kubernetes cluster and remove its state, network and netfilter rules
 	deploy/k8s/cluster.sh down
+
+k8s-e2e: ## the Kubernetes tier: k8s-up, chaosd's Kubernetes end-to-end tests (kinds, refusals, crash loops), k8s-down
+	scripts/k8s-e2e.sh
 
 fuzz: ## fuzz every target for FUZZTIME executions (default 1000000x; a duration such as 1m also works, but see golang/go#75804)
 	FUZZTIME=$${FUZZTIME:-1000000x} scripts/test.sh fuzz

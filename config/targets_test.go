@@ -135,7 +135,7 @@ func TestTargetFromFlagEnvAndFile(t *testing.T) {
 			t.Errorf("%s: target %s project %s boot %s, want %s %s %s", tc.name, c.Target, c.Selector.Project, c.Pods.BootTime, tc.target, tc.project, tc.boot)
 		}
 	}
-	if _, err := resolve(nil, "--target=mesh-2025"); err == nil || !strings.Contains(err.Error(), `--target: unknown target "mesh-2025" (known: bundled, bundled-30, mesh-2026-05, mesh-current`) {
+	if _, err := resolve(nil, "--target=mesh-2025"); err == nil || !strings.Contains(err.Error(), `--target: unknown target "mesh-2025" (known: bundled, bundled-30, k8s-testbed, mesh-2026-05, mesh-current`) {
 		t.Errorf("unknown target: %v", err)
 	}
 }
