@@ -16,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/chaosd/chaosd/faults"
 	"github.com/chaosd/chaosd/kube"
@@ -256,4 +260,98 @@ func assertClean(t *testing.T, c kubernetes.Interface, ledger string) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// Least privilege: chaosd with the ServiceAccount of deploy/helm/chaosd (its Role in
+// the testbed's namespace, nothing else) injects and heals every kind there, and can
+// neither see nor touch a decoy namespace with pods that its selector would match.
+func TestE2EK8sLeastPrivilege(t *testing.T) {
+	admin := client(t)
+	ctx := context.Background()
+	const decoy = "chaosd-decoy"
+	_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: decoy}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.CoreV1().Namespaces().Delete(context.Background(), decoy, metav1.DeleteOptions{}) })
+	bait := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bait", Namespace: decoy, Labels: map[string]string{"component": "worker"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "bait", Image: "chaosd:dev", Command: []string{"/chaosd", "probe-pod"}}}}}
+	if _, err := admin.CoreV1().Pods(decoy).Create(ctx, bait, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	sa := saKubeconfig(t, admin, "chaosd")
+	run := func(args ...string) result {
+		cmd := exec.Command(chaosdBin(t), append([]string{"--target=k8s-testbed", "--ledger=" + ledgerPath(t), "--kubeconfig=" + sa, "--workload=false"}, args...)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{out: out.String(), err: errb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		return r
+	}
+	for _, args := range [][]string{{"--fault=delete-random", "--duration=1s"}, {"--fault=stop-random", "--down-for=1s"}, {"--fault=partition-random", "--duration=2s"}, {"--fault=rollout", "--duration=1s"}} {
+		if r := run(args...); r.code != 0 || !strings.Contains(r.out, "outcome   healed (by chaosd)") {
+			t.Errorf("%v with chaosd's ServiceAccount: %s", args, r)
+		}
+	}
+	r := run("--fault=delete-random", "--namespace="+decoy)
+	if r.code == 0 || !strings.Contains(r.err, "may not list the pods of namespace "+decoy) {
+		t.Errorf("the decoy namespace: %s", r)
+	}
+	if p, err := admin.CoreV1().Pods(decoy).Get(ctx, "bait", metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil {
+		t.Errorf("the decoy pod was touched: %v", err)
+	}
+	c := clientFor(t, sa)
+	checks := map[string]error{}
+	_, checks["list pods in the decoy namespace"] = c.CoreV1().Pods(decoy).List(ctx, metav1.ListOptions{})
+	checks["delete the decoy pod"] = c.CoreV1().Pods(decoy).Delete(ctx, "bait", metav1.DeleteOptions{})
+	_, checks["list secrets in its own namespace"] = c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	checks["delete a Deployment"] = c.AppsV1().Deployments(ns).Delete(ctx, "testbed-worker", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+	_, checks["list namespaces"] = c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	for what, err := range checks {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("chaosd's ServiceAccount may %s (err %v): want Forbidden", what, err)
+		}
+	}
+}
+
+// saKubeconfig writes a kubeconfig that authenticates as ServiceAccount name of the
+// testbed's namespace, with a token requested for it.
+func saKubeconfig(t *testing.T, admin kubernetes.Interface, name string) string {
+	t.Helper()
+	secs := int64(3600)
+	tok, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name, &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for ServiceAccount %s (is deploy/helm/chaosd installed? make k8s-up installs it): %v", name, err)
+	}
+	base, err := clientcmd.LoadFromFile(os.Getenv("KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := base.Clusters[base.Contexts[base.CurrentContext].Cluster]
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = cluster
+	cfg.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "sa"}
+	cfg.CurrentContext = "sa"
+	path := filepath.Join(t.TempDir(), "sa.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
