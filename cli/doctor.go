@@ -100,6 +100,12 @@ func doctorSuggest(ctx context.Context, io IO, cf *config.Flags, log *zap.Logger
 		if err != nil {
 			return err
 		}
+		if cfg.RuntimeName() != config.RuntimeDocker {
+			if !asJSON {
+				fmt.Fprintf(io.Stdout, "%-14s not checked: runtime %s (chaosd doctor checks Docker targets only so far)\n", p.Name, cfg.RuntimeName())
+			}
+			continue
+		}
 		// Every profile gets every check, so that each line says why it does not
 		// fit; one whose project is not there takes the run's timeout (about 20 s).
 		rep, err := doctorOne(ctx, cfg, path, log, opts)

@@ -39,6 +39,7 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 go vet ./...
 go vet -tags integration,e2e ./...
 go vet -tags e2e,mesh ./e2e/
+go vet -tags e2e,k8s ./kube/
 fi
 prebuild_images
 
