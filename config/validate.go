@@ -69,6 +69,13 @@ func (c Config) Validate() error {
 	c.Workload.validate(&k)
 	validateChecks(c.Checks, &k)
 	c.Soak.validate(&k)
+	if c.RuntimeName() == RuntimeDocker { // a Kubernetes soak is refused at its start, for now
+		for i, f := range c.Soak.Faults {
+			if info, err := faults.LookupKind(f.Kind); err == nil && !info.OfferedBy(RuntimeDocker) {
+				k.check(false, fmt.Sprintf("soak.faults[%d].kind", i), f.Kind, "runtime docker does not offer it (it offers %s)", strings.Join(faults.KindNamesFor(RuntimeDocker), ", "))
+			}
+		}
+	}
 	c.Alerts.validate(&k)
 	c.Metrics.validate(&k)
 	return errors.Join(k.errs...)

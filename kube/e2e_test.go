@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -354,4 +356,127 @@ func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// delete-owner finds the owner of a run in flight through Postgres (threads.run_owner_pod
+// = POD_NAME = metadata.name) and deletes that pod for good. On the clean testbed a
+// survivor takes the run over and completes it; with the testbed's strict-claim defect
+// (contract defect 1) in the Deployment's pods, no pod can claim it and it stays
+// in_progress, owned by a pod that no longer exists. This test judges the run from
+// Postgres itself: chaosd's own verdict on Kubernetes is not built yet.
+func TestE2EK8sDeleteOwner(t *testing.T) {
+	c := client(t)
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, "postgres://postgres:postgres@10.96.0.20:5432/postgres?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	for _, tc := range []struct {
+		bugs      string
+		completes bool
+	}{{"", true}, {"strict-claim", false}} {
+		t.Run("bugs="+tc.bugs, func(t *testing.T) {
+			setBugs(t, c, tc.bugs)
+			t.Cleanup(func() { setBugs(t, c, "") })
+			thread, owner := runInFlight(t, c, db)
+			r := chaosd(t, ledgerPath(t), "--fault=delete-owner", "--workload=false", "--duration=1s")
+			if r.code != 0 || !strings.Contains(r.out, "outcome   healed (by chaosd)") || !strings.Contains(r.out, "delete pod chaosd-testbed/"+owner) {
+				t.Fatalf("delete-owner (owner %s): %s", owner, r)
+			}
+			status, nowOwner := "", ""
+			deadline := time.Now().Add(45 * time.Second) // the run (16 s) + the heartbeat TTL (6 s) + a scan, with room
+			for time.Now().Before(deadline) {
+				var o *string
+				if err := db.QueryRow(ctx, `SELECT status, run_owner_pod FROM threads WHERE id = $1`, thread).Scan(&status, &o); err != nil {
+					t.Fatal(err)
+				}
+				nowOwner = ""
+				if o != nil {
+					nowOwner = *o
+				}
+				if status != "in_progress" {
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if tc.completes && status != "completed" {
+				t.Errorf("thread %s after its owner %s was deleted: %s (owner %q), want completed by a survivor", thread, owner, status, nowOwner)
+			}
+			if !tc.completes && (status != "in_progress" || nowOwner != owner) {
+				t.Errorf("thread %s with strict-claim: %s (owner %q), want still in_progress, owned by the deleted %s", thread, status, nowOwner, owner)
+			}
+			t.Logf("bugs=%q: thread %s, owner %s deleted: %s (owner %q)", tc.bugs, thread, owner, status, nowOwner)
+			if status == "in_progress" { // stuck for good: out of later tests' way
+				_, _ = db.Exec(ctx, `UPDATE threads SET status = 'failed', run_owner_pod = NULL WHERE id = $1`, thread)
+			}
+		})
+	}
+}
+
+// setBugs sets TESTBED_BUGS on the worker Deployment (a rollout) and waits until every
+// worker runs with it.
+func setBugs(t *testing.T, c kubernetes.Interface, bugs string) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := c.AppsV1().Deployments(ns).Get(ctx, "testbed-worker", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := d.Spec.Template.Spec.Containers[0].Env
+	changed := false
+	for i := range env {
+		if env[i].Name == "TESTBED_BUGS" && env[i].Value != bugs {
+			env[i].Value, changed = bugs, true
+		}
+	}
+	if !changed {
+		return
+	}
+	if _, err := c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, "testbed-worker", metav1.GetOptions{})
+		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == 3 && d.Status.ReadyReplicas == 3 && d.Status.Replicas == 3 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("TESTBED_BUGS=%q: the workers did not roll out within 2 minutes", bugs)
+}
+
+// runInFlight starts a 16-second run through chaosd smoke (no fault) and returns its
+// thread and owner once Postgres records an owner.
+func runInFlight(t *testing.T, c kubernetes.Interface, db *pgx.Conn) (thread, owner string) {
+	t.Helper()
+	ctx := context.Background()
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "component=worker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+			urls = append(urls, "http://"+p.Status.PodIP+":3000")
+		}
+	}
+	since := time.Now()
+	smoke := exec.Command(chaosdBin(t), "smoke", "--target=k8s-testbed", "--pods="+strings.Join(urls, ","), "--hint=slow:80x200", "--log-level=warn")
+	smoke.Stdout, smoke.Stderr = io.Discard, io.Discard
+	if err := smoke.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = smoke.Process.Kill(); _ = smoke.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		err := db.QueryRow(ctx, `SELECT id, run_owner_pod FROM threads WHERE status = 'in_progress' AND run_owner_pod IS NOT NULL AND run_started_at >= $1 ORDER BY run_started_at DESC LIMIT 1`, since.Add(-time.Second)).Scan(&thread, &owner)
+		if err == nil {
+			return thread, owner
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("no run in flight with an owner within 30 s of chaosd smoke's start")
+	return "", ""
 }
