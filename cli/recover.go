@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/chaosd/chaosd/config"
 	"github.com/chaosd/chaosd/faults"
@@ -55,7 +56,12 @@ func runRecover(ctx context.Context, io IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if env.docker == nil { // Kubernetes: no forwarders, no images
+	if env.kube != nil { // Kubernetes: no forwarders, no images; what expired goes
+		if gone, err := env.kube.Sweep(ctx, time.Now()); err != nil {
+			fmt.Fprintf(io.Stderr, "chaosd recover: expired objects: %v\n", err)
+		} else if len(gone) > 0 {
+			fmt.Fprintf(io.Stdout, "removed what an earlier chaosd left past its expiry: %s\n", strings.Join(gone, ", "))
+		}
 		return reportRecoveries(io, recs, cfg.Ledger.Path)
 	}
 	// A chaosd that died before removing its forwarder left it running (harmless:

@@ -20,8 +20,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -479,4 +481,33 @@ func runInFlight(t *testing.T, c kubernetes.Interface, db *pgx.Conn) (thread, ow
 	}
 	t.Fatal("no run in flight with an owner within 30 s of chaosd smoke's start")
 	return "", ""
+}
+
+// chaosd recover removes what chaosd left past its expiry even with no ledger record
+// of it (a ledger lost with the pod chaosd ran in), and nothing else.
+func TestE2EK8sRecoverSweepsExpired(t *testing.T) {
+	c := client(t)
+	ctx := context.Background()
+	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "component=worker"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("workers: %v", err)
+	}
+	victim := pods.Items[0].Name
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "chaosd-partition-lost", Namespace: ns,
+		Labels: map[string]string{kube.LabelFault: "lost"}, Annotations: map[string]string{kube.AnnotationExpire: past}},
+		Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelFault: "lost"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}}}
+	if _, err := c.NetworkingV1().NetworkPolicies(ns).Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(`{"metadata":{"labels":{"` + kube.LabelFault + `":"lost"}}}`)
+	if _, err := c.CoreV1().Pods(ns).Patch(ctx, victim, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := chaosd(t, ledgerPath(t), "recover")
+	if r.code != 0 || !strings.Contains(r.out, "NetworkPolicy chaosd-partition-lost") || !strings.Contains(r.out, "on pod "+victim) {
+		t.Fatalf("recover: %s", r)
+	}
+	assertClean(t, c, ledgerPath(t))
 }

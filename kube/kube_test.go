@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -287,5 +288,40 @@ func TestRolloutPatchesTheTemplateAndRefusesSkippedPods(t *testing.T) {
 	_, _ = c.CoreV1().Pods(ns).Create(ctx, skipped, metav1.CreateOptions{})
 	if _, err := f.Plan(ctx, faults.Member{Target: faults.Target{ID: faults.EveryPod}}, faults.Spec{}); err == nil || !strings.Contains(err.Error(), "would restart it") {
 		t.Errorf("skipped pod: %v", err)
+	}
+}
+
+// What chaosd left past its expiry goes, whatever the ledger says; what has not
+// expired stays, and so does what chaosd did not make.
+func TestSweepRemovesWhatExpired(t *testing.T) {
+	ctx := context.Background()
+	past, future := expiry(time.Now().Add(-time.Minute)), expiry(time.Now().Add(time.Hour))
+	np := func(name, id, exp string) *networkingv1.NetworkPolicy {
+		return &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{LabelFault: id}, Annotations: map[string]string{AnnotationExpire: exp}}}
+	}
+	probe := func(name, exp string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{LabelProbe: "x"}, Annotations: map[string]string{AnnotationExpire: exp}}}
+	}
+	stale, held := worker("w-1", "u1", "10.0.0.1", true), worker("w-2", "u2", "10.0.0.2", true)
+	stale.Labels[LabelFault] = "old"
+	held.Labels[LabelFault] = "new"
+	theirs := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: ns}}
+	c := fake.NewClientset(np("chaosd-partition-old", "old", past), np("chaosd-partition-new", "new", future), theirs,
+		probe("chaosd-probe-old", past), probe("chaosd-probe-new", future), stale, held)
+	gone, err := newRuntime(t, c, nil).Sweep(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "NetworkPolicy chaosd-partition-old, probe pod chaosd-probe-old, label chaosd.io/fault=old on pod w-1"
+	if got := strings.Join(gone, ", "); got != want {
+		t.Errorf("swept %q, want %q", got, want)
+	}
+	left, _ := c.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+	if len(left.Items) != 2 {
+		t.Errorf("policies left: %d, want chaosd-partition-new and theirs", len(left.Items))
+	}
+	w2, _ := c.CoreV1().Pods(ns).Get(ctx, "w-2", metav1.GetOptions{})
+	if w2.Labels[LabelFault] != "new" {
+		t.Errorf("a partition in force lost its label: %v", w2.Labels)
 	}
 }
