@@ -136,7 +136,7 @@ var kinds = []KindInfo{
 	{Name: "pause", Summary: "freeze the container (cgroup freezer) for duration, then unpause it", Hold: "duration", New: newPause},
 	{Name: "partition", Summary: "cut the container off from everything (network disconnect) or from peer groups (nftables), then heal; on Kubernetes, a NetworkPolicy isolating the pod (everything only)", Hold: "duration", Peers: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newPartition},
 	{Name: "rollout", Summary: "restart every pod in turn as a deploy does: stop it (SIGTERM and its grace, or SIGKILL), start it, wait until it is ready, pause duration, then the next; on Kubernetes, what kubectl rollout restart does, watched to the end", Hold: "duration", Grace: true, Signal: true, AllPods: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newRollout},
-	{Name: "delete", Summary: "Kubernetes: delete the pod with no grace (SIGKILL); its controller starts a replacement under a new name; the fault ends duration later, once the replacement is ready", Hold: "duration", Runtimes: []string{RuntimeKubernetes}},
+	{Name: "delete", Summary: "Kubernetes: delete the pod with grace 0: its object and name go at once and its controller starts a replacement under a new name (the kubelet still stops its containers with the pod's grace, SIGTERM first: not a SIGKILL); the fault ends duration later, once the replacement is ready", Hold: "duration", Runtimes: []string{RuntimeKubernetes}},
 }
 
 // Kinds returns the list of fault kinds.

@@ -361,11 +361,12 @@ func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
 }
 
 // delete-owner finds the owner of a run in flight through Postgres (threads.run_owner_pod
-// = POD_NAME = metadata.name) and deletes that pod for good. On the clean testbed a
-// survivor takes the run over and completes it; with the testbed's strict-claim defect
-// (contract defect 1) in the Deployment's pods, no pod can claim it and it stays
-// in_progress, owned by a pod that no longer exists. This test judges the run from
-// Postgres itself: chaosd's own verdict on Kubernetes is not built yet.
+// = POD_NAME = metadata.name) and deletes that pod with grace 0; on the clean testbed
+// the run completes. This test judges the run from Postgres itself: chaosd's own
+// verdict on Kubernetes is not built yet. It cannot show the strict-claim defect: a
+// grace-0 delete is no SIGKILL (the kubelet SIGTERMs the container with the pod's
+// grace), and with strict-claim switched on the deleted pod was measured finishing
+// its run itself; that defect needs the in-place kill of the node agent.
 func TestE2EK8sDeleteOwner(t *testing.T) {
 	c := client(t)
 	ctx := context.Background()
@@ -377,7 +378,7 @@ func TestE2EK8sDeleteOwner(t *testing.T) {
 	for _, tc := range []struct {
 		bugs      string
 		completes bool
-	}{{"", true}, {"strict-claim", false}} {
+	}{{"", true}} {
 		t.Run("bugs="+tc.bugs, func(t *testing.T) {
 			setBugs(t, c, tc.bugs)
 			t.Cleanup(func() { setBugs(t, c, "") })
