@@ -48,6 +48,7 @@ func commands() []command {
 		{"testbed", "run a testbed pod: a stand-in for one mesh pod (or migrate its schema)", runTestbed},
 		{"smoke", "drive one run through the cluster and watch it from every pod", runSmoke},
 		{"healthcheck", "probe an HTTP URL and exit 0 on a 2xx answer (for container health checks), or a tcp:// address", runHealthcheck},
+		{"agent", "chaosd's node agent on Kubernetes: SIGKILL a container in place, run by chaosd through pods/exec", runAgent},
 		{"probe-pod", "hold a Kubernetes probe pod open until SIGTERM (chaosd's partition probes run chaosd healthcheck in it)", runProbePod},
 		{"recover", "heal every fault that the ledger says is still open", runRecover},
 		{"check-config", "validate and print the resolved configuration", runCheckConfig},
@@ -163,6 +164,7 @@ var examples = map[string][]string{
 	},
 	"forward":     {"chaosd forward 0.0.0.0:15432=postgres:5432 0.0.0.0:14222=nats:4222 --dial-timeout 2s"},
 	"healthcheck": {"chaosd healthcheck http://127.0.0.1:3000/health/ready --timeout 2s", "chaosd healthcheck tcp://10.244.0.7:3000 --timeout 1s"},
+	"agent":       {"chaosd agent serve                   # the DaemonSet's command", "chaosd agent kill --container-id 3f2a...   # what chaosd runs in it"},
 	"probe-pod":   {"chaosd probe-pod    # the command of the probe pod chaosd creates for a Kubernetes partition"},
 	"mockai": {
 		"chaosd mockai --listen 127.0.0.1:8080",

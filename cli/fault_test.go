@@ -40,7 +40,7 @@ func TestFaultRejectsBadFlags(t *testing.T) {
 
 func TestFaultHelpListsTheKinds(t *testing.T) {
 	code, _, errOut := run(t, "help", "fault")
-	if code != ExitOK || !strings.Contains(errOut, "KIND is one of: kill, stop, pause, partition, rollout on Docker; stop, partition, rollout, delete on Kubernetes") || !strings.Contains(errOut, "-down-for") || !strings.Contains(errOut, "-database-url") {
+	if code != ExitOK || !strings.Contains(errOut, "KIND is one of: kill, stop, pause, partition, rollout on Docker; kill, stop, partition, rollout, delete on Kubernetes") || !strings.Contains(errOut, "-down-for") || !strings.Contains(errOut, "-database-url") {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 }

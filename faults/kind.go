@@ -131,7 +131,7 @@ func KindNamesFor(runtime string) []string {
 // kinds is the one list of fault kinds: the CLI, config validation and recovery all
 // look names up here.
 var kinds = []KindInfo{
-	{Name: "kill", Summary: "SIGKILL the container; start it again after down_for (or never)", Hold: "down_for", CanLeave: true, New: newKill},
+	{Name: "kill", Summary: "SIGKILL the container; start it again after down_for (or never); on Kubernetes, in place through chaosd's node agent, the kubelet restarting it under the same pod name", Hold: "down_for", CanLeave: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newKill},
 	{Name: "stop", Summary: "stop the container as a deploy does (SIGTERM, SIGKILL past its grace); start it again after down_for (or never); on Kubernetes, delete the pod gracefully and wait down_for and its replacement", Hold: "down_for", CanLeave: true, Grace: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newStop},
 	{Name: "pause", Summary: "freeze the container (cgroup freezer) for duration, then unpause it", Hold: "duration", New: newPause},
 	{Name: "partition", Summary: "cut the container off from everything (network disconnect) or from peer groups (nftables), then heal; on Kubernetes, a NetworkPolicy isolating the pod (everything only)", Hold: "duration", Peers: true, Runtimes: []string{RuntimeDocker, RuntimeKubernetes}, New: newPartition},

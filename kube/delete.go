@@ -40,6 +40,10 @@ type deleteUndo struct {
 	Replicas   int32  `json:"replicas"` // the Deployment's, when the fault was planned
 	Grace      int64  `json:"grace_s"`
 	PodGrace   int64  `json:"pod_grace_s"` // the pod's terminationGracePeriodSeconds
+	// delete with chaosd's node agent on the pod's node: its containers are SIGKILLed
+	// through it first, so that the pod dies hard, not by the kubelet's SIGTERM.
+	Agent        string   `json:"agent,omitempty"`
+	ContainerIDs []string `json:"container_ids,omitempty"`
 }
 
 func (f *deleteFault) Name() string {
@@ -75,6 +79,16 @@ func (f *deleteFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) 
 	if p.Spec.TerminationGracePeriodSeconds != nil {
 		u.PodGrace = *p.Spec.TerminationGracePeriodSeconds
 	}
+	if !f.graceful && p.Spec.NodeName != "" {
+		if agent, err := (&killFault{r: f.r}).agentOn(ctx, p.Spec.NodeName); err == nil {
+			u.Agent = agent
+			for _, cs := range p.Status.ContainerStatuses {
+				if _, id, ok := strings.Cut(cs.ContainerID, "://"); ok && cs.State.Running != nil {
+					u.ContainerIDs = append(u.ContainerIDs, id)
+				}
+			}
+		}
+	}
 	if f.graceful {
 		u.Grace = u.PodGrace
 		if s.Grace > 0 {
@@ -85,7 +99,10 @@ func (f *deleteFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) 
 	if err != nil {
 		return faults.Plan{}, err
 	}
-	does := fmt.Sprintf("delete pod %s/%s (uid %s) with grace 0: its object and name go at once; the kubelet still stops its containers with the pod's grace (%ds, SIGTERM first)", u.Namespace, u.Pod, u.UID, u.PodGrace)
+	does := fmt.Sprintf("delete pod %s/%s (uid %s) with grace 0: its object and name go at once; the kubelet still stops its containers with the pod's grace (%ds, SIGTERM first: no chaosd agent on its node to SIGKILL them)", u.Namespace, u.Pod, u.UID, u.PodGrace)
+	if len(u.ContainerIDs) > 0 {
+		does = fmt.Sprintf("SIGKILL the containers of pod %s/%s (uid %s) through chaosd's agent %s, then delete the pod with grace 0: it dies hard and its name goes for good", u.Namespace, u.Pod, u.UID, u.Agent)
+	}
 	if f.graceful {
 		does = fmt.Sprintf("delete pod %s/%s (uid %s) gracefully: SIGTERM, SIGKILL after %ds", u.Namespace, u.Pod, u.UID, u.Grace)
 	}
@@ -111,6 +128,14 @@ func (f *deleteFault) Inject(ctx context.Context, p faults.Plan) (faults.Effect,
 		return faults.Effect{}, fmt.Errorf("decode undo: %w", err)
 	}
 	uid := types.UID(u.UID)
+	var killedBy []string
+	for _, id := range u.ContainerIDs { // before the delete: the kubelet never SIGTERMs them
+		code, out, err := f.r.exec.run(ctx, u.Namespace, u.Agent, "agent", []string{"/chaosd", "agent", "kill", "--container-id", id})
+		if err != nil || code != 0 {
+			return faults.Effect{Applied: time.Now()}, fmt.Errorf("delete: agent %s could not SIGKILL container %.12s (exit %d: %s %v)", u.Agent, id, code, trim(out), err)
+		}
+		killedBy = append(killedBy, trim(out))
+	}
 	err := f.r.client.CoreV1().Pods(u.Namespace).Delete(ctx, u.Pod, metav1.DeleteOptions{GracePeriodSeconds: &u.Grace, Preconditions: &metav1.Preconditions{UID: &uid}})
 	applied := time.Now()
 	if err != nil {
@@ -122,9 +147,12 @@ func (f *deleteFault) Inject(ctx context.Context, p faults.Plan) (faults.Effect,
 		return faults.Effect{Applied: applied}, err
 	}
 	evidence := fmt.Sprintf("%s after %s", ev, gone.Sub(applied).Round(time.Millisecond))
-	if !f.graceful {
+	switch {
+	case len(killedBy) > 0:
+		evidence = strings.Join(killedBy, "; ") + "; " + evidence
+	case !f.graceful:
 		evidence += fmt.Sprintf(" (its containers may run on for up to %ds: the kubelet stops them with the pod's grace)", u.PodGrace)
-	} else {
+	default:
 		evidence += " (its containers exited: the kubelet removes the object after them)"
 	}
 	return faults.Effect{Applied: applied, Confirmed: gone, Evidence: evidence}, nil
