@@ -151,6 +151,9 @@ func (ff *faultFlags) request(cfg config.Config) (faults.Request, error) {
 	if err != nil {
 		return faults.Request{}, fmt.Errorf("--fault: %w", err)
 	}
+	if rt := cfg.RuntimeName(); !info.OfferedBy(rt) {
+		return faults.Request{}, fmt.Errorf("--fault: %s: the %s runtime does not offer it (it offers %s)", kind, rt, strings.Join(faults.KindNamesFor(rt), ", "))
+	}
 	ts, err := ff.targetSpec(info, mode, cfg)
 	if err != nil {
 		return faults.Request{}, err

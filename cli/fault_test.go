@@ -17,18 +17,20 @@ import (
 
 func TestFaultRejectsBadFlags(t *testing.T) {
 	cases := map[string][]string{
-		"--fault: required, e.g. --fault=kill-owner":                     {"--dry-run"},
-		`--fault: unknown fault kind "freeze" (known: kill, stop, pause`: {"--fault=freeze-owner"},
-		"--fault=pause: say which pod: --fault=pause-owner":              {"--fault=pause"},
-		"--pod: cannot be combined with --fault=kill-random":             {"--fault=kill-random", "--pod=mesh-1"},
-		"--duration: kill does not take it (use --down-for)":             {"--fault=kill-owner", "--duration=5s"},
-		"--down-for: pause does not take it (use --duration)":            {"--fault=pause-owner", "--down-for=5s"},
-		"--duration: pause cannot be held forever":                       {"--fault=pause-owner", "--duration=never"},
-		`--duration: "soon" is not a duration`:                           {"--fault=pause-owner", "--duration=soon"},
-		"--duration: -1s must be positive":                               {"--fault=partition-owner", "--duration=-1s"},
-		"--peers: pause takes no peers":                                  {"--fault=pause-owner", "--peers=nats"},
-		`--peers: unknown peer group "redis" (known: mockai, nats, pods`: {"--fault=partition-random", "--peers=nats,redis"},
-		"config: blast_radius.max_faulted: must be at least 1 (got 0)":   {"--fault=kill-owner", "--max-faulted=0"},
+		"--fault: required, e.g. --fault=kill-owner":                                                              {"--dry-run"},
+		`--fault: unknown fault kind "freeze" (known: kill, stop, pause`:                                          {"--fault=freeze-owner"},
+		"--fault=pause: say which pod: --fault=pause-owner":                                                       {"--fault=pause"},
+		"--pod: cannot be combined with --fault=kill-random":                                                      {"--fault=kill-random", "--pod=mesh-1"},
+		"--duration: kill does not take it (use --down-for)":                                                      {"--fault=kill-owner", "--duration=5s"},
+		"--down-for: pause does not take it (use --duration)":                                                     {"--fault=pause-owner", "--down-for=5s"},
+		"--duration: pause cannot be held forever":                                                                {"--fault=pause-owner", "--duration=never"},
+		`--duration: "soon" is not a duration`:                                                                    {"--fault=pause-owner", "--duration=soon"},
+		"--duration: -1s must be positive":                                                                        {"--fault=partition-owner", "--duration=-1s"},
+		"--peers: pause takes no peers":                                                                           {"--fault=pause-owner", "--peers=nats"},
+		`--peers: unknown peer group "redis" (known: mockai, nats, pods`:                                          {"--fault=partition-random", "--peers=nats,redis"},
+		"config: blast_radius.max_faulted: must be at least 1 (got 0)":                                            {"--fault=kill-owner", "--max-faulted=0"},
+		"--fault: delete: the docker runtime does not offer it (it offers kill, stop, pause, partition, rollout)": {"--fault=delete-owner"},
+		"--fault: pause: the kubernetes runtime does not offer it":                                                {"--fault=pause-random", "--target=k8s-testbed"},
 	}
 	for want, args := range cases {
 		code, _, errOut := run(t, args...)
