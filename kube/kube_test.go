@@ -325,3 +325,18 @@ func TestSweepRemovesWhatExpired(t *testing.T) {
 		t.Errorf("a partition in force lost its label: %v", w2.Labels)
 	}
 }
+
+// A partition whose injection stopped before the policy (its baseline probe could not
+// reach the pod) is healed at once: nothing cut the pod off, and a probe that cannot
+// reach it must not hold the fault open.
+func TestPartitionHealOfNothingInPlace(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset(worker("w-1", "u1", "10.0.0.1", true))
+	ex := &fakeExec{c: c, broken: true}
+	f, _ := newRuntime(t, c, ex).Fault("partition", faults.Deps{Timing: fastTiming})
+	undo, _ := json.Marshal(partitionUndo{Namespace: ns, Pod: "w-1", UID: "u1", ID: "abc", Policy: "chaosd-partition-abc", Probe: "chaosd-probe-abc", Addr: "10.0.0.1:3000"})
+	h := f.Heal(ctx, undo)
+	if h.Err != nil || h.Outcome != faults.Healed || !strings.Contains(h.Evidence, "nothing was in place") || ex.calls != 0 {
+		t.Errorf("heal: %+v, probes %d", h, ex.calls)
+	}
+}

@@ -131,13 +131,24 @@ func (f *partitionFault) Heal(ctx context.Context, raw json.RawMessage) faults.H
 	if err != nil && !apierrors.IsNotFound(err) {
 		return faults.Healing{Err: explain(err, f.r.host(), "delete NetworkPolicy "+u.Policy)}
 	}
+	hadPolicy := err == nil
 	vanished := false
-	if err := f.label(ctx, u, nil); errors.Is(err, errPodGone) {
+	hadLabel, err := f.relabel(ctx, u, nil)
+	if errors.Is(err, errPodGone) {
 		vanished = true
 	} else if err != nil {
 		return faults.Healing{Err: err}
 	}
 	applied := time.Now()
+	if !vanished && !hadPolicy && !hadLabel {
+		// The injection stopped before the policy or the label (a chaosd that died
+		// early, a baseline probe that failed): nothing cut the pod off, and no probe
+		// is needed to say so; one that cannot reach the pod would hold the fault
+		// open for nothing.
+		f.stopProbe(ctx, u)
+		return faults.Healing{Outcome: faults.Healed, Applied: applied, Confirmed: applied,
+			Evidence: fmt.Sprintf("nothing was in place: no NetworkPolicy %s, no label on pod %s", u.Policy, u.Pod)}
+	}
 	if vanished {
 		f.stopProbe(ctx, u)
 		return faults.Healing{Outcome: faults.Unknown, Applied: applied, Evidence: fmt.Sprintf("NetworkPolicy %s deleted; pod %s (uid %s) is gone", u.Policy, u.Pod, u.UID)}
@@ -162,25 +173,32 @@ var errPodGone = errors.New("pod gone")
 // label sets (value non-nil) or removes the fault's label on the pod, if it is still
 // the same pod.
 func (f *partitionFault) label(ctx context.Context, u partitionUndo, value *string) error {
+	_, err := f.relabel(ctx, u, value)
+	return err
+}
+
+// relabel is label, also saying whether the pod carried the fault's label before.
+func (f *partitionFault) relabel(ctx context.Context, u partitionUndo, value *string) (had bool, err error) {
 	pods := f.r.client.CoreV1().Pods(u.Namespace)
 	p, err := pods.Get(ctx, u.Pod, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) || (err == nil && string(p.UID) != u.UID) {
-		return errPodGone
+		return false, errPodGone
 	}
 	if err != nil {
-		return explain(err, f.r.host(), "get pod "+u.Pod)
+		return false, explain(err, f.r.host(), "get pod "+u.Pod)
 	}
+	had = p.Labels[LabelFault] == u.ID
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]*string{LabelFault: value}}})
 	if err != nil {
-		return err
+		return had, err
 	}
 	if _, err := pods.Patch(ctx, u.Pod, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "chaosd"}); err != nil {
 		if apierrors.IsNotFound(err) {
-			return errPodGone
+			return had, errPodGone
 		}
-		return explain(err, f.r.host(), "label pod "+u.Pod)
+		return had, explain(err, f.r.host(), "label pod "+u.Pod)
 	}
-	return nil
+	return had, nil
 }
 
 // startProbe creates the probe pod unless it exists and waits until it runs.
