@@ -120,8 +120,8 @@ func replicas(n *int32) int32 {
 	return *n
 }
 
-// Inject implements faults.Fault: delete, then confirm the pod gone from the API and,
-// when chaosd reached it before, its address refusing.
+// Inject implements faults.Fault: for delete with an agent on the node, SIGKILL the
+// containers through it first; then delete, and confirm the pod gone from the API.
 func (f *deleteFault) Inject(ctx context.Context, p faults.Plan) (faults.Effect, error) {
 	var u deleteUndo
 	if err := json.Unmarshal(p.Undo, &u); err != nil {
