@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,9 +37,7 @@ func runAgent(ctx context.Context, io IO, args []string) error {
 	}
 	switch fs.Arg(0) {
 	case "serve":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		<-ctx.Done()
+		untilTerminated(ctx)
 		return nil
 	case "kill":
 		if len(*id) < 12 || strings.ContainsAny(*id, "/ ") {

@@ -17,8 +17,14 @@ func runProbePod(ctx context.Context, io IO, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	untilTerminated(ctx)
+	return nil
+}
+
+// untilTerminated returns on SIGTERM or SIGINT (or ctx's end): a pod's whole life
+// (probe-pod, agent serve).
+func untilTerminated(ctx context.Context) {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	<-ctx.Done()
-	return nil
 }

@@ -80,7 +80,7 @@ func (f *deleteFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) 
 		u.PodGrace = *p.Spec.TerminationGracePeriodSeconds
 	}
 	if !f.graceful && p.Spec.NodeName != "" {
-		if agent, err := (&killFault{r: f.r}).agentOn(ctx, p.Spec.NodeName); err == nil {
+		if agent, err := f.r.agentOn(ctx, p.Spec.NodeName); err == nil {
 			u.Agent = agent
 			for _, cs := range p.Status.ContainerStatuses {
 				if _, id, ok := strings.Cut(cs.ContainerID, "://"); ok && cs.State.Running != nil {

@@ -45,15 +45,7 @@ func client(t *testing.T) kubernetes.Interface {
 	if kc == "" {
 		t.Fatal("KUBECONFIG is not set: eval \"$(deploy/k8s/cluster.sh env)\" (the Kubernetes tier needs the cluster of make k8s-up)")
 	}
-	rc, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return clientFor(t, kc)
 }
 
 func chaosdBin(t *testing.T) string {
@@ -286,15 +278,7 @@ func TestE2EK8sLeastPrivilege(t *testing.T) {
 	}
 	sa := saKubeconfig(t, admin, "chaosd")
 	run := func(args ...string) result {
-		cmd := exec.Command(chaosdBin(t), append([]string{"--target=k8s-testbed", "--ledger=" + ledgerPath(t), "--kubeconfig=" + sa, "--workload=false"}, args...)...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := result{out: out.String(), err: errb.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.code = ee.ExitCode()
-		}
-		return r
+		return chaosd(t, ledgerPath(t), append([]string{"--kubeconfig=" + sa, "--workload=false"}, args...)...)
 	}
 	for _, args := range [][]string{{"--fault=delete-random", "--duration=1s"}, {"--fault=kill-random", "--down-for=1s"}, {"--fault=stop-random", "--down-for=1s"}, {"--fault=partition-random", "--duration=2s"}, {"--fault=rollout", "--duration=1s"}} {
 		if r := run(args...); r.code != 0 || !strings.Contains(r.out, "outcome   healed (by chaosd)") {

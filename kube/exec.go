@@ -12,8 +12,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
-
-	"go.uber.org/zap"
 )
 
 // execer runs a command in a pod's container: its exit code and output.
@@ -57,6 +55,3 @@ func trim(s string) string {
 	}
 	return s
 }
-
-func zapString(k, v string) zap.Field { return zap.String(k, v) }
-func zapErr(err error) zap.Field      { return zap.Error(err) }

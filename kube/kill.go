@@ -58,7 +58,7 @@ func (f *killFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) (f
 	if !ok || cs.State.Running == nil {
 		return faults.Plan{}, fmt.Errorf("kill: container %s of pod %s does not run (%q)", cs.Name, m.Name, cs.ContainerID)
 	}
-	agent, err := f.agentOn(ctx, p.Spec.NodeName)
+	agent, err := f.r.agentOn(ctx, p.Spec.NodeName)
 	if err != nil {
 		return faults.Plan{}, err
 	}
@@ -75,17 +75,17 @@ func (f *killFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) (f
 }
 
 // agentOn names the running agent pod on node.
-func (f *killFault) agentOn(ctx context.Context, node string) (string, error) {
-	pods, err := f.r.client.CoreV1().Pods(f.r.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelAgent})
+func (r *Runtime) agentOn(ctx context.Context, node string) (string, error) {
+	pods, err := r.client.CoreV1().Pods(r.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelAgent})
 	if err != nil {
-		return "", explain(err, f.r.host(), "list chaosd's agent pods")
+		return "", explain(err, r.host(), "list chaosd's agent pods")
 	}
 	for _, a := range pods.Items {
 		if a.Spec.NodeName == node && podState(&a) == "running" {
 			return a.Name, nil
 		}
 	}
-	return "", fmt.Errorf("kill: no chaosd agent runs on node %s in namespace %s (deploy/helm/chaosd with agent.enabled=true): a kill in place needs it; delete removes the pod instead", node, f.r.cfg.Namespace)
+	return "", fmt.Errorf("kill: no chaosd agent runs on node %s in namespace %s (deploy/helm/chaosd with agent.enabled=true): a kill in place needs it; delete removes the pod instead", node, r.cfg.Namespace)
 }
 
 // Inject implements faults.Fault: the agent signals; the pod's status confirms that

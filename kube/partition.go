@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -254,7 +255,7 @@ func (f *partitionFault) stopProbe(ctx context.Context, u partitionUndo) {
 	zero := int64(0)
 	err := f.r.client.CoreV1().Pods(u.Namespace).Delete(ctx, u.Probe, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	if err != nil && !apierrors.IsNotFound(err) {
-		f.r.log.Warn("probe pod not deleted", zapString("pod", u.Probe), zapErr(err))
+		f.r.log.Warn("probe pod not deleted", zap.String("pod", u.Probe), zap.Error(err))
 	}
 }
 
