@@ -176,6 +176,9 @@ const (
 	KindPartition = "partition"
 	KindRestart   = "restart"
 	KindRollout   = "rollout" // every pod in turn: stopped (Signal) and restarted
+	// KindDelete is Kubernetes' delete: the pod SIGKILLed and removed for good; its
+	// controller starts a replacement under a new name (Fault.Replaced).
+	KindDelete = "delete"
 )
 
 // Signals a stop or a rollout sends (Fault.Signal).
@@ -206,9 +209,15 @@ type Fault struct {
 	DownFor   Duration `json:"downFor,omitempty"`
 	// Signal is what a stop or a rollout sends its pods: SignalTerm (a graceful stop,
 	// the default of a stop) or SignalKill. Absent in older histories.
-	Signal string    `json:"signal,omitempty"`
-	At     time.Time `json:"at"` // the confirmed time (injected, healed) or decision time
-	Err    string    `json:"error,omitempty"`
+	Signal string `json:"signal,omitempty"`
+	// Replaced: the fault removes its pod (each pod, for a rollout) for good, and the
+	// pod's controller starts a replacement under a new name, as Kubernetes does on a
+	// delete, a stop or a rollout. The pod never comes back: its heal is its
+	// replacement counted ready, and a replacement is a pod first seen after the
+	// fault's decision. Absent (false) on Docker, where a pod comes back by name.
+	Replaced bool      `json:"replaced,omitempty"`
+	At       time.Time `json:"at"` // the confirmed time (injected, healed) or decision time
+	Err      string    `json:"error,omitempty"`
 }
 
 // Docker actions that the checkers know.
@@ -351,6 +360,8 @@ const (
 	DepPostgres = "postgres"
 	DepNATS     = "nats"
 	DepDocker   = "docker"
+	// DepKubernetes is the API server, the runtime of a Kubernetes target.
+	DepKubernetes = "kubernetes"
 )
 
 // Dependency is one change in chaosd's reach to a dependency, written when it

@@ -47,8 +47,8 @@ func (c *NoUnexpectedDeath) Observe(e *history.Event) {
 	}
 	uf := c.w.AnyFault()
 	if d.Action == history.DockerWatchError {
-		c.t.undecided(uf, &Finding{At: at, Message: "the Docker event stream broke: container deaths around " + clock(at) + " may be missing (" + d.Err + ")"},
-			"the Docker event stream must stay up from the history's start (1 watch-start) to its end: check chaosd's reach to the Docker daemon (chaosd doctor, --docker-host)")
+		c.t.undecided(uf, &Finding{At: at, Message: "the container event stream (Docker's, or the pods' on Kubernetes) broke: container deaths around " + clock(at) + " may be missing (" + d.Err + ")"},
+			"the container event stream must stay up from the history's start (1 watch-start) to its end: check chaosd's reach to the runtime (the Docker daemon: --docker-host; the API server: kubernetes.kubeconfig; chaosd doctor)")
 		return
 	}
 	if d.Action != history.DockerWatchStart && c.p.ignored(d.Pod, d.Container) {

@@ -46,14 +46,24 @@ type PodRecovers struct {
 
 	readinessOnly int // cases passed on readiness alone (no request to the pod in the window)
 
-	faults map[string]string // fault id -> its latest phase, until healed (for the note)
+	faults  map[string]string // fault id -> its latest phase, until healed (for the note)
+	claimed map[string]bool   // replacements already counted for a pod removed for good
+}
+
+// orReplaced is the pod a finding names: the wait's pod, else the one removed.
+func orReplaced(wt *recoverWait) string {
+	if wt.pod != "" {
+		return wt.pod
+	}
+	return wt.replaced
 }
 
 var _ Checker = (*PodRecovers)(nil)
 
 type recoverWait struct {
 	f        *fault
-	pod      string
+	pod      string // "" for a replaced pod until its replacement is read ready
+	replaced string // the pod the fault removed for good (history.Fault.Replaced), whose replacement is awaited
 	since    string // what the deadline counts from: the heal, or the pod's restart in a rollout
 	healedAt time.Time
 	deadline time.Time
@@ -81,7 +91,7 @@ type sentOp struct {
 }
 
 func newPodRecovers(w *World, p Params) *PodRecovers {
-	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}, sent: map[uint64]sentOp{}}
+	return &PodRecovers{w: w, p: p, t: newTally(w, NamePodRecovers, p.MaxEvidence), faults: map[string]string{}, sent: map[uint64]sentOp{}, claimed: map[string]bool{}}
 }
 
 // Name implements Checker.
@@ -210,7 +220,11 @@ func (c *PodRecovers) observeFault(e *history.Event) {
 	}
 	switch h.Phase {
 	case history.FaultHealed:
-		if f.Kind != history.KindRollout { // its pods' waits opened as each one died
+		switch {
+		case f.Kind == history.KindRollout: // its pods' waits opened as each one died
+		case f.Replaced: // the pod is gone for good: its replacement must be ready
+			c.waits = append(c.waits, &recoverWait{f: f, replaced: f.Pod, since: "the heal", healedAt: f.endAt, deadline: f.endAt.Add(c.p.RecoverDeadline)})
+		default:
 			c.waits = append(c.waits, &recoverWait{f: f, pod: f.Pod, since: "the heal", healedAt: f.endAt, deadline: f.endAt.Add(c.p.RecoverDeadline)})
 		}
 	case history.FaultHealUnknown:
@@ -233,13 +247,40 @@ func (c *PodRecovers) observeDeath(e *history.Event) {
 	if at.IsZero() {
 		at = e.Time
 	}
-	c.waits = append(c.waits, &recoverWait{f: f, pod: d.Pod, since: "its restart by the rollout", healedAt: at, deadline: at.Add(c.p.RecoverDeadline)})
+	wt := &recoverWait{f: f, pod: d.Pod, since: "its restart by the rollout", healedAt: at, deadline: at.Add(c.p.RecoverDeadline)}
+	if f.Replaced { // the rollout removed the pod for good: a replacement must be ready
+		wt.pod, wt.replaced, wt.since = "", d.Pod, "its removal by the rollout"
+	}
+	c.waits = append(c.waits, wt)
+}
+
+// who names the pod a wait is for: the pod, or the replacement of a pod removed for
+// good while none has been read ready.
+func (wt *recoverWait) who() string {
+	if wt.pod != "" {
+		return wt.pod
+	}
+	return "a replacement of " + wt.replaced
+}
+
+// matches reports whether a readiness reading of pod is one the wait counts: the
+// pod's own, or for a replaced pod, that of a pod first seen after the fault's
+// decision that no other wait has claimed (a replacement is a new pod).
+func (c *PodRecovers) matches(wt *recoverWait, pod string) bool {
+	if wt.replaced == "" {
+		return wt.pod == pod
+	}
+	if wt.pod != "" {
+		return wt.pod == pod
+	}
+	p := c.w.pods[pod]
+	return p != nil && p.firstSeen.After(wt.f.intentAt) && !c.claimed[pod]
 }
 
 func (c *PodRecovers) observeReady(e *history.Event) {
 	kept := c.waits[:0]
 	for _, wt := range c.waits {
-		if wt.pod != e.Probe.Pod || e.Time.Before(wt.healedAt) {
+		if !c.matches(wt, e.Probe.Pod) || e.Time.Before(wt.healedAt) {
 			kept = append(kept, wt)
 			continue
 		}
@@ -248,6 +289,11 @@ func (c *PodRecovers) observeReady(e *history.Event) {
 		if !e.Probe.Ready.Ready {
 			kept = append(kept, wt)
 			continue
+		}
+		if wt.replaced != "" && wt.pod == "" {
+			wt.pod = e.Probe.Pod
+			c.claimed[wt.pod] = true
+			c.t.note("%s was removed for good (%s): its replacement %s was ready at %s", wt.replaced, wt.f, wt.pod, clock(e.Time))
 		}
 		if e.Time.After(wt.deadline) {
 			c.t.fail(true, Finding{At: e.Time, Pods: []string{wt.pod}, Message: fmt.Sprintf(
@@ -291,24 +337,24 @@ func (c *PodRecovers) judgeDue(now time.Time) {
 
 func (c *PodRecovers) judgeLate(wt *recoverWait, at time.Time) {
 	if wt.readings == 0 {
-		c.t.undecided(true, &Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
-			"%s's readiness was never read in the %s after %s (%s)", wt.pod, at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f)},
+		c.t.undecided(true, &Finding{At: at, Pods: []string{orReplaced(wt)}, Message: fmt.Sprintf(
+			"%s's readiness was never read in the %s after %s (%s)", wt.who(), at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f)},
 			fmt.Sprintf("the pod's readiness must be read at least 1 time within the recover deadline %s after the heal "+
 				"(chaosd reads it with the workload, --workload=true; chaosd analyze --recover-deadline sets the deadline)", c.p.RecoverDeadline))
 		return
 	}
-	c.t.fail(true, Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+	c.t.fail(true, Finding{At: at, Pods: []string{orReplaced(wt)}, Message: fmt.Sprintf(
 		"%s was not ready %s after %s (%s): %d readiness readings since, the last %s",
-		wt.pod, c.p.RecoverDeadline, wt.since, wt.f, wt.readings, wt.last)})
+		wt.who(), c.p.RecoverDeadline, wt.since, wt.f, wt.readings, wt.last)})
 }
 
 // Finish implements Checker.
 func (c *PodRecovers) Finish(at time.Time) []Verdict {
 	c.judgeDue(at)
 	for _, wt := range c.waits {
-		c.t.undecided(true, &Finding{At: at, Pods: []string{wt.pod}, Message: fmt.Sprintf(
+		c.t.undecided(true, &Finding{At: at, Pods: []string{orReplaced(wt)}, Message: fmt.Sprintf(
 			"the history ended %s after %s (%s), before %s was seen ready (deadline %s)",
-			at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f, wt.pod, c.p.RecoverDeadline)},
+			at.Sub(wt.healedAt).Round(time.Millisecond), wt.since, wt.f, wt.who(), c.p.RecoverDeadline)},
 			fmt.Sprintf("the history must go on until the pod is ready or the recover deadline %s has passed after the heal "+
 				"(chaosd --fault waits that long unless interrupted; chaosd soak: --cooldown ≥ %s)", c.p.RecoverDeadline, c.p.RecoverDeadline))
 	}

@@ -302,7 +302,7 @@ func TestDockerWatchErrorIsUnknown(t *testing.T) {
 	h.at(1).docker(history.DockerStart, "mesh-1", false, 0)
 	h.at(2).add(history.DockerEvent(history.Docker{Action: history.DockerWatchError, Err: "EOF", At: sec(2)}))
 	r := h.at(3).end().report(Params{})
-	expect(t, r, NameNoUnexpectedDeath, Unknown, "the Docker event stream broke")
+	expect(t, r, NameNoUnexpectedDeath, Unknown, "the container event stream (Docker's, or the pods' on Kubernetes) broke")
 }
 
 func TestPodRecovers(t *testing.T) {

@@ -119,6 +119,9 @@ func (f *fault) String() string {
 		fmt.Fprintf(&b, ", owner of run %s", f.Run)
 	}
 	b.WriteString(")")
+	if f.Replaced {
+		b.WriteString(", removed for good (replaced under a new name),")
+	}
 	if f.injectedAt.IsZero() {
 		fmt.Fprintf(&b, " decided %s", clock(f.intentAt))
 	} else {
@@ -139,6 +142,8 @@ func (f *fault) String() string {
 
 func (f *fault) verb() string {
 	switch f.Kind {
+	case history.KindDelete:
+		return "deleted (SIGKILL)"
 	case history.KindKill:
 		return "killed"
 	case history.KindPause:
@@ -175,7 +180,7 @@ func (f *fault) graceful() bool {
 // in turn: the Docker events of its pods say when.
 func (f *fault) downs() bool {
 	switch f.Kind {
-	case history.KindKill, history.KindStop, history.KindPause, history.KindRestart:
+	case history.KindKill, history.KindStop, history.KindPause, history.KindRestart, history.KindDelete:
 		return true
 	case history.KindPartition:
 		return len(f.Peers) == 0 || slices.Contains(f.Peers, history.PeerAll) || slices.Contains(f.Peers, history.PeerNATS)
@@ -232,6 +237,7 @@ type pod struct {
 	readyAt    time.Time // the last readiness reading
 	readySince time.Time // first ready reading of the current ready streak
 	startedAt  time.Time // its container's last start (a running snapshot or a start event); zero: unknown
+	firstSeen  time.Time // when the history first named it: a replacement is first seen after its fault's decision
 	readyNote  string    // the last reading, for diagnoses
 }
 
@@ -240,7 +246,7 @@ const podRing = 8
 func (w *World) pod(name string) *pod {
 	p := w.pods[name]
 	if p == nil {
-		p = &pod{name: name}
+		p = &pod{name: name, firstSeen: w.now}
 		w.pods[name] = p
 	}
 	return p
@@ -273,7 +279,7 @@ func (w *World) observeFault(h *history.Fault) {
 	case history.FaultHealed, history.FaultHealUnknown, history.FaultInjectFailed:
 		f.endAt, f.endPhase = at, h.Phase
 		delete(w.open, h.ID)
-		if h.Phase == history.FaultHealed && f.downs() {
+		if h.Phase == history.FaultHealed && f.downs() && !f.Replaced { // a replaced pod never comes back
 			w.podUp(h.Pod, at)
 		}
 	}
