@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -50,6 +52,12 @@ type Deps struct {
 	Live     *invariants.Live
 	Faulter  Faulter
 	Log      *zap.Logger
+	// Discover, when set, lists the pods under test as they are now (Kubernetes: the
+	// ready pods the selector matches). It is asked every MonitorTick and once right
+	// after the heal, and the workload follows it (workload.Workload.SetPods): a pod
+	// removed for good leaves the rotation, its replacement joins it. Nil: the pods
+	// are the workload's, by name, throughout (Docker).
+	Discover func(ctx context.Context) ([]workload.Pod, error)
 }
 
 // Begin writes the history's begin line (pods, heartbeat settings, user checks):
@@ -95,6 +103,7 @@ func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *R
 	monCtx, stopMonitor := context.WithCancel(ctx)
 	defer stopMonitor()
 	go wl.Monitor(monCtx, cfg.MonitorTick, cfg.Heartbeats)
+	follow := FollowPods(monCtx, d.Discover, wl, cfg.MonitorTick, d.Log)
 	if err := wl.Bootstrap(ctx); err != nil {
 		return err
 	}
@@ -118,9 +127,10 @@ func play(ctx context.Context, cfg Config, d Deps, rec workload.Recorder, res *R
 	})
 	healed()
 	healedAt := time.Now()
+	follow.Once(ctx) // a pod the fault removed for good leaves now, its replacement joins
 	wl.WaitDecided()
 	WaitAllReady(ctx, wl, cfg.RecoverWait)
-	serveAgain(ctx, cfg, wl, res.Hit, healedAt, d.Log)
+	serveAgain(ctx, cfg, wl, follow.ReplacementOf(res.Hit), healedAt, d.Log)
 	// The settle windows of the runs decided above went on meanwhile; they end before
 	// the verdict, so that a frozen or cut-off owner that woke after a survivor
 	// finished its run, and wrote on, is seen.
@@ -226,4 +236,72 @@ func WaitAllReady(ctx context.Context, wl *workload.Workload, wait time.Duration
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// Follower keeps a workload's pods as a Discover function lists them (Kubernetes,
+// where pods are replaced under new names).
+type Follower struct {
+	discover func(ctx context.Context) ([]workload.Pod, error)
+	wl       *workload.Workload
+	log      *zap.Logger
+
+	mu     sync.Mutex
+	joined []string // pods that joined, oldest first
+}
+
+// FollowPods asks discover every tick until ctx ends, and makes what it lists the
+// workload's pods (workload.Workload.SetPods). A nil discover follows nothing: the
+// pods stay the workload's, by name (Docker).
+func FollowPods(ctx context.Context, discover func(ctx context.Context) ([]workload.Pod, error), wl *workload.Workload, every time.Duration, log *zap.Logger) *Follower {
+	f := &Follower{discover: discover, wl: wl, log: log}
+	if discover != nil && every > 0 {
+		go f.loop(ctx, every)
+	}
+	return f
+}
+
+func (f *Follower) loop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.Once(ctx)
+		}
+	}
+}
+
+// Once lists the pods now and makes them the workload's; a listing that fails
+// changes nothing (logged).
+func (f *Follower) Once(ctx context.Context) {
+	if f == nil || f.discover == nil {
+		return
+	}
+	pods, err := f.discover(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.log.Warn("list the pods under test: the workload keeps the pods it has", zap.Error(err))
+		}
+		return
+	}
+	_, joined := f.wl.SetPods(pods)
+	f.mu.Lock()
+	f.joined = append(f.joined, joined...)
+	f.mu.Unlock()
+}
+
+// ReplacementOf is the pod to serve a run on again after a fault that hit pod: pod
+// itself, or when it left the rotation (removed for good), the pod that joined last.
+func (f *Follower) ReplacementOf(pod string) string {
+	if pod == "" || slices.ContainsFunc(f.wl.Pods(), func(p workload.Pod) bool { return p.Name == pod }) {
+		return pod
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.joined) == 0 {
+		return pod
+	}
+	return f.joined[len(f.joined)-1]
 }

@@ -81,6 +81,10 @@ type Deps struct {
 	// Progress is called every ProgressEvery and once at the end.
 	Progress func(Progress)
 	Log      *zap.Logger
+	// Discover, when set, lists the pods under test as they are now, and the
+	// workload follows it (scenario.FollowPods): on Kubernetes a delete, a stop or a
+	// rollout replaces pods under new names. Nil: the workload's pods throughout.
+	Discover func(ctx context.Context) ([]workload.Pod, error)
 }
 
 // Phases of a soak.
@@ -159,11 +163,12 @@ func (c Config) Validate(d Deps) error {
 
 // soak is one soak in progress.
 type soak struct {
-	cfg   Config
-	d     Deps
-	log   *zap.Logger
-	start time.Time
-	ctx   context.Context // the soak's own: ends only on a signal
+	cfg    Config
+	d      Deps
+	log    *zap.Logger
+	start  time.Time
+	ctx    context.Context // the soak's own: ends only on a signal
+	follow *scenario.Follower
 
 	mu          sync.Mutex
 	phase       string
@@ -216,6 +221,7 @@ func (s *soak) play(ctx context.Context, res *Result) error {
 	}()
 	wg.Go(func() { s.watchDependencies(bg) })
 	wg.Go(func() { wl.Monitor(bg, cfg.MonitorTick, cfg.Heartbeats) })
+	s.follow = scenario.FollowPods(bg, s.d.Discover, wl, cfg.MonitorTick, s.log)
 	if s.d.Progress != nil && cfg.ProgressEvery > 0 {
 		wg.Go(func() { s.reportProgress(bg) })
 	}
@@ -357,6 +363,7 @@ func (s *soak) fire(ctx context.Context, kind string, scheduled time.Time) error
 		scenario.AttachSurvivors(s.ctx, s.d.Workload, pod, log)
 	})
 	healed()
+	s.follow.Once(s.ctx) // a pod the fault removed for good leaves now, its replacement joins
 	s.setActive("")
 	if err != nil {
 		s.count(func(f *FaultStats) { f.Failed++ })

@@ -30,7 +30,7 @@ func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
 	// the readings of the others. A reading cut short by chaosd's own shutdown says
 	// nothing about the cluster.
 	var wg sync.WaitGroup
-	for _, p := range w.cfg.Pods {
+	for _, p := range w.Pods() {
 		wg.Go(func() { w.Ready(ctx, p) })
 	}
 	wg.Wait()
@@ -40,8 +40,9 @@ func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
 	w.userChecks(ctx)
 	if heartbeats {
 		at := time.Now()
-		names := make([]string, len(w.cfg.Pods))
-		for i, p := range w.cfg.Pods {
+		pods := w.Pods()
+		names := make([]string, len(pods))
+		for i, p := range pods {
 			names[i] = p.Name
 		}
 		hs, err := w.deps.NATS.Heartbeats(ctx, names...)

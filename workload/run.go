@@ -86,7 +86,7 @@ func (r *Run) Outcome() string {
 // Start starts one run in the background and returns at once.
 func (w *Workload) Start(ctx context.Context) *Run {
 	n := int(w.runs.Add(1)) - 1
-	pods := w.cfg.Pods
+	pods := w.Pods()
 	return w.launch(ctx, n, pods[n%len(pods)], pods[(n+1)%len(pods)], w.cfg.Settle)
 }
 
@@ -314,19 +314,24 @@ func (r *Run) openLate(ctx context.Context, k int) {
 // number, so over a soak every pod watches early, late and as the owner. Watchers 0,
 // or at least the pods there are, means every pod but the early one.
 func (r *Run) latePods() []Pod {
-	pods := r.w.cfg.Pods
+	pods := r.w.Pods()
 	want := r.w.cfg.Watchers
 	if want <= 0 || want > len(pods)-1 {
 		want = len(pods) - 1
 	}
 	post := slices.IndexFunc(pods, func(p Pod) bool { return p.Name == r.Post.Name })
 	order := make([]Pod, 0, len(pods))
-	if len(pods) > 2 {
-		order = append(order, pods[(post+2)%len(pods)])
-	}
-	order = append(order, r.Post)
-	for i := 3; i < len(pods); i++ {
-		order = append(order, pods[(post+i)%len(pods)])
+	switch {
+	case post < 0: // the POST pod has left the rotation (removed for good): the others in turn
+		order = append(order, pods...)
+	default:
+		if len(pods) > 2 {
+			order = append(order, pods[(post+2)%len(pods)])
+		}
+		order = append(order, r.Post)
+		for i := 3; i < len(pods); i++ {
+			order = append(order, pods[(post+i)%len(pods)])
+		}
 	}
 	out := make([]Pod, 0, want)
 	for _, p := range order {
@@ -411,7 +416,7 @@ func (r *Run) reattach(ctx context.Context, lost Pod) {
 		return
 	default:
 	}
-	for _, p := range r.w.cfg.Pods {
+	for _, p := range r.w.Pods() {
 		r.mu.Lock()
 		fresh := p.Name != lost.Name && r.watched[p.Name] < 2
 		r.mu.Unlock()

@@ -107,3 +107,37 @@ func TestNextTickIsTheNextMultiple(t *testing.T) {
 		}
 	}
 }
+
+// On Kubernetes a pod removed for good leaves the rotation and its replacement joins
+// it; the pods that stay keep their order, and a listing that found nothing changes
+// nothing.
+func TestSetPodsFollowsPodsReplacedUnderNewNames(t *testing.T) {
+	w, err := New(Config{Pods: podsN(3), Hint: "slow:20x50", Rate: 1, MaxInFlight: 1, LateAfter: 3, ProbeEvery: time.Second, Grace: time.Second}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := []Pod{{Name: "mesh-4", URL: "http://10.0.0.4:3000"}, {Name: "mesh-3", URL: "http://10.0.0.3:3000"}, {Name: "mesh-1", URL: "http://10.0.0.1:3000"}}
+	left, joined := w.SetPods(found)
+	if !slices.Equal(left, []string{"mesh-2"}) || !slices.Equal(joined, []string{"mesh-4"}) {
+		t.Fatalf("left %v joined %v, want mesh-2 left and mesh-4 joined", left, joined)
+	}
+	var names []string
+	for _, p := range w.Pods() {
+		names = append(names, p.Name)
+	}
+	if !slices.Equal(names, []string{"mesh-1", "mesh-3", "mesh-4"}) || w.Pods()[0].URL != "http://10.0.0.1:3000" {
+		t.Fatalf("pods %v (%+v), want mesh-1, mesh-3 in their order, then mesh-4, at their listed URLs", names, w.Pods())
+	}
+	if left, joined := w.SetPods(nil); left != nil || joined != nil || len(w.Pods()) != 3 {
+		t.Fatalf("an empty listing changed the pods: left %v joined %v, pods %d", left, joined, len(w.Pods()))
+	}
+	// A run posted to a pod that has left is watched late from the pods there are.
+	r := &Run{w: w, Post: Pod{Name: "mesh-2"}, Early: w.Pods()[0]}
+	var late []string
+	for _, p := range r.latePods() {
+		late = append(late, p.Name)
+	}
+	if !slices.Equal(late, []string{"mesh-3", "mesh-4"}) {
+		t.Fatalf("late pods of a run whose POST pod left: %v, want mesh-3, mesh-4", late)
+	}
+}

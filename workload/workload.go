@@ -136,6 +136,8 @@ type Workload struct {
 	stats   Stats
 
 	tapFailed sync.Once // the buffer tap's failure is logged once
+
+	pods atomic.Pointer[[]Pod] // the pods under test (SetPods replaces them); never modified in place
 }
 
 // Stats counts what the workload did.
@@ -152,12 +154,15 @@ func New(cfg Config, deps Deps) (*Workload, error) {
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
 	}
-	return &Workload{cfg: cfg, deps: deps, plan: plan, log: deps.Log.Named("workload"), live: map[string]*Run{}}, nil
+	w := &Workload{cfg: cfg, deps: deps, plan: plan, log: deps.Log.Named("workload"), live: map[string]*Run{}}
+	pods := slices.Clone(cfg.Pods)
+	w.pods.Store(&pods)
+	return w, nil
 }
 
 // Bootstrap creates the tenant every run uses, through the first pod.
 func (w *Workload) Bootstrap(ctx context.Context) error {
-	pod := w.cfg.Pods[0]
+	pod := w.Pods()[0]
 	op := w.invoke(history.Op{Name: history.OpBootstrap, Pod: pod.Name})
 	t, err := w.deps.Driver.Bootstrap(ctx, pod.URL, probes.BootstrapOptions{ProviderBaseURL: w.cfg.ProviderURL, Tiers: w.cfg.Tiers})
 	w.complete(op, err)
@@ -252,8 +257,46 @@ func (w *Workload) count(f func(*Stats)) {
 	w.mu.Unlock()
 }
 
-// Pods returns the pods under test.
-func (w *Workload) Pods() []Pod { return w.cfg.Pods }
+// Pods returns the pods under test, in their rotation order; the caller must not
+// modify the slice.
+func (w *Workload) Pods() []Pod {
+	if p := w.pods.Load(); p != nil {
+		return *p
+	}
+	return w.cfg.Pods // a Workload not made by New (tests)
+}
+
+// SetPods makes found the pods under test, as a runtime that replaces pods under new
+// names (Kubernetes) lists them: a pod no longer found leaves the rotation (no run is
+// posted to, attached on or read from it), a new one joins at its end, and the pods
+// still there keep their order. Runs already started keep their pods. An empty found
+// is ignored: a listing that found nothing says nothing about the pods. It returns the
+// names of the pods that left and joined.
+func (w *Workload) SetPods(found []Pod) (left, joined []string) {
+	if len(found) == 0 {
+		return nil, nil
+	}
+	old := w.Pods()
+	next := make([]Pod, 0, len(found))
+	for _, p := range old {
+		if i := slices.IndexFunc(found, func(f Pod) bool { return f.Name == p.Name }); i >= 0 {
+			next = append(next, found[i])
+		} else {
+			left = append(left, p.Name)
+		}
+	}
+	for _, f := range found {
+		if !slices.ContainsFunc(old, func(p Pod) bool { return p.Name == f.Name }) {
+			next = append(next, f)
+			joined = append(joined, f.Name)
+		}
+	}
+	if len(left) > 0 || len(joined) > 0 {
+		w.pods.Store(&next)
+		w.log.Info("pods under test changed", zap.Strings("left", left), zap.Strings("joined", joined))
+	}
+	return left, joined
+}
 
 // invoke records an operation before it is sent and returns it for complete.
 func (w *Workload) invoke(op history.Op) history.Op {
