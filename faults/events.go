@@ -149,7 +149,7 @@ func (e *Events) record(m events.Message) Event {
 	ev := Event{At: time.Unix(0, m.TimeNano), ID: m.Actor.ID, Name: m.Actor.Attributes["name"], Action: string(m.Action), ExitCode: m.Actor.Attributes["exitCode"]}
 	e.mu.Lock()
 	for _, x := range e.expect {
-		if x.id == ev.ID && slices.Contains(x.actions, ev.Action) && !ev.At.Before(x.from) && (x.until.IsZero() || !ev.At.After(x.until)) {
+		if (x.id == ev.ID || x.id == EveryPod) && slices.Contains(x.actions, ev.Action) && !ev.At.Before(x.from) && (x.until.IsZero() || !ev.At.After(x.until)) {
 			ev.Expected, ev.Fault = true, x.fault
 		}
 	}
@@ -165,7 +165,8 @@ func (e *Events) record(m events.Message) Event {
 	return ev
 }
 
-// Expect marks actions on container id as caused by fault from now until release.
+// Expect marks actions on container id (EveryPod: on any) as caused by fault from now
+// until release.
 func (e *Events) Expect(id, fault string, actions []string) (release func()) {
 	if e == nil || len(actions) == 0 {
 		return func() {}

@@ -208,9 +208,14 @@ func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
 	if x, ok := f.(Expecter); ok {
 		events = x.ExpectedEvents()
 	}
-	if r.Plan.Target.ID == EveryPod {
+	switch {
+	case r.Plan.Target.ID == EveryPod && in.Deps.Runtime != nil:
+		// Kubernetes: the pods' controller replaces them all, under its own strategy;
+		// each death of a pod under test while the fault is injected is the fault's.
+		defer in.expect(ctx, EveryPod, r.Fault, events)()
+	case r.Plan.Target.ID == EveryPod:
 		r.Plan.gate = &podGate{in: in, fault: r.Fault, events: events, log: log}
-	} else {
+	default:
 		defer in.expect(ctx, r.Plan.Target.ID, r.Fault, events)()
 	}
 	eff, err := f.Inject(ctx, r.Plan)

@@ -62,10 +62,13 @@ type Config struct {
 type Runtime struct {
 	cfg    Config
 	client kubernetes.Interface
-	rest   *rest.Config
-	sel    labels.Selector
-	log    *zap.Logger
-	exec   execer
+	// watcher is client without the request timeout, for watches, which last (the
+	// API server ends them after its own timeout; Events then watches again).
+	watcher kubernetes.Interface
+	rest    *rest.Config
+	sel     labels.Selector
+	log     *zap.Logger
+	exec    execer
 }
 
 var _ faults.Runtime = (*Runtime)(nil)
@@ -84,6 +87,11 @@ func Connect(ctx context.Context, cfg Config, log *zap.Logger) (*Runtime, error)
 	r, err := New(c, rc, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	wc := rest.CopyConfig(rc)
+	wc.Timeout = 0
+	if r.watcher, err = kubernetes.NewForConfig(wc); err != nil {
+		return nil, fmt.Errorf("kubernetes: client for %s: %w", rc.Host, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -108,7 +116,7 @@ func New(c kubernetes.Interface, rc *rest.Config, cfg Config, log *zap.Logger) (
 	if log == nil {
 		log = zap.NewNop()
 	}
-	r := &Runtime{cfg: cfg, client: c, rest: rc, sel: sel, log: log.Named("kube")}
+	r := &Runtime{cfg: cfg, client: c, watcher: c, rest: rc, sel: sel, log: log.Named("kube")}
 	r.exec = spdyExec{rc: rc, client: c}
 	return r, nil
 }
