@@ -79,9 +79,6 @@ func doctorOne(ctx context.Context, cfg config.Config, path string, log *zap.Log
 		return preflight.Report{}, err
 	}
 	defer env.close()
-	if err := env.dockerOnly("chaosd doctor"); err != nil {
-		return preflight.Report{}, err
-	}
 	v, rep, err := runPreflight(ctx, env, opts)
 	if err != nil {
 		return rep, err

@@ -315,9 +315,6 @@ func injectOne(ctx context.Context, io IO, cfg config.Config, path string, log *
 		return err
 	}
 	if withWorkload && !req.DryRun {
-		if env.kube != nil {
-			return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("runtime kubernetes: the verdict (runs, invariants, history) is not built for Kubernetes yet; --workload=false injects, holds and heals the fault alone (nothing was injected)")}
-		}
 		v, err := preflightGate(ctx, io, env, preflightOn, preflight.Options{Run: true, Cadence: true})
 		if err != nil {
 			return err

@@ -66,7 +66,7 @@ func TestSoakSchedulesStopAndRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Soak.Faults = []config.SoakFault{{Kind: "stop", Schedule: "@every 10m", Target: "random"}, {Kind: "rollout", Schedule: "@every 1h", Target: "all"}}
-	fs, err := soakFaulters(cfg, nil)
+	fs, err := soakFaulters(cfg, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/chaosd/chaosd/faults"
 	"github.com/chaosd/chaosd/history"
 	"github.com/chaosd/chaosd/invariants"
+	"github.com/chaosd/chaosd/kube"
 	"github.com/chaosd/chaosd/mockai"
 	"github.com/chaosd/chaosd/owners"
 	"github.com/chaosd/chaosd/probes"
@@ -50,7 +51,7 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 		return err
 	}
 	defer hw.Close()
-	params, untested := putToTest(paramsOf(cfg), req)
+	params, untested := putToTest(paramsOf(cfg), req, cfg.RuntimeName())
 	if len(untested) > 0 {
 		fmt.Fprintf(io.Stdout, "not put to the test by --fault=%s, so not judged: %s\n", req.Kind, strings.Join(untested, "; "))
 	}
@@ -66,10 +67,10 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 	if err != nil {
 		return err
 	}
-	df := &dockerFaulter{in: in, req: req}
+	df := &dockerFaulter{in: in, req: req, replaced: env.kube != nil && kube.Replaces(req.Kind)}
 	res, runErr := scenario.Run(ctx, scenario.Config{Runs: cfg.Workload.Runs, OwnerWait: ownerWait(cfg), RecoverWait: recoverWait(params),
 		MonitorTick: cfg.Workload.HeartbeatInt.Std() / 2, Heartbeats: cfg.Workload.Heartbeats, ServeAfter: params.RequestGrace()},
-		scenario.Deps{Workload: wl, Live: live, Faulter: df, Log: log})
+		scenario.Deps{Workload: wl, Live: live, Faulter: df, Log: log, Discover: env.discover()})
 	evs, evErr := events.Stop(200 * time.Millisecond)
 	printReport(io.Stdout, df.rep, cfg.Ledger.Path, evs, evErr, res.FaultErr)
 	return verdictOutcome(io.Stdout, res, runErr, hpath)
@@ -77,21 +78,38 @@ func faultWithVerdict(ctx context.Context, io IO, env *faultEnv, log *zap.Logger
 
 // putToTest narrows the target's promises to those one fault of req's kind can put
 // to the test, and says which it left out: no SIGKILL, pause or partition stops a
-// pod gracefully (sigterm-handover), and a graceful stop leaves no run to its
-// owner's restart (restart-recovery). A soak, with every kind, judges them all.
-func putToTest(p invariants.Params, req faults.Request) (invariants.Params, []string) {
+// pod gracefully (sigterm-handover), a graceful stop leaves no run to its owner's
+// restart (restart-recovery), a Kubernetes delete neither, and a Kubernetes kill,
+// restarted in place at once, leaves no run to a survivor (survivor-takeover). A
+// soak, with every kind, judges them all.
+func putToTest(p invariants.Params, req faults.Request, runtime string) (invariants.Params, []string) {
 	graceful := req.Kind == "stop" || (req.Kind == "rollout" && req.Spec.Signal != faults.SignalKill)
-	drop := promise.SigtermHandover
-	if graceful {
-		drop = promise.RestartRecovery
+	drops := []string{promise.SigtermHandover}
+	switch {
+	case graceful:
+		drops = []string{promise.RestartRecovery}
+	case req.Kind == history.KindDelete: // SIGKILLed and removed: no hand-over, and never back to adopt its runs
+		drops = append(drops, promise.RestartRecovery)
+	case req.Kind == history.KindKill && runtime == config.RuntimeKubernetes:
+		// The kubelet restarts a killed container at once (measured: the owner down
+		// 1-2 s), well within the heartbeat TTL: the pod adopts its own runs before
+		// any survivor may take them over. delete is the takeover's test there.
+		drops = append(drops, promise.SurvivorTakeover)
 	}
 	all := p.Resolve(nil).Promises
-	if !slices.Contains(all, drop) {
+	var said []string
+	for _, drop := range drops {
+		if !slices.Contains(all, drop) {
+			continue
+		}
+		p.Untested = append(p.Untested, drop)
+		said = append(said, drop+" ("+promise.Statement(drop)+")")
+	}
+	if len(said) == 0 {
 		return p, nil
 	}
-	p.Promises = slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == drop })
-	p.Untested = []string{drop}
-	return p, []string{drop + " (" + promise.Statement(drop) + ")"}
+	p.Promises = slices.DeleteFunc(slices.Clone(all), func(n string) bool { return slices.Contains(p.Untested, n) })
+	return p, said
 }
 
 func verdictOutcome(w io.Writer, res *scenario.Result, runErr error, hpath string) error {
@@ -296,9 +314,10 @@ func beginRecording(ctx context.Context, env *faultEnv, live *invariants.Live, m
 	return events, in, nil
 }
 
-// watchIntoHistory watches Docker events and writes each to the history, pod-named.
+// watchIntoHistory watches the runtime's container events (Docker's, or the pods'
+// deaths on Kubernetes) and writes each to the history, pod-named.
 func watchIntoHistory(ctx context.Context, env *faultEnv, rec workload.Recorder, log *zap.Logger) (*faults.Events, error) {
-	members, err := env.deps.Selector.List(ctx, env.docker)
+	members, err := env.members(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +325,7 @@ func watchIntoHistory(ctx context.Context, env *faultEnv, rec workload.Recorder,
 	for _, m := range members {
 		pods[m.ID] = m.Pod
 	}
-	ev := faults.WatchEvents(ctx, env.docker, env.deps.Selector, log, func(e faults.Event) {
+	ev := faults.WatchEvents(ctx, env.eventer(), env.deps.Selector, log, func(e faults.Event) {
 		d := history.Docker{Action: e.Action, Container: e.ID, Pod: pods[e.ID], ByChaosd: e.Expected, Fault: e.Fault, At: e.At, Err: e.Err}
 		if d.Pod == "" {
 			d.Pod = e.Name
@@ -316,7 +335,11 @@ func watchIntoHistory(ctx context.Context, env *faultEnv, rec workload.Recorder,
 		}
 		_, _ = rec.Append(history.DockerEvent(d))
 	})
-	for _, d := range runningSince(ctx, env.docker, members, log) {
+	snapshot := func() []history.Docker { return runningSince(ctx, env.docker, members, log) }
+	if env.kube != nil {
+		snapshot = func() []history.Docker { return kubeRunningSince(ctx, env, members, log) }
+	}
+	for _, d := range snapshot() {
 		if _, err := rec.Append(history.DockerEvent(d)); err != nil {
 			return ev, err
 		}
@@ -353,11 +376,29 @@ func runningSince(ctx context.Context, c interface {
 	return out
 }
 
+// kubeRunningSince is runningSince on Kubernetes: the pods that run, each at the
+// time its containers last started (to the second, the kubelet's resolution).
+func kubeRunningSince(ctx context.Context, env *faultEnv, members []faults.Member, log *zap.Logger) []history.Docker {
+	started, err := env.kube.Started(ctx)
+	if err != nil {
+		log.Warn("pods' start times unknown: their heartbeat keys are judged from their first ready readings", zap.Error(err))
+		return nil
+	}
+	var out []history.Docker
+	for _, m := range members {
+		if at, ok := started[m.Pod]; ok && !m.Skipped && m.State == "running" {
+			out = append(out, history.Docker{Action: history.DockerRunning, Container: m.ID, Pod: m.Pod, At: at})
+		}
+	}
+	return out
+}
+
 // dockerFaulter runs one fault through the injector, for the scenario.
 type dockerFaulter struct {
-	in  *faults.Injector
-	req faults.Request
-	rep *faults.Report
+	in       *faults.Injector
+	req      faults.Request
+	rep      *faults.Report
+	replaced bool // the fault removes its pod(s) for good (history.Fault.Replaced)
 }
 
 var _ scenario.Faulter = (*dockerFaulter)(nil)
@@ -372,7 +413,9 @@ func (f *dockerFaulter) Fault(ctx context.Context, owner, run string, rec worklo
 		run = ""
 	}
 	f.in.OnStep = func(step string, r *faults.Report) {
-		_, _ = rec.Append(history.FaultEvent(faultEventOf(step, r, mode, run)))
+		fe := faultEventOf(step, r, mode, run)
+		fe.Replaced = f.replaced
+		_, _ = rec.Append(history.FaultEvent(fe))
 		if step == faults.StepInjected {
 			onInjected(r.Plan.Target.Pod)
 		}

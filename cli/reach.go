@@ -47,6 +47,9 @@ func (v *targetView) close() {
 // address names a compose service that this host cannot reach directly through a
 // forwarder container in the project's network, published on 127.0.0.1 only.
 func viewTarget(ctx context.Context, env *faultEnv) *targetView {
+	if env.kube != nil {
+		return viewKube(ctx, env)
+	}
 	v := &targetView{cfg: env.cfg}
 	v.members, v.membersErr = env.deps.Selector.List(ctx, env.docker)
 	v.projects = composeProjects(ctx, env)
@@ -199,7 +202,46 @@ func runPreflight(ctx context.Context, env *faultEnv, opts preflight.Options) (*
 		v.close()
 		return nil, preflight.Report{}, err
 	}
-	rep := preflight.Run(ctx, preflight.Target{Cfg: v.cfg, Members: v.members, MembersErr: v.membersErr, Projects: v.projects,
-		Reach: v.reach, ReachErr: v.reachErr, Driver: d}, opts)
+	t := preflight.Target{Cfg: v.cfg, Members: v.members, MembersErr: v.membersErr, Projects: v.projects,
+		Reach: v.reach, ReachErr: v.reachErr, Driver: d}
+	if env.kube != nil {
+		t.Kube = fmt.Sprintf("namespace %s, selector %s", env.kube.Namespace(), env.cfg.Kubernetes.Selector)
+	}
+	rep := preflight.Run(ctx, t, opts)
 	return v, rep, nil
+}
+
+// viewKube is viewTarget on Kubernetes: the selector's pods, and when workload.pods
+// is empty the ready ones at their pod IPs (mesh's charts have no headless Service),
+// Postgres and NATS at their configured addresses. chaosd must be where those
+// addresses route: on a node or in a pod (port-forward is not built).
+func viewKube(ctx context.Context, env *faultEnv) *targetView {
+	v := &targetView{cfg: env.cfg}
+	v.members, v.membersErr = env.kube.List(ctx)
+	if v.membersErr != nil || len(v.members) == 0 {
+		return v
+	}
+	if len(v.cfg.Workload.Pods) == 0 {
+		pods, err := kubePods(ctx, env)
+		if err != nil {
+			v.reachErr = err
+			return v
+		}
+		v.cfg.Workload.Pods = pods
+	}
+	v.reach = "directly (pod IPs and the configured addresses): " + reachSummary(v.cfg)
+	return v
+}
+
+// kubePods lists the ready pods under test as the workload's pods, at their pod IPs.
+func kubePods(ctx context.Context, env *faultEnv) ([]config.PodURL, error) {
+	ready, err := env.kube.ReadyPods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]config.PodURL, 0, len(ready))
+	for _, p := range ready {
+		out = append(out, config.PodURL{Name: p.Name, URL: "http://" + net.JoinHostPort(p.IP, strconv.Itoa(env.cfg.Pods.Port))})
+	}
+	return out, nil
 }

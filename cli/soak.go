@@ -17,6 +17,7 @@ import (
 	"github.com/chaosd/chaosd/faults"
 	"github.com/chaosd/chaosd/history"
 	"github.com/chaosd/chaosd/invariants"
+	"github.com/chaosd/chaosd/kube"
 	"github.com/chaosd/chaosd/metrics"
 	"github.com/chaosd/chaosd/preflight"
 	"github.com/chaosd/chaosd/report"
@@ -96,9 +97,6 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 		return err
 	}
 	defer env.close()
-	if err := env.dockerOnly("chaosd soak"); err != nil {
-		return err
-	}
 	// /metrics is bound before anything else happens, so that a taken address is
 	// refused at once; the invariants' counts join once the checkers exist.
 	var live *invariants.Live
@@ -163,7 +161,7 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 	if err != nil {
 		return err
 	}
-	faulters, err := soakFaulters(cfg, in)
+	faulters, err := soakFaulters(cfg, in, env.kube != nil)
 	if err != nil {
 		return err
 	}
@@ -183,11 +181,9 @@ func soakMain(ctx context.Context, io IO, cfg config.Config, path string, log *z
 		Dependencies: []soak.Dependency{
 			{Name: history.DepPostgres, Ping: obs.pg.Ping},
 			{Name: history.DepNATS, Ping: obs.nats.Ping},
-			{Name: history.DepDocker, Ping: func(ctx context.Context) error {
-				_, err := env.docker.Ping(ctx)
-				return err
-			}},
+			env.runtimeDependency(),
 		},
+		Discover:     env.discover(),
 		OnDependency: m.SetDependency,
 		OnPhase:      func(p string) { m.SetPhase(metricsPhase(p)) },
 		Progress:     prog.update,
@@ -314,7 +310,7 @@ func soakConfig(cfg config.Config) soak.Config {
 
 // soakFaulters is one faulter per scheduled kind, all through one injector (the
 // schedule fires one fault at a time).
-func soakFaulters(cfg config.Config, in *faults.Injector) (map[string]scenario.Faulter, error) {
+func soakFaulters(cfg config.Config, in *faults.Injector, onKube bool) (map[string]scenario.Faulter, error) {
 	out := map[string]scenario.Faulter{}
 	for _, f := range cfg.Soak.Faults {
 		info, err := faults.LookupKind(f.Kind)
@@ -335,7 +331,7 @@ func soakFaulters(cfg config.Config, in *faults.Injector) (map[string]scenario.F
 		if hold.Never {
 			return nil, fmt.Errorf("soak.faults %s: faults.kinds.%s holds forever; a soak must heal every fault", f.Kind, f.Kind)
 		}
-		out[f.Kind] = &dockerFaulter{in: in, req: req}
+		out[f.Kind] = &dockerFaulter{in: in, req: req, replaced: onKube && kube.Replaces(f.Kind)}
 	}
 	return out, nil
 }

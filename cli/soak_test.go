@@ -72,7 +72,7 @@ func TestSoakFaultersTargets(t *testing.T) {
 	cfg := config.Default()
 	cfg.Soak.Faults = []config.SoakFault{{Kind: "kill", Schedule: "@every 1m", Target: "owner"},
 		{Kind: "pause", Schedule: "@every 1m", Target: "random"}, {Kind: "partition", Schedule: "@every 1m", Target: "mesh-2"}}
-	fs, err := soakFaulters(cfg, &faults.Injector{})
+	fs, err := soakFaulters(cfg, &faults.Injector{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestSoakFaultersTargets(t *testing.T) {
 	k := cfg.Faults.Kinds["kill"]
 	k.DownFor = &never
 	cfg.Faults.Kinds["kill"] = k
-	if _, err := soakFaulters(cfg, &faults.Injector{}); err == nil || !strings.Contains(err.Error(), "a soak must heal every fault") {
+	if _, err := soakFaulters(cfg, &faults.Injector{}, false); err == nil || !strings.Contains(err.Error(), "a soak must heal every fault") {
 		t.Errorf("kill held forever: %v", err)
 	}
 }

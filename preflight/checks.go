@@ -23,6 +23,10 @@ type Target struct {
 	Reach      string          // how chaosd reaches the cluster (published ports, a forwarder, ...)
 	ReachErr   error           // the cluster could not be reached from here
 	Driver     *probes.Driver
+	// Kube, on Kubernetes, says where the pods are ("namespace chaosd-testbed,
+	// selector component=worker"): Members are then those pods, and the Docker
+	// checks (compose project, services) are not made. "" on Docker.
+	Kube string
 }
 
 // Options tune the preflight.
@@ -51,7 +55,12 @@ func Run(ctx context.Context, t Target, opts Options) Report {
 	start := time.Now()
 	r := &Report{Target: t.Cfg.Target}
 	c := &checks{t: t, o: opts, r: r}
-	if c.docker() {
+	switch {
+	case c.t.Kube != "":
+		if c.kubePods() {
+			c.pods()
+		}
+	case c.docker():
 		c.pods()
 		c.infra()
 	}
@@ -104,6 +113,26 @@ func (c *checks) docker() bool {
 	return true
 }
 
+// kubePods is docker's check on Kubernetes: the selector's pods could be listed, and
+// there are some.
+func (c *checks) kubePods() bool {
+	want := "the pods of " + c.t.Kube
+	switch {
+	case c.t.MembersErr != nil:
+		c.r.mismatch("containers", want, c.t.MembersErr.Error(), "check kubernetes.kubeconfig, kubernetes.context and chaosd's RBAC Role (deploy/helm/chaosd)")
+		return false
+	case len(c.t.Members) == 0:
+		c.r.mismatch("containers", want, "no pod matches", "deploy the target, or fix kubernetes.namespace and kubernetes.selector (mesh's chart: component=worker)")
+		return false
+	}
+	var ps []string
+	for _, m := range c.t.Members {
+		ps = append(ps, fmt.Sprintf("%s(%s)", m.Pod, m.State))
+	}
+	c.r.ok("containers", want, strings.Join(ps, " "))
+	return true
+}
+
 // podMembers are the members that are pods: not infrastructure, not skip-labelled.
 func (c *checks) podMembers() []faults.Member {
 	var out []faults.Member
@@ -118,6 +147,9 @@ func (c *checks) podMembers() []faults.Member {
 func (c *checks) pods() {
 	cfg := c.cfg()
 	want := fmt.Sprintf("pods = the project's services but %s, at least 2, each running, named by %s", strings.Join(cfg.Selector.Infra, ", "), cfg.Pods.NameFrom)
+	if c.t.Kube != "" {
+		want = "pods = the pods of " + c.t.Kube + ", at least 2, each running, named by metadata.name (POD_NAME)"
+	}
 	pods := c.podMembers()
 	var names, down []string
 	for _, m := range pods {
