@@ -24,7 +24,12 @@ func runProbePod(ctx context.Context, io IO, args []string) error {
 // untilTerminated returns on SIGTERM or SIGINT (or ctx's end): a pod's whole life
 // (probe-pod, agent serve).
 func untilTerminated(ctx context.Context) {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext(ctx)
 	defer stop()
 	<-ctx.Done()
+}
+
+// signalContext ends with ctx or on SIGTERM or SIGINT.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 }

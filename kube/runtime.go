@@ -242,6 +242,8 @@ func (r *Runtime) Fault(kind string, d faults.Deps) (faults.Fault, bool) {
 		return &deleteFault{r: r, t: t, graceful: true}, true
 	case "kill":
 		return &killFault{r: r, t: t}, true
+	case "pause":
+		return &pauseFault{r: r, t: t}, true
 	case "rollout":
 		return &rolloutFault{r: r, t: t}, true
 	case "partition":
