@@ -99,7 +99,7 @@ func doctorSuggest(ctx context.Context, io IO, cf *config.Flags, log *zap.Logger
 		}
 		if cfg.RuntimeName() != config.RuntimeDocker {
 			if !asJSON {
-				fmt.Fprintf(io.Stdout, "%-14s not checked: runtime %s (chaosd doctor checks Docker targets only so far)\n", p.Name, cfg.RuntimeName())
+				fmt.Fprintf(io.Stdout, "%-14s not checked: runtime %s (--suggest looks for Docker clusters; chaosd doctor --target=NAME checks a Kubernetes one)\n", p.Name, cfg.RuntimeName())
 			}
 			continue
 		}

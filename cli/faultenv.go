@@ -29,6 +29,10 @@ type faultEnv struct {
 	log    *zap.Logger
 	docker *client.Client // nil on Kubernetes
 	kube   *kube.Runtime  // the Kubernetes runtime, nil on Docker
+	// kubeReach is how the pods are reached on Kubernetes (config.ReachDirect or
+	// ReachPortForward), decided by viewKube; fwd holds the port-forwards.
+	kubeReach string
+	fwd       *kube.Forwarder
 	deps   faults.Deps
 	ledger *faults.Ledger // nil in a dry run
 	healer *faults.Healer
@@ -136,7 +140,7 @@ func (e *faultEnv) discover() func(context.Context) ([]workload.Pod, error) {
 		return nil
 	}
 	return func(ctx context.Context) ([]workload.Pod, error) {
-		ps, err := kubePods(ctx, e)
+		ps, err := kubePods(ctx, e, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -166,6 +170,9 @@ func deps(cfg config.Config, d faults.Docker, log *zap.Logger) (faults.Deps, err
 }
 
 func (e *faultEnv) close() {
+	if e.fwd != nil {
+		e.fwd.Close()
+	}
 	if e.ledger != nil {
 		_ = e.ledger.Close()
 	}

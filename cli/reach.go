@@ -17,6 +17,7 @@ import (
 
 	"github.com/chaosd/chaosd/config"
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/kube"
 	"github.com/chaosd/chaosd/preflight"
 	"github.com/chaosd/chaosd/probes"
 	"github.com/chaosd/chaosd/topology"
@@ -212,36 +213,91 @@ func runPreflight(ctx context.Context, env *faultEnv, opts preflight.Options) (*
 }
 
 // viewKube is viewTarget on Kubernetes: the selector's pods, and when workload.pods
-// is empty the ready ones at their pod IPs (mesh's charts have no headless Service),
-// Postgres and NATS at their configured addresses. chaosd must be where those
-// addresses route: on a node or in a pod (port-forward is not built).
+// is empty the ready ones. They are reached as kubernetes.reach says: at their pod
+// IPs with Postgres and NATS at their configured addresses (direct: chaosd on a node
+// or in a pod; mesh's charts have no headless Service), or each through a port-forward
+// on 127.0.0.1, Postgres and NATS through one to a ready pod of the Service their
+// address names (port-forward: chaosd outside the cluster's network); auto tries a pod
+// IP first.
 func viewKube(ctx context.Context, env *faultEnv) *targetView {
 	v := &targetView{cfg: env.cfg}
 	v.members, v.membersErr = env.kube.List(ctx)
 	if v.membersErr != nil || len(v.members) == 0 {
 		return v
 	}
+	ready, err := env.kube.ReadyPods(ctx)
+	if err != nil {
+		v.reachErr = err
+		return v
+	}
+	env.kubeReach = env.cfg.Kubernetes.Reach
+	if env.kubeReach == "" || env.kubeReach == config.ReachAuto {
+		env.kubeReach = config.ReachPortForward
+		if len(ready) > 0 && kube.Reaches(ctx, net.JoinHostPort(ready[0].IP, strconv.Itoa(env.cfg.Pods.Port)), 2*time.Second) {
+			env.kubeReach = config.ReachDirect
+		}
+	}
+	if env.kubeReach == config.ReachPortForward {
+		env.fwd = env.kube.NewForwarder()
+		c := &v.cfg
+		for _, a := range []*string{&c.Postgres.DSN, &c.Workload.NATS} {
+			if *a, err = forwardURL(ctx, env.fwd, *a); err != nil {
+				v.reachErr = err
+				return v
+			}
+		}
+	}
 	if len(v.cfg.Workload.Pods) == 0 {
-		pods, err := kubePods(ctx, env)
+		pods, err := kubePods(ctx, env, ready)
 		if err != nil {
 			v.reachErr = err
 			return v
 		}
 		v.cfg.Workload.Pods = pods
 	}
-	v.reach = "directly (pod IPs and the configured addresses): " + reachSummary(v.cfg)
+	how := "directly (pod IPs and the configured addresses)"
+	if env.fwd != nil {
+		how = "through port-forwards on 127.0.0.1 (the API server's pods/portforward)"
+	}
+	v.reach = how + ": " + reachSummary(v.cfg)
 	return v
 }
 
-// kubePods lists the ready pods under test as the workload's pods, at their pod IPs.
-func kubePods(ctx context.Context, env *faultEnv) ([]config.PodURL, error) {
-	ready, err := env.kube.ReadyPods(ctx)
+// forwardURL rewrites a URL (a DSN, nats://...) to a local port forwarded to the
+// Service its host:port names.
+func forwardURL(ctx context.Context, fwd *kube.Forwarder, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("port-forward: %q is not a URL with a host", raw)
+	}
+	local, err := fwd.Service(ctx, u.Host)
 	if err != nil {
-		return nil, err
+		return "", err
+	}
+	u.Host = local
+	return u.String(), nil
+}
+
+// kubePods are the ready pods under test as the workload's pods: at their pod IPs, or
+// through port-forwards (faultEnv.kubeReach). ready nil: listed now.
+func kubePods(ctx context.Context, env *faultEnv, ready []kube.ReadyPod) ([]config.PodURL, error) {
+	if ready == nil {
+		var err error
+		if ready, err = env.kube.ReadyPods(ctx); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]config.PodURL, 0, len(ready))
 	for _, p := range ready {
-		out = append(out, config.PodURL{Name: p.Name, URL: "http://" + net.JoinHostPort(p.IP, strconv.Itoa(env.cfg.Pods.Port))})
+		addr := net.JoinHostPort(p.IP, strconv.Itoa(env.cfg.Pods.Port))
+		if env.fwd != nil {
+			local, err := env.fwd.Pod(ctx, p.Name, env.cfg.Pods.Port)
+			if err != nil {
+				return nil, err
+			}
+			addr = local
+		}
+		out = append(out, config.PodURL{Name: p.Name, URL: "http://" + addr})
 	}
 	return out, nil
 }

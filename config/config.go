@@ -57,7 +57,19 @@ type Kubernetes struct {
 	Selector   string   `yaml:"selector"`    // label selector of the pods under test, e.g. component=worker
 	ProbeImage string   `yaml:"probe_image"` // image of the partition probe pod; it must hold /chaosd
 	Timeout    Duration `yaml:"timeout"`     // for the first contact
+	// Reach is how chaosd reaches the pods and the Services its addresses name:
+	// direct (pod IPs and Service addresses route from here: on a node, or in a pod),
+	// port-forward (through the API server, for a chaosd outside the cluster's
+	// network), or auto (direct when a pod IP answers, else port-forward).
+	Reach string `yaml:"reach"`
 }
+
+// Ways to reach a Kubernetes target (Kubernetes.Reach).
+const (
+	ReachAuto        = "auto"
+	ReachDirect      = "direct"
+	ReachPortForward = "port-forward"
+)
 
 // Runtimes.
 const (

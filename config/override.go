@@ -27,6 +27,7 @@ var overrides = []Override{
 	{"kubeconfig", "CHAOSD_KUBECONFIG", "kubernetes.kubeconfig", "kubeconfig file (default KUBECONFIG, ~/.kube/config, else in-cluster)", func(c *Config, v string) error { c.Kubernetes.Kubeconfig = v; return nil }},
 	{"kube-context", "CHAOSD_KUBE_CONTEXT", "kubernetes.context", "kubeconfig context (default its current one)", func(c *Config, v string) error { c.Kubernetes.Context = v; return nil }},
 	{"kube-selector", "CHAOSD_KUBE_SELECTOR", "kubernetes.selector", "label selector of the pods under test on Kubernetes, e.g. component=worker", func(c *Config, v string) error { c.Kubernetes.Selector = v; return nil }},
+	{"kube-reach", "CHAOSD_KUBE_REACH", "kubernetes.reach", "how chaosd reaches the pods and Services on Kubernetes: auto, direct or port-forward", func(c *Config, v string) error { c.Kubernetes.Reach = v; return nil }},
 	{"namespace", "CHAOSD_K8S_NAMESPACE", "kubernetes.namespace", "the pods' namespace on Kubernetes", func(c *Config, v string) error { c.Kubernetes.Namespace = v; return nil }},
 	{"compose-project", "CHAOSD_COMPOSE_PROJECT", "selector.project", "compose project whose containers chaosd may touch", func(c *Config, v string) error { c.Selector.Project = v; return nil }},
 	{"select-labels", "CHAOSD_SELECT_LABELS", "selector.labels", "labels every target must carry: k=v,k2=v2", setLabels},

@@ -107,6 +107,8 @@ func (kc Kubernetes) validate(k *checker) {
 	k.check(strings.TrimSpace(kc.Selector) != "", "kubernetes.selector", kc.Selector, "set a label selector of the pods under test (e.g. component=worker): an empty one would match every pod of the namespace")
 	k.check(kc.ProbeImage != "", "kubernetes.probe_image", kc.ProbeImage, "set the image of the partition probe pod (it must hold /chaosd)")
 	k.check(kc.Timeout > 0, "kubernetes.timeout", kc.Timeout, "must be positive")
+	k.check(kc.Reach == "" || kc.Reach == ReachAuto || kc.Reach == ReachDirect || kc.Reach == ReachPortForward, "kubernetes.reach", kc.Reach,
+		"want %s, %s or %s", ReachAuto, ReachDirect, ReachPortForward)
 }
 
 func (s Selector) validate(k *checker) {
