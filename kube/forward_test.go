@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,5 +48,24 @@ func TestForwarderPicksAServicesReadyPod(t *testing.T) {
 		if _, err := f.Service(ctx, host); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", host, err, want)
 		}
+	}
+}
+
+// A pause the container's liveness probe would end (the kubelet restarting a frozen
+// container) is refused before anything is done, naming the limit.
+func TestPauseRefusesAHoldTheLivenessProbeWouldEnd(t *testing.T) {
+	lp := &corev1.Probe{PeriodSeconds: 5, FailureThreshold: 6, TimeoutSeconds: 1}
+	if err := pauseFitsLiveness("w-1", lp, 20*time.Second); err != nil {
+		t.Errorf("20s under a 6 x 5s probe: %v", err)
+	}
+	err := pauseFitsLiveness("w-1", lp, 28*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "hold the pause under 24s") {
+		t.Errorf("28s under a 6 x 5s probe: %v, want refused under 24s", err)
+	}
+	if err := pauseFitsLiveness("w-1", nil, time.Hour); err != nil {
+		t.Errorf("no liveness probe: %v", err)
+	}
+	if err := pauseFitsLiveness("w-1", &corev1.Probe{}, 20*time.Second); err == nil {
+		t.Error("the defaults (every 10s, 3 failures) end a 20s pause: want refused")
 	}
 }
