@@ -33,9 +33,9 @@ type faultEnv struct {
 	// ReachPortForward), decided by viewKube; fwd holds the port-forwards.
 	kubeReach string
 	fwd       *kube.Forwarder
-	deps   faults.Deps
-	ledger *faults.Ledger // nil in a dry run
-	healer *faults.Healer
+	deps      faults.Deps
+	ledger    *faults.Ledger // nil in a dry run
+	healer    *faults.Healer
 }
 
 // openFaultEnv connects to Docker (pinging it unless lazy) and opens the ledger

@@ -187,6 +187,31 @@ func TestE2EK8sVerdict(t *testing.T) {
 	}
 }
 
+// chaosd outside the cluster's network reaches the pods, Postgres and NATS through
+// port-forwards (kubernetes.reach port-forward), and its verdict is the same: the
+// clean testbed passes a delete-owner, and strict-claim is caught.
+func TestE2EK8sVerdictThroughPortForward(t *testing.T) {
+	c := client(t)
+	for _, tc := range []struct {
+		bugs string
+		code int
+	}{{"", 0}, {"strict-claim", 1}} {
+		t.Run("bugs="+tc.bugs, func(t *testing.T) {
+			setBugs(t, c, tc.bugs)
+			t.Cleanup(func() { setBugs(t, c, "") })
+			ledger := ledgerPath(t)
+			r := chaosd(t, ledger, "--fault=delete-owner", "--kube-reach=port-forward", "--history="+filepath.Join(t.TempDir(), "history.jsonl"))
+			if r.code != tc.code || !strings.Contains(r.err+r.out, "port-forward") || !strings.Contains(r.out, "preflight (target k8s-testbed): fits") {
+				t.Fatalf("delete-owner through port-forward, bugs=%q: exit %d, want %d, through port-forwards\n%s", tc.bugs, r.code, tc.code, r)
+			}
+			if tc.code == 1 && !hasRow(r.out, "run-completes", "FAIL") {
+				t.Errorf("strict-claim through port-forward: want run-completes FAIL\n%s", r.out)
+			}
+			assertClean(t, c, ledger)
+		})
+	}
+}
+
 // hasRow reports whether the verdict table has the invariant's row with the status.
 func hasRow(out, name, status string) bool {
 	for _, l := range strings.Split(out, "\n") {
@@ -378,10 +403,15 @@ func TestE2EK8sLeastPrivilege(t *testing.T) {
 	run := func(args ...string) result {
 		return chaosd(t, ledgerPath(t), append([]string{"--kubeconfig=" + sa, "--workload=false"}, args...)...)
 	}
-	for _, args := range [][]string{{"--fault=delete-random", "--duration=1s"}, {"--fault=kill-random", "--down-for=1s"}, {"--fault=stop-random", "--down-for=1s"}, {"--fault=partition-random", "--duration=2s"}, {"--fault=rollout", "--duration=1s"}} {
+	for _, args := range [][]string{{"--fault=delete-random", "--duration=1s"}, {"--fault=kill-random", "--down-for=1s"}, {"--fault=stop-random", "--down-for=1s"}, {"--fault=partition-random", "--duration=2s"}, {"--fault=pause-random", "--duration=2s"}, {"--fault=rollout", "--duration=1s"}} {
 		if r := run(args...); r.code != 0 || !strings.Contains(r.out, "outcome   healed (by chaosd)") {
 			t.Errorf("%v with chaosd's ServiceAccount: %s", args, r)
 		}
+	}
+	// The verdict too (the pods' watch, the preflight's reads), from outside the
+	// cluster's network (port-forwards to the pods and the Services).
+	if r := chaosd(t, ledgerPath(t), "--kubeconfig="+sa, "--fault=delete-owner", "--kube-reach=port-forward", "--history="+filepath.Join(t.TempDir(), "h.jsonl")); r.code != 0 {
+		t.Errorf("delete-owner with its verdict, through port-forward, with chaosd's ServiceAccount: %s", r)
 	}
 	r := run("--fault=delete-random", "--namespace="+decoy)
 	if r.code == 0 || !strings.Contains(r.err, "may not list the pods of namespace "+decoy) {
