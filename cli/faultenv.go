@@ -29,10 +29,9 @@ type faultEnv struct {
 	log    *zap.Logger
 	docker *client.Client // nil on Kubernetes
 	kube   *kube.Runtime  // the Kubernetes runtime, nil on Docker
-	// kubeReach is how the pods are reached on Kubernetes (config.ReachDirect or
-	// ReachPortForward), decided by viewKube; fwd holds the port-forwards.
-	kubeReach string
-	fwd       *kube.Forwarder
+	// fwd holds the port-forwards when viewKube decided to reach the pods through
+	// them (kubernetes.reach); nil: directly.
+	fwd *kube.Forwarder
 	deps      faults.Deps
 	ledger    *faults.Ledger // nil in a dry run
 	healer    *faults.Healer

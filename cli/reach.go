@@ -230,14 +230,14 @@ func viewKube(ctx context.Context, env *faultEnv) *targetView {
 		v.reachErr = err
 		return v
 	}
-	env.kubeReach = env.cfg.Kubernetes.Reach
-	if env.kubeReach == "" || env.kubeReach == config.ReachAuto {
-		env.kubeReach = config.ReachPortForward
+	reach := env.cfg.Kubernetes.Reach
+	if reach == "" || reach == config.ReachAuto {
+		reach = config.ReachPortForward
 		if len(ready) > 0 && kube.Reaches(ctx, net.JoinHostPort(ready[0].IP, strconv.Itoa(env.cfg.Pods.Port)), 2*time.Second) {
-			env.kubeReach = config.ReachDirect
+			reach = config.ReachDirect
 		}
 	}
-	if env.kubeReach == config.ReachPortForward {
+	if reach == config.ReachPortForward {
 		env.fwd = env.kube.NewForwarder()
 		c := &v.cfg
 		for _, a := range []*string{&c.Postgres.DSN, &c.Workload.NATS} {
@@ -279,7 +279,7 @@ func forwardURL(ctx context.Context, fwd *kube.Forwarder, raw string) (string, e
 }
 
 // kubePods are the ready pods under test as the workload's pods: at their pod IPs, or
-// through port-forwards (faultEnv.kubeReach). ready nil: listed now.
+// through port-forwards (faultEnv.fwd). ready nil: listed now.
 func kubePods(ctx context.Context, env *faultEnv, ready []kube.ReadyPod) ([]config.PodURL, error) {
 	if ready == nil {
 		var err error
