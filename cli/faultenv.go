@@ -31,10 +31,10 @@ type faultEnv struct {
 	kube   *kube.Runtime  // the Kubernetes runtime, nil on Docker
 	// fwd holds the port-forwards when viewKube decided to reach the pods through
 	// them (kubernetes.reach); nil: directly.
-	fwd *kube.Forwarder
-	deps      faults.Deps
-	ledger    *faults.Ledger // nil in a dry run
-	healer    *faults.Healer
+	fwd    *kube.Forwarder
+	deps   faults.Deps
+	ledger *faults.Ledger // nil in a dry run
+	healer *faults.Healer
 }
 
 // openFaultEnv connects to Docker (pinging it unless lazy) and opens the ledger
