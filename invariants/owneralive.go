@@ -61,6 +61,7 @@ type OwnerAlive struct {
 	missed  int                // windows closed with no case judged in them
 	longest window             // the longest of them
 	claims  int                // ownerless-from-the-start episodes closed by a first owner
+	handed  map[string]bool    // fault id/run: a graceful owner fault's run seen taken over at once (handedOver)
 }
 
 var _ Checker = (*OwnerAlive)(nil)
@@ -122,6 +123,9 @@ func (c *OwnerAlive) Observe(e *history.Event) {
 	}
 	ep := c.episodes[p.Run]
 	st := p.ThreadState
+	if ep == nil {
+		c.handedOver(e, st)
+	}
 	since, why, down := c.w.DownSince(st.Owner)
 	switch {
 	case st.Status == history.StatusInProgress && st.Owner != "" && down:
@@ -136,6 +140,39 @@ func (c *OwnerAlive) Observe(e *history.Event) {
 		c.ownerless(e)
 	case ep != nil:
 		c.resolve(p.Run, ep)
+	}
+}
+
+// handedOver judges the run a graceful owner fault (a stop, a SIGTERM rollout) hit
+// when it is first read owned by another pod after the fault's decision and before its
+// confirmation: the stopping owner released it and a survivor took it over, both
+// between two readings, before the owner counted as down (no reading saw it ownerless or owned by a down pod, so
+// no episode opened). That is the takeover the promise asks for, done at once: a
+// case that passed, counted once per fault, with a note.
+func (c *OwnerAlive) handedOver(e *history.Event, st *history.ThreadState) {
+	if st.Owner == "" {
+		return
+	}
+	for _, f := range c.w.open {
+		if !f.graceful() || f.Run != e.Probe.Run || f.Pod == "" || f.Pod == st.Owner || e.Time.Before(f.intentAt) ||
+			(!f.injectedAt.IsZero() && !e.Time.Before(f.injectedAt)) { // once the owner counts as down, episodes judge
+			continue
+		}
+		key := f.ID + "/" + f.Run
+		if c.handed[key] {
+			return
+		}
+		if c.handed == nil {
+			c.handed = map[string]bool{}
+		}
+		c.handed[key] = true
+		if win := c.windows[f.Run]; win != nil {
+			win.judged = true
+		}
+		c.t.pass(true)
+		c.t.note("run %s was taken over by %s at %s, %s after its owner's graceful stop began, before the stop was confirmed: released by its stopping owner and claimed between two readings (%s)",
+			f.Run, st.Owner, clock(e.Time), e.Time.Sub(f.intentAt).Round(time.Millisecond), f)
+		return
 	}
 }
 

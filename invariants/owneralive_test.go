@@ -406,3 +406,33 @@ func TestOwnerDownEpisodeStartsNoEarlierThanTheRun(t *testing.T) {
 	expect(t, h.at(61).end().report(Params{}), NameOwnerAlive, Fail,
 		"run r1 is still in_progress and owned by mesh-1 at 12:00:48.500, 18.5s after mesh-1 went down", "the run started after that, at 12:00:30.000, and is judged from its start")
 }
+
+// A graceful stop of a run's owner whose run is read taken over by a survivor before
+// the owner counts as down (released and claimed between two readings: no reading saw
+// it ownerless) is the takeover done at once: one case, passed, with a note; a
+// kill's run read owned by another pod is no such case.
+func TestRunHandedOverAtOnceByAStoppingOwnerPasses(t *testing.T) {
+	h := &hist{}
+	h.at(0).begin().ready("mesh-1", true).ready("mesh-2", true)
+	h.at(1).start("r1", "mesh-1", 20, 10*time.Second).thread("r1", history.StatusInProgress, "mesh-1")
+	h.at(2).add(history.FaultEvent(history.Fault{ID: "f1", Phase: history.FaultIntent, Kind: history.KindStop, Pod: "mesh-1", Run: "r1", Target: "owner", Signal: history.SignalTerm, At: h.now}))
+	h.at(2.3).thread("r1", history.StatusInProgress, "mesh-2")
+	h.at(4).add(history.FaultEvent(history.Fault{ID: "f1", Phase: history.FaultInjected, Kind: history.KindStop, Pod: "mesh-1", Run: "r1", Target: "owner", Signal: history.SignalTerm, At: h.now}))
+	h.at(5).thread("r1", history.StatusInProgress, "mesh-2")
+	h.at(12).thread("r1", history.StatusCompleted, "")
+	h.at(30).add(history.FaultEvent(history.Fault{ID: "f1", Phase: history.FaultHealed, Kind: history.KindStop, Pod: "mesh-1", Run: "r1", Target: "owner", Signal: history.SignalTerm, At: h.now}))
+	v := expect(t, h.at(31).end().report(Params{}), NameOwnerAlive, Pass, "run r1 was taken over by mesh-2", "released by its stopping owner and claimed")
+	if v.Checks != 1 || v.UnderFault != 1 {
+		t.Fatalf("checks %d, under fault %d; want 1 and 1\n%s", v.Checks, v.UnderFault, dump(v))
+	}
+
+	k := &hist{}
+	k.at(0).begin().ready("mesh-1", true).ready("mesh-2", true)
+	k.at(1).start("r1", "mesh-1", 20, 10*time.Second).thread("r1", history.StatusInProgress, "mesh-1")
+	k.at(2).fault("f1", history.FaultIntent, history.KindKill, "mesh-1", "r1")
+	k.at(2.3).thread("r1", history.StatusInProgress, "mesh-2")
+	k.at(12).thread("r1", history.StatusCompleted, "")
+	if v := verdict(t, k.at(13).end().report(Params{}), NameOwnerAlive); v.Checks != 0 {
+		t.Fatalf("a kill's run read owned by another pod is no hand-over case: %d checks\n%s", v.Checks, dump(v))
+	}
+}

@@ -2,6 +2,7 @@ package invariants
 
 import (
 	"testing"
+	"time"
 
 	"github.com/chaosd/chaosd/history"
 )
@@ -66,4 +67,23 @@ func TestAPodRemovedForGoodStaysDown(t *testing.T) {
 	if why, want := p.down.what(), "chaosd deleted (SIGKILL) w-a (fault f1), removed for good (replaced under a new name), confirmed 12:00:01.200, healed 12:00:06.000"; why != want {
 		t.Errorf("diagnosis:\n got %s\nwant %s", why, want)
 	}
+}
+
+// A rollout that replaces the pods (Kubernetes) drains any pod at any moment, under
+// the controller's strategy: while it is open, a pod still read ready whose key is
+// gone (deleted at its SIGTERM) is no heartbeat violation; once it is over, it is.
+func TestAReplacingRolloutExcusesAKeyGoneWhileItIsOpen(t *testing.T) {
+	p := Params{BootTime: 5 * time.Second, Slack: 2 * time.Second}
+	keys := map[string]float64{"mesh-2": 1}
+	h := &hist{}
+	h.at(100).begin().running("mesh-1", 0).running("mesh-2", 0).ready("mesh-1", true).ready("mesh-2", true)
+	h.at(101).heartbeats(true, map[string]float64{"mesh-1": 1, "mesh-2": 1})
+	h.at(102).replaced("f1", history.FaultIntent, history.KindRollout, "all")
+	h.at(103).heartbeats(true, keys)
+	expect(t, h.at(104).end().report(p), NameHeartbeatBucket, Pass)
+
+	h = &hist{}
+	h.at(100).begin().running("mesh-1", 0).running("mesh-2", 0).ready("mesh-1", true).ready("mesh-2", true)
+	h.at(103).heartbeats(true, keys)
+	expect(t, h.at(104).end().report(p), NameHeartbeatBucket, Fail, "ready pod mesh-1", "has no heartbeat key")
 }

@@ -479,6 +479,14 @@ func (w *World) FaultOn(name string, from, to time.Time) *fault {
 	if p == nil {
 		return nil
 	}
+	// A rollout that replaces the pods (Kubernetes) stops them under their
+	// controller's strategy, which says nothing of which pod when: while it is open,
+	// any pod may be draining (its key deleted, not yet read unready).
+	for _, f := range w.open {
+		if f.Kind == history.KindRollout && f.Replaced && !f.intentAt.After(to) {
+			return f
+		}
+	}
 	for _, f := range slices.Backward(p.faults) {
 		if !f.intentAt.After(to) && (f.endPhase == "" || !f.endAt.Before(from)) && f.endPhase != history.FaultInjectFailed {
 			return f
