@@ -57,16 +57,21 @@ type HealReport struct {
 // Heal heals fault id unless it is closed already. A failed heal is written down and
 // returned as an error; the fault stays open for a later attempt.
 func (h *Healer) Heal(ctx context.Context, id, by string) (HealReport, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
-	defer cancel()
-	if err := h.settleInFlight(ctx, id); err != nil {
+	base := context.WithoutCancel(ctx)
+	// Waiting for the lock has a budget of its own: another process (a watchdog, or
+	// chaosd recover) may hold it for a whole heal; this one then still gets its own.
+	lctx, lcancel := context.WithTimeout(base, h.timeout)
+	defer lcancel()
+	if err := h.settleInFlight(lctx, id); err != nil {
 		return HealReport{}, err
 	}
-	unlock, err := h.ledger.Lock(ctx)
+	unlock, err := h.ledger.Lock(lctx)
 	if err != nil {
 		return HealReport{}, err
 	}
 	defer unlock()
+	ctx, cancel := context.WithTimeout(base, h.timeout)
+	defer cancel()
 	st, err := h.ledger.Read()
 	if err != nil {
 		return HealReport{}, err

@@ -265,7 +265,8 @@ func TestE2EK8sCrashLoop(t *testing.T) {
 					before := t.Failed()
 					if mode == "recover" {
 						if r := chaosd(t, ledger, "recover"); r.code != 0 {
-							t.Errorf("crash %d: recover: %s", crashes, r)
+							wd, _ := os.ReadFile(ledger + ".watchdog.log") // what the dead chaosd's watchdog did meanwhile
+							t.Errorf("crash %d: recover: %s\nthe watchdog's log:\n%s", crashes, r, wd)
 						}
 					} else {
 						waitClosed(t, ledger, hold+90*time.Second)
