@@ -212,11 +212,24 @@ func whole(ctx context.Context, r *Runtime, t faults.Timing, ns, dep string, wan
 		}
 		ready, other := 0, 0
 		var names []string
+		kept := ""
 		for i := range pods.Items {
 			p := &pods.Items[i]
+			self := string(p.UID) == uid || (pod != "" && p.Name == pod && uid == "")
 			switch {
-			case string(p.UID) == uid || (pod != "" && p.Name == pod && uid == ""):
+			case self && p.DeletionTimestamp != nil:
 				return false, "pod " + pod + " still exists (" + podState(p) + ")", nil
+			case self:
+				// Never deleted: chaosd died between the agent's SIGKILL and the delete
+				// (the kubelet restarted the container in place). Nothing was removed:
+				// the Deployment is whole once the pod is ready again.
+				kept = fmt.Sprintf("; pod %s was never deleted (%s)", pod, podState(p))
+				if podReady(p) {
+					ready++
+					names = append(names, p.Name)
+				} else {
+					other++
+				}
 			case p.DeletionTimestamp == nil && podReady(p):
 				ready++
 				names = append(names, p.Name)
@@ -224,7 +237,7 @@ func whole(ctx context.Context, r *Runtime, t faults.Timing, ns, dep string, wan
 				other++
 			}
 		}
-		ev := fmt.Sprintf("deployment %s: %d/%d pods ready (%s), %d other", dep, ready, want, strings.Join(names, ", "), other)
+		ev := fmt.Sprintf("deployment %s: %d/%d pods ready (%s), %d other%s", dep, ready, want, strings.Join(names, ", "), other, kept)
 		return ready >= int(want) && other == 0, ev, nil
 	})
 	switch {

@@ -340,3 +340,36 @@ func TestPartitionHealOfNothingInPlace(t *testing.T) {
 		t.Errorf("heal: %+v, probes %d", h, ex.calls)
 	}
 }
+
+// A delete whose chaosd died after the agent's SIGKILL and before the delete left the
+// pod in place (restarted by the kubelet): its heal does not wait for a removal that
+// will never come; the Deployment is whole once the pod is ready again. A pod still
+// terminating is waited for.
+func TestDeleteHealOfAPodNeverDeleted(t *testing.T) {
+	c := fake.NewClientset(worker("w-1", "u1", "", true), worker("w-2", "u2", "", true), deployment(2))
+	r := newRuntime(t, c, nil)
+	f, _ := r.Fault("delete", faults.Deps{Timing: fastTiming})
+	ctx := context.Background()
+	p, err := f.Plan(ctx, member(worker("w-1", "u1", "", true)), faults.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	h := f.Heal(hctx, p.Undo)
+	if h.Err != nil || h.Outcome != faults.Healed || !strings.Contains(h.Evidence, "2/2 pods ready") || !strings.Contains(h.Evidence, "pod w-1 was never deleted") {
+		t.Fatalf("heal of a pod never deleted: %+v", h)
+	}
+
+	w := worker("w-1", "u1", "", true)
+	now := metav1.Now()
+	w.DeletionTimestamp = &now
+	c = fake.NewClientset(w, worker("w-2", "u2", "", true), worker("w-3", "u3", "", true), deployment(2))
+	r = newRuntime(t, c, nil)
+	f, _ = r.Fault("delete", faults.Deps{Timing: fastTiming})
+	sctx, scancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer scancel()
+	if h := f.Heal(sctx, p.Undo); h.Outcome == faults.Healed || !strings.Contains(h.Evidence, "still exists") {
+		t.Fatalf("heal while the pod terminates: %+v, want it waited for", h)
+	}
+}
