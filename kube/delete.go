@@ -238,7 +238,9 @@ func whole(ctx context.Context, r *Runtime, t faults.Timing, ns, dep string, wan
 			}
 		}
 		ev := fmt.Sprintf("deployment %s: %d/%d pods ready (%s), %d other%s", dep, ready, want, strings.Join(names, ", "), other, kept)
-		return ready >= int(want) && other == 0, ev, nil
+		// Exactly want: a pod of the old template still ready (its ReplicaSet not yet
+		// scaled down: seen "4/3 pods ready" mid-rollout) is not a whole Deployment.
+		return ready == int(want) && other == 0, ev, nil
 	})
 	switch {
 	case err != nil:

@@ -373,3 +373,21 @@ func TestDeleteHealOfAPodNeverDeleted(t *testing.T) {
 		t.Fatalf("heal while the pod terminates: %+v, want it waited for", h)
 	}
 }
+
+// A Deployment with a pod more than it wants, all ready (a rollout whose old
+// ReplicaSet is not yet scaled down), is not whole yet.
+func TestWholeWantsExactlyItsReplicas(t *testing.T) {
+	c := fake.NewClientset(worker("w-1", "u1", "", true), worker("w-2", "u2", "", true), worker("w-3", "u3", "", true), deployment(2))
+	r := newRuntime(t, c, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	if h := whole(ctx, r, fastTiming, ns, "tb-worker", 2, "", "", time.Now()); h.Outcome == faults.Healed || !strings.Contains(h.Evidence, "3/2 pods ready") {
+		t.Fatalf("3 ready of 2 wanted: %+v, want not whole", h)
+	}
+	_ = c.CoreV1().Pods(ns).Delete(context.Background(), "w-3", metav1.DeleteOptions{})
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	if h := whole(ctx2, r, fastTiming, ns, "tb-worker", 2, "", "", time.Now()); h.Outcome != faults.Healed {
+		t.Fatalf("2 ready of 2: %+v, want whole", h)
+	}
+}
