@@ -677,7 +677,7 @@ func TestE2EK8sAgentThawsByItself(t *testing.T) {
 	ledger := ledgerPath(t)
 	const hold = 2 * time.Second
 	cmd := exec.Command(chaosdBin(t), "--target=k8s-testbed", "--ledger="+ledger, "--log-format=json", "--workload=false", "--watchdog=false",
-		"--fault=pause-random", "--duration=10m")
+		"--fault=pause-random", "--duration=20s") // under the workers' liveness limit (24 s)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -695,8 +695,8 @@ func TestE2EK8sAgentThawsByItself(t *testing.T) {
 	<-done
 	killedAt := time.Now()
 	t.Logf("frozen, chaosd killed: %v", frozen(t))
-	// The agent's time is the fault's deadline (10 min) + AgentGrace: too long for a
-	// test. Shorten it as an operator could not: rewrite the record on the node.
+	// The agent's time is the fault's deadline (20 s) + AgentGrace (30 s): shorten it,
+	// as an operator could not, by rewriting the record on the node.
 	recs, _ := filepath.Glob("/var/lib/chaosd-agent/freeze-*.json")
 	if len(recs) != 1 {
 		t.Fatalf("want one freeze record on the node, got %v", recs)
