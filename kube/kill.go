@@ -46,17 +46,9 @@ func (f *killFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) (f
 	if s.Never {
 		return faults.Plan{}, fmt.Errorf("kill: on Kubernetes the kubelet restarts a killed container in place: down_for never is not possible (delete removes a pod for good)")
 	}
-	p, err := f.r.client.CoreV1().Pods(f.r.cfg.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
+	p, cs, id, err := f.r.runningContainer(ctx, "kill", m)
 	if err != nil {
-		return faults.Plan{}, explain(err, f.r.host(), "get pod "+m.Name)
-	}
-	if string(p.UID) != m.ID || len(p.Status.ContainerStatuses) == 0 || p.Spec.NodeName == "" {
-		return faults.Plan{}, fmt.Errorf("kill: pod %s was replaced or does not run yet", m.Name)
-	}
-	cs := p.Status.ContainerStatuses[0]
-	_, id, ok := strings.Cut(cs.ContainerID, "://")
-	if !ok || cs.State.Running == nil {
-		return faults.Plan{}, fmt.Errorf("kill: container %s of pod %s does not run (%q)", cs.Name, m.Name, cs.ContainerID)
+		return faults.Plan{}, err
 	}
 	agent, err := f.r.agentOn(ctx, p.Spec.NodeName)
 	if err != nil {
@@ -72,6 +64,25 @@ func (f *killFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) (f
 		Does:   fmt.Sprintf("SIGKILL every process of container %s (%.12s) of pod %s in place, through chaosd's agent %s on node %s", u.Container, id, u.Pod, agent, u.Node),
 		Undoes: fmt.Sprintf("nothing to undo: the kubelet restarts the container under the same pod name; confirm pod %s ready again with restart %d", u.Pod, u.Restarts+1),
 	}, nil
+}
+
+// runningContainer reads the member's pod for a fault of kind that acts on its
+// (first) container in place: the pod, that container's status and runtime id. The
+// pod must be the member (not a replacement) and the container must run.
+func (r *Runtime) runningContainer(ctx context.Context, kind string, m faults.Member) (*corev1.Pod, corev1.ContainerStatus, string, error) {
+	p, err := r.client.CoreV1().Pods(r.cfg.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, corev1.ContainerStatus{}, "", explain(err, r.host(), "get pod "+m.Name)
+	}
+	if string(p.UID) != m.ID || len(p.Status.ContainerStatuses) == 0 || p.Spec.NodeName == "" {
+		return nil, corev1.ContainerStatus{}, "", fmt.Errorf("%s: pod %s was replaced or does not run yet", kind, m.Name)
+	}
+	cs := p.Status.ContainerStatuses[0]
+	_, id, ok := strings.Cut(cs.ContainerID, "://")
+	if !ok || cs.State.Running == nil {
+		return nil, corev1.ContainerStatus{}, "", fmt.Errorf("%s: container %s of pod %s does not run (%q)", kind, cs.Name, m.Name, cs.ContainerID)
+	}
+	return p, cs, id, nil
 }
 
 // agentOn names the running agent pod on node.

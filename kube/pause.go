@@ -46,17 +46,9 @@ func (f *pauseFault) ExpectedEvents() []string { return nil }
 
 // Plan implements faults.Fault.
 func (f *pauseFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) (faults.Plan, error) {
-	p, err := f.r.client.CoreV1().Pods(f.r.cfg.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
+	p, cs, id, err := f.r.runningContainer(ctx, "pause", m)
 	if err != nil {
-		return faults.Plan{}, explain(err, f.r.host(), "get pod "+m.Name)
-	}
-	if string(p.UID) != m.ID || len(p.Status.ContainerStatuses) == 0 || p.Spec.NodeName == "" {
-		return faults.Plan{}, fmt.Errorf("pause: pod %s was replaced or does not run yet", m.Name)
-	}
-	cs := p.Status.ContainerStatuses[0]
-	_, id, ok := strings.Cut(cs.ContainerID, "://")
-	if !ok || cs.State.Running == nil {
-		return faults.Plan{}, fmt.Errorf("pause: container %s of pod %s does not run (%q)", cs.Name, m.Name, cs.ContainerID)
+		return faults.Plan{}, err
 	}
 	for _, c := range p.Spec.Containers {
 		if c.Name == cs.Name {
