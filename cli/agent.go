@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,18 +34,35 @@ one request in the agent on the target's node through pods/exec.
                                               (RFC 3339), when serve thaws it should
                                               chaosd and its watchdog both be gone
   chaosd agent thaw --container-id ID         thaw it and drop the record
+  chaosd agent cut --pod-uid UID --addr A,B --probe IP:PORT,... --until TIME
+                                              cut the pod off from those addresses:
+                                              chaosd's nftables table in the pod's
+                                              network namespace drops every packet to
+                                              and from them, established connections
+                                              included; recorded first in --state,
+                                              confirmed by the probes (the pod reaches
+                                              each before and none after, the agent
+                                              still does); serve removes it at TIME
+  chaosd agent uncut --pod-uid UID            delete the table, confirm the pod reaches
+                                              the recorded probes again, drop the record
 
 kill prints the pids it signalled and exits 0, or exits 1 when no process of the
 container is found (it is not running on this node). freeze and thaw print the
-cgroup's state once it says FROZEN or THAWED, and fail otherwise.`
+cgroup's state once it says FROZEN or THAWED, and fail otherwise; cut and uncut say
+CUT or UNCUT once confirmed, and fail otherwise (cut also exits 1 when no process of
+the pod is on this node). cut and uncut need CAP_NET_ADMIN and CAP_SYS_ADMIN (entering
+another network namespace): the chart's agent.network.`
 
 func runAgent(ctx context.Context, io IO, args []string) error {
-	fs, _ := newFlagSet(io, "agent", "serve | kill --container-id ID | freeze --container-id ID --until TIME | thaw --container-id ID", agentDescription)
+	fs, _ := newFlagSet(io, "agent", "serve | kill --container-id ID | freeze --container-id ID --until TIME | thaw --container-id ID | cut --pod-uid UID --addr A,... --until TIME | uncut --pod-uid UID", agentDescription)
 	id := fs.String("container-id", "", "the container's runtime id (the part after containerd:// in the pod's status)")
 	proc := fs.String("proc", "/proc", "the host's /proc (the agent runs with hostPID)")
 	cgroupRoot := fs.String("cgroup-root", "/host/sys/fs/cgroup", "the host's /sys/fs/cgroup, mounted writable (freeze, thaw)")
 	state := fs.String("state", "/var/lib/chaosd-agent", "the agent's records of its freezes (a hostPath: it outlives the agent pod)")
-	until := fs.String("until", "", "freeze: when the agent thaws the container itself (RFC 3339)")
+	until := fs.String("until", "", "freeze, cut: when the agent undoes it itself (RFC 3339)")
+	podUID := fs.String("pod-uid", "", "cut, uncut: the pod's uid (metadata.uid)")
+	addrList := fs.String("addr", "", "cut: the addresses to cut the pod off from, comma-separated")
+	probeList := fs.String("probe", "", "cut, uncut: IP:PORT peers to probe from the pod's namespace, comma-separated")
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -54,7 +72,35 @@ func runAgent(ctx context.Context, io IO, args []string) error {
 			return fmt.Errorf("--container-id %q: want the container's runtime id", *id)
 		}
 	}
+	if mode == "cut" || mode == "uncut" {
+		if len(*podUID) < 8 || strings.ContainsAny(*podUID, "/ .") {
+			return fmt.Errorf("--pod-uid %q: want the pod's uid (metadata.uid)", *podUID)
+		}
+	}
+	probes, err := parseProbes(splitList(*probeList))
+	if err != nil {
+		return err
+	}
 	switch mode {
+	case "cut":
+		t, err := time.Parse(time.RFC3339, *until)
+		if err != nil || !t.After(time.Now()) {
+			return fmt.Errorf("--until %q: want a time to come, RFC 3339 (e.g. %s)", *until, time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+		}
+		var addrs []netip.Addr
+		for _, a := range splitList(*addrList) {
+			ip, err := netip.ParseAddr(a)
+			if err != nil {
+				return fmt.Errorf("--addr %q: want an IP address", a)
+			}
+			addrs = append(addrs, ip)
+		}
+		return agentCut(ctx, io.Stdout, hostAgentNet(), *proc, *state, *podUID, addrs, probes, t)
+	case "uncut":
+		if *probeList == "" {
+			probes = nil // the record's
+		}
+		return agentUncut(ctx, io.Stdout, hostAgentNet(), *proc, *state, *podUID, probes)
 	case "serve":
 		serveAgent(ctx, io.Stdout, *proc, *cgroupRoot, *state)
 		return nil
@@ -84,9 +130,9 @@ func runAgent(ctx context.Context, io IO, args []string) error {
 		_, err = fmt.Fprintf(io.Stdout, "SIGKILL sent to pid %s of container %.12s\n", strings.Join(killed, ", "), *id)
 		return err
 	case "":
-		return errors.New("missing mode: serve, kill, freeze or thaw (see --help)")
+		return errors.New("missing mode: serve, kill, freeze, thaw, cut or uncut (see --help)")
 	}
-	return fmt.Errorf("unknown mode %q: serve, kill, freeze or thaw", fs.Arg(0))
+	return fmt.Errorf("unknown mode %q: serve, kill, freeze, thaw, cut or uncut", fs.Arg(0))
 }
 
 // containerPIDs are the host pids whose cgroup path names the container id, in order.

@@ -179,8 +179,8 @@ func sweepFreezes(w io.Writer, proc, root, state string, now time.Time) {
 	}
 }
 
-// serveAgent holds the agent pod open until SIGTERM, thawing the freezes past their
-// time every second.
+// serveAgent holds the agent pod open until SIGTERM, thawing the freezes and undoing
+// the cuts past their time every second.
 func serveAgent(ctx context.Context, w io.Writer, proc, root, state string) {
 	ctx, stop := signalContext(ctx)
 	defer stop()
@@ -188,6 +188,7 @@ func serveAgent(ctx context.Context, w io.Writer, proc, root, state string) {
 	defer t.Stop()
 	for {
 		sweepFreezes(w, proc, root, state, time.Now())
+		sweepCuts(ctx, w, hostAgentNet(), proc, state, time.Now())
 		select {
 		case <-ctx.Done():
 			return

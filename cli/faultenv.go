@@ -77,7 +77,7 @@ func (e *faultEnv) openKube(ctx context.Context, dryRun bool) (*faultEnv, error)
 		return nil, err
 	}
 	e.kube = rt
-	e.deps = faults.Deps{Runtime: rt, Timing: faults.Timing{Confirm: e.cfg.Faults.ConfirmTimeout.Std(), Probe: e.cfg.Faults.ProbeTimeout.Std(), Settle: e.cfg.Faults.Settle.Std()}, Log: e.log}
+	e.deps = faults.Deps{Runtime: rt, Timing: faults.Timing{Confirm: e.cfg.Faults.ConfirmTimeout.Std(), Probe: e.cfg.Faults.ProbeTimeout.Std(), Settle: e.cfg.Faults.Settle.Std()}, PeerGroups: e.cfg.Faults.Peers, Log: e.log}
 	if !dryRun {
 		if e.ledger, err = faults.OpenLedger(e.cfg.Ledger.Path); err != nil {
 			return nil, err

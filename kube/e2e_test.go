@@ -29,6 +29,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/faults/netns"
 	"github.com/chaosd/chaosd/kube"
 )
 
@@ -97,9 +98,11 @@ func TestE2EK8sKinds(t *testing.T) {
 		{"--fault=pause-random", "--duration=3s"},
 		{"--fault=stop-random", "--down-for=2s"},
 		{"--fault=partition-random", "--duration=3s"},
+		{"--fault=partition-random", "--duration=3s", "--peers=nats,postgres"},
+		{"--fault=partition-random", "--duration=3s", "--peers=pods"},
 		{"--fault=rollout", "--duration=1s"},
 	} {
-		t.Run(strings.TrimPrefix(args[0], "--fault="), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(strings.Join(args, ""), "--fault="), func(t *testing.T) {
 			ledger := ledgerPath(t)
 			r := chaosd(t, ledger, append(args, "--workload=false")...)
 			if r.code != 0 || !strings.Contains(r.out, "outcome   healed (by chaosd)") || !strings.Contains(r.out, "confirmed") {
@@ -152,11 +155,12 @@ func TestE2EK8sVerdict(t *testing.T) {
 		{args: []string{"--fault=delete-owner"}, bugs: "strict-claim", code: 1, fail: []string{"run-completes", "owner-alive"}},
 		{args: []string{"--fault=stop-owner"}, code: 0},
 		{args: []string{"--fault=partition-owner"}, code: 0},
+		{args: []string{"--fault=partition-owner", "--peers=nats"}, code: 0},
 		{args: []string{"--fault=kill-owner"}, code: 0},
 		{args: []string{"--fault=pause-owner"}, code: 0},
 		{args: []string{"--fault=rollout"}, code: 0},
 	} {
-		t.Run(strings.TrimPrefix(tc.args[0], "--fault=")+"/bugs="+tc.bugs, func(t *testing.T) {
+		t.Run(strings.TrimPrefix(strings.Join(tc.args, ""), "--fault=")+"/bugs="+tc.bugs, func(t *testing.T) {
 			setBugs(t, c, tc.bugs)
 			t.Cleanup(func() { setBugs(t, c, "") })
 			ledger := ledgerPath(t)
@@ -234,18 +238,25 @@ func TestE2EK8sCrashLoop(t *testing.T) {
 	}
 	c := client(t)
 	const hold = 3 * time.Second
-	kinds := []string{"partition", "delete", "pause"}
+	kinds := []string{"partition", "partition:nats+postgres", "delete", "pause"}
 	if k := os.Getenv("CHAOSD_E2E_K8S_CRASH_KINDS"); k != "" {
 		kinds = strings.Split(k, ",")
 	}
 	for _, kind := range kinds {
+		// KIND:GROUP+GROUP is a partition from peer groups (partition:nats+postgres).
+		kind, peers, _ := strings.Cut(kind, ":")
+		args := []string{"--target=k8s-testbed", "--log-format=json", "--workload=false", "--fault=" + kind + "-random", "--duration=" + hold.String()}
+		name := kind
+		if peers != "" {
+			args = append(args, "--peers="+strings.ReplaceAll(peers, "+", ","))
+			name += "-" + strings.ReplaceAll(peers, "+", "-")
+		}
 		for _, mode := range []string{"recover", "watchdog"} {
-			t.Run(kind+"/"+mode, func(t *testing.T) {
+			t.Run(name+"/"+mode, func(t *testing.T) {
 				crashes, finished, failed := 0, 0, 0
 				for crashes < n {
 					ledger := ledgerPath(t)
-					cmd := exec.Command(chaosdBin(t), "--target=k8s-testbed", "--ledger="+ledger, "--log-format=json", "--workload=false",
-						"--fault="+kind+"-random", "--duration="+hold.String())
+					cmd := exec.Command(chaosdBin(t), append([]string{"--ledger=" + ledger}, args...)...)
 					cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 					if err := cmd.Start(); err != nil {
 						t.Fatal(err)
@@ -308,6 +319,44 @@ func frozen(t *testing.T) []string {
 	return out
 }
 
+// cuts lists what a partition from peer groups left on this node (the test runs on
+// the cluster's one node): chaosd's nftables table in a pod's network namespace, and
+// the agent's records of cuts.
+func cuts(t *testing.T, pods []corev1.Pod) []string {
+	t.Helper()
+	var out []string
+	recs, _ := filepath.Glob("/var/lib/chaosd-agent/cut-*.json")
+	for _, r := range recs {
+		out = append(out, "agent record "+filepath.Base(r))
+	}
+	for _, p := range pods {
+		pid := podPID(string(p.UID))
+		if pid == 0 || p.Spec.HostNetwork {
+			continue
+		}
+		if present, rules, err := netns.Rules(pid); err == nil && present {
+			out = append(out, fmt.Sprintf("nftables table %s (%d rules) in pod %s", netns.Table, rules, p.Name))
+		}
+	}
+	return out
+}
+
+// podPID is a host pid of the pod, found by its cgroup, or 0.
+func podPID(uid string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cgroup"); err == nil &&
+			(strings.Contains(string(b), "pod"+uid) || strings.Contains(string(b), "pod"+strings.ReplaceAll(uid, "-", "_"))) {
+			return pid
+		}
+	}
+	return 0
+}
+
 // waitClosed waits until every fault of the ledger is closed.
 func waitClosed(t *testing.T, ledger string, within time.Duration) {
 	t.Helper()
@@ -364,6 +413,7 @@ func assertClean(t *testing.T, c kubernetes.Interface, ledger string) {
 			left = append(left, fmt.Sprintf("%d/3 workers ready", ready))
 		}
 		left = append(left, frozen(t)...)
+		left = append(left, cuts(t, pods.Items)...)
 		if len(left) == 0 {
 			return
 		}
@@ -373,7 +423,7 @@ func assertClean(t *testing.T, c kubernetes.Interface, ledger string) {
 		// cgroup chaosd froze stays frozen past the deadline.
 		onlyTransient := true
 		for _, l := range left {
-			if strings.HasPrefix(l, "NetworkPolicy") || strings.HasPrefix(l, "label") {
+			if strings.HasPrefix(l, "NetworkPolicy") || strings.HasPrefix(l, "label") || strings.HasPrefix(l, "nftables") {
 				onlyTransient = false
 			}
 		}
@@ -406,7 +456,7 @@ func TestE2EK8sLeastPrivilege(t *testing.T) {
 	run := func(args ...string) result {
 		return chaosd(t, ledgerPath(t), append([]string{"--kubeconfig=" + sa, "--workload=false"}, args...)...)
 	}
-	for _, args := range [][]string{{"--fault=delete-random", "--duration=1s"}, {"--fault=kill-random", "--down-for=1s"}, {"--fault=stop-random", "--down-for=1s"}, {"--fault=partition-random", "--duration=2s"}, {"--fault=pause-random", "--duration=2s"}, {"--fault=rollout", "--duration=1s"}} {
+	for _, args := range [][]string{{"--fault=delete-random", "--duration=1s"}, {"--fault=kill-random", "--down-for=1s"}, {"--fault=stop-random", "--down-for=1s"}, {"--fault=partition-random", "--duration=2s"}, {"--fault=partition-random", "--duration=2s", "--peers=nats,pods"}, {"--fault=pause-random", "--duration=2s"}, {"--fault=rollout", "--duration=1s"}} {
 		if r := run(args...); r.code != 0 || !strings.Contains(r.out, "outcome   healed (by chaosd)") {
 			t.Errorf("%v with chaosd's ServiceAccount: %s", args, r)
 		}

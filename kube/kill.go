@@ -52,7 +52,7 @@ func (f *killFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) (f
 	}
 	agent, err := f.r.agentOn(ctx, p.Spec.NodeName)
 	if err != nil {
-		return faults.Plan{}, err
+		return faults.Plan{}, fmt.Errorf("kill: %w", err)
 	}
 	u := killUndo{Namespace: f.r.cfg.Namespace, Pod: p.Name, UID: string(p.UID), Container: cs.Name, ContainerID: id, Node: p.Spec.NodeName, Agent: agent, Restarts: cs.RestartCount}
 	undo, err := json.Marshal(u)
@@ -96,7 +96,7 @@ func (r *Runtime) agentOn(ctx context.Context, node string) (string, error) {
 			return a.Name, nil
 		}
 	}
-	return "", fmt.Errorf("kill: no chaosd agent runs on node %s in namespace %s (deploy/helm/chaosd with agent.enabled=true): a kill in place needs it; delete removes the pod instead", node, r.cfg.Namespace)
+	return "", fmt.Errorf("no chaosd agent runs on node %s in namespace %s (deploy/helm/chaosd with agent.enabled=true): kill and pause in place and a partition from peer groups need it; delete removes a pod instead", node, r.cfg.Namespace)
 }
 
 // Inject implements faults.Fault: the agent signals; the pod's status confirms that

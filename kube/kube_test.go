@@ -259,14 +259,6 @@ func TestPartitionNotEnforcedOrNotProbedIsNotConfirmed(t *testing.T) {
 	}
 }
 
-func TestPartitionRefusesPeerGroups(t *testing.T) {
-	c := fake.NewClientset(worker("w-1", "u1", "10.0.0.1", true))
-	f, _ := newRuntime(t, c, nil).Fault("partition", faults.Deps{})
-	if _, err := f.Plan(context.Background(), member(worker("w-1", "u1", "10.0.0.1", true)), faults.Spec{Peers: []string{"nats"}}); err == nil || !strings.Contains(err.Error(), "peer groups") {
-		t.Errorf("peers: %v", err)
-	}
-}
-
 func TestRolloutPatchesTheTemplateAndRefusesSkippedPods(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientset(worker("w-1", "u1", "", true), worker("w-2", "u2", "", true), deployment(2))

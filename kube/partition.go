@@ -28,8 +28,9 @@ import (
 // (pods/exec) must connect before the policy and fail under it; the heal removes
 // the policy and the label and confirms that the probe connects again.
 type partitionFault struct {
-	r *Runtime
-	t faults.Timing
+	r      *Runtime
+	t      faults.Timing
+	groups map[string][]string // faults.peers
 }
 
 type partitionUndo struct {
@@ -42,24 +43,31 @@ type partitionUndo struct {
 	Addr      string `json:"addr"`   // the pod's ip:port, probed
 	Image     string `json:"image"`
 	Expires   string `json:"expires"`
+
+	// A partition from peer groups (modePeers): the agent's cut.
+	Mode   string     `json:"mode,omitempty"` // "": the NetworkPolicy
+	Node   string     `json:"node,omitempty"`
+	Agent  string     `json:"agent,omitempty"`
+	Groups []string   `json:"groups,omitempty"`
+	Peers  []peerAddr `json:"peers,omitempty"`
 }
 
 func (f *partitionFault) Name() string { return "partition" }
 
 // Plan implements faults.Fault.
 func (f *partitionFault) Plan(ctx context.Context, m faults.Member, s faults.Spec) (faults.Plan, error) {
-	if len(s.Peers) > 0 {
-		return faults.Plan{}, fmt.Errorf("partition: on Kubernetes a partition cuts the pod off from everything; peer groups (%v) are not supported", s.Peers)
-	}
-	if f.r.cfg.Port <= 0 {
-		return faults.Plan{}, errors.New("partition: pods.port is not set: the probe has no port to connect to")
-	}
 	p, err := f.r.client.CoreV1().Pods(f.r.cfg.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
 	if err != nil {
 		return faults.Plan{}, explain(err, f.r.host(), "get pod "+m.Name)
 	}
 	if string(p.UID) != m.ID || p.Status.PodIP == "" {
 		return faults.Plan{}, fmt.Errorf("partition: pod %s was replaced or has no address (uid %s, ip %q)", m.Name, p.UID, p.Status.PodIP)
+	}
+	if len(s.Peers) > 0 {
+		return f.planPeers(ctx, m, s, p)
+	}
+	if f.r.cfg.Port <= 0 {
+		return faults.Plan{}, errors.New("partition: pods.port is not set: the probe has no port to connect to")
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -91,6 +99,9 @@ func (f *partitionFault) Inject(ctx context.Context, p faults.Plan) (faults.Effe
 	var u partitionUndo
 	if err := json.Unmarshal(p.Undo, &u); err != nil {
 		return faults.Effect{}, fmt.Errorf("decode undo: %w", err)
+	}
+	if u.Mode == modePeers {
+		return f.injectPeers(ctx, p, u)
 	}
 	if err := f.startProbe(ctx, u); err != nil {
 		return faults.Effect{}, err
@@ -127,6 +138,9 @@ func (f *partitionFault) Heal(ctx context.Context, raw json.RawMessage) faults.H
 	var u partitionUndo
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return faults.Healing{Err: fmt.Errorf("decode undo: %w", err)}
+	}
+	if u.Mode == modePeers {
+		return f.healPeers(ctx, u)
 	}
 	err := f.r.client.NetworkingV1().NetworkPolicies(u.Namespace).Delete(ctx, u.Policy, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -247,7 +247,7 @@ func (r *Runtime) Fault(kind string, d faults.Deps) (faults.Fault, bool) {
 	case "rollout":
 		return &rolloutFault{r: r, t: t}, true
 	case "partition":
-		return &partitionFault{r: r, t: t}, true
+		return &partitionFault{r: r, t: t, groups: d.PeerGroups}, true
 	}
 	return nil, false
 }

@@ -1,0 +1,301 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chaosd/chaosd/faults"
+	"github.com/chaosd/chaosd/faults/netns"
+)
+
+// A cut is the agent's partition of a pod from chosen peers: chaosd's own nftables
+// table in the pod's network namespace (faults/netns, the same table Docker's
+// per-peer partition uses) dropping every packet to and from the peers' addresses,
+// established connections included; and a record of it in the agent's state
+// directory with the time by which the agent deletes the table itself, should chaosd
+// and its watchdog both be gone ("agent serve" sweeps the records every second).
+//
+// The namespace is the pod's, not a container's: it belongs to the pod's sandbox and
+// outlives a container restarted in place, so the pod is named by its uid and the
+// namespace found through any of its processes.
+type cutRecord struct {
+	PodUID string       `json:"pod_uid"`
+	Addrs  []netip.Addr `json:"addrs"`
+	Probes []string     `json:"probes,omitempty"` // ip:port the heal probes again
+	Until  time.Time    `json:"until"`
+}
+
+// agentNet is what the agent does in a namespace: faults.Net, and the inode that
+// tells a pod sharing the host's namespace.
+type agentNet struct {
+	faults.Net
+	inode func(pid int) (uint64, error)
+}
+
+func hostAgentNet() agentNet { return agentNet{Net: faults.NetNS{}, inode: netns.Inode} }
+
+// probeTimeout bounds each reachability probe of a cut or an uncut.
+const probeTimeout = time.Second
+
+func cutPath(state, uid string) string { return filepath.Join(state, "cut-"+uid+".json") }
+
+// podPIDs are the host pids whose cgroup path names the pod uid, in order
+// (cgroupfs: .../pod<uid>/<container>; systemd: ...-pod<uid with _>.slice/...).
+func podPIDs(proc, uid string) ([]int, error) {
+	entries, err := os.ReadDir(proc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", proc, err)
+	}
+	self := os.Getpid()
+	keys := []string{"pod" + uid, "pod" + strings.ReplaceAll(uid, "-", "_")}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(proc, e.Name(), "cgroup"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		s := string(b)
+		if strings.Contains(s, keys[0]) || strings.Contains(s, keys[1]) {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	return pids, nil
+}
+
+// podNamespace finds a process of the pod and refuses a pod on the host's network
+// (hostNetwork: cutting it would cut the node).
+func podNamespace(n agentNet, proc, uid string) (int, error) {
+	pids, err := podPIDs(proc, uid)
+	if err != nil {
+		return 0, err
+	}
+	if len(pids) == 0 {
+		return 0, errNoPod
+	}
+	pid := pids[0]
+	mine, err := n.inode(pid)
+	if err != nil {
+		return 0, err
+	}
+	if host, err := n.inode(1); err == nil && host == mine {
+		return 0, fmt.Errorf("pod %s shares the host's network namespace (hostNetwork): the agent never filters the node's own network", uid)
+	}
+	return pid, nil
+}
+
+var errNoPod = errors.New("no process of the pod on this node")
+
+// parseProbes reads ip:port addresses.
+func parseProbes(list []string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, s := range list {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return nil, fmt.Errorf("--probe %q: want IP:PORT", s)
+		}
+		out = append(out, ap)
+	}
+	return out, nil
+}
+
+// probeAll probes every address from inside pid's namespace (netns.Host: the
+// agent's own) and describes the answers.
+func probeAll(ctx context.Context, n agentNet, pid int, probes []netip.AddrPort) (reached, unreached []string, err error) {
+	for _, ap := range probes {
+		r, err := n.Probe(ctx, pid, ap, probeTimeout)
+		if err != nil {
+			return nil, nil, err
+		}
+		if r.Reachable {
+			reached = append(reached, ap.String()+" "+r.Detail)
+		} else {
+			unreached = append(unreached, ap.String()+" "+r.Detail)
+		}
+	}
+	return reached, unreached, nil
+}
+
+// agentCut cuts the pod off from addrs, confirmed by probes: before the cut the pod
+// must reach every probed peer, and so must the agent (the witness: the peer is up);
+// after it, the pod must reach none while the agent still does. The record is
+// written before the table, and the table removed again when the cut is not
+// confirmed.
+func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid string, addrs []netip.Addr, probes []netip.AddrPort, until time.Time) error {
+	if len(addrs) == 0 {
+		return errors.New("cut: no --addr to cut the pod off from")
+	}
+	pid, err := podNamespace(n, proc, uid)
+	if errors.Is(err, errNoPod) {
+		return &ExitCodeError{Code: ExitUnhealthy, Err: fmt.Errorf("cut: %w (pod %s)", err, uid)}
+	}
+	if err != nil {
+		return fmt.Errorf("cut: %w", err)
+	}
+	_, down, err := probeAll(ctx, n, pid, probes)
+	if err != nil {
+		return fmt.Errorf("cut: probe from pod %s: %w", uid, err)
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("cut: before the cut pod %s already cannot reach %s: no probe could tell the cut's effect", uid, strings.Join(down, "; "))
+	}
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return fmt.Errorf("the agent's state directory: %w", err)
+	}
+	ps := make([]string, len(probes))
+	for i, p := range probes {
+		ps[i] = p.String()
+	}
+	rec, err := json.Marshal(cutRecord{PodUID: uid, Addrs: addrs, Probes: ps, Until: until.UTC()})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cutPath(state, uid), rec, 0o600); err != nil {
+		return fmt.Errorf("record the cut: %w", err)
+	}
+	undo := func(why error) error {
+		uerr := n.Uncut(pid)
+		if uerr == nil {
+			_ = os.Remove(cutPath(state, uid))
+		}
+		return errors.Join(why, uerr)
+	}
+	if err := n.Cut(pid, addrs); err != nil {
+		return undo(fmt.Errorf("cut pod %s (pid %d): %w (the agent needs CAP_NET_ADMIN and CAP_SYS_ADMIN: the chart's agent.network)", uid, pid, err))
+	}
+	reached, cut, err := probeAll(ctx, n, pid, probes)
+	if err != nil {
+		return undo(fmt.Errorf("cut: probe from pod %s: %w", uid, err))
+	}
+	if len(reached) > 0 {
+		return undo(fmt.Errorf("cut: pod %s still reaches %s under chaosd's nftables table", uid, strings.Join(reached, "; ")))
+	}
+	witness, lost, err := probeAll(ctx, n, netns.Host, probes)
+	if err != nil {
+		return undo(fmt.Errorf("cut: probe from the agent: %w", err))
+	}
+	if len(lost) > 0 {
+		return undo(fmt.Errorf("cut: the agent cannot reach %s either: the peer, not the cut, may be down", strings.Join(lost, "; ")))
+	}
+	_, rules, _ := n.Rules(pid)
+	_, err = fmt.Fprintf(w, "pod %s CUT off from %s (%d rules, pid %d); the agent removes the table itself at %s unless uncut before; from the pod: %s; from the agent: %s\n",
+		uid, joinAddrs(addrs), rules, pid, until.UTC().Format(time.RFC3339), noneIfEmpty(cut), noneIfEmpty(witness))
+	return err
+}
+
+// agentUncut deletes chaosd's table from the pod's namespace and, for the probes of
+// the record (or given), confirms that the pod reaches its peers again. A pod with no
+// process left on the node took its namespace with it: nothing is cut.
+func agentUncut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid string, probes []netip.AddrPort) error {
+	var rec cutRecord
+	b, err := os.ReadFile(cutPath(state, uid))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("the cut record of pod %s: %w", uid, err)
+		}
+		if probes == nil {
+			if probes, err = parseProbes(rec.Probes); err != nil {
+				return fmt.Errorf("the cut record of pod %s: %w", uid, err)
+			}
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	pid, err := podNamespace(n, proc, uid)
+	if errors.Is(err, errNoPod) {
+		if err := os.Remove(cutPath(state, uid)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "pod %s UNCUT: no process of it is left on this node, its network namespace went with it\n", uid)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("uncut: %w", err)
+	}
+	drops, _ := n.Drops(pid)
+	if err := n.Uncut(pid); err != nil {
+		return fmt.Errorf("uncut pod %s (pid %d): %w", uid, pid, err)
+	}
+	if present, _, err := n.Rules(pid); err != nil || present {
+		return fmt.Errorf("uncut pod %s: chaosd's table still present (%v)", uid, err)
+	}
+	// The peers answer again once the table is gone; a connection the cut broke may
+	// take its own time to come back, a new one may not.
+	var down []string
+	for range 5 {
+		if _, down, err = probeAll(ctx, n, pid, probes); err != nil || len(down) == 0 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("uncut: probe from pod %s: %w", uid, err)
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("uncut pod %s: table deleted, yet the pod still cannot reach %s", uid, strings.Join(down, "; "))
+	}
+	if err := os.Remove(cutPath(state, uid)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "pod %s UNCUT (pid %d): %s; the pod reaches %d probed peers again\n", uid, pid, describeDrops(drops), len(probes))
+	return err
+}
+
+// sweepCuts uncuts every recorded cut past its time, and reports what it did.
+func sweepCuts(ctx context.Context, w io.Writer, n agentNet, proc, state string, now time.Time) {
+	recs, _ := filepath.Glob(filepath.Join(state, "cut-*.json"))
+	for _, p := range recs {
+		b, err := os.ReadFile(p)
+		var rec cutRecord
+		if err != nil || json.Unmarshal(b, &rec) != nil || now.Before(rec.Until) {
+			continue
+		}
+		if err := agentUncut(ctx, w, n, proc, state, rec.PodUID, nil); err != nil {
+			fmt.Fprintf(w, "chaosd agent: the cut of pod %s is past its time (%s) and could not be undone: %v\n", rec.PodUID, rec.Until.Format(time.RFC3339), err)
+		}
+	}
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func noneIfEmpty(s []string) string {
+	if len(s) == 0 {
+		return "nothing probed"
+	}
+	return strings.Join(s, "; ")
+}
+
+// describeDrops sums the packets the table dropped: the evidence that real traffic
+// was cut, not only new connections.
+func describeDrops(d map[string]uint64) string {
+	var in, out uint64
+	for k, n := range d {
+		if strings.HasPrefix(k, "input ") {
+			in += n
+		} else {
+			out += n
+		}
+	}
+	return fmt.Sprintf("the table had dropped %d packets from the peers and %d to them", in, out)
+}
