@@ -43,6 +43,11 @@ one request in the agent on the target's node through pods/exec.
                                               confirmed by the probes (the pod reaches
                                               each before and none after, the agent
                                               still does); serve removes it at TIME
+  chaosd agent cut --pod-uid UID --all --keep NODE-IP --probe IP:PORT,... --until TIME
+                                              cut it off from everything but the
+                                              loopback and the node (its kubelet's
+                                              probes): the open connections a
+                                              NetworkPolicy lets live on
   chaosd agent uncut --pod-uid UID            delete the table, confirm the pod reaches
                                               the recorded probes again, drop the record
 
@@ -63,6 +68,8 @@ func runAgent(ctx context.Context, io IO, args []string) error {
 	podUID := fs.String("pod-uid", "", "cut, uncut: the pod's uid (metadata.uid)")
 	addrList := fs.String("addr", "", "cut: the addresses to cut the pod off from, comma-separated")
 	probeList := fs.String("probe", "", "cut, uncut: IP:PORT peers to probe from the pod's namespace, comma-separated")
+	all := fs.Bool("all", false, "cut: from everything but the loopback, the node (the pod's default gateway) and --keep")
+	keepList := fs.String("keep", "", "cut --all: addresses left reachable (the node's), comma-separated")
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -87,15 +94,24 @@ func runAgent(ctx context.Context, io IO, args []string) error {
 		if err != nil || !t.After(time.Now()) {
 			return fmt.Errorf("--until %q: want a time to come, RFC 3339 (e.g. %s)", *until, time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
 		}
-		var addrs []netip.Addr
-		for _, a := range splitList(*addrList) {
-			ip, err := netip.ParseAddr(a)
-			if err != nil {
-				return fmt.Errorf("--addr %q: want an IP address", a)
+		spec := cutSpec{All: *all, Probes: probes}
+		for flag, list := range map[string]*[]netip.Addr{"--addr": &spec.Addrs, "--keep": &spec.Keep} {
+			val := *addrList
+			if flag == "--keep" {
+				val = *keepList
 			}
-			addrs = append(addrs, ip)
+			for _, a := range splitList(val) {
+				ip, err := netip.ParseAddr(a)
+				if err != nil {
+					return fmt.Errorf("%s %q: want an IP address", flag, a)
+				}
+				*list = append(*list, ip)
+			}
 		}
-		return agentCut(ctx, io.Stdout, hostAgentNet(), *proc, *state, *podUID, addrs, probes, t)
+		if *all == (len(spec.Addrs) > 0) {
+			return errors.New("cut: give either --addr (the peers) or --all (everything but the node)")
+		}
+		return agentCut(ctx, io.Stdout, hostAgentNet(), *proc, *state, *podUID, spec, t)
 	case "uncut":
 		if *probeList == "" {
 			probes = nil // the record's

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,21 +29,64 @@ import (
 // The namespace is the pod's, not a container's: it belongs to the pod's sandbox and
 // outlives a container restarted in place, so the pod is named by its uid and the
 // namespace found through any of its processes.
+//
+// A cut from everything (--all: a whole-pod partition, beside its NetworkPolicy,
+// which lets open connections live on) drops every packet but the loopback's and
+// those from and to the node (--keep, and the pod's default gateway: the kubelet
+// probes the pod from the node, and cut off from its probes the pod would be
+// restarted).
 type cutRecord struct {
 	PodUID string       `json:"pod_uid"`
-	Addrs  []netip.Addr `json:"addrs"`
+	Addrs  []netip.Addr `json:"addrs,omitempty"`
+	All    bool         `json:"all,omitempty"`
+	Keep   []netip.Addr `json:"keep,omitempty"`
 	Probes []string     `json:"probes,omitempty"` // ip:port the heal probes again
 	Until  time.Time    `json:"until"`
 }
 
-// agentNet is what the agent does in a namespace: faults.Net, and the inode that
-// tells a pod sharing the host's namespace.
-type agentNet struct {
-	faults.Net
-	inode func(pid int) (uint64, error)
+// cutSpec is what to cut a pod off from and what to probe.
+type cutSpec struct {
+	Addrs  []netip.Addr
+	All    bool
+	Keep   []netip.Addr
+	Probes []netip.AddrPort
 }
 
-func hostAgentNet() agentNet { return agentNet{Net: faults.NetNS{}, inode: netns.Inode} }
+// agentNet is what the agent does in a namespace: faults.Net, a cut from
+// everything, the inode that tells a pod sharing the host's namespace, and the
+// default gateway of a namespace.
+type agentNet struct {
+	faults.Net
+	cutAll  func(pid int, keep []netip.Addr) error
+	inode   func(pid int) (uint64, error)
+	gateway func(proc string, pid int) (netip.Addr, error)
+}
+
+func hostAgentNet() agentNet {
+	return agentNet{Net: faults.NetNS{}, cutAll: netns.CutAllBut, inode: netns.Inode, gateway: defaultGateway}
+}
+
+// defaultGateway reads the IPv4 default route's gateway of pid's network namespace
+// from /proc/PID/net/route (the kernel shows a process its own namespace's routes).
+func defaultGateway(proc string, pid int) (netip.Addr, error) {
+	b, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(pid), "net", "route"))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[1] != "00000000" {
+			continue
+		}
+		v, err := strconv.ParseUint(f[2], 16, 32)
+		if err != nil || v == 0 {
+			continue
+		}
+		// little-endian on the machines Kubernetes runs on
+		return netip.AddrFrom4([4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}), nil
+	}
+	return netip.Addr{}, fmt.Errorf("no IPv4 default route in %s/%d/net/route", proc, pid)
+}
 
 // probeTimeout bounds each reachability probe of a cut or an uncut.
 const probeTimeout = time.Second
@@ -135,9 +179,10 @@ func probeAll(ctx context.Context, n agentNet, pid int, probes []netip.AddrPort)
 // after it, the pod must reach none while the agent still does. The record is
 // written before the table, and the table removed again when the cut is not
 // confirmed.
-func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid string, addrs []netip.Addr, probes []netip.AddrPort, until time.Time) error {
-	if len(addrs) == 0 {
-		return errors.New("cut: no --addr to cut the pod off from")
+func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid string, spec cutSpec, until time.Time) error {
+	addrs, probes := spec.Addrs, spec.Probes
+	if len(addrs) == 0 && !spec.All {
+		return errors.New("cut: no --addr to cut the pod off from (or --all)")
 	}
 	pid, err := podNamespace(n, proc, uid)
 	if errors.Is(err, errNoPod) {
@@ -146,11 +191,26 @@ func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid str
 	if err != nil {
 		return fmt.Errorf("cut: %w", err)
 	}
-	_, down, err := probeAll(ctx, n, pid, probes)
+	up, down, err := probeAll(ctx, n, pid, probes)
 	if err != nil {
 		return fmt.Errorf("cut: probe from pod %s: %w", uid, err)
 	}
-	if len(down) > 0 {
+	if spec.All {
+		// Any peer that answers tells a cut from everything: probe those.
+		probes = slices.DeleteFunc(probes, func(ap netip.AddrPort) bool {
+			return !slices.ContainsFunc(up, func(s string) bool { return strings.HasPrefix(s, ap.String()+" ") })
+		})
+		if len(probes) == 0 {
+			return fmt.Errorf("cut: before the cut pod %s reaches none of the probed peers (%s): no probe could tell the cut's effect", uid, noneIfEmpty(down))
+		}
+		gw, err := n.gateway(proc, pid)
+		if err != nil {
+			return fmt.Errorf("cut: the node's address as pod %s sees it: %w", uid, err)
+		}
+		if !slices.Contains(spec.Keep, gw) {
+			spec.Keep = append(spec.Keep, gw)
+		}
+	} else if len(down) > 0 {
 		return fmt.Errorf("cut: before the cut pod %s already cannot reach %s: no probe could tell the cut's effect", uid, strings.Join(down, "; "))
 	}
 	if err := os.MkdirAll(state, 0o700); err != nil {
@@ -160,7 +220,7 @@ func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid str
 	for i, p := range probes {
 		ps[i] = p.String()
 	}
-	rec, err := json.Marshal(cutRecord{PodUID: uid, Addrs: addrs, Probes: ps, Until: until.UTC()})
+	rec, err := json.Marshal(cutRecord{PodUID: uid, Addrs: addrs, All: spec.All, Keep: spec.Keep, Probes: ps, Until: until.UTC()})
 	if err != nil {
 		return err
 	}
@@ -174,10 +234,16 @@ func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid str
 		}
 		return errors.Join(why, uerr)
 	}
-	if err := n.Cut(pid, addrs); err != nil {
+	cut := func() error { return n.Cut(pid, addrs) }
+	what := joinAddrs(addrs)
+	if spec.All {
+		cut = func() error { return n.cutAll(pid, spec.Keep) }
+		what = "everything but the loopback and " + joinAddrs(spec.Keep)
+	}
+	if err := cut(); err != nil {
 		return undo(fmt.Errorf("cut pod %s (pid %d): %w (the agent needs CAP_NET_ADMIN and CAP_SYS_ADMIN: the chart's agent.network)", uid, pid, err))
 	}
-	reached, cut, err := probeAll(ctx, n, pid, probes)
+	reached, cutOff, err := probeAll(ctx, n, pid, probes)
 	if err != nil {
 		return undo(fmt.Errorf("cut: probe from pod %s: %w", uid, err))
 	}
@@ -193,7 +259,7 @@ func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid str
 	}
 	_, rules, _ := n.Rules(pid)
 	_, err = fmt.Fprintf(w, "pod %s CUT off from %s (%d rules, pid %d); the agent removes the table itself at %s unless uncut before; from the pod: %s; from the agent: %s\n",
-		uid, joinAddrs(addrs), rules, pid, until.UTC().Format(time.RFC3339), noneIfEmpty(cut), noneIfEmpty(witness))
+		uid, what, rules, pid, until.UTC().Format(time.RFC3339), noneIfEmpty(cutOff), noneIfEmpty(witness))
 	return err
 }
 

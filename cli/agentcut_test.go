@@ -23,6 +23,7 @@ type fakeNet struct {
 	hostNS   bool                    // the pod shares the node's namespace
 	cutErr   error
 	uncuts   int
+	kept     []netip.Addr
 	probedBy []int
 }
 
@@ -59,7 +60,17 @@ func (f *fakeNet) agent() agentNet {
 			return 1, nil
 		}
 		return 2, nil
-	}}
+	}, cutAll: func(_ int, keep []netip.Addr) error {
+		if f.cutErr != nil {
+			return f.cutErr
+		}
+		f.kept = keep
+		f.cut = map[netip.Addr]bool{}
+		for _, ap := range []string{"10.96.0.21", "10.96.0.20", "10.244.0.12"} {
+			f.cut[netip.MustParseAddr(ap)] = true
+		}
+		return nil
+	}, gateway: func(string, int) (netip.Addr, error) { return netip.MustParseAddr("10.244.0.1"), nil }}
 }
 
 // fakeProc is a /proc with one process of pod uid (cgroupfs's path) and one of
@@ -94,7 +105,7 @@ func TestAgentCutUncutAndSweep(t *testing.T) {
 	n := &fakeNet{}
 	var out bytes.Buffer
 	until := time.Now().Add(time.Minute)
-	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, natsAddrs, natsProbe, until); err != nil {
+	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, cutSpec{Addrs: natsAddrs, Probes: natsProbe}, until); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), " CUT off from 10.96.0.21, 10.244.0.50 (4 rules, pid 42)") || !strings.Contains(out.String(), "from the agent: 10.96.0.21:4222 connected") {
@@ -116,7 +127,7 @@ func TestAgentCutUncutAndSweep(t *testing.T) {
 		t.Errorf("record left after the uncut: %v", err)
 	}
 	// The pod gone from the node: nothing to uncut, the record dropped.
-	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, natsAddrs, natsProbe, until); err != nil {
+	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, cutSpec{Addrs: natsAddrs, Probes: natsProbe}, until); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(proc, "42")); err != nil {
@@ -127,7 +138,7 @@ func TestAgentCutUncutAndSweep(t *testing.T) {
 		t.Fatalf("uncut of a gone pod: %v %q", err, out.String())
 	}
 	var ec *ExitCodeError
-	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, natsAddrs, natsProbe, until); !errors.As(err, &ec) || ec.Code != ExitUnhealthy {
+	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, cutSpec{Addrs: natsAddrs, Probes: natsProbe}, until); !errors.As(err, &ec) || ec.Code != ExitUnhealthy {
 		t.Errorf("cut of a pod not on the node: %v", err)
 	}
 }
@@ -151,7 +162,7 @@ func TestAgentCutRefusesWhatItCannotConfirm(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			proc, state := fakeProc(t, uid), t.TempDir()
 			var out bytes.Buffer
-			err := agentCut(ctx, &out, tc.n.agent(), proc, state, uid, natsAddrs, natsProbe, until)
+			err := agentCut(ctx, &out, tc.n.agent(), proc, state, uid, cutSpec{Addrs: natsAddrs, Probes: natsProbe}, until)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
@@ -172,5 +183,54 @@ func TestPodPIDsFindsCgroupfsAndSystemdPaths(t *testing.T) {
 	}
 	if pids, err := podPIDs(proc, "1111-2222"); err != nil || len(pids) != 1 || pids[0] != 43 {
 		t.Errorf("systemd: %v %v", pids, err)
+	}
+}
+
+// A cut from everything probes the peers that answered before (one at least), keeps
+// the node (--keep and the pod's default gateway) and the loopback, and confirms
+// that no probed peer answers after.
+func TestAgentCutAll(t *testing.T) {
+	ctx := context.Background()
+	uid := "5f1c0a9e-aaaa-bbbb-cccc-000000000003"
+	proc, state := fakeProc(t, uid), t.TempDir()
+	dead := netip.MustParseAddrPort("10.96.0.30:80")
+	n := &fakeNet{down: map[netip.AddrPort]bool{dead: true}}
+	var out bytes.Buffer
+	spec := cutSpec{All: true, Keep: []netip.Addr{netip.MustParseAddr("10.201.0.1")}, Probes: []netip.AddrPort{natsProbe[0], dead, netip.MustParseAddrPort("10.244.0.12:3000")}}
+	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, spec, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "CUT off from everything but the loopback and 10.201.0.1, 10.244.0.1") || strings.Contains(out.String(), "10.96.0.30") {
+		t.Errorf("cut said %q", out.String())
+	}
+	if len(n.kept) != 2 {
+		t.Errorf("kept %v: want the node and the gateway", n.kept)
+	}
+	out.Reset()
+	if err := agentUncut(ctx, &out, n.agent(), proc, state, uid, nil); err != nil || !strings.Contains(out.String(), "reaches 2 probed peers again") {
+		t.Fatalf("uncut: %v %q", err, out.String())
+	}
+	// Nothing answers before: nothing could tell the cut.
+	n = &fakeNet{down: map[netip.AddrPort]bool{dead: true}}
+	spec.Probes = []netip.AddrPort{dead}
+	if err := agentCut(ctx, &out, n.agent(), proc, state, uid, spec, time.Now().Add(time.Minute)); err == nil || !strings.Contains(err.Error(), "reaches none of the probed peers") {
+		t.Errorf("no peer answered: %v", err)
+	}
+}
+
+func TestDefaultGatewayReadsTheRouteTable(t *testing.T) {
+	proc := t.TempDir()
+	dir := filepath.Join(proc, "7", "net")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	route := "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+		"eth0\t0000F40A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+		"eth0\t00000000\t0100F40A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+	if err := os.WriteFile(filepath.Join(dir, "route"), []byte(route), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if gw, err := defaultGateway(proc, 7); err != nil || gw.String() != "10.244.0.1" {
+		t.Errorf("gateway %v %v", gw, err)
 	}
 }

@@ -87,16 +87,25 @@ func (r *Runtime) runningContainer(ctx context.Context, kind string, m faults.Me
 
 // agentOn names the running agent pod on node.
 func (r *Runtime) agentOn(ctx context.Context, node string) (string, error) {
+	a, err := r.agentPodOn(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	return a.Name, nil
+}
+
+// agentPodOn is the running agent pod on node.
+func (r *Runtime) agentPodOn(ctx context.Context, node string) (*corev1.Pod, error) {
 	pods, err := r.client.CoreV1().Pods(r.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelAgent})
 	if err != nil {
-		return "", explain(err, r.host(), "list chaosd's agent pods")
+		return nil, explain(err, r.host(), "list chaosd's agent pods")
 	}
-	for _, a := range pods.Items {
-		if a.Spec.NodeName == node && podState(&a) == "running" {
-			return a.Name, nil
+	for i := range pods.Items {
+		if a := &pods.Items[i]; a.Spec.NodeName == node && podState(a) == "running" {
+			return a, nil
 		}
 	}
-	return "", fmt.Errorf("no chaosd agent runs on node %s in namespace %s (deploy/helm/chaosd with agent.enabled=true): kill and pause in place and a partition from peer groups need it; delete removes a pod instead", node, r.cfg.Namespace)
+	return nil, fmt.Errorf("no chaosd agent runs on node %s in namespace %s (deploy/helm/chaosd with agent.enabled=true): kill and pause in place and a partition from peer groups need it; delete removes a pod instead", node, r.cfg.Namespace)
 }
 
 // Inject implements faults.Fault: the agent signals; the pod's status confirms that

@@ -50,6 +50,9 @@ type partitionUndo struct {
 	Agent  string     `json:"agent,omitempty"`
 	Groups []string   `json:"groups,omitempty"`
 	Peers  []peerAddr `json:"peers,omitempty"`
+	// A whole-pod partition with an agent that may cut (Agent set): the agent's cut
+	// from everything but the node (HostIP), beside the policy.
+	HostIP string `json:"host_ip,omitempty"`
 }
 
 func (f *partitionFault) Name() string { return "partition" }
@@ -78,15 +81,34 @@ func (f *partitionFault) Plan(ctx context.Context, m faults.Member, s faults.Spe
 		Addr: net.JoinHostPort(p.Status.PodIP, fmt.Sprint(f.r.cfg.Port)), Image: f.r.cfg.ProbeImage,
 		Expires: expiry(time.Now().Add(s.Hold + 10*time.Minute)),
 	}
+	// A NetworkPolicy stops new connections; the plugins that enforce it (kube-router,
+	// Calico, Cilium) let the open ones live on (conntrack's ESTABLISHED; measured on
+	// kube-router: a partitioned worker kept talking to NATS and Postgres on the
+	// connections it had). The agent's cut drops those too.
+	open := "the connections the pod has open are cut too, by chaosd's nftables table in its network namespace (everything but the node), through chaosd's agent " + u.Agent
+	a, aerr := f.r.agentPodOn(ctx, p.Spec.NodeName)
+	if aerr == nil {
+		aerr = agentCanCut(a)
+	}
+	if aerr == nil {
+		u.Agent, u.Node, u.HostIP = a.Name, p.Spec.NodeName, p.Status.HostIP
+		if u.Peers, err = f.allPeers(ctx, p); err != nil {
+			return faults.Plan{}, err
+		}
+		open = "the connections the pod has open are cut too, by chaosd's nftables table in its network namespace (everything but the loopback and the node), through chaosd's agent " + a.Name
+	} else {
+		open = "WARNING: the connections the pod has open are NOT cut (" + aerr.Error() + "): NetworkPolicy plugins let them live on, so the pod may go on talking to NATS and Postgres and the partition show nothing"
+		f.r.log.Warn("partition: open connections will not be cut", zap.String("pod", p.Name), zap.Error(aerr))
+	}
 	undo, err := json.Marshal(u)
 	if err != nil {
 		return faults.Plan{}, err
 	}
 	return faults.Plan{
 		Kind: "partition", Target: m.Target, Spec: s, Undo: undo,
-		Does: fmt.Sprintf("start probe pod %s, label pod %s %s=%s and create NetworkPolicy %s denying all its ingress and egress; confirm that the probe no longer reaches %s",
-			u.Probe, u.Pod, LabelFault, id, u.Policy, u.Addr),
-		Undoes: fmt.Sprintf("delete NetworkPolicy %s and the label; confirm that the probe reaches %s again; delete the probe pod", u.Policy, u.Addr),
+		Does: fmt.Sprintf("start probe pod %s, label pod %s %s=%s and create NetworkPolicy %s denying all its ingress and egress; confirm that the probe no longer reaches %s; %s",
+			u.Probe, u.Pod, LabelFault, id, u.Policy, u.Addr, open),
+		Undoes: fmt.Sprintf("delete NetworkPolicy %s and the label (and the agent's table); confirm that the probe reaches %s again; delete the probe pod", u.Policy, u.Addr),
 		Takes:  f.t.Confirm + probeStart,
 	}, nil
 }
@@ -109,6 +131,15 @@ func (f *partitionFault) Inject(ctx context.Context, p faults.Plan) (faults.Effe
 	if res, out := f.probe(ctx, u); res != reached {
 		return faults.Effect{}, fmt.Errorf("partition: before the policy the probe pod %s cannot reach %s (%s): no probe could tell the policy's effect", u.Probe, u.Addr, out)
 	}
+	cut := "open connections not cut: no agent may cut them"
+	if u.Agent != "" {
+		// First: the agent's probes from inside the pod must get through before the cut,
+		// and the policy would stop them.
+		var err error
+		if cut, err = f.agentCut(ctx, p, u); err != nil {
+			return faults.Effect{}, err
+		}
+	}
 	np := &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: u.Policy, Namespace: u.Namespace, Labels: map[string]string{LabelFault: u.ID}, Annotations: map[string]string{AnnotationExpire: u.Expires}},
 		Spec: networkingv1.NetworkPolicySpec{
@@ -130,7 +161,7 @@ func (f *partitionFault) Inject(ctx context.Context, p faults.Plan) (faults.Effe
 	if err != nil {
 		return faults.Effect{Applied: applied}, fmt.Errorf("partition: the probe pod %s still reaches %s under NetworkPolicy %s (does the cluster's network plugin enforce NetworkPolicy?): %w", u.Probe, u.Addr, u.Policy, err)
 	}
-	return faults.Effect{Applied: applied, Confirmed: at, Evidence: fmt.Sprintf("probe pod %s: %s after %s", u.Probe, ev, at.Sub(applied).Round(time.Millisecond))}, nil
+	return faults.Effect{Applied: applied, Confirmed: at, Evidence: fmt.Sprintf("probe pod %s: %s after %s; agent: %s", u.Probe, ev, at.Sub(applied).Round(time.Millisecond), cut)}, nil
 }
 
 // Heal implements faults.Fault.
@@ -141,6 +172,14 @@ func (f *partitionFault) Heal(ctx context.Context, raw json.RawMessage) faults.H
 	}
 	if u.Mode == modePeers {
 		return f.healPeers(ctx, u)
+	}
+	uncut := ""
+	if u.Agent != "" {
+		out, _, err := f.agentUncut(ctx, u)
+		if err != nil {
+			return faults.Healing{Err: err}
+		}
+		uncut = "; agent: " + out
 	}
 	err := f.r.client.NetworkingV1().NetworkPolicies(u.Namespace).Delete(ctx, u.Policy, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -180,7 +219,7 @@ func (f *partitionFault) Heal(ctx context.Context, raw json.RawMessage) faults.H
 	}
 	f.stopProbe(ctx, u)
 	return faults.Healing{Outcome: faults.Healed, Applied: applied, Confirmed: at,
-		Evidence: fmt.Sprintf("NetworkPolicy %s deleted, label removed; probe pod %s: %s after %s", u.Policy, u.Probe, ev, at.Sub(applied).Round(time.Millisecond))}
+		Evidence: fmt.Sprintf("NetworkPolicy %s deleted, label removed; probe pod %s: %s after %s%s", u.Policy, u.Probe, ev, at.Sub(applied).Round(time.Millisecond), uncut)}
 }
 
 var errPodGone = errors.New("pod gone")

@@ -49,15 +49,39 @@ type peerAddr struct {
 	Probe string `json:"probe,omitempty"` // ip:port
 }
 
+// agentCanCut reports whether the agent pod may enter a pod's network namespace and
+// change its nftables (the chart's agent.network: NET_ADMIN and SYS_ADMIN), or why
+// not.
+func agentCanCut(a *corev1.Pod) error {
+	for _, c := range a.Spec.Containers {
+		sc := c.SecurityContext
+		if sc != nil && sc.Privileged != nil && *sc.Privileged {
+			return nil
+		}
+		var caps []corev1.Capability
+		if sc != nil && sc.Capabilities != nil {
+			caps = sc.Capabilities.Add
+		}
+		if slices.Contains(caps, "NET_ADMIN") && slices.Contains(caps, "SYS_ADMIN") {
+			return nil
+		}
+	}
+	return fmt.Errorf("chaosd's agent %s may not change a pod's network (it lacks NET_ADMIN and SYS_ADMIN: deploy/helm/chaosd with agent.network=true)", a.Name)
+}
+
 // planPeers plans the agent's cut of pod p from the groups.
 func (f *partitionFault) planPeers(ctx context.Context, m faults.Member, s faults.Spec, p *corev1.Pod) (faults.Plan, error) {
 	if p.Spec.HostNetwork {
 		return faults.Plan{}, fmt.Errorf("partition: pod %s runs on the node's network (hostNetwork): chaosd never filters a node's own network", p.Name)
 	}
-	agent, err := f.r.agentOn(ctx, p.Spec.NodeName)
+	a, err := f.r.agentPodOn(ctx, p.Spec.NodeName)
 	if err != nil {
 		return faults.Plan{}, fmt.Errorf("partition: %w", err)
 	}
+	if err := agentCanCut(a); err != nil {
+		return faults.Plan{}, fmt.Errorf("partition from %s: %w", strings.Join(s.Peers, ", "), err)
+	}
+	agent := a.Name
 	peers, err := f.resolvePeers(ctx, p, s.Peers)
 	if err != nil {
 		return faults.Plan{}, err
@@ -195,6 +219,36 @@ func podProbe(ip netip.Addr, port int) string {
 	return netip.AddrPortFrom(ip, uint16(port)).String()
 }
 
+// allPeers are what a whole-pod partition's agent cut probes: every Service of the
+// namespace that selects pods (other than the target) at its cluster IP and first
+// port, and the other pods of the selector at pods.port. The agent probes those
+// that answered before the cut.
+func (f *partitionFault) allPeers(ctx context.Context, target *corev1.Pod) ([]peerAddr, error) {
+	ns := f.r.cfg.Namespace
+	svcs, err := f.r.client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, explain(err, f.r.host(), "list the Services of namespace "+ns)
+	}
+	var out []peerAddr
+	for _, svc := range svcs.Items {
+		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+		if err != nil || len(svc.Spec.Selector) == 0 || len(svc.Spec.Ports) == 0 || labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(target.Labels)) {
+			continue
+		}
+		out = append(out, peerAddr{Group: "all", What: "service " + svc.Name, Addr: ip.String(), Probe: netip.AddrPortFrom(ip, uint16(svc.Spec.Ports[0].Port)).String()})
+	}
+	ms, err := f.r.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if ip, ok := m.IPs["pod"]; ok && m.ID != string(target.UID) && m.State == "running" && f.r.cfg.Port > 0 {
+			out = append(out, peerAddr{Group: "all", What: "pod " + m.Name, Addr: ip.String(), Probe: podProbe(ip, f.r.cfg.Port)})
+		}
+	}
+	return out, nil
+}
+
 // agentArgs is the agent's command for a cut (cut) or its undoing.
 func (u partitionUndo) agentArgs(cut bool, until time.Time) []string {
 	var addrs, probes []string
@@ -205,8 +259,14 @@ func (u partitionUndo) agentArgs(cut bool, until time.Time) []string {
 		}
 	}
 	args := []string{"/chaosd", "agent", "uncut", "--pod-uid", u.UID}
-	if cut {
+	switch {
+	case cut && u.Mode == modePeers:
 		args = []string{"/chaosd", "agent", "cut", "--pod-uid", u.UID, "--addr", strings.Join(addrs, ","), "--until", until.UTC().Format(time.RFC3339)}
+	case cut:
+		args = []string{"/chaosd", "agent", "cut", "--pod-uid", u.UID, "--all", "--until", until.UTC().Format(time.RFC3339)}
+		if u.HostIP != "" {
+			args = append(args, "--keep", u.HostIP)
+		}
 	}
 	if len(probes) > 0 {
 		args = append(args, "--probe", strings.Join(probes, ","))
@@ -216,39 +276,61 @@ func (u partitionUndo) agentArgs(cut bool, until time.Time) []string {
 
 // injectPeers asks the agent to cut; its answer (the probes') confirms.
 func (f *partitionFault) injectPeers(ctx context.Context, p faults.Plan, u partitionUndo) (faults.Effect, error) {
-	code, out, err := f.r.exec.run(ctx, u.Namespace, u.Agent, "agent", u.agentArgs(true, time.Now().Add(p.Spec.Hold+AgentGrace)))
+	out, err := f.agentCut(ctx, p, u)
 	applied := time.Now()
+	if err != nil {
+		return faults.Effect{Applied: applied}, err
+	}
+	return faults.Effect{Applied: applied, Confirmed: applied, Evidence: out}, nil
+}
+
+// agentCut runs the agent's cut and returns its confirmation.
+func (f *partitionFault) agentCut(ctx context.Context, p faults.Plan, u partitionUndo) (string, error) {
+	code, out, err := f.r.exec.run(ctx, u.Namespace, u.Agent, "agent", u.agentArgs(true, time.Now().Add(p.Spec.Hold+AgentGrace)))
 	switch {
 	case err != nil:
-		return faults.Effect{Applied: applied}, fmt.Errorf("partition: agent %s: %w", u.Agent, err)
+		return "", fmt.Errorf("partition: agent %s: %w", u.Agent, err)
 	case code != 0 || !strings.Contains(out, " CUT "):
-		return faults.Effect{Applied: applied}, fmt.Errorf("partition: agent %s exited %d: %s", u.Agent, code, trim(out))
+		return "", fmt.Errorf("partition: agent %s exited %d: %s", u.Agent, code, trim(out))
 	}
-	return faults.Effect{Applied: applied, Confirmed: applied, Evidence: trimLong(out)}, nil
+	return trimLong(out), nil
 }
 
 // healPeers asks the agent on the pod's node to remove the table.
 func (f *partitionFault) healPeers(ctx context.Context, u partitionUndo) faults.Healing {
 	applied := time.Now()
+	out, gone, err := f.agentUncut(ctx, u)
+	switch {
+	case err != nil:
+		return faults.Healing{Applied: applied, Err: err}
+	case gone:
+		return faults.Healing{Outcome: faults.Unknown, Applied: applied, Evidence: out}
+	}
+	return faults.Healing{Outcome: faults.Healed, Applied: applied, Confirmed: time.Now(), Evidence: out}
+}
+
+// agentUncut asks the agent on the pod's node to remove chaosd's table and to see
+// the probed peers answer again; gone: the pod is, with its namespace.
+func (f *partitionFault) agentUncut(ctx context.Context, u partitionUndo) (evidence string, gone bool, err error) {
 	pod, err := f.r.client.CoreV1().Pods(u.Namespace).Get(ctx, u.Pod, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) || (err == nil && string(pod.UID) != u.UID) {
-		return faults.Healing{Outcome: faults.Unknown, Applied: applied, Evidence: "pod " + u.Pod + " is gone: its network namespace, and chaosd's table in it, with it"}
+		return "pod " + u.Pod + " is gone: its network namespace, and chaosd's table in it, with it", true, nil
 	}
 	if err != nil {
-		return faults.Healing{Applied: applied, Err: explain(err, f.r.host(), "get pod "+u.Pod)}
+		return "", false, explain(err, f.r.host(), "get pod "+u.Pod)
 	}
 	agent, err := f.r.agentOn(ctx, u.Node)
 	if err != nil {
-		return faults.Healing{Applied: applied, Err: fmt.Errorf("uncut: %w (it removes the table itself past the deadline once it runs)", err)}
+		return "", false, fmt.Errorf("uncut: %w (it removes the table itself past the deadline once it runs)", err)
 	}
 	code, out, err := f.r.exec.run(ctx, u.Namespace, agent, "agent", u.agentArgs(false, time.Time{}))
 	switch {
 	case err != nil:
-		return faults.Healing{Applied: applied, Err: fmt.Errorf("uncut: agent %s: %w", agent, err)}
+		return "", false, fmt.Errorf("uncut: agent %s: %w", agent, err)
 	case code != 0 || !strings.Contains(out, " UNCUT"):
-		return faults.Healing{Applied: applied, Err: fmt.Errorf("uncut: agent %s exited %d: %s", agent, code, trim(out))}
+		return "", false, fmt.Errorf("uncut: agent %s exited %d: %s", agent, code, trim(out))
 	}
-	return faults.Healing{Outcome: faults.Healed, Applied: applied, Confirmed: time.Now(), Evidence: trimLong(out)}
+	return trimLong(out), false, nil
 }
 
 // trimLong is trim with room for the agent's probes.

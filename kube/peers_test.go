@@ -42,10 +42,14 @@ func (e *agentExec) run(_ context.Context, _, pod, _ string, cmd []string) (int,
 	return 2, "unknown", nil
 }
 
-func agentPodOn(node string) *corev1.Pod {
+func agentPodOn(node string, caps ...corev1.Capability) *corev1.Pod {
+	if caps == nil {
+		caps = []corev1.Capability{"KILL", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"}
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "chaosd-agent-" + node, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/component": "chaosd-agent"}},
-		Spec:       corev1.PodSpec{NodeName: node},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "agent",
+			SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: caps}}}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning,
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "agent", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
 	}
@@ -135,6 +139,12 @@ func TestPartitionFromPeersRefusals(t *testing.T) {
 	if _, err := f.Plan(ctx, member(host), faults.Spec{Peers: []string{"nats"}}); err == nil || !strings.Contains(err.Error(), "hostNetwork") {
 		t.Errorf("host network: %v", err)
 	}
+	_, _ = c.CoreV1().Pods(ns).Create(ctx, agentPodOn("node-c", "KILL"), metav1.CreateOptions{})
+	weak := onNode(worker("w-8", "u8", "10.244.0.18", true), "node-c")
+	_, _ = c.CoreV1().Pods(ns).Create(ctx, weak, metav1.CreateOptions{})
+	if _, err := f.Plan(ctx, member(weak), faults.Spec{Peers: []string{"nats"}}); err == nil || !strings.Contains(err.Error(), "agent.network=true") {
+		t.Errorf("agent without network capabilities: %v", err)
+	}
 	lone := onNode(worker("w-9", "u9", "10.244.0.19", true), "node-b")
 	_, _ = c.CoreV1().Pods(ns).Create(ctx, lone, metav1.CreateOptions{})
 	if _, err := f.Plan(ctx, member(lone), faults.Spec{Peers: []string{"nats"}}); err == nil || !strings.Contains(err.Error(), "no chaosd agent runs on node node-b") {
@@ -162,5 +172,69 @@ func TestPartitionFromPeersUnconfirmedAndGone(t *testing.T) {
 	_ = c.CoreV1().Pods(ns).Delete(ctx, "w-1", metav1.DeleteOptions{})
 	if h := f.Heal(ctx, p.Undo); h.Err != nil || h.Outcome != faults.Unknown || !strings.Contains(h.Evidence, "is gone") {
 		t.Fatalf("heal of a gone pod: %+v", h)
+	}
+}
+
+// policyAndAgent plays the probe pod (through fakeExec) and the agent.
+type policyAndAgent struct {
+	policy *fakeExec
+	agent  *agentExec
+}
+
+func (e policyAndAgent) run(ctx context.Context, ns, pod, c string, cmd []string) (int, string, error) {
+	if len(cmd) > 1 && cmd[1] == "agent" {
+		return e.agent.run(ctx, ns, pod, c, cmd)
+	}
+	return e.policy.run(ctx, ns, pod, c, cmd)
+}
+
+// A whole-pod partition's NetworkPolicy lets open connections live on (kube-router
+// accepts ESTABLISHED): with an agent that may, the open connections are cut too,
+// from everything but the node, before the policy; the heal removes the table
+// first. Without such an agent the plan says, in words, that they are not.
+func TestPartitionCutsOpenConnectionsThroughTheAgent(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := peerCluster()
+	w1, _ := c.CoreV1().Pods(ns).Get(ctx, "w-1", metav1.GetOptions{})
+	w1.Status.HostIP = "10.201.0.1"
+	_, _ = c.CoreV1().Pods(ns).UpdateStatus(ctx, w1, metav1.UpdateOptions{})
+	runProbePods(ctx, c)
+	ag := &agentExec{}
+	r := newRuntime(t, c, policyAndAgent{policy: &fakeExec{c: c, enforce: true}, agent: ag})
+	f, _ := r.Fault("partition", faults.Deps{Timing: fastTiming})
+	p, err := f.Plan(ctx, member(w1), faults.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Does, "open are cut too") {
+		t.Errorf("plan: %s", p.Does)
+	}
+	eff, err := f.Inject(ctx, p)
+	if err != nil || !strings.Contains(eff.Evidence, "agent: pod u1 CUT") {
+		t.Fatalf("inject: %v %+v", err, eff)
+	}
+	cut := strings.Join(ag.calls[0], " ")
+	for _, want := range []string{"agent cut --pod-uid u1 --all", "--keep 10.201.0.1", "--probe 10.96.0.21:4222,10.244.0.12:3000"} {
+		if !strings.Contains(cut, want) {
+			t.Errorf("agent command %q lacks %q", cut, want)
+		}
+	}
+	h := f.Heal(ctx, p.Undo)
+	if h.Err != nil || h.Outcome != faults.Healed || !strings.Contains(h.Evidence, "agent: pod u1 UNCUT") {
+		t.Fatalf("heal %+v", h)
+	}
+	if len(ag.calls) != 2 || ag.calls[1][2] != "uncut" {
+		t.Errorf("agent calls %v", ag.calls)
+	}
+
+	// An agent without the capabilities: the policy alone, and the plan says what
+	// that leaves.
+	c2 := fake.NewClientset(onNode(worker("w-1", "u1", "10.244.0.11", true), "node-a"), agentPodOn("node-a", "KILL"))
+	f2, _ := newRuntime(t, c2, nil).Fault("partition", faults.Deps{Timing: fastTiming})
+	w, _ := c2.CoreV1().Pods(ns).Get(ctx, "w-1", metav1.GetOptions{})
+	p2, err := f2.Plan(ctx, member(w), faults.Spec{})
+	if err != nil || !strings.Contains(p2.Does, "WARNING: the connections the pod has open are NOT cut") {
+		t.Fatalf("plan without a capable agent: %v %s", err, p2.Does)
 	}
 }

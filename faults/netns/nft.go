@@ -61,6 +61,51 @@ func Cut(pid int, addrs []netip.Addr) error {
 	return nil
 }
 
+// CutAllBut replaces chaosd's table in pid's namespace with one that drops every
+// packet in and out except on the loopback interface and from and to keep (the
+// node, whose kubelet probes the pod: cut off from it, the pod would be restarted).
+func CutAllBut(pid int, keep []netip.Addr) error {
+	c, done, err := conn(pid)
+	if err != nil {
+		return err
+	}
+	defer done()
+	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	in := c.AddChain(baseChain(t, "input", nftables.ChainHookInput))
+	out := c.AddChain(baseChain(t, "output", nftables.ChainHookOutput))
+	for _, ch := range []struct {
+		chain  *nftables.Chain
+		iface  expr.MetaKey
+		source bool
+	}{{in, expr.MetaKeyIIFNAME, true}, {out, expr.MetaKeyOIFNAME, false}} {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: []expr.Any{
+			&expr.Meta{Key: ch.iface, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}})
+		for _, a := range keep {
+			ex := dropAddr(a, ch.source)                                                   // match, counter, drop
+			ex = append(ex[:len(ex)-2:len(ex)-2], &expr.Verdict{Kind: expr.VerdictAccept}) // match, accept
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: ex})
+		}
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: replace table %s: %w", Table, err)
+	}
+	return nil
+}
+
+// ifname is an interface name as nftables compares it (IFNAMSIZ, NUL-padded).
+func ifname(n string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, n)
+	return b
+}
+
 // Uncut deletes chaosd's table from pid's namespace; a missing table is no error.
 func Uncut(pid int) error {
 	c, done, err := conn(pid)
@@ -103,7 +148,8 @@ func Rules(pid int) (present bool, rules int, err error) {
 }
 
 // Drops counts the packets chaosd's rules dropped in pid's namespace, by chain and
-// address: "input 172.20.0.5" (from that peer), "output 172.20.0.5" (to it).
+// address: "input 172.20.0.5" (from that peer), "output 172.20.0.5" (to it); a cut
+// from everything counts as "input all" and "output all".
 func Drops(pid int) (map[string]uint64, error) {
 	c, done, err := conn(pid)
 	if err != nil {
@@ -120,6 +166,8 @@ func Drops(pid int) (map[string]uint64, error) {
 		for _, r := range rs {
 			if a, n, ok := dropCount(r); ok {
 				out[chain+" "+a.String()] += n
+			} else if n, ok := dropAll(r); ok {
+				out[chain+" all"] += n
 			}
 		}
 	}
@@ -142,6 +190,19 @@ func dropCount(r *nftables.Rule) (netip.Addr, uint64, bool) {
 		}
 	}
 	return a, n, found && a.IsValid()
+}
+
+// dropAll reads the counter of a rule that drops whatever reached it (CutAllBut's
+// last).
+func dropAll(r *nftables.Rule) (uint64, bool) {
+	if len(r.Exprs) != 2 {
+		return 0, false
+	}
+	c, ok := r.Exprs[0].(*expr.Counter)
+	if v, isV := r.Exprs[1].(*expr.Verdict); !ok || !isV || v.Kind != expr.VerdictDrop {
+		return 0, false
+	}
+	return c.Packets, true
 }
 
 func baseChain(t *nftables.Table, name string, hook *nftables.ChainHook) *nftables.Chain {
