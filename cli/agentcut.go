@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chaosd/chaosd/faults"
@@ -159,16 +160,30 @@ func parseProbes(list []string) ([]netip.AddrPort, error) {
 
 // probeAll probes every address from inside pid's namespace (netns.Host: the
 // agent's own) and describes the answers.
+// The probes run together: a cut one waits its whole timeout.
 func probeAll(ctx context.Context, n agentNet, pid int, probes []netip.AddrPort) (reached, unreached []string, err error) {
-	for _, ap := range probes {
-		r, err := n.Probe(ctx, pid, ap, probeTimeout)
-		if err != nil {
-			return nil, nil, err
+	type answer struct {
+		r   netns.Reach
+		err error
+	}
+	answers := make([]answer, len(probes))
+	var wg sync.WaitGroup
+	for i, ap := range probes {
+		wg.Go(func() {
+			r, err := n.Probe(ctx, pid, ap, probeTimeout)
+			answers[i] = answer{r, err}
+		})
+	}
+	wg.Wait()
+	for i, ap := range probes {
+		a := answers[i]
+		if a.err != nil {
+			return nil, nil, a.err
 		}
-		if r.Reachable {
-			reached = append(reached, ap.String()+" "+r.Detail)
+		if a.r.Reachable {
+			reached = append(reached, ap.String()+" "+a.r.Detail)
 		} else {
-			unreached = append(unreached, ap.String()+" "+r.Detail)
+			unreached = append(unreached, ap.String()+" "+a.r.Detail)
 		}
 	}
 	return reached, unreached, nil

@@ -24,11 +24,9 @@ type fakeNet struct {
 	cutErr   error
 	uncuts   int
 	kept     []netip.Addr
-	probedBy []int
 }
 
 func (f *fakeNet) Probe(_ context.Context, pid int, ap netip.AddrPort, _ time.Duration) (netns.Reach, error) {
-	f.probedBy = append(f.probedBy, pid)
 	if f.down[ap] || (pid != netns.Host && f.cut[ap.Addr()] && !f.leaky) {
 		return netns.Reach{Detail: "no answer within 1s"}, nil
 	}
