@@ -173,14 +173,6 @@ func (f *partitionFault) Heal(ctx context.Context, raw json.RawMessage) faults.H
 	if u.Mode == modePeers {
 		return f.healPeers(ctx, u)
 	}
-	uncut := ""
-	if u.Agent != "" {
-		out, _, err := f.agentUncut(ctx, u)
-		if err != nil {
-			return faults.Healing{Err: err}
-		}
-		uncut = "; agent: " + out
-	}
 	err := f.r.client.NetworkingV1().NetworkPolicies(u.Namespace).Delete(ctx, u.Policy, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return faults.Healing{Err: explain(err, f.r.host(), "delete NetworkPolicy "+u.Policy)}
@@ -193,6 +185,16 @@ func (f *partitionFault) Heal(ctx context.Context, raw json.RawMessage) faults.H
 	} else if err != nil {
 		return faults.Healing{Err: err}
 	}
+	uncut := ""
+	if u.Agent != "" && !vanished {
+		// After the policy: the agent's probes from inside the pod, new connections,
+		// must get through again, and the policy would stop them.
+		out, _, err := f.agentUncut(ctx, u)
+		if err != nil {
+			return faults.Healing{Err: err}
+		}
+		uncut = "; agent: " + out
+	}
 	applied := time.Now()
 	if !vanished && !hadPolicy && !hadLabel {
 		// The injection stopped before the policy or the label (a chaosd that died
@@ -201,7 +203,7 @@ func (f *partitionFault) Heal(ctx context.Context, raw json.RawMessage) faults.H
 		// open for nothing.
 		f.stopProbe(ctx, u)
 		return faults.Healing{Outcome: faults.Healed, Applied: applied, Confirmed: applied,
-			Evidence: fmt.Sprintf("nothing was in place: no NetworkPolicy %s, no label on pod %s", u.Policy, u.Pod)}
+			Evidence: fmt.Sprintf("nothing was in place: no NetworkPolicy %s, no label on pod %s%s", u.Policy, u.Pod, uncut)}
 	}
 	if vanished {
 		f.stopProbe(ctx, u)
