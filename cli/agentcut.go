@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/chaosd/chaosd/faults"
@@ -93,6 +94,26 @@ func defaultGateway(proc string, pid int) (netip.Addr, error) {
 const probeTimeout = time.Second
 
 func cutPath(state, uid string) string { return filepath.Join(state, "cut-"+uid+".json") }
+
+// lockPod serializes the cuts and uncuts of one pod on the node: a heal's uncut
+// waits for a cut still in flight (one a chaosd that died asked for) and undoes it,
+// instead of running first and leaving it to come in after.
+func lockPod(state, uid string) (func(), error) {
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, fmt.Errorf("the agent's state directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(state, "cut-"+uid+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock the cuts of pod %s: %w", uid, err)
+	}
+	now := time.Now() // the sweep removes a lock file only when unused for 10 minutes
+	_ = os.Chtimes(f.Name(), now, now)
+	return func() { f.Close() }, nil
+}
 
 // podPIDs are the host pids whose cgroup path names the pod uid, in order
 // (cgroupfs: .../pod<uid>/<container>; systemd: ...-pod<uid with _>.slice/...).
@@ -199,6 +220,11 @@ func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid str
 	if len(addrs) == 0 && !spec.All {
 		return errors.New("cut: no --addr to cut the pod off from (or --all)")
 	}
+	unlock, err := lockPod(state, uid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	pid, err := podNamespace(n, proc, uid)
 	if errors.Is(err, errNoPod) {
 		return &ExitCodeError{Code: ExitUnhealthy, Err: fmt.Errorf("cut: %w (pod %s)", err, uid)}
@@ -282,6 +308,11 @@ func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid str
 // the record (or given), confirms that the pod reaches its peers again. A pod with no
 // process left on the node took its namespace with it: nothing is cut.
 func agentUncut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid string, probes []netip.AddrPort) error {
+	unlock, err := lockPod(state, uid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var rec cutRecord
 	b, err := os.ReadFile(cutPath(state, uid))
 	switch {
@@ -337,8 +368,17 @@ func agentUncut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid s
 	return err
 }
 
-// sweepCuts uncuts every recorded cut past its time, and reports what it did.
+// sweepCuts uncuts every recorded cut past its time, and reports what it did; it
+// removes the lock files of pods with no cut left for 10 minutes.
 func sweepCuts(ctx context.Context, w io.Writer, n agentNet, proc, state string, now time.Time) {
+	locks, _ := filepath.Glob(filepath.Join(state, "cut-*.lock"))
+	for _, l := range locks {
+		if fi, err := os.Stat(l); err == nil && now.Sub(fi.ModTime()) > 10*time.Minute {
+			if _, err := os.Stat(strings.TrimSuffix(l, ".lock") + ".json"); errors.Is(err, os.ErrNotExist) {
+				_ = os.Remove(l)
+			}
+		}
+	}
 	recs, _ := filepath.Glob(filepath.Join(state, "cut-*.json"))
 	for _, p := range recs {
 		b, err := os.ReadFile(p)

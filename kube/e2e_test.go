@@ -287,7 +287,7 @@ func TestE2EK8sCrashLoop(t *testing.T) {
 						failed++
 					}
 				}
-				t.Logf("%s by %s: %d crashes, %d healed with nothing left (%d runs ended before the kill)", kind, mode, crashes, crashes-failed, finished)
+				t.Logf("%s by %s: %d crashes, %d healed with nothing left (%d runs ended before the kill)", name, mode, crashes, crashes-failed, finished)
 			})
 		}
 	}
