@@ -17,13 +17,13 @@ import (
 // fakeNet is a pod's network namespace and the agent's own: a cut drops what it
 // names for the pod, never for the agent.
 type fakeNet struct {
-	cut      map[netip.Addr]bool
-	down     map[netip.AddrPort]bool // unreachable from everywhere
-	leaky    bool                    // the table drops nothing
-	hostNS   bool                    // the pod shares the node's namespace
-	cutErr   error
-	uncuts   int
-	kept     []netip.Addr
+	cut    map[netip.Addr]bool
+	down   map[netip.AddrPort]bool // unreachable from everywhere
+	leaky  bool                    // the table drops nothing
+	hostNS bool                    // the pod shares the node's namespace
+	cutErr error
+	uncuts int
+	kept   []netip.Addr
 }
 
 func (f *fakeNet) Probe(_ context.Context, pid int, ap netip.AddrPort, _ time.Duration) (netns.Reach, error) {
