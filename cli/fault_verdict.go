@@ -168,6 +168,9 @@ func workloadConfig(cfg config.Config) workload.Config {
 	for _, p := range w.Pods {
 		c.Pods = append(c.Pods, workload.Pod{Name: p.Name, URL: p.URL})
 	}
+	for _, p := range w.APIPods {
+		c.APIPods = append(c.APIPods, workload.Pod{Name: p.Name, URL: p.URL})
+	}
 	c.ProviderURL, c.Hint, c.LateAfter, c.Tiers = w.ProviderURL, w.Hint, w.LateAfter, w.Tiers
 	c.Watchers, c.ProbeEvery = w.Watchers, w.ProbeInterval.Std()
 	c.MaxInFlight = max(c.MaxInFlight, w.Runs)

@@ -71,7 +71,7 @@ func openFaultEnv(ctx context.Context, cfg config.Config, path string, log *zap.
 // openKube is openFaultEnv on Kubernetes: the API server instead of Docker.
 func (e *faultEnv) openKube(ctx context.Context, dryRun bool) (*faultEnv, error) {
 	k := e.cfg.Kubernetes
-	rt, err := kube.Connect(ctx, kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, Selector: k.Selector,
+	rt, err := kube.Connect(ctx, kube.Config{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, Selector: k.Selector, APISelector: k.APISelector,
 		Port: e.cfg.Pods.Port, ProbeImage: k.ProbeImage, Timeout: k.Timeout.Std()}, e.log)
 	if err != nil {
 		return nil, err

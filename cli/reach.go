@@ -255,6 +255,19 @@ func viewKube(ctx context.Context, env *faultEnv) *targetView {
 		}
 		v.cfg.Workload.Pods = pods
 	}
+	if len(v.cfg.Workload.APIPods) == 0 && v.cfg.Kubernetes.APISelector != "" {
+		api, err := env.kube.ReadyAPIPods(ctx)
+		if err == nil && len(api) == 0 {
+			err = fmt.Errorf("kubernetes.api_selector %q: no ready pod in namespace %s", v.cfg.Kubernetes.APISelector, v.cfg.Kubernetes.Namespace)
+		}
+		if err == nil {
+			v.cfg.Workload.APIPods, err = kubePods(ctx, env, api)
+		}
+		if err != nil {
+			v.reachErr = err
+			return v
+		}
+	}
 	how := "directly (pod IPs and the configured addresses)"
 	if env.fwd != nil {
 		how = "through port-forwards on 127.0.0.1 (the API server's pods/portforward)"

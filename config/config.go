@@ -55,6 +55,10 @@ type Kubernetes struct {
 	Context    string   `yaml:"context"`     // "" = the kubeconfig's current context
 	Namespace  string   `yaml:"namespace"`   // the pods' namespace: chaosd touches nothing outside it
 	Selector   string   `yaml:"selector"`    // label selector of the pods under test, e.g. component=worker
+	// APISelector picks pods that take requests but run nothing (mesh's API pods,
+	// component=api): runs are posted to them and watched from them too; they are
+	// never faulted and keep no heartbeat. "" = none.
+	APISelector string `yaml:"api_selector"`
 	ProbeImage string   `yaml:"probe_image"` // image of the partition probe pod; it must hold /chaosd
 	Timeout    Duration `yaml:"timeout"`     // for the first contact
 	// Reach is how chaosd reaches the pods and the Services its addresses name:

@@ -13,6 +13,9 @@ import (
 // reaches what it observes. Pod URLs are as chaosd (not the pods) reaches them.
 type Workload struct {
 	Pods        []PodURL `yaml:"pods"`         // name (mesh's POD_NAME) and base URL
+	// APIPods take requests but run nothing (on Kubernetes: kubernetes.api_selector's
+	// pods): runs are posted to them and watched from them as well as from the pods.
+	APIPods []PodURL `yaml:"api_pods,omitempty"`
 	NATS        string   `yaml:"nats"`         // mesh's NATS, for buffers and heartbeats
 	ProviderURL string   `yaml:"provider_url"` // the mock LLM as the pods reach it
 	Hint        string   `yaml:"hint"`         // mockai hint of every run
@@ -71,6 +74,11 @@ func (w Workload) validate(k *checker) {
 			k.check(p.Name == "" || p.Name != w.Pods[j].Name, fmt.Sprintf("workload.pods[%d].name", i), p.Name, "names pod %d too: each pod once", j)
 		}
 		k.check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", fmt.Sprintf("workload.pods[%d].url", i), p.URL, "want an http(s) base URL")
+	}
+	for i, p := range w.APIPods {
+		u, err := url.Parse(p.URL)
+		k.check(p.Name != "" && !slices.ContainsFunc(w.Pods, func(q PodURL) bool { return q.Name == p.Name }), fmt.Sprintf("workload.api_pods[%d].name", i), p.Name, "want a name that no pod under test has")
+		k.check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", fmt.Sprintf("workload.api_pods[%d].url", i), p.URL, "want an http(s) base URL")
 	}
 	k.check(strings.HasPrefix(w.NATS, "nats://") || strings.HasPrefix(w.NATS, "tls://"), "workload.nats", RedactDSN(w.NATS), "want a nats:// URL")
 	k.check(strings.HasPrefix(w.ProviderURL, "http"), "workload.provider_url", w.ProviderURL, "want an http(s) base URL, e.g. http://mockai:9000/v1")

@@ -203,7 +203,30 @@ type ReadyPod struct {
 // ReadyPods lists the pods under test that are ready (their Ready condition true),
 // not terminating and have an IP, sorted by name; skip-labelled pods are left out.
 func (r *Runtime) ReadyPods(ctx context.Context) ([]ReadyPod, error) {
-	pods, err := r.client.CoreV1().Pods(r.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: r.sel.String()})
+	return r.readyPods(ctx, r.sel.String())
+}
+
+// ReadyAPIPods are the ready pods of the API selector (none without one).
+func (r *Runtime) ReadyAPIPods(ctx context.Context) ([]ReadyPod, error) {
+	if r.cfg.APISelector == "" {
+		return nil, nil
+	}
+	ps, err := r.readyPods(ctx, r.cfg.APISelector)
+	if err != nil {
+		return nil, err
+	}
+	under, err := r.readyPods(ctx, r.sel.String())
+	if err != nil {
+		return nil, err
+	}
+	// A pod both selectors match is a pod under test, never an API pod.
+	return slices.DeleteFunc(ps, func(p ReadyPod) bool {
+		return slices.ContainsFunc(under, func(u ReadyPod) bool { return u.Name == p.Name })
+	}), nil
+}
+
+func (r *Runtime) readyPods(ctx context.Context, selector string) ([]ReadyPod, error) {
+	pods, err := r.client.CoreV1().Pods(r.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return nil, explain(err, r.host(), "list the pods of namespace "+r.cfg.Namespace)
 	}

@@ -383,3 +383,35 @@ func TestWholeWantsExactlyItsReplicas(t *testing.T) {
 		t.Fatalf("2 ready of 2: %+v, want whole", h)
 	}
 }
+
+// The API selector's ready pods are listed apart from the pods under test, a pod
+// both selectors match counting as under test; a bad selector is refused.
+func TestReadyAPIPods(t *testing.T) {
+	ctx := context.Background()
+	api := func(name, uid, ip string, ready bool) *corev1.Pod {
+		p := worker(name, uid, ip, ready)
+		p.Labels = map[string]string{"component": "api"}
+		return p
+	}
+	both := worker("w-9", "u9", "10.0.0.9", true)
+	both.Labels["tier"] = "api"
+	c := fake.NewClientset(worker("w-1", "u1", "10.0.0.1", true), api("a-1", "ua1", "10.0.1.1", true), api("a-2", "ua2", "10.0.1.2", false), both)
+	r, err := New(c, nil, Config{Namespace: ns, Selector: "component=worker", APISelector: "component=api"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := r.ReadyAPIPods(ctx)
+	if err != nil || len(ps) != 1 || ps[0].Name != "a-1" || ps[0].IP != "10.0.1.1" {
+		t.Fatalf("api pods %v %v: want the ready a-1", ps, err)
+	}
+	r2, _ := New(c, nil, Config{Namespace: ns, Selector: "component=worker", APISelector: "tier=api"}, nil)
+	if ps, err := r2.ReadyAPIPods(ctx); err != nil || len(ps) != 0 {
+		t.Errorf("a pod under test listed as an API pod: %v %v", ps, err)
+	}
+	if ps, err := newRuntime(t, c, nil).ReadyAPIPods(ctx); err != nil || ps != nil {
+		t.Errorf("no api selector: %v %v", ps, err)
+	}
+	if _, err := New(c, nil, Config{Namespace: ns, Selector: "component=worker", APISelector: "component in (("}, nil); err == nil || !strings.Contains(err.Error(), "api_selector") {
+		t.Errorf("bad api selector: %v", err)
+	}
+}

@@ -53,6 +53,9 @@ type Config struct {
 	Context    string
 	Namespace  string
 	Selector   string // label selector of the pods under test
+	// APISelector selects pods that serve but run nothing (mesh's API pods): listed
+	// for the workload by ReadyAPIPods, never faulted. "" = none.
+	APISelector string
 	Port       int    // the pods' serving port (the partition probe connects to it)
 	ProbeImage string // the probe pod's image; it must hold /chaosd
 	Timeout    time.Duration
@@ -109,6 +112,11 @@ func New(c kubernetes.Interface, rc *rest.Config, cfg Config, log *zap.Logger) (
 	sel, err := labels.Parse(cfg.Selector)
 	if err != nil || sel.Empty() {
 		return nil, fmt.Errorf("kubernetes: selector %q: want a non-empty label selector such as component=worker (%v)", cfg.Selector, err)
+	}
+	if cfg.APISelector != "" {
+		if api, err := labels.Parse(cfg.APISelector); err != nil || api.Empty() {
+			return nil, fmt.Errorf("kubernetes: api_selector %q: want a label selector such as component=api, or none (%v)", cfg.APISelector, err)
+		}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second

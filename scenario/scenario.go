@@ -202,7 +202,7 @@ func waitOwner(ctx context.Context, r *workload.Run, wait time.Duration) (string
 // owner.
 func AttachSurvivors(ctx context.Context, wl *workload.Workload, owner string, log *zap.Logger) {
 	for _, r := range wl.Live() {
-		for _, p := range wl.Pods() {
+		for _, p := range wl.Entries() {
 			if p.Name == owner {
 				continue
 			}

@@ -20,6 +20,7 @@ type Config struct {
 	PodName     string // POD_NAME: the heartbeat key and run_owner_pod value; required
 	ExecutorID  string // TESTBED_EXECUTOR_ID: dbos.workflow_status.executor_id of this pod's runs; "" = PodName
 	Mesh        string // TESTBED_MESH: the mesh this pod stands in for, MeshMay or MeshCurrent
+	Role        string // TESTBED_ROLE: RoleAll (serves and runs) or RoleAPI (serves only)
 	DatabaseURL string // DATABASE_URL
 	NATSURL     string // NATS_URL
 	Addr        string // listen address; from PORT as ":<port>"
@@ -54,11 +55,26 @@ const (
 	MeshCurrent = "current" // today's mesh: DBOS workflow owners, no bucket, SIGTERM hand-over, a reaper
 )
 
+// The roles a pod can play (TESTBED_ROLE), as mesh's Helm chart splits them.
+const (
+	// RoleAll serves the routes and runs the agent loops (every pod of the compose
+	// harness; the worker Deployment of mesh's chart).
+	RoleAll = "all"
+	// RoleAPI serves the routes and runs nothing (mesh's API pods: they take no DBOS
+	// queues and never run agent loops): a run posted to it is claimed by no one here
+	// and left for the workers: released (run_owner_pod NULL, 2026-05), for their
+	// orphan scan; or its gate workflow ENQUEUED with no executor (current), for their
+	// queue poll. It keeps no heartbeat key and recovers nothing; attaches it serves
+	// like any pod, from the buffer.
+	RoleAPI = "api"
+)
+
 // DefaultConfig holds mesh's defaults: 45 s heartbeat TTL, 10 s refresh, 15 s keepalive;
 // for today's mesh a 10 min reaper (run-registry.ts RUN_IDLE_TIMEOUT_MS).
 func DefaultConfig() Config {
 	return Config{
 		Mesh:                MeshMay,
+		Role:                RoleAll,
 		DatabaseURL:         "postgres://postgres:postgres@localhost:5432/postgres?sslmode=disable",
 		NATSURL:             "nats://localhost:4222",
 		Addr:                ":3000",
@@ -106,6 +122,8 @@ var EnvVars = []EnvVar{
 		func(c Config) string { return c.ExecutorID }, setExecutorID, ""},
 	{"TESTBED_MESH", "mesh", `the mesh this pod stands in for: "2026-05" (mesh at #3392: run_owner_pod, POD_HEARTBEATS) or "current" (today's: DBOS workflow owners, no heartbeat bucket, SIGTERM hand-over, a reaper)`,
 		func(c Config) string { return c.Mesh }, setMesh, ""},
+	{"TESTBED_ROLE", "role", `"all": serve the routes and run the agent loops; "api": serve the routes only, as mesh's API pods (a run posted here is left to the other pods: released, or its gate enqueued)`,
+		func(c Config) string { return c.Role }, setRole, ""},
 	{"DATABASE_URL", "database-url", "PostgreSQL URL",
 		func(c Config) string { return c.DatabaseURL }, setDatabaseURL, ""},
 	{"NATS_URL", "nats-url", "NATS URL (JetStream enabled)",
@@ -175,6 +193,9 @@ func (c Config) Validate() error {
 	if c.ExecutorID != "" && !podNameRE.MatchString(c.ExecutorID) {
 		errs = append(errs, fmt.Errorf("TESTBED_EXECUTOR_ID=%q: want letters, digits, '-', '_' or '='", c.ExecutorID))
 	}
+	if c.Role != "" && c.Role != RoleAll && c.Role != RoleAPI {
+		errs = append(errs, fmt.Errorf("TESTBED_ROLE=%q: want %q or %q", c.Role, RoleAll, RoleAPI))
+	}
 	if c.Mesh != MeshMay && c.Mesh != MeshCurrent {
 		errs = append(errs, fmt.Errorf("TESTBED_MESH=%q: want %q or %q", c.Mesh, MeshMay, MeshCurrent))
 	} else if err := c.Bugs.forMesh(c.Mesh); err != nil {
@@ -223,6 +244,17 @@ func (c Config) Executor() string {
 	}
 	return c.PodName
 }
+
+func setRole(c *Config, v string) error {
+	if v != RoleAll && v != RoleAPI {
+		return fmt.Errorf("want %q (serve and run) or %q (serve only, as mesh's API pods)", RoleAll, RoleAPI)
+	}
+	c.Role = v
+	return nil
+}
+
+// api reports whether the pod only serves (RoleAPI).
+func (c Config) api() bool { return c.Role == RoleAPI }
 
 func setDatabaseURL(c *Config, v string) error {
 	u, err := url.Parse(v)

@@ -195,7 +195,9 @@ func (p *Pod) boot(ctx context.Context) {
 		}
 	}
 	loops := []func(context.Context){p.heartbeatLoop, p.watchLoop}
-	if p.current() {
+	if p.cfg.api() { // serves only: no key, no recovery, no queue, no reaper
+		loops = nil
+	} else if p.current() {
 		if p.cfg.RuntimeSwitches {
 			p.restoreSwitches(ctx)
 		}
@@ -260,7 +262,9 @@ func (p *Pod) shutdown() {
 	} else if n > 0 {
 		p.log.Info("released runs", zap.Int64("runs", n))
 	}
-	if p.nc.Status() != nats.CONNECTED {
+	if p.cfg.api() {
+		// no key to delete
+	} else if p.nc.Status() != nats.CONNECTED {
 		p.log.Warn("NATS unreachable: the heartbeat key stays until it expires")
 	} else if err := p.hb.remove(ctx); err != nil {
 		p.log.Warn("could not delete heartbeat key", zap.Error(err))

@@ -134,7 +134,8 @@ func (p *Pod) planRun(ctx context.Context, o org, threadID string, req startRequ
 	return cfg, nil
 }
 
-// startRun claims the thread for this pod and launches its dispatcher. In today's
+// startRun claims the thread for this pod and launches its dispatcher; an API pod
+// (RoleAPI) starts the run for no one: released, or its gate enqueued. In today's
 // mesh the claim is the start of the run's gate workflow and first attempt (fence)
 // on this pod's executor id, with the user's message persisted; threads.run_owner_pod
 // stays NULL.
@@ -154,15 +155,23 @@ func (p *Pod) startRun(ctx context.Context, o org, threadID string, cfg runConfi
 	var fence int64
 	var ok bool
 	var err error
-	if p.current() {
-		fence, ok, err = p.st.startGate(ctx, o.ID, threadID, cfg)
-	} else {
+	api := p.cfg.api() // runs nothing: the run is left to the workers
+	switch {
+	case p.current():
+		fence, ok, err = p.st.startGate(ctx, o.ID, threadID, cfg, api)
+	case api:
+		ok, err = p.st.claimRunStart(ctx, o.ID, threadID, "", cfg)
+	default:
 		ok, err = p.st.claimRunStart(ctx, o.ID, threadID, p.cfg.PodName, cfg)
 	}
-	if err != nil || !ok {
+	if err != nil || !ok || api {
 		p.runs.release(threadID)
-		if err == nil {
+		if err == nil && !ok {
 			err = errorf(http.StatusConflict, "%s", ErrRunClaim)
+		}
+		if err == nil {
+			p.metrics.runsStarted.Inc()
+			p.log.Info("run left to the workers", zap.String("thread", threadID))
 		}
 		return err
 	}

@@ -76,20 +76,24 @@ func (s *store) threadInOrg(ctx context.Context, orgID, id string) (thread, erro
 // claimRunStart is mesh's claimRunStart compare-and-set: it takes the thread unless it
 // is in progress on another live owner.
 func (s *store) claimRunStart(ctx context.Context, orgID, id, me string, cfg runConfig) (bool, error) {
+	executor := s.executor
+	if me == "" { // an API pod's start: released, on no executor
+		executor = ""
+	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return false, fmt.Errorf("encode run config: %w", err)
 	}
 	n, err := s.exec(ctx, `WITH t AS (
-			UPDATE threads SET status = 'in_progress', run_owner_pod = $3, run_config = $4,
+			UPDATE threads SET status = 'in_progress', run_owner_pod = NULLIF($3, ''), run_config = $4,
 				run_started_at = now(), run_handovers = 0, updated_at = now()
 			WHERE id = $1 AND organization_id = $2
 				AND (status <> 'in_progress' OR run_owner_pod IS NULL OR run_owner_pod = $3)
 			RETURNING id)
 		INSERT INTO dbos.workflow_status (workflow_uuid, status, name, executor_id, queue_name, queue_partition_key, created_at, updated_at)
-		SELECT $5, 'PENDING', 'thread-run', $6, 'thread-gate', id, `+epochMS+`, `+epochMS+` FROM t
+		SELECT $5, 'PENDING', 'thread-run', NULLIF($6, ''), 'thread-gate', id, `+epochMS+`, `+epochMS+` FROM t
 		ON CONFLICT (workflow_uuid) DO UPDATE SET status = 'PENDING', executor_id = EXCLUDED.executor_id, updated_at = EXCLUDED.updated_at`,
-		id, orgID, me, raw, cfg.TaskID, s.executor)
+		id, orgID, me, raw, cfg.TaskID, executor)
 	return n == 1, err
 }
 

@@ -69,7 +69,11 @@ type resumption struct {
 // run state, the gate workflow and the child of the first attempt (both PENDING on
 // this pod's executor id), and the parts of the user's message (written before the
 // run is dispatched, as routes.ts does). ok is false when the thread is in progress.
-func (s *store) startGate(ctx context.Context, orgID, id string, cfg runConfig) (int64, bool, error) {
+func (s *store) startGate(ctx context.Context, orgID, id string, cfg runConfig, enqueue bool) (int64, bool, error) {
+	status, executor := WorkflowPending, any(s.executor)
+	if enqueue { // an API pod's start: the gate on the queue for a worker's poll, on no executor
+		status, executor = WorkflowEnqueued, nil
+	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return 0, false, fmt.Errorf("encode run config: %w", err)
@@ -85,12 +89,12 @@ func (s *store) startGate(ctx context.Context, orgID, id string, cfg runConfig) 
 				run_fence_token = run_fence_token + 1, failure_reason = NULL, failure_kind = NULL, updated_at = now()
 			WHERE id = $1 AND organization_id = $2 AND status <> 'in_progress'
 			RETURNING id, organization_id, run_fence_token),
-		g AS (`+insertWorkflow("t", "$4", WorkflowPending, gateWorkflow, "$5", GateQueue, "id")+`
-			ON CONFLICT (workflow_uuid) DO UPDATE SET status = 'PENDING', executor_id = EXCLUDED.executor_id, updated_at = EXCLUDED.updated_at),
-		c AS (`+insertWorkflow("t", harnessIDSQL("id", "run_fence_token"), WorkflowPending, harnessWorkflow, "$5", HarnessQueue, "NULL")+`),
+		g AS (`+insertWorkflow("t", "$4", status, gateWorkflow, "$5::text", GateQueue, "id")+`
+			ON CONFLICT (workflow_uuid) DO UPDATE SET status = EXCLUDED.status, executor_id = EXCLUDED.executor_id, updated_at = EXCLUDED.updated_at),
+		c AS (`+insertWorkflow("t", harnessIDSQL("id", "run_fence_token"), status, harnessWorkflow, "$5::text", HarnessQueue, "NULL")+`),
 		m AS (`+insertParts("t", "$6", "user", "$7")+`)
 		SELECT run_fence_token FROM t`,
-		[]any{id, orgID, raw, cfg.TaskID, s.executor, []string{user.ID}, string(parts)}, &fence)
+		[]any{id, orgID, raw, cfg.TaskID, executor, []string{user.ID}, string(parts)}, &fence)
 	if errors.Is(err, errNotFound) {
 		return 0, false, nil
 	}

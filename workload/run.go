@@ -86,7 +86,7 @@ func (r *Run) Outcome() string {
 // Start starts one run in the background and returns at once.
 func (w *Workload) Start(ctx context.Context) *Run {
 	n := int(w.runs.Add(1)) - 1
-	pods := w.Pods()
+	pods := w.Entries()
 	return w.launch(ctx, n, pods[n%len(pods)], pods[(n+1)%len(pods)], w.cfg.Settle)
 }
 
@@ -314,7 +314,7 @@ func (r *Run) openLate(ctx context.Context, k int) {
 // number, so over a soak every pod watches early, late and as the owner. Watchers 0,
 // or at least the pods there are, means every pod but the early one.
 func (r *Run) latePods() []Pod {
-	pods := r.w.Pods()
+	pods := r.w.Entries()
 	want := r.w.cfg.Watchers
 	if want <= 0 || want > len(pods)-1 {
 		want = len(pods) - 1
@@ -416,7 +416,7 @@ func (r *Run) reattach(ctx context.Context, lost Pod) {
 		return
 	default:
 	}
-	for _, p := range r.w.Pods() {
+	for _, p := range r.w.Entries() {
 		r.mu.Lock()
 		fresh := p.Name != lost.Name && r.watched[p.Name] < 2
 		r.mu.Unlock()

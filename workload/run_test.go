@@ -141,3 +141,33 @@ func TestSetPodsFollowsPodsReplacedUnderNewNames(t *testing.T) {
 		t.Fatalf("late pods of a run whose POST pod left: %v, want mesh-3, mesh-4", late)
 	}
 }
+
+// API pods (mesh's, which run nothing) take their turn at receiving runs and at
+// watching them, early and late, beside the pods under test; the pods under test
+// stay what readiness and heartbeats are read for.
+func TestAPIPodsReceiveAndWatchRuns(t *testing.T) {
+	pods := podsN(3)
+	api := []Pod{{Name: "api-1", URL: "http://127.0.0.1:14001"}, {Name: "api-2", URL: "http://127.0.0.1:14002"}}
+	w := &Workload{cfg: Config{Pods: pods, APIPods: api, Watchers: 2}}
+	entries := w.Entries()
+	if len(entries) != 5 || entries[3].Name != "api-1" || len(w.Pods()) != 3 {
+		t.Fatalf("entries %v, pods %v", entries, w.Pods())
+	}
+	posted, watched := map[string]bool{}, map[string]bool{}
+	for n := range 10 {
+		r := &Run{w: w, Post: entries[n%len(entries)], Early: entries[(n+1)%len(entries)]}
+		posted[r.Post.Name] = true
+		watched[r.Early.Name] = true
+		for _, p := range r.latePods() {
+			watched[p.Name] = true
+			if p.Name == r.Early.Name {
+				t.Fatalf("run %d: late watcher %s is the early one", n, p.Name)
+			}
+		}
+	}
+	for _, p := range entries {
+		if !posted[p.Name] || !watched[p.Name] {
+			t.Errorf("%s: posted %v, watched %v over 10 runs", p.Name, posted[p.Name], watched[p.Name])
+		}
+	}
+}

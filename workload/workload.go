@@ -39,6 +39,10 @@ type Recorder interface {
 // Config shapes the workload.
 type Config struct {
 	Pods        []Pod
+	// APIPods take requests but run nothing (mesh's API pods): runs are posted to
+	// them and watched from them as well; they are neither sampled for readiness nor
+	// expected to heartbeat, and never faulted.
+	APIPods     []Pod
 	ProviderURL string  // mockai's base URL as the pods reach it
 	Hint        string  // mockai hint of every run, e.g. slow:20x250
 	Rate        float64 // runs started per second
@@ -264,6 +268,15 @@ func (w *Workload) Pods() []Pod {
 		return *p
 	}
 	return w.cfg.Pods // a Workload not made by New (tests)
+}
+
+// Entries are the pods runs are posted to and watched from: the pods under test and
+// the API pods.
+func (w *Workload) Entries() []Pod {
+	if len(w.cfg.APIPods) == 0 {
+		return w.Pods()
+	}
+	return append(slices.Clone(w.Pods()), w.cfg.APIPods...)
 }
 
 // SetPods makes found the pods under test, as a runtime that replaces pods under new

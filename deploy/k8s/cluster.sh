@@ -427,7 +427,7 @@ testbed() {
 		kc -n "$TESTBED_NS" get pods -o wide >&2 || true
 		die "the testbed's pods are not ready within 3 minutes (kubectl --kubeconfig $KUBECONFIG_ADMIN -n $TESTBED_NS logs POD)"
 	}
-	log "testbed deployed in $TESTBED_NS in $(($(now) - t0))s: $(kc -n "$TESTBED_NS" get pods -l component=worker -o name | wc -l) worker pods ready"
+	log "testbed deployed in $TESTBED_NS in $(($(now) - t0))s: $(kc -n "$TESTBED_NS" get pods -l component=worker -o name | wc -l) worker pods and $(kc -n "$TESTBED_NS" get pods -l component=api -o name | wc -l) API pods ready"
 	# chaosd's own chart: its ServiceAccount and least-privilege Role in the namespace.
 	"$BIN/helm" --kubeconfig "$KUBECONFIG_ADMIN" upgrade --install chaosd "$ROOT_DIR/deploy/helm/chaosd" \
 		--namespace "$TESTBED_NS" --wait --timeout 1m >>"$LOGS/helm.log" 2>&1 || {
