@@ -165,7 +165,8 @@ func TestE2EK8sVerdict(t *testing.T) {
 			t.Cleanup(func() { setBugs(t, c, "") })
 			ledger := ledgerPath(t)
 			start := time.Now()
-			r := chaosd(t, ledger, append(tc.args, "--history="+filepath.Join(t.TempDir(), "history.jsonl"))...)
+			hist := filepath.Join(t.TempDir(), "history.jsonl")
+			r := chaosd(t, ledger, append(tc.args, "--history="+hist)...)
 			t.Logf("%v, bugs=%q: exit %d in %s", tc.args, tc.bugs, r.code, time.Since(start).Round(time.Second))
 			for _, l := range strings.Split(r.out, "\n") {
 				if strings.Contains(l, "PASS") || strings.Contains(l, "FAIL") || strings.Contains(l, "UNKNOWN") || strings.Contains(l, "NOT-") || strings.HasPrefix(l, "workload:") {
@@ -185,6 +186,10 @@ func TestE2EK8sVerdict(t *testing.T) {
 			}
 			if tc.code == 0 && (strings.Contains(r.out, "FAIL") || !hasRow(r.out, "run-completes", "PASS") || !hasRow(r.out, "no-unexpected-death", "PASS")) {
 				t.Errorf("clean testbed: want every invariant to pass, run-completes and no-unexpected-death judged\n%s", r.out)
+			}
+			// The profile's API pods (api_selector) took runs and watched them.
+			if b, err := os.ReadFile(hist); err != nil || !strings.Contains(string(b), `"pod":"testbed-api-`) {
+				t.Errorf("no operation on an API pod in the history (%v)", err)
 			}
 			assertClean(t, c, ledger)
 		})
