@@ -51,16 +51,16 @@ type Docker struct {
 
 // Kubernetes is the cluster chaosd drives when runtime is kubernetes.
 type Kubernetes struct {
-	Kubeconfig string   `yaml:"kubeconfig"`  // "" = KUBECONFIG, ~/.kube/config, else in-cluster
-	Context    string   `yaml:"context"`     // "" = the kubeconfig's current context
-	Namespace  string   `yaml:"namespace"`   // the pods' namespace: chaosd touches nothing outside it
-	Selector   string   `yaml:"selector"`    // label selector of the pods under test, e.g. component=worker
+	Kubeconfig string `yaml:"kubeconfig"` // "" = KUBECONFIG, ~/.kube/config, else in-cluster
+	Context    string `yaml:"context"`    // "" = the kubeconfig's current context
+	Namespace  string `yaml:"namespace"`  // the pods' namespace: chaosd touches nothing outside it
+	Selector   string `yaml:"selector"`   // label selector of the pods under test, e.g. component=worker
 	// APISelector picks pods that take requests but run nothing (mesh's API pods,
 	// component=api): runs are posted to them and watched from them too; they are
 	// never faulted and keep no heartbeat. "" = none.
-	APISelector string `yaml:"api_selector"`
-	ProbeImage string   `yaml:"probe_image"` // image of the partition probe pod; it must hold /chaosd
-	Timeout    Duration `yaml:"timeout"`     // for the first contact
+	APISelector string   `yaml:"api_selector"`
+	ProbeImage  string   `yaml:"probe_image"` // image of the partition probe pod; it must hold /chaosd
+	Timeout     Duration `yaml:"timeout"`     // for the first contact
 	// Reach is how chaosd reaches the pods and the Services its addresses name:
 	// direct (pod IPs and Service addresses route from here: on a node, or in a pod),
 	// port-forward (through the API server, for a chaosd outside the cluster's

@@ -12,10 +12,10 @@ import (
 // Workload is the traffic chaosd drives while it faults the cluster, and where it
 // reaches what it observes. Pod URLs are as chaosd (not the pods) reaches them.
 type Workload struct {
-	Pods        []PodURL `yaml:"pods"`         // name (mesh's POD_NAME) and base URL
+	Pods []PodURL `yaml:"pods"` // name (mesh's POD_NAME) and base URL
 	// APIPods take requests but run nothing (on Kubernetes: kubernetes.api_selector's
 	// pods): runs are posted to them and watched from them as well as from the pods.
-	APIPods []PodURL `yaml:"api_pods,omitempty"`
+	APIPods     []PodURL `yaml:"api_pods,omitempty"`
 	NATS        string   `yaml:"nats"`         // mesh's NATS, for buffers and heartbeats
 	ProviderURL string   `yaml:"provider_url"` // the mock LLM as the pods reach it
 	Hint        string   `yaml:"hint"`         // mockai hint of every run

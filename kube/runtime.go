@@ -56,9 +56,9 @@ type Config struct {
 	// APISelector selects pods that serve but run nothing (mesh's API pods): listed
 	// for the workload by ReadyAPIPods, never faulted. "" = none.
 	APISelector string
-	Port       int    // the pods' serving port (the partition probe connects to it)
-	ProbeImage string // the probe pod's image; it must hold /chaosd
-	Timeout    time.Duration
+	Port        int    // the pods' serving port (the partition probe connects to it)
+	ProbeImage  string // the probe pod's image; it must hold /chaosd
+	Timeout     time.Duration
 }
 
 // Runtime is the Kubernetes runtime: faults.Runtime.

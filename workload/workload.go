@@ -38,7 +38,7 @@ type Recorder interface {
 
 // Config shapes the workload.
 type Config struct {
-	Pods        []Pod
+	Pods []Pod
 	// APIPods take requests but run nothing (mesh's API pods): runs are posted to
 	// them and watched from them as well; they are neither sampled for readiness nor
 	// expected to heartbeat, and never faulted.
