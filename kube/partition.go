@@ -85,7 +85,7 @@ func (f *partitionFault) Plan(ctx context.Context, m faults.Member, s faults.Spe
 	// Calico, Cilium) let the open ones live on (conntrack's ESTABLISHED; measured on
 	// kube-router: a partitioned worker kept talking to NATS and Postgres on the
 	// connections it had). The agent's cut drops those too.
-	open := "the connections the pod has open are cut too, by chaosd's nftables table in its network namespace (everything but the node), through chaosd's agent " + u.Agent
+	var open string
 	a, aerr := f.r.agentPodOn(ctx, p.Spec.NodeName)
 	if aerr == nil {
 		aerr = agentCanCut(a)
