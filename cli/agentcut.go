@@ -180,8 +180,8 @@ func parseProbes(list []string) ([]netip.AddrPort, error) {
 }
 
 // probeAll probes every address from inside pid's namespace (netns.Host: the
-// agent's own) and describes the answers.
-// The probes run together: a cut one waits its whole timeout.
+// agent's own) and describes the answers. The probes run together: a cut one waits
+// its whole timeout.
 func probeAll(ctx context.Context, n agentNet, pid int, probes []netip.AddrPort) (reached, unreached []string, err error) {
 	type answer struct {
 		r   netns.Reach
@@ -211,8 +211,9 @@ func probeAll(ctx context.Context, n agentNet, pid int, probes []netip.AddrPort)
 }
 
 // agentCut cuts the pod off from addrs, confirmed by probes: before the cut the pod
-// must reach every probed peer, and so must the agent (the witness: the peer is up);
-// after it, the pod must reach none while the agent still does. The record is
+// must reach every probed peer (a cut from everything: those that answer, one at
+// least); after it, the pod must reach none while the agent still reaches them all
+// (the witness: the peer is up, the cut is what stops it). The record is
 // written before the table, and the table removed again when the cut is not
 // confirmed.
 func agentCut(ctx context.Context, w io.Writer, n agentNet, proc, state, uid string, spec cutSpec, until time.Time) error {
