@@ -153,6 +153,24 @@ func runAgent(ctx context.Context, io IO, args []string) error {
 
 // containerPIDs are the host pids whose cgroup path names the container id, in order.
 func containerPIDs(proc, id string) ([]int, error) {
+	return pidsByCgroup(proc, func(cgroup string) bool {
+		for _, line := range strings.Split(cgroup, "\n") {
+			// hierarchy-ID:controllers:path; the path's last element is the container
+			// (cgroupfs: .../pod<uid>/<id>; systemd: .../cri-containerd-<id>.scope).
+			if i := strings.LastIndexByte(line, ':'); i >= 0 {
+				last := filepath.Base(line[i+1:])
+				if last == id || strings.Contains(last, "-"+id+".scope") {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
+
+// pidsByCgroup are the host pids (the agent's own left out) whose /proc/PID/cgroup
+// match says is theirs, in order; a process gone meanwhile is skipped.
+func pidsByCgroup(proc string, match func(cgroup string) bool) ([]int, error) {
 	entries, err := os.ReadDir(proc)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", proc, err)
@@ -168,16 +186,8 @@ func containerPIDs(proc, id string) ([]int, error) {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			// hierarchy-ID:controllers:path; the path's last element is the container
-			// (cgroupfs: .../pod<uid>/<id>; systemd: .../cri-containerd-<id>.scope).
-			if i := strings.LastIndexByte(line, ':'); i >= 0 {
-				last := filepath.Base(line[i+1:])
-				if last == id || strings.Contains(last, "-"+id+".scope") {
-					pids = append(pids, pid)
-					break
-				}
-			}
+		if match(string(b)) {
+			pids = append(pids, pid)
 		}
 	}
 	sort.Ints(pids)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,29 +117,10 @@ func lockPod(state, uid string) (func(), error) {
 // podPIDs are the host pids whose cgroup path names the pod uid, in order
 // (cgroupfs: .../pod<uid>/<container>; systemd: ...-pod<uid with _>.slice/...).
 func podPIDs(proc, uid string) ([]int, error) {
-	entries, err := os.ReadDir(proc)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", proc, err)
-	}
-	self := os.Getpid()
 	keys := []string{"pod" + uid, "pod" + strings.ReplaceAll(uid, "-", "_")}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(proc, e.Name(), "cgroup"))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		s := string(b)
-		if strings.Contains(s, keys[0]) || strings.Contains(s, keys[1]) {
-			pids = append(pids, pid)
-		}
-	}
-	sort.Ints(pids)
-	return pids, nil
+	return pidsByCgroup(proc, func(cgroup string) bool {
+		return strings.Contains(cgroup, keys[0]) || strings.Contains(cgroup, keys[1])
+	})
 }
 
 // podNamespace finds a process of the pod and refuses a pod on the host's network

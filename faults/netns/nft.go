@@ -40,6 +40,17 @@ func Cut(pid int, addrs []netip.Addr) error {
 	if len(addrs) == 0 {
 		return errors.New("nftables: no addresses to cut off")
 	}
+	return replaceTable(pid, func(c *nftables.Conn, t *nftables.Table, in, out *nftables.Chain) {
+		for _, a := range addrs {
+			c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: dropAddr(a, true)})
+			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: dropAddr(a, false)})
+		}
+	})
+}
+
+// replaceTable replaces chaosd's table in pid's namespace, in one transaction, with
+// one whose input and output chains (policy accept) fill writes.
+func replaceTable(pid int, fill func(c *nftables.Conn, t *nftables.Table, in, out *nftables.Chain)) error {
 	c, done, err := conn(pid)
 	if err != nil {
 		return err
@@ -51,10 +62,7 @@ func Cut(pid int, addrs []netip.Addr) error {
 	c.AddTable(t)
 	in := c.AddChain(baseChain(t, "input", nftables.ChainHookInput))
 	out := c.AddChain(baseChain(t, "output", nftables.ChainHookOutput))
-	for _, a := range addrs {
-		c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: dropAddr(a, true)})
-		c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: dropAddr(a, false)})
-	}
+	fill(c, t, in, out)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: replace table %s: %w", Table, err)
 	}
@@ -65,38 +73,25 @@ func Cut(pid int, addrs []netip.Addr) error {
 // packet in and out except on the loopback interface and from and to keep (the
 // node, whose kubelet probes the pod: cut off from it, the pod would be restarted).
 func CutAllBut(pid int, keep []netip.Addr) error {
-	c, done, err := conn(pid)
-	if err != nil {
-		return err
-	}
-	defer done()
-	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
-	in := c.AddChain(baseChain(t, "input", nftables.ChainHookInput))
-	out := c.AddChain(baseChain(t, "output", nftables.ChainHookOutput))
-	for _, ch := range []struct {
-		chain  *nftables.Chain
-		iface  expr.MetaKey
-		source bool
-	}{{in, expr.MetaKeyIIFNAME, true}, {out, expr.MetaKeyOIFNAME, false}} {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: []expr.Any{
-			&expr.Meta{Key: ch.iface, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
-			&expr.Verdict{Kind: expr.VerdictAccept},
-		}})
-		for _, a := range keep {
-			ex := dropAddr(a, ch.source)                                                   // match, counter, drop
-			ex = append(ex[:len(ex)-2:len(ex)-2], &expr.Verdict{Kind: expr.VerdictAccept}) // match, accept
-			c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: ex})
+	return replaceTable(pid, func(c *nftables.Conn, t *nftables.Table, in, out *nftables.Chain) {
+		for _, ch := range []struct {
+			chain  *nftables.Chain
+			iface  expr.MetaKey
+			source bool
+		}{{in, expr.MetaKeyIIFNAME, true}, {out, expr.MetaKeyOIFNAME, false}} {
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: []expr.Any{
+				&expr.Meta{Key: ch.iface, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
+				&expr.Verdict{Kind: expr.VerdictAccept},
+			}})
+			for _, a := range keep {
+				ex := dropAddr(a, ch.source)                                                   // match, counter, drop
+				ex = append(ex[:len(ex)-2:len(ex)-2], &expr.Verdict{Kind: expr.VerdictAccept}) // match, accept
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: ex})
+			}
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}})
 		}
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch.chain, Exprs: []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}})
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: replace table %s: %w", Table, err)
-	}
-	return nil
+	})
 }
 
 // ifname is an interface name as nftables compares it (IFNAMSIZ, NUL-padded).
