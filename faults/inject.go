@@ -220,6 +220,12 @@ func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
 	}
 	eff, err := f.Inject(ctx, r.Plan)
 	r.Effect = eff
+	if by := in.closedMeanwhile(r.Fault); by != "" {
+		// Another process (the watchdog at the deadline, chaosd recover) healed the
+		// fault while its injection was still under way: that heal may have found
+		// nothing to undo, and the injection may have landed after it. Undo it again.
+		return in.undoAgain(ctx, r, by, err)
+	}
 	if err != nil {
 		log.Error("injection failed or not confirmed; healing at once", zap.Error(err))
 		return errors.Join(fmt.Errorf("inject: %w", err), in.heal(ctx, r, ByAbort))
@@ -227,6 +233,56 @@ func (in *Injector) inject(ctx context.Context, f Fault, r *Report) error {
 	r.Deadline = eff.Confirmed.Add(r.Plan.Spec.Hold)
 	log.Info("injected", zap.Time("confirmed", eff.Confirmed), zap.Time("deadline", r.Deadline), zap.String("evidence", eff.Evidence))
 	return in.Ledger.Append(Record{Op: OpConfirmed, Fault: r.Fault, Applied: eff.Applied, Confirmed: eff.Confirmed, Evidence: eff.Evidence, Deadline: r.Deadline})
+}
+
+// closedMeanwhile is who closed the fault's ledger entry ("" while it is open, or
+// when the ledger cannot be read: the usual path then heals it as usual).
+func (in *Injector) closedMeanwhile(id string) string {
+	st, err := in.Ledger.Read()
+	if err != nil {
+		return ""
+	}
+	if e := st.Get(id); e != nil && !e.Open() {
+		return e.Heal.By
+	}
+	return ""
+}
+
+// undoAgain undoes a fault that another process closed while its injection was under
+// way. The undo goes through the ledger like any heal: a new entry (the fault's id
+// with "-again") for the same target and undo is recorded open, then healed, so that a
+// failed undo stays open for chaosd recover and the next start-up. The error says
+// that the fault was not held as asked.
+func (in *Injector) undoAgain(ctx context.Context, r *Report, by string, injectErr error) error {
+	log := in.log().With(zap.String(LogKeyFault, r.Fault), zap.String(LogKeyKind, r.Kind), zap.String(LogKeyTarget, r.Plan.Target.Pod))
+	log.Error("the fault was healed by "+by+" before its injection ended; undoing it again", zap.NamedError("inject_error", injectErr))
+	again := r.Fault + "-again"
+	self := Self()
+	base := context.WithoutCancel(ctx)
+	err := func() error {
+		lctx, cancel := context.WithTimeout(base, in.Healer.timeout)
+		defer cancel()
+		unlock, err := in.Ledger.Lock(lctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		return in.Ledger.Append(Record{Op: OpInject, Fault: again, Kind: r.Kind, Target: &r.Plan.Target, Undo: r.Plan.Undo,
+			Does: r.Plan.Does + " (fault " + r.Fault + ", landed after " + by + " healed it)", Undoes: r.Plan.Undoes,
+			Deadline: time.Now(), Owner: &self, Scope: in.Scope})
+	}()
+	if err != nil {
+		return errors.Join(fmt.Errorf("inject: the fault was healed by %s before its injection ended, and could not be undone again: %w (run chaosd recover)", by, err), injectErr)
+	}
+	rep, err := in.Healer.Heal(ctx, again, ByAbort)
+	r.Heal = rep
+	if err == nil && rep.Healing.Outcome != Healed {
+		err = fmt.Errorf("%w: %s: %s", ErrNotHealed, rep.Healing.Outcome, rep.Healing.Evidence)
+	}
+	if err != nil {
+		err = fmt.Errorf("undone again as %s: %w", again, err)
+	}
+	return errors.Join(fmt.Errorf("inject: the fault was healed by %s before its injection ended (the hold was not kept; undone again as %s)", by, again), injectErr, err)
 }
 
 // expect counts actions on container id as fault's until the returned function is

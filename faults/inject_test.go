@@ -194,6 +194,67 @@ func TestUnconfirmedInjectionIsUndoneAndReported(t *testing.T) {
 	}
 }
 
+// The watchdog heals a fault whose injection is still under way (its deadline came
+// first: seen on 30 pods whose pause waited out a health probe), finding nothing to
+// undo; the pause then lands. The injector sees the entry closed and undoes it again
+// through a new ledger entry: nothing is left paused.
+func TestInjectionLandingAfterTheWatchdogsHealIsUndoneAgain(t *testing.T) {
+	r := newRig(t)
+	d := r.c.docker()
+	d.pause = func(id string) error {
+		st, err := r.in.Ledger.Read()
+		must(t, err)
+		open := st.Open()
+		if len(open) != 1 {
+			t.Fatalf("open faults %d, want 1", len(open))
+		}
+		rep, err := r.in.Healer.Heal(context.Background(), open[0].ID(), ByWatchdog)
+		if err != nil || rep.Healing.Evidence != "not paused (nothing to undo)" {
+			t.Fatalf("watchdog heal: %v, %+v", err, rep.Healing)
+		}
+		return r.c.set(id, "pause", func(b *fakeBox) { b.state = "paused" })
+	}
+	r.in.Deps.Docker, r.in.Healer = d, NewHealer(r.in.Ledger, withDocker(r.in.Deps, d), time.Second)
+	rep, err := r.in.Run(context.Background(), Request{Kind: "pause", Target: named("mesh-2"), Spec: Spec{Hold: 50 * time.Millisecond}})
+	if err == nil || !strings.Contains(err.Error(), "healed by watchdog before its injection ended") {
+		t.Fatalf("err %v", err)
+	}
+	if got, want := r.c.callLog(), []string{"pause mesh-2", "unpause mesh-2"}; !slices.Equal(got, want) {
+		t.Errorf("docker calls %v, want %v", got, want)
+	}
+	if st := r.c.byService("mesh-2").state; st != "running" {
+		t.Errorf("mesh-2 is %s, want running", st)
+	}
+	if got := r.ops(t, rep.Fault); !slices.Equal(got, []string{"inject", "heal:healed:watchdog"}) {
+		t.Errorf("ledger %v", got)
+	}
+	if got := r.ops(t, rep.Fault+"-again"); !slices.Equal(got, []string{"inject", "heal:healed:abort"}) {
+		t.Errorf("ledger of the undo %v", got)
+	}
+	st, err := r.in.Ledger.Read()
+	must(t, err)
+	if open := st.Open(); len(open) != 0 {
+		t.Errorf("%d faults left open", len(open))
+	}
+}
+
+// A pause's plan counts the wait for a health probe to end (up to two intervals and a
+// second) and its confirmation in Takes, so that the inject record's deadline, when
+// the watchdog heals, does not come while the pause is still to be sent.
+func TestPausePlanCountsTheHealthProbeWait(t *testing.T) {
+	for _, tc := range []struct {
+		healthcheck bool
+		want        time.Duration
+	}{{true, 2*30*time.Second + time.Second + 10*time.Second}, {false, 0}} {
+		d := &probingDocker{start: time.Now(), interval: 30 * time.Second, took: time.Second, healthcheck: tc.healthcheck}
+		pl, err := (&Pause{c: d, t: DefaultTiming}).Plan(context.Background(), Member{Target: Target{ID: "c1", Pod: "mesh-1"}}, Spec{Hold: 10 * time.Second})
+		must(t, err)
+		if pl.Takes != tc.want {
+			t.Errorf("health check %v: Takes %s, want %s", tc.healthcheck, pl.Takes, tc.want)
+		}
+	}
+}
+
 func TestVanishedTargetIsUnknownNeverHealed(t *testing.T) {
 	r := newRig(t)
 	id := r.c.byService("mesh-2").id

@@ -37,13 +37,40 @@ func (*Pause) Name() string { return "pause" }
 func (*Pause) ExpectedEvents() []string { return []string{"pause"} }
 
 // Plan implements Fault.
-func (p *Pause) Plan(_ context.Context, m Member, s Spec) (Plan, error) {
+//
+// The plan's Takes is the longest the pause may wait for a health probe to end
+// (betweenProbes) and then be confirmed: the inject record's deadline, at which the
+// watchdog heals, must not come while the pause is still to be sent.
+func (p *Pause) Plan(ctx context.Context, m Member, s Spec) (Plan, error) {
 	raw, err := marshalUndo(pauseUndo{Container: m.ID, Name: m.Name})
 	if err != nil {
 		return Plan{}, err
 	}
-	return Plan{Kind: p.Name(), Target: m.Target, Spec: s, Undo: raw, member: m,
+	var takes time.Duration
+	if ci, err := inspect(ctx, p.c, m.ID); err == nil {
+		if wait := probeWaitMax(ci); wait > 0 {
+			takes = wait + p.t.Confirm
+		}
+	}
+	return Plan{Kind: p.Name(), Target: m.Target, Spec: s, Undo: raw, member: m, Takes: takes,
 		Does: fmt.Sprintf("pause %s for %s", m.Name, s.Hold), Undoes: "unpause it"}, nil
+}
+
+// probeWaitMax is the longest betweenProbes waits for a container: two health-check
+// intervals and a second, or 0 when it has no health check.
+func probeWaitMax(ci container.InspectResponse) time.Duration {
+	if ci.Config == nil || ci.Config.Healthcheck == nil {
+		return 0
+	}
+	hc := ci.Config.Healthcheck
+	if len(hc.Test) > 0 && hc.Test[0] == "NONE" {
+		return 0
+	}
+	interval := hc.Interval
+	if interval <= 0 {
+		interval = 30 * time.Second // Docker's default
+	}
+	return 2*interval + time.Second
 }
 
 // Inject implements Fault.
@@ -75,18 +102,12 @@ func (p *Pause) Inject(ctx context.Context, pl Plan) (Effect, error) {
 // say, it returns at once.
 func (p *Pause) betweenProbes(ctx context.Context, id string) {
 	ci, err := inspect(ctx, p.c, id)
-	if err != nil || ci.Config == nil || ci.Config.Healthcheck == nil || ci.State == nil || ci.State.Health == nil {
+	wait := probeWaitMax(ci)
+	if err != nil || wait == 0 || ci.State == nil || ci.State.Health == nil {
 		return
 	}
-	hc := ci.Config.Healthcheck
-	if len(hc.Test) > 0 && hc.Test[0] == "NONE" {
-		return
-	}
-	interval := hc.Interval
-	if interval <= 0 {
-		interval = 30 * time.Second // Docker's default
-	}
-	deadline := time.Now().Add(2*interval + time.Second)
+	interval := (wait - time.Second) / 2
+	deadline := time.Now().Add(wait)
 	for {
 		if end := lastProbeEnd(ci); !end.IsZero() && time.Since(end) < interval/2 {
 			return
