@@ -10,6 +10,16 @@
 // the comparison is measured side by side in one run. With two rows or more, the
 // marginal CPU per chunk between the fewest and the most runs is printed too: the
 // cost of observing without the one-shot's fixed costs.
+//
+// With -dense HINT (a hint of the same run length as -hint but more chunks, e.g.
+// -hint slow:20x200 -dense slow:80x50) each row is run again with it: the same runs in
+// flight for as long, the same readings, attaches and watchers, only more chunks. The
+// difference in CPU over the difference in chunks seen is what one more chunk costs
+// one watcher (SSE reading, decoding, the tally, its share of the history), apart from
+// what a run costs whatever its chunks (its POSTs and attaches, its Postgres and NATS
+// readings every probe interval, their history events), which is printed beside it:
+//
+//	go run ./bench/observe -chaosd bin/chaosd -runs 100 -hint slow:20x200 -dense slow:80x50
 package main
 
 import (
@@ -33,8 +43,14 @@ func main() {
 	base := flag.String("base", "", "also run this chaosd binary on every row and print the ratio (new/base)")
 	runs := flag.String("runs", "3,12,24", "runs in flight, comma-separated")
 	hint := flag.String("hint", "slow:20x250", "mockai hint of every run")
+	dense := flag.String("dense", "", "also run every row with this hint, as long as -hint's but with more chunks, and print the CPU per further watched chunk and per run apart")
 	extra := flag.String("args", "", "more chaosd flags for every run, space-separated (e.g. --watchers=2)")
 	flag.Parse()
+	if *dense != "" {
+		if err := sameLength(*hint, *dense); err != nil {
+			fail(err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "chaosd-observe-")
 	if err != nil {
 		fail(err)
@@ -53,6 +69,13 @@ func main() {
 			fail(err)
 		}
 		rows["new"] = append(rows["new"], m)
+		if *dense != "" {
+			d, err := one("dense", *bin, *dense, *extra, dir, n)
+			if err != nil {
+				fail(err)
+			}
+			perChunk(n, m, d)
+		}
 		if *base == "" {
 			continue
 		}
@@ -96,6 +119,43 @@ func marginal(rows map[string][]measure) {
 		fmt.Printf("%-6s marginal CPU per chunk from %d to %d runs: %.1f µs ((%.2f s - %.2f s) / (%d - %d chunks))\n", label, lo.runs, hi.runs,
 			float64((hi.cpu-lo.cpu).Microseconds())/float64(hi.chunks-lo.chunks), hi.cpu.Seconds(), lo.cpu.Seconds(), hi.chunks, lo.chunks)
 	}
+}
+
+// perChunk prints what one more watched chunk costs, from two rows of the same runs in
+// flight and run length, sparse and dense, and what a run costs apart from its chunks.
+func perChunk(n int, sparse, dense measure) {
+	if dense.chunks <= sparse.chunks {
+		fmt.Printf("%-6s %6d  the dense hint's runs saw no more chunks (%d against %d): no per-chunk figure\n", "chunk", n, dense.chunks, sparse.chunks)
+		return
+	}
+	c := float64((dense.cpu - sparse.cpu).Microseconds()) / float64(dense.chunks-sparse.chunks)
+	rest := (float64(sparse.cpu.Microseconds()) - c*float64(sparse.chunks)) / float64(max(sparse.done, 1)) / 1000
+	fmt.Printf("%-6s %6d  CPU per further watched chunk %.1f µs ((%.2f s - %.2f s) / (%d - %d chunks)); the rest, per run: %.1f ms (its POSTs, attaches and readings, with the one-shot's fixed costs spread over the runs)\n",
+		"chunk", n, c, dense.cpu.Seconds(), sparse.cpu.Seconds(), dense.chunks, sparse.chunks, rest)
+}
+
+// sameLength checks that two slow:NxMS hints make runs of the same length.
+func sameLength(a, b string) error {
+	la, err := hintLength(a)
+	if err != nil {
+		return err
+	}
+	lb, err := hintLength(b)
+	if err != nil {
+		return err
+	}
+	if la != lb {
+		return fmt.Errorf("-dense %s streams for %s and -hint %s for %s: want the same length, so that only the chunks differ", b, lb, a, la)
+	}
+	return nil
+}
+
+func hintLength(h string) (time.Duration, error) {
+	var n, ms int
+	if _, err := fmt.Sscanf(h, "slow:%dx%d", &n, &ms); err != nil || n < 1 || ms < 1 {
+		return 0, fmt.Errorf("hint %q: want slow:NxMS", h)
+	}
+	return time.Duration(n*ms) * time.Millisecond, nil
 }
 
 func (m measure) perChunk() float64 { return float64(m.cpu.Microseconds()) / float64(max(m.chunks, 1)) }

@@ -52,6 +52,7 @@ func main() {
 	schedule := flag.String("schedule", "kill=@every 60s;pause=@every 75s;partition=@every 90s", "chaosd --schedule")
 	rate := flag.String("rate", "0.5", "runs started per second")
 	maxInFlight := flag.Int("max-in-flight", 0, "chaosd --max-in-flight (0: chaosd's default)")
+	keep := flag.Bool("keep", false, "keep the soak's directory (history, report, ledger) and print where it is, instead of removing it")
 	target := flag.String("target", "", "chaosd --target, with the environment of TARGET=NAME deploy/cluster.sh env (default: chaosd's own, bundled, and this shell's environment)")
 	flag.Parse()
 	if *warmup+2**window > *duration {
@@ -61,7 +62,11 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
+	if *keep {
+		defer fmt.Printf("kept: %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	cfg := filepath.Join(dir, "chaosd.yaml")
 	if err := os.WriteFile(cfg, []byte("faults:\n  kinds:\n    kill: {down_for: 5s}\n    pause: {duration: 10s}\n    partition: {duration: 10s}\n"), 0o644); err != nil {
 		fail(err)
