@@ -346,20 +346,27 @@ func (r *Run) latePods() []Pod {
 }
 
 // AttachLate opens one more late attach on pod, e.g. on a survivor while the owner is
-// down, with k the chunks confirmed in the buffer now. ctx bounds the opening; the
-// watcher itself lives as long as the run.
+// down, with k the chunks confirmed in the buffer: those of the run's last reading
+// (at most a probe interval old, so fewer than or as many as now: the prefix the
+// watcher must replay is one the buffer surely held), or, before any reading found
+// one, a whole reading of the buffer now. A fault attaches survivors to every run in
+// flight at once; reading each buffer whole then cost a request per buffered message.
+// ctx bounds the opening; the watcher itself lives as long as the run.
 func (r *Run) AttachLate(ctx context.Context, pod Pod) error {
 	r.mu.Lock()
-	runCtx := r.ctx
+	runCtx, k := r.ctx, r.buffer.TextDeltas
 	r.mu.Unlock()
 	if runCtx == nil || runCtx.Err() != nil {
 		return errors.New("the run is not in flight")
 	}
-	buf, err := r.w.deps.NATS.Buffer(ctx, r.Thread)
-	if err != nil {
-		return fmt.Errorf("read buffer before attach: %w", err)
+	if k == 0 {
+		buf, err := r.w.deps.NATS.Buffer(ctx, r.Thread)
+		if err != nil {
+			return fmt.Errorf("read buffer before attach: %w", err)
+		}
+		k = buf.TextDeltas
 	}
-	return r.attach(runCtx, pod, true, buf.TextDeltas)
+	return r.attach(runCtx, pod, true, k)
 }
 
 // attach opens a watcher on pod and collects what it sees in the background.
