@@ -149,6 +149,9 @@ func (c *PrefixReplay) compare(early *history.Watch, l *lateReplay) {
 // comparePrefix returns how a late watcher's chunks differ from the early watcher's
 // on their overlapping prefix, or "".
 func comparePrefix(early, late *history.Watch) string {
+	if early.Chunks == late.Chunks {
+		return "" // the same grammar: the same chunks (most replays), nothing to parse
+	}
 	a, _, errA := probes.ParseGrammar(early.Chunks, maxGrammarChunks)
 	b, _, errB := probes.ParseGrammar(late.Chunks, maxGrammarChunks)
 	if errA != nil || errB != nil {
