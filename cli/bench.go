@@ -505,12 +505,13 @@ func schedP99(a, b *metrics.Float64Histogram) time.Duration {
 	return 0
 }
 
-// What observation costs chaosd, measured with bench/observe and CHAOSD_CPUPROFILE
-// on the bundled cluster (48 runs of slow:20x250 in flight, 3 pods, 2 late watchers):
-// one reading of a run in flight (Postgres, NATS and the two history events it
-// writes) and one chunk read by one watcher.
+// What observation costs chaosd, measured with bench/observe -dense on the bundled
+// cluster (100 runs in flight, 3 pods, 2 late watchers; 2026-12-07): one chunk read by
+// one watcher (24-40 µs), and one reading tick of a run in flight, which carries the
+// rest of a run's cost (a 4-second run cost 16-19 ms apart from its chunks: its POSTs
+// and attaches, 16 Postgres and NATS readings and their history events).
 const (
-	costPerReading = 400 * time.Microsecond
+	costPerReading = time.Millisecond
 	costPerChunk   = 40 * time.Microsecond
 )
 
