@@ -245,7 +245,7 @@ func TestPausePlanCountsTheHealthProbeWait(t *testing.T) {
 	for _, tc := range []struct {
 		healthcheck bool
 		want        time.Duration
-	}{{true, 2*30*time.Second + time.Second + 10*time.Second}, {false, 0}} {
+	}{{true, 2*30*time.Second + time.Second + DefaultTiming.Confirm}, {false, 0}} {
 		d := &probingDocker{start: time.Now(), interval: 30 * time.Second, took: time.Second, healthcheck: tc.healthcheck}
 		pl, err := (&Pause{c: d, t: DefaultTiming}).Plan(context.Background(), Member{Target: Target{ID: "c1", Pod: "mesh-1"}}, Spec{Hold: 10 * time.Second})
 		must(t, err)

@@ -48,17 +48,17 @@ func (p *Pause) Plan(ctx context.Context, m Member, s Spec) (Plan, error) {
 	}
 	var takes time.Duration
 	if ci, err := inspect(ctx, p.c, m.ID); err == nil {
-		if wait := probeWaitMax(ci); wait > 0 {
-			takes = wait + p.t.Confirm
+		if interval := healthInterval(ci); interval > 0 {
+			takes = probeWaitMax(interval) + p.t.Confirm
 		}
 	}
 	return Plan{Kind: p.Name(), Target: m.Target, Spec: s, Undo: raw, member: m, Takes: takes,
 		Does: fmt.Sprintf("pause %s for %s", m.Name, s.Hold), Undoes: "unpause it"}, nil
 }
 
-// probeWaitMax is the longest betweenProbes waits for a container: two health-check
-// intervals and a second, or 0 when it has no health check.
-func probeWaitMax(ci container.InspectResponse) time.Duration {
+// healthInterval is the container's Docker health-check interval, or 0 when it has
+// no health check.
+func healthInterval(ci container.InspectResponse) time.Duration {
 	if ci.Config == nil || ci.Config.Healthcheck == nil {
 		return 0
 	}
@@ -66,12 +66,15 @@ func probeWaitMax(ci container.InspectResponse) time.Duration {
 	if len(hc.Test) > 0 && hc.Test[0] == "NONE" {
 		return 0
 	}
-	interval := hc.Interval
-	if interval <= 0 {
-		interval = 30 * time.Second // Docker's default
+	if hc.Interval <= 0 {
+		return 30 * time.Second // Docker's default
 	}
-	return 2*interval + time.Second
+	return hc.Interval
 }
+
+// probeWaitMax is the longest betweenProbes waits, for a health check every
+// interval: two intervals and a second.
+func probeWaitMax(interval time.Duration) time.Duration { return 2*interval + time.Second }
 
 // Inject implements Fault.
 func (p *Pause) Inject(ctx context.Context, pl Plan) (Effect, error) {
@@ -102,12 +105,11 @@ func (p *Pause) Inject(ctx context.Context, pl Plan) (Effect, error) {
 // say, it returns at once.
 func (p *Pause) betweenProbes(ctx context.Context, id string) {
 	ci, err := inspect(ctx, p.c, id)
-	wait := probeWaitMax(ci)
-	if err != nil || wait == 0 || ci.State == nil || ci.State.Health == nil {
+	interval := healthInterval(ci)
+	if err != nil || interval == 0 || ci.State == nil || ci.State.Health == nil {
 		return
 	}
-	interval := (wait - time.Second) / 2
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(probeWaitMax(interval))
 	for {
 		if end := lastProbeEnd(ci); !end.IsZero() && time.Since(end) < interval/2 {
 			return
