@@ -125,7 +125,13 @@ func (p *Pod) subscribe(ctx context.Context, threadID string, policy jetstream.D
 		case msgs <- m.Data():
 		case <-ctx.Done():
 		}
-	})
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		// The ordered consumer recreates itself from the last message it delivered
+		// (a missed heartbeat, e.g. after the pod was paused); what the buffer no
+		// longer holds by then (a purge) is gone for this attach. Logged, so the
+		// pod's log shows when an attach may have lost messages.
+		p.log.Warn("attach: buffer consumer error", zap.String("thread", threadID), zap.Error(err))
+	}))
 	if err != nil {
 		return nil, nil, fmt.Errorf("consume: %w", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
@@ -45,6 +46,7 @@ type cluster struct {
 	jsc      jetstream.JetStream
 	poolOnce sync.Once
 	pool     *pgxpool.Pool
+	logs     zapcore.Core // when set, every pod also logs here (tests that read the log)
 }
 
 type podProc struct {
@@ -93,7 +95,11 @@ func (c *cluster) start(name string, mutate ...func(*Config)) *Pod {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	pod, err := New(cfg, zaptest.NewLogger(c.t, zaptest.Level(zap.InfoLevel)))
+	log := zaptest.NewLogger(c.t, zaptest.Level(zap.InfoLevel))
+	if c.logs != nil {
+		log = log.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core { return zapcore.NewTee(core, c.logs) }))
+	}
+	pod, err := New(cfg, log)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
 	}

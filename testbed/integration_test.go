@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestIntegrationCrossPodAttach is the contract's happy path: the run starts on pod-1,
@@ -383,4 +386,51 @@ func TestIntegrationProviderCutEveryTimeFails(t *testing.T) {
 	if handovers != maxHandovers {
 		t.Errorf("%v handovers, want %d", handovers, maxHandovers)
 	}
+}
+
+// TestIntegrationAttachSurvivesConsumerReset deletes an attach's buffer consumer on
+// the server mid-run. The ordered consumer starts again after the last message it
+// delivered, so the watcher still sees every chunk once, in order, and the pod logs
+// the consumer's error: the evidence that an attach was reset (after a pause, say,
+// when a purge in the meantime can have taken messages it had not delivered yet).
+func TestIntegrationAttachSurvivesConsumerReset(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 0)
+	core, logs := observer.New(zap.WarnLevel)
+	c.logs = core
+	c.start("pod-1")
+	tn := bootstrap(t, c.url("pod-1"), c.provider)
+	id := tn.newThread(t, c.url("pod-1"))
+	w := tn.attach(t, c.url("pod-1"), id)
+	tn.startRun(t, c.url("pod-1"), id, "slow:20x100")
+	w.waitDeltas(t, 5, 10*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.js().Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := StreamSubject(id)
+	lister := s.ListConsumers(ctx)
+	deleted := 0
+	for info := range lister.Info() {
+		if info.Config.FilterSubject == subject || slices.Contains(info.Config.FilterSubjects, subject) {
+			if err := s.DeleteConsumer(ctx, info.Name); err != nil {
+				t.Fatalf("delete consumer %s: %v", info.Name, err)
+			}
+			deleted++
+		}
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if deleted != 1 {
+		t.Fatalf("%d consumers on %s, want the attach's one", deleted, subject)
+	}
+
+	wantRun(t, "watcher across the reset", w.waitFinishes(t, 1, 20*time.Second), 20)
+	eventually(t, 5*time.Second, "the consumer error in the pod's log", func() bool {
+		return logs.FilterMessage("attach: buffer consumer error").FilterField(zap.String("thread", id)).Len() > 0
+	})
 }
