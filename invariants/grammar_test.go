@@ -71,6 +71,21 @@ func TestChunkGrammarViolations(t *testing.T) {
 	}
 }
 
+// TestChunkGrammarSameChunksPassAgain: a watcher whose chunks are those of a watcher of
+// the run that passed passes without a second parse; one whose chunks differ after it
+// is judged on its own.
+func TestChunkGrammarSameChunksPassAgain(t *testing.T) {
+	clean := "S(m)sT(t)" + strings.Repeat("d", 20) + "EfF"
+	v := expect(t, grammarRun(promise.May2026, clean, clean, "S(m)sT(t)dddfF", clean).report(Params{}), NameChunkGrammar, Fail,
+		"watcher w3 on mesh-1", `finish with text part "t" open (no text-end)`)
+	if v.Checks != 4 || len(v.Evidence) != 1 {
+		t.Fatalf("checks %d, findings %d, want 4 and 1\n%s", v.Checks, len(v.Evidence), dump(v))
+	}
+	// The same chunks under another message id than the run's first are still caught.
+	expect(t, grammarRun(promise.May2026, clean, "S(n)sT(t)"+strings.Repeat("d", 20)+"EfF", clean).report(Params{}), NameChunkGrammar, Fail,
+		`its message id "n" differs from "m"`)
+}
+
 func TestChunkGrammarAcrossWatchers(t *testing.T) {
 	a := "S(m1)sT(t)dddddEfF"
 	b := "S(m2)sT(t)dddddEfF"

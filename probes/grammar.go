@@ -213,7 +213,10 @@ func ParseGrammar(s string, limit int) (chunks []GrammarChunk, truncated bool, e
 			if j < 0 {
 				return nil, false, fmt.Errorf("grammar %.40q: unclosed ( at %d", s, i)
 			}
-			gc.ID, explicit = grammarUnescaper.Replace(s[i+1:i+j]), true
+			gc.ID, explicit = s[i+1:i+j], true
+			if strings.IndexByte(gc.ID, '%') >= 0 { // escaped: most ids are not
+				gc.ID = grammarUnescaper.Replace(gc.ID)
+			}
 			i += j + 1
 		}
 		if isText(k) {
