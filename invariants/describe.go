@@ -179,10 +179,26 @@ func orderText(o history.Order) string {
 }
 
 func describeThread(st *history.ThreadState) string {
-	if st.Owner == "" {
-		return st.Status
+	return threadReading{status: st.Status, owner: st.Owner}.String()
+}
+
+// threadReading is a thread probe's reading as a run's Postgres trail keeps it,
+// described only when a diagnosis shows it: two are equal exactly when String
+// describes them alike.
+type threadReading struct {
+	unread        bool   // the thread could not be read
+	err           string // why
+	status, owner string
+}
+
+func (t threadReading) String() string {
+	switch {
+	case t.unread:
+		return "could not read: " + t.err
+	case t.owner == "":
+		return t.status
 	}
-	return st.Status + " owner " + st.Owner
+	return t.status + " owner " + t.owner
 }
 
 func describeMessages(p *history.Probe) string {

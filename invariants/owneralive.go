@@ -133,7 +133,10 @@ func (c *OwnerAlive) Observe(e *history.Event) {
 			// A run started after its owner went down (as chaosd knows it: a heal not
 			// yet confirmed keeps the pod down) was left by nobody before it existed:
 			// it is judged from its start.
-			since, why = r.Started, fmt.Sprintf("%s; the run started after that, at %s, and is judged from its start", why, clock(r.Started))
+			downWhy := why
+			since, why = r.Started, func() string {
+				return fmt.Sprintf("%s; the run started after that, at %s, and is judged from its start", downWhy(), clock(r.Started))
+			}
 		}
 		c.ownedByDown(e, st.Owner, since, why)
 	case st.Status == history.StatusInProgress && st.Owner == "":
@@ -252,23 +255,29 @@ func (c *OwnerAlive) resolve(run string, ep *episode) {
 	c.closeEpisode(run, ep, stillDown)
 }
 
-func (c *OwnerAlive) ownedByDown(e *history.Event, owner string, since time.Time, why string) {
+func (c *OwnerAlive) ownedByDown(e *history.Event, owner string, since time.Time, whyDown func() string) {
 	run := e.Probe.Run
 	ep := c.episodes[run]
+	why := ""
 	switch {
 	case ep != nil && ep.ownerless && ep.pod == owner:
 		// Named again by the down pod that lost it: no takeover, the pod's episode goes on.
+		why = whyDown()
 		ep.ownerless, ep.since, ep.why, ep.seen = false, since, why, since
 	case ep != nil && (ep.ownerless || ep.pod != owner):
 		c.resolve(run, ep)
 		ep = nil
 	}
 	if ep == nil {
+		why = whyDown()
 		ep = &episode{pod: owner, since: since, why: why, seen: since}
 		c.episodes[run] = ep
 	}
 	if ep.decided || e.Time.Sub(since) <= c.p.OwnerGrace {
 		return
+	}
+	if why == "" {
+		why = whyDown()
 	}
 	ep.decided = true
 	r := c.w.Run(run)
@@ -312,7 +321,7 @@ func (c *OwnerAlive) openOwnerless(at time.Time, r *Run) *episode {
 	ep.pod, ep.since = r.LastOwner, r.LastOwnedAt
 	ep.sinceWhat = ep.pod + " was last seen owning it"
 	if downAt, why, down := c.w.DownSince(ep.pod); down {
-		ep.why = fmt.Sprintf("down since %s (%s)", clock(downAt), why)
+		ep.why = fmt.Sprintf("down since %s (%s)", clock(downAt), why())
 	} else if f := c.w.FaultOn(ep.pod, ep.since, at); f != nil {
 		ep.why = f.String()
 	}
@@ -369,10 +378,11 @@ func (c *OwnerAlive) unreadable(e *history.Event) {
 		c.unreadableOwnerless(e, r)
 		return
 	}
-	since, why, down := c.w.DownSince(r.Owner)
+	since, whyDown, down := c.w.DownSince(r.Owner)
 	if !down || e.Time.Sub(since) <= c.p.OwnerGrace {
 		return
 	}
+	why := whyDown()
 	ep := c.episodes[r.ID]
 	if ep == nil {
 		ep = &episode{pod: r.Owner, since: since, why: why, seen: since}

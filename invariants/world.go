@@ -14,16 +14,18 @@ import (
 // the faults in effect, which pods are down or ready, and a short dossier per run for
 // diagnoses. The Engine updates it with each event before the checkers see it.
 type World struct {
-	p      Params
-	now    time.Time
-	ended  bool // the history's end line was seen
-	pods   map[string]*pod
-	open   map[string]*fault // faults from intent until healed, heal-unknown or failed
-	runs   map[string]*Run
-	drops  dropHeap
-	hb     string               // the last heartbeat reading, for diagnoses
-	keyAt  map[string]time.Time // pod -> when its heartbeat key was last written, as read
-	onDrop func(run string)
+	p     Params
+	now   time.Time
+	ended bool // the history's end line was seen
+	pods  map[string]*pod
+	open  map[string]*fault // faults from intent until healed, heal-unknown or failed
+	runs  map[string]*Run
+	drops dropHeap
+	// lastRun is the dossier Run found last (nil once it is dropped).
+	lastRun *Run
+	hb      string               // the last heartbeat reading, for diagnoses
+	keyAt   map[string]time.Time // pod -> when its heartbeat key was last written, as read
+	onDrop  func(run string)
 
 	downCount int // pod down intervals opened so far (for notes)
 	// opened are the owner-down episodes the event being observed opened: runs in
@@ -80,6 +82,9 @@ func (w *World) expire() {
 				continue
 			}
 			delete(w.runs, d.run)
+			if w.lastRun == r {
+				w.lastRun = nil
+			}
 			if w.onDrop != nil {
 				w.onDrop(d.run)
 			}
@@ -450,27 +455,40 @@ func (w *World) openPartition(name string) *fault {
 	return nil
 }
 
-// DownSince returns when the pod went down and why, or false when it is up.
-func (w *World) DownSince(name string) (time.Time, string, bool) {
+// DownSince returns when the pod went down and why, or false when it is up. why is
+// told when called (a checker that only needs to know whether the pod is down does
+// not describe its fault for every reading).
+func (w *World) DownSince(name string) (since time.Time, why func() string, down bool) {
 	p := w.pods[name]
 	if p == nil || p.down == nil {
-		return time.Time{}, "", false
+		return time.Time{}, noWhy, false
 	}
-	return p.down.from, p.down.why(), true
+	return p.down.from, p.down.why, true
 }
 
-// WasDown reports whether the pod was down at t (as far as the recent past goes).
+func noWhy() string { return "" }
+
+// WasDown reports whether the pod was down at t (as far as the recent past goes),
+// and why.
 func (w *World) WasDown(name string, t time.Time) (string, bool) {
+	if iv := w.downAt(name, t); iv != nil {
+		return iv.why(), true
+	}
+	return "", false
+}
+
+// downAt is the pod's down interval that holds t, or nil.
+func (w *World) downAt(name string, t time.Time) *interval {
 	p := w.pods[name]
 	if p == nil {
-		return "", false
+		return nil
 	}
 	for _, iv := range p.downs {
 		if !t.Before(iv.from) && (iv.to.IsZero() || t.Before(iv.to)) {
-			return iv.why(), true
+			return iv
 		}
 	}
-	return "", false
+	return nil
 }
 
 // FaultOn returns a fault on the pod that was in effect at some time in [from, to].
@@ -572,7 +590,7 @@ type Run struct {
 	ownerTrail  []ownerAt
 	downs       []*interval // its owner's down intervals while it ran, newest last
 	decidedAt   time.Time   // the first reading of a terminal status after its start
-	postgres    trail[string]
+	postgres    trail[threadReading]
 	nats        trail[bufferReading]
 	replies     trail[string] // messages readings
 	watchers    []watchSeen
@@ -640,11 +658,12 @@ func (r *Run) ownedBy(pod string, from, to time.Time) bool {
 // run returns the dossier of id, creating it when the history mentions a run it has
 // not seen started.
 func (w *World) run(id, thread string) *Run {
-	r := w.runs[id]
+	r := w.Run(id)
 	if r == nil {
 		r = &Run{ID: id, Thread: thread, Started: w.now}
 		w.runs[id] = r
 		w.setDeadline(r)
+		w.lastRun = r
 	}
 	if r.Thread == "" {
 		r.Thread = thread
@@ -652,8 +671,18 @@ func (w *World) run(id, thread string) *Run {
 	return r
 }
 
-// Run returns the dossier of id, or nil.
-func (w *World) Run(id string) *Run { return w.runs[id] }
+// Run returns the dossier of id, or nil. The checkers ask for the run of the event
+// at hand one after another: the last one found is kept and answers first.
+func (w *World) Run(id string) *Run {
+	if w.lastRun != nil && w.lastRun.ID == id {
+		return w.lastRun
+	}
+	r := w.runs[id]
+	if r != nil {
+		w.lastRun = r
+	}
+	return r
+}
 
 func (w *World) setDeadline(r *Run) {
 	r.Deadline = r.Started.Add(w.p.runDeadline(r.Expect))
@@ -735,12 +764,12 @@ func (w *World) observeProbe(e *history.Event) {
 func (w *World) observeThread(at time.Time, r *Run, p *history.Probe) {
 	if p.Err != "" || p.ThreadState == nil {
 		r.lastReadErr = true
-		r.postgres.add(at, "could not read: "+p.Err)
+		r.postgres.add(at, threadReading{unread: true, err: p.Err})
 		return
 	}
 	r.lastReadErr = false
 	st := p.ThreadState
-	r.postgres.add(at, describeThread(st))
+	r.postgres.add(at, threadReading{status: st.Status, owner: st.Owner})
 	r.Status = st.Status
 	if st.Owner != r.Owner || len(r.ownerTrail) == 0 {
 		r.ownerTrail = appendRing(r.ownerTrail, ownerAt{st.Owner, at})
@@ -769,7 +798,7 @@ func (w *World) Details(r *Run) []string {
 	for _, f := range r.hits {
 		out = append(out, f.String())
 	}
-	out = append(out, "Postgres said: "+r.postgres.String(asIs))
+	out = append(out, "Postgres said: "+r.postgres.String(threadReading.String))
 	if !r.nats.empty() {
 		out = append(out, "NATS buffer: "+r.nats.String(bufferReading.String))
 	}
