@@ -49,8 +49,9 @@ type RequestsAnswered struct {
 	w       *World
 	p       Params
 	t       tally
-	flight  map[uint64]*request
+	flight  map[uint64]request    // by op id; kept by value: one request a run, or more, is in flight at once
 	windows map[string]*faultSpan // chaosd's faults, by id
+	spans   []*faultSpan          // the spans of windows, in no order (nil: made again from windows)
 	streaks map[string]*failStreak
 	grace   time.Duration
 	said    map[string]reading    // each pod's last readiness reading
@@ -94,7 +95,7 @@ type failStreak struct {
 
 func newRequestsAnswered(w *World, p Params) *RequestsAnswered {
 	return &RequestsAnswered{w: w, p: p, t: newTally(w, NameRequestsAnswered, p.MaxEvidence),
-		flight: map[uint64]*request{}, windows: map[string]*faultSpan{}, streaks: map[string]*failStreak{}, grace: p.RequestGrace(),
+		flight: map[uint64]request{}, windows: map[string]*faultSpan{}, streaks: map[string]*failStreak{}, grace: p.RequestGrace(),
 		said: map[string]reading{}, pending: map[string][]*failure{}, healed: map[string]time.Time{}}
 }
 
@@ -129,11 +130,11 @@ func (c *RequestsAnswered) Observe(e *history.Event) {
 		}
 		if o.Phase == history.PhaseInvoke {
 			c.sent++
-			c.flight[o.ID] = &request{name: o.Name, pod: o.Pod, run: o.Run, at: e.Time, ready: o.Pod != "" && c.w.Ready(o.Pod)}
+			c.flight[o.ID] = request{name: o.Name, pod: o.Pod, run: o.Run, at: e.Time, ready: o.Pod != "" && c.w.Ready(o.Pod)}
 			return
 		}
-		rq := c.flight[o.ID]
-		if rq == nil {
+		rq, ok := c.flight[o.ID]
+		if !ok {
 			return
 		}
 		delete(c.flight, o.ID)
@@ -204,13 +205,22 @@ func (c *RequestsAnswered) observeFault(e *history.Event) {
 			delete(c.windows, id)
 		}
 	}
+	c.spans = nil
 }
 
 // nearFault reports whether a fault was in effect, or healed less than the grace
 // before, at some time in [from, to].
 func (c *RequestsAnswered) nearFault(from, to time.Time) bool {
 	grace := c.requestGrace()
-	for _, s := range c.windows {
+	if c.spans == nil && len(c.windows) > 0 {
+		// nearFault runs for every answer, faults change seldom: a slice walks faster
+		// than the map.
+		c.spans = make([]*faultSpan, 0, len(c.windows))
+		for _, s := range c.windows {
+			c.spans = append(c.spans, s)
+		}
+	}
+	for _, s := range c.spans {
 		if s.from.After(to) {
 			continue
 		}
@@ -221,7 +231,7 @@ func (c *RequestsAnswered) nearFault(from, to time.Time) bool {
 	return false
 }
 
-func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
+func (c *RequestsAnswered) judge(rq request, o *history.Op, at time.Time) {
 	route := routeName(rq.name)
 	key := rq.pod + " " + route
 	if o.Phase == history.PhaseOK {
@@ -243,7 +253,7 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 		c.nearFaults++
 		return
 	}
-	if _, down := c.w.WasDown(rq.pod, rq.at); down {
+	if c.w.downAt(rq.pod, rq.at) != nil {
 		c.notReady++
 		return
 	}
@@ -255,7 +265,8 @@ func (c *RequestsAnswered) judge(rq *request, o *history.Op, at time.Time) {
 		c.degraded++
 		return
 	}
-	c.pending[rq.pod] = append(c.pending[rq.pod], &failure{rq: rq, o: *o, at: at, ready: c.w.Ready(rq.pod)})
+	kept := rq // on the heap only when it is kept
+	c.pending[rq.pod] = append(c.pending[rq.pod], &failure{rq: &kept, o: *o, at: at, ready: c.w.Ready(rq.pod)})
 }
 
 // refused: a failed answer that is mesh saying no (a 4xx, or no status at all on a
