@@ -92,7 +92,7 @@ func (c *PrefixReplay) Observe(e *history.Event) {
 			ownerDown = fmt.Sprintf("while its owner %s was down (%s)", r.OwnerAt(wt.OpenedAt), why)
 		}
 	}
-	if problem := judgeReplay(wt, analyzeOrder(wt.Order, n)); problem != "" {
+	if problem := judgeReplay(wt, c.w.Order(wt, n)); problem != "" {
 		c.violate(e.Time, wt, r, problem, ownerDown)
 		return
 	}

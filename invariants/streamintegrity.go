@@ -92,7 +92,7 @@ func (c *StreamIntegrity) observeWatch(e *history.Event) {
 	c.reports++
 	r := c.w.Run(wt.Run)
 	n := chunksOf(r)
-	ch := analyzeOrder(wt.Order, n)
+	ch := c.w.Order(wt, n)
 	if ch.total == 0 && wt.Foreign == 0 {
 		c.empty++
 		return

@@ -23,6 +23,8 @@ type World struct {
 	drops dropHeap
 	// lastRun is the dossier Run found last (nil once it is dropped).
 	lastRun *Run
+	seen    int                  // events observed
+	order   orderMemo            // the arrival order analyzed last (Order)
 	hb      string               // the last heartbeat reading, for diagnoses
 	keyAt   map[string]time.Time // pod -> when its heartbeat key was last written, as read
 	onDrop  func(run string)
@@ -53,6 +55,7 @@ func (w *World) observe(e *history.Event) {
 		w.now = e.Time
 	}
 	w.opened = w.opened[:0]
+	w.seen++
 	switch e.Type {
 	case history.TypeMeta:
 		if e.Meta.Phase == history.MetaEnd {
@@ -990,4 +993,23 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// orderMemo is one analyzed arrival order: of the watch report of the seen-th event,
+// with n chunks expected.
+type orderMemo struct {
+	seen, n int
+	wt      *history.Watch
+	c       chunks
+}
+
+// Order analyzes a watch report's arrival order against n expected chunks. Several
+// checkers judge each report: the analysis of the event at hand is made once (its
+// counts are only read).
+func (w *World) Order(wt *history.Watch, n int) chunks {
+	if m := &w.order; m.wt == wt && m.seen == w.seen && m.n == n {
+		return m.c
+	}
+	w.order = orderMemo{seen: w.seen, n: n, wt: wt, c: analyzeOrder(wt.Order, n)}
+	return w.order.c
 }
