@@ -258,27 +258,22 @@ func (c *OwnerAlive) resolve(run string, ep *episode) {
 func (c *OwnerAlive) ownedByDown(e *history.Event, owner string, since time.Time, whyDown func() string) {
 	run := e.Probe.Run
 	ep := c.episodes[run]
-	why := ""
 	switch {
 	case ep != nil && ep.ownerless && ep.pod == owner:
 		// Named again by the down pod that lost it: no takeover, the pod's episode goes on.
-		why = whyDown()
-		ep.ownerless, ep.since, ep.why, ep.seen = false, since, why, since
+		ep.ownerless, ep.since, ep.why, ep.seen = false, since, whyDown(), since
 	case ep != nil && (ep.ownerless || ep.pod != owner):
 		c.resolve(run, ep)
 		ep = nil
 	}
 	if ep == nil {
-		why = whyDown()
-		ep = &episode{pod: owner, since: since, why: why, seen: since}
+		ep = &episode{pod: owner, since: since, why: whyDown(), seen: since}
 		c.episodes[run] = ep
 	}
 	if ep.decided || e.Time.Sub(since) <= c.p.OwnerGrace {
 		return
 	}
-	if why == "" {
-		why = whyDown()
-	}
+	why := whyDown() // once a run: its finding
 	ep.decided = true
 	r := c.w.Run(run)
 	f := Finding{At: e.Time, Run: run, Pods: []string{owner}, Message: fmt.Sprintf(
