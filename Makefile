@@ -6,8 +6,9 @@ LDFLAGS := -s -w -X github.com/chaosd/chaosd/cli.version=$(VERSION)
 
 .PHONY: build deps test unit integration e2e bench fuzz demo soak cluster-up cluster-down k8s-up k8s-down k8s-e2e clean
 
-build: ## build bin/chaosd (static)
+build: ## build bin/chaosd and bin/chaosd-healthcheck (static; the image's health check)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/chaosd-healthcheck ./cmd/chaosd-healthcheck
 
 test: deps ## every test tier: vet, unit, integration, fuzz, end-to-end (the report's browser checks required: deps installs chromium)
 	CHAOSD_REQUIRE_BROWSER=1 scripts/test.sh

@@ -90,7 +90,6 @@ docker_build() { # docker_build ARGS... (legacy builder when buildx is missing)
 }
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
-image_label() { docker image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
 recipe_hash() { cat "$DEPLOY_DIR/images/$1"/* | sha256sum | cut -c1-16; }
 
 # --- chaosd ---------------------------------------------------------------------------
@@ -103,24 +102,28 @@ build_chaosd() {
 	else
 		quiet go-build env CGO_ENABLED=0 go -C "$ROOT_DIR" build -trimpath -ldflags '-s -w' -o bin/chaosd ./cmd/chaosd ||
 			die "could not build bin/chaosd (go build)"
+		quiet go-build env CGO_ENABLED=0 go -C "$ROOT_DIR" build -trimpath -ldflags '-s -w' -o bin/chaosd-healthcheck ./cmd/chaosd-healthcheck ||
+			die "could not build bin/chaosd-healthcheck (go build)"
 	fi
+	# The label is the sum of everything the image holds: an image of an older chaosd,
+	# or one without the health check binary, is rebuilt.
 	local sum
-	sum=$(sha256sum "$CHAOSD_BIN" | cut -c1-16)
+	sum=$(cat "$CHAOSD_BIN" "$CHAOSD_HEALTHCHECK_BIN" "$DEPLOY_DIR/images/chaosd/Dockerfile" | sha256sum | cut -c1-16)
 	if [ "$(image_label "$CHAOSD_IMAGE" chaosd.binary)" = "$sum" ]; then
-		log "$CHAOSD_IMAGE: up to date (bin/chaosd $sum)"
+		log "$CHAOSD_IMAGE: up to date (bin/chaosd, bin/chaosd-healthcheck $sum)"
 		return
 	fi
 	workdir
 	local ctx=$WORK/chaosd
 	mkdir -p "$ctx/tmp"
 	chmod 1777 "$ctx/tmp"
-	cp "$DEPLOY_DIR/images/chaosd/Dockerfile" "$CHAOSD_BIN" "$ctx/"
+	cp "$DEPLOY_DIR/images/chaosd/Dockerfile" "$CHAOSD_BIN" "$CHAOSD_HEALTHCHECK_BIN" "$ctx/"
 	quiet chaosd-image docker_build -t "$CHAOSD_IMAGE" --label chaosd.binary="$sum" "$ctx" ||
 		die "docker build of $CHAOSD_IMAGE failed"
 	# The image this one replaced is left untagged: drop it (and any earlier ones)
 	# unless a container still uses it.
 	docker image prune -f --filter label=chaosd.binary >/dev/null 2>&1 || true
-	log "$CHAOSD_IMAGE: built from bin/chaosd $sum in $(elapsed "$t0")s"
+	log "$CHAOSD_IMAGE: built from bin/chaosd, bin/chaosd-healthcheck $sum in $(elapsed "$t0")s"
 }
 
 # --- registry images and their stand-ins ----------------------------------------------

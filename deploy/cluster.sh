@@ -72,6 +72,10 @@ cmd_up() {
 	check_compose
 	if [ "$CHAOSD_SKIP_BUILD" = 1 ]; then
 		[ -x "$CHAOSD_BIN" ] || die "CHAOSD_SKIP_BUILD=1 but $CHAOSD_BIN is missing (make build)"
+		# The compose files' health checks exec /chaosd-healthcheck, which an image built
+		# before it existed lacks: its containers would never turn healthy.
+		[ "$(image_label "$CHAOSD_IMAGE" chaosd.healthcheck)" = /chaosd-healthcheck ] ||
+			die "CHAOSD_SKIP_BUILD=1 but $CHAOSD_IMAGE has no /chaosd-healthcheck (built by an older chaosd): rebuild it with deploy/build-images.sh chaosd"
 	else
 		"$DEPLOY_DIR/build-images.sh" all
 	fi

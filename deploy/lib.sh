@@ -114,6 +114,10 @@ export CHAOSD_PROJECT CHAOSD_IMAGE POSTGRES_IMAGE NATS_IMAGE CHAOSD_CACHE_DIR \
 	CHAOSD_PG_PORT CHAOSD_NATS_PORT CHAOSD_NATS_MONITOR_PORT CHAOSD_MOCKAI_PORT CHAOSD_PG_MAX_CONNECTIONS
 
 CHAOSD_BIN=$ROOT_DIR/bin/chaosd
+CHAOSD_HEALTHCHECK_BIN=$ROOT_DIR/bin/chaosd-healthcheck
+
+# image_label IMAGE LABEL prints the image's label, or nothing.
+image_label() { docker image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
 
 # now prints the seconds since the epoch; elapsed START prints the seconds since START.
 now() { date +%s; }

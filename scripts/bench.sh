@@ -2,7 +2,8 @@
 # The benchmarks whose figures are in the README (make bench). Every section runs by
 # default; name sections to run only those, e.g. `scripts/bench.sh mockai`.
 #
-# analyze: chaosd analyze on a 1M-event synthetic history. faults, observe and soak
+# analyze: chaosd analyze on a 1M-event synthetic history. healthcheck: one health
+# check's exec, chaosd's against the image's small binary. faults, observe and soak
 # boot the bundled cluster (deploy/cluster.sh up; faults needs root for nftables) and
 # leave it running; soak runs chaosd soak for SOAK_DURATION (default 30m).
 #
@@ -12,7 +13,7 @@
 # the handler mode, for comparison, runs once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_sections="mockai analyze faults observe soak"
+all_sections="mockai analyze healthcheck faults observe soak"
 sections=${*:-$all_sections}
 for s in $sections; do
 	[[ " $all_sections " == *" $s "* ]] || { echo "bench.sh: unknown section $s (sections: $all_sections)" >&2; exit 2; }
@@ -46,6 +47,12 @@ if want analyze; then
 	step "chaosd analyze: events per second on a large synthetic history"
 	make build >/dev/null
 	go run ./bench/analyze -events "${ANALYZE_EVENTS:-1000000}" -chaosd bin/chaosd
+fi
+
+if want healthcheck; then
+	step "one container health check: chaosd healthcheck against chaosd-healthcheck (the image's HEALTHCHECK), execs alternated"
+	make build >/dev/null
+	go run ./bench/healthcheck -chaosd bin/chaosd -small bin/chaosd-healthcheck -n "${HEALTHCHECK_EXECS:-100}"
 fi
 
 if want faults || want observe || want soak; then
