@@ -103,6 +103,17 @@ func (p *Pod) deliverPolicy(status string) jetstream.DeliverPolicy {
 	return jetstream.DeliverNewPolicy
 }
 
+// attachConsumerInactive is how long the server keeps an attach's consumer once
+// nobody pulls from it. Mesh's attach (nats.js `js.subscribe` with `ordered: true`, a
+// push consumer that it unsubscribes when the replay ends) leaves its consumer to the
+// server's default for ephemeral consumers, 5 s; nats.go's ordered consumers ask for
+// 5 minutes, and Stop does not delete them. At the 3 attaches a run makes, 20 runs/s
+// then held about 18,000 idle consumers on the buffer stream (7,600 were measured
+// after a minute and a half of 15-20 runs/s), each one more for the server to match
+// every publish against: nats-server took 73% of a core and set the bundled
+// cluster's ceiling. While an attach runs, its pending pull request keeps it alive.
+const attachConsumerInactive = 5 * time.Second
+
 // subscribe opens an ordered consumer on the thread's subject. The consumer exists
 // when subscribe returns, so "new" counts from before the response headers go out.
 func (p *Pod) subscribe(ctx context.Context, threadID string, policy jetstream.DeliverPolicy) (<-chan []byte, func(), error) {
@@ -115,7 +126,8 @@ func (p *Pod) subscribe(ctx context.Context, threadID string, policy jetstream.D
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.DBTimeout)
 	defer cancel()
 	cons, err := p.buf.js.OrderedConsumer(cctx, StreamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{StreamSubject(threadID)}, DeliverPolicy: policy})
+		FilterSubjects: []string{StreamSubject(threadID)}, DeliverPolicy: policy,
+		InactiveThreshold: attachConsumerInactive})
 	if err != nil {
 		return nil, nil, fmt.Errorf("consumer: %w", err)
 	}

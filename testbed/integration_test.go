@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -432,5 +433,50 @@ func TestIntegrationAttachSurvivesConsumerReset(t *testing.T) {
 	wantRun(t, "watcher across the reset", w.waitFinishes(t, 1, 20*time.Second), 20)
 	eventually(t, 5*time.Second, "the consumer error in the pod's log", func() bool {
 		return logs.FilterMessage("attach: buffer consumer error").FilterField(zap.String("thread", id)).Len() > 0
+	})
+}
+
+// An attach's consumer lives while the attach waits, even through a gap between
+// chunks longer than the server's inactivity threshold, and is gone soon after the
+// client leaves: idle consumers pile up on the buffer stream otherwise (nats.go's
+// ordered consumers ask the server to keep them 5 minutes).
+func TestIntegrationAttachConsumerLivesThenGoes(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 0)
+	gap := attachConsumerInactive + 2*time.Second
+	c.base.ProviderIdleTimeout = 3 * gap // the provider's silence between chunks is expected
+	c.start("pod-1")
+	tn := bootstrap(t, c.url("pod-1"), c.provider)
+	id := tn.newThread(t, c.url("pod-1"))
+	w := tn.attach(t, c.url("pod-1"), id)
+	tn.startRun(t, c.url("pod-1"), id, fmt.Sprintf("slow:3x%d", gap.Milliseconds()))
+
+	consumers := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := c.js().Stream(ctx, StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		lister := s.ListConsumers(ctx)
+		for info := range lister.Info() {
+			if info.Config.FilterSubject == StreamSubject(id) || slices.Contains(info.Config.FilterSubjects, StreamSubject(id)) {
+				n++
+			}
+		}
+		if err := lister.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	w.waitDeltas(t, 1, 2*gap)
+	if n := consumers(); n != 1 {
+		t.Fatalf("%d consumers on the thread's subject while the attach runs, want 1", n)
+	}
+	wantRun(t, "watcher across gaps longer than the inactivity threshold", w.waitFinishes(t, 1, 4*gap), 3)
+	w.cancel() // the client leaves at the finish, as chaosd's watchers do
+	eventually(t, attachConsumerInactive+10*time.Second, "the attach's consumer removed by the server", func() bool {
+		return consumers() == 0
 	})
 }
