@@ -64,10 +64,9 @@ func run(chaosd, small string, n int) error {
 	fmt.Printf("%d execs each, alternated; medians (p90)\n", n)
 	med := make([]sample, len(ways))
 	for j, w := range ways {
-		med[j] = sample{median(samples[j], func(s sample) time.Duration { return s.wall }, 50), median(samples[j], func(s sample) time.Duration { return s.cpu }, 50)}
-		fmt.Printf("%-20s wall %7.1f ms (%5.1f)   CPU %6.1f ms (%5.1f)\n", w.name+":", ms(med[j].wall),
-			ms(median(samples[j], func(s sample) time.Duration { return s.wall }, 90)), ms(med[j].cpu),
-			ms(median(samples[j], func(s sample) time.Duration { return s.cpu }, 90)))
+		med[j] = percentile(samples[j], 50)
+		p90 := percentile(samples[j], 90)
+		fmt.Printf("%-20s wall %7.1f ms (%5.1f)   CPU %6.1f ms (%5.1f)\n", w.name+":", ms(med[j].wall), ms(p90.wall), ms(med[j].cpu), ms(p90.cpu))
 	}
 	fmt.Printf("chaosd-healthcheck / chaosd healthcheck: wall %.2f, CPU %.2f\n",
 		float64(med[1].wall)/float64(med[0].wall), float64(med[1].cpu)/float64(med[0].cpu))
@@ -88,13 +87,16 @@ func execOnce(argv []string) (sample, error) {
 	return sample{wall: wall, cpu: ps.UserTime() + ps.SystemTime()}, nil
 }
 
-func median(s []sample, f func(sample) time.Duration, pct int) time.Duration {
-	v := make([]time.Duration, len(s))
+// percentile is the pct-th percentile of the wall times and, apart, of the CPU times.
+func percentile(s []sample, pct int) sample {
+	walls, cpus := make([]time.Duration, len(s)), make([]time.Duration, len(s))
 	for i, x := range s {
-		v[i] = f(x)
+		walls[i], cpus[i] = x.wall, x.cpu
 	}
-	slices.Sort(v)
-	return v[(len(v)-1)*pct/100]
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	i := (len(s) - 1) * pct / 100
+	return sample{wall: walls[i], cpu: cpus[i]}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
