@@ -18,13 +18,16 @@
 # doctor --suggest first, TestE2EMeshAlone (doctor --suggest on each mesh target, the
 # bundled profile pointed at the harness) last.
 #
-# The phase scale (not run unless named in CHAOSD_E2E_PHASES) boots the 30-pod cluster
-# (TARGET=bundled-30, project chaosd-30) and runs TestE2EScale (build tags e2e,scale):
-# chaosd --target=bundled-30 --fault=kill-owner, clean. Every cluster is torn down at
-# exit, with the logs of every service when something failed.
+# The phase scale boots the 30-pod cluster (TARGET=bundled-30, project chaosd-30, its
+# own ports) and runs TestE2EScale (build tags e2e,scale): doctor finds 30 ready pods,
+# and chaosd --target=bundled-30 --fault=kill-owner passes clean. It runs in a lane of
+# its own too, started once both mesh lanes are done (30 pods beside three clusters
+# would crowd two cores), so it overlaps the bundled phase's last minutes instead of
+# adding to the run. Every cluster is torn down at exit, with the logs of every
+# service when something failed.
 #   CHAOSD_E2E_KEEP=1      leave the clusters running afterwards (for debugging)
 #   CHAOSD_E2E_RUN=REGEX   run only these tests of the bundled phase (default ^TestE2E)
-#   CHAOSD_E2E_PHASES      bundled mesh current scale (default: bundled mesh current)
+#   CHAOSD_E2E_PHASES      bundled mesh current scale (default: all four)
 #   CHAOSD_E2E_PARALLEL=0  run the phases one after the other (the mesh pods on
 #                          13001..13003, as the harness publishes them, both mesh
 #                          targets under project multi-pod)
@@ -32,7 +35,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-phases=${CHAOSD_E2E_PHASES:-bundled mesh current}
+phases=${CHAOSD_E2E_PHASES:-bundled mesh current scale}
 want() { [[ " $phases " == *" $1 "* ]]; }
 ok=0
 clusters=""          # the targets this run boots: logged on failure, torn down at exit
@@ -141,6 +144,20 @@ alone_phase() {
 	CHAOSD_E2E_MESH_POD_PORT= gotest alone -p 1 -count=1 -tags e2e,mesh -timeout 20m -run '^TestE2EMeshAlone$' ./e2e/
 	echo "e2e: mesh-alone phase done at $(since)"
 }
+# scale_phase: the 30-pod cluster. The test boots it (its own project and ports: the
+# bundled cluster may run beside it) and tears it down unless CHAOSD_E2E_KEEP=1.
+scale_phase() {
+	gotest scale -p 1 -count=1 -tags e2e,scale -timeout 20m -run '^TestE2EScale' ./e2e/
+	echo "e2e: bundled-30 phase done at $(since)"
+}
+# await_lanes FILE...: wait until every marker file exists (each lane touches its own
+# when it exits, however it ends).
+await_lanes() {
+	local f
+	for f in "$@"; do
+		while [ ! -e "$f" ]; do sleep 5; done
+	done
+}
 
 t0=$(date +%s)
 deploy/build-images.sh
@@ -170,9 +187,13 @@ if want bundled && [ "$mesh" = 1 ] && [ "${CHAOSD_E2E_PARALLEL:-1}" = 1 ]; then
 	: >"$meshlog"
 	: >"$currentlog"
 	echo "e2e: the mesh phases start beside the bundled one at $(since); their output is in $meshlog and $currentlog, printed when the bundled phase is done"
-	meshpid="" currentpid=""
+	meshpid="" currentpid="" scalepid=""
+	lanes=() # the mesh lanes' markers, which the scale lane waits for
 	if want mesh; then
+		lanes+=(bin/e2e-mesh-lane.done)
+		rm -f bin/e2e-mesh-lane.done
 		(
+			trap 'touch bin/e2e-mesh-lane.done' EXIT
 			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
 			export CHAOSD_E2E_MESH_POD_PORT=13011
 			mesh_phase
@@ -180,23 +201,44 @@ if want bundled && [ "$mesh" = 1 ] && [ "${CHAOSD_E2E_PARALLEL:-1}" = 1 ]; then
 		meshpid=$!
 	fi
 	if want current; then
+		lanes+=(bin/e2e-current-lane.done)
+		rm -f bin/e2e-current-lane.done
 		(
+			trap 'touch bin/e2e-current-lane.done' EXIT
 			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
 			export CHAOSD_E2E_MESH_POD_PORT=13021 CHAOSD_E2E_MESH_PROJECT=$currentproject
 			current_phase
 		) >"$currentlog" 2>&1 &
 		currentpid=$!
 	fi
+	if want scale; then
+		clusters="$clusters bundled-30"
+		scalelog=bin/e2e-scale-phase.log
+		: >"$scalelog"
+		echo "e2e: the scale phase starts beside the bundled one once the mesh lanes are done; its output is in $scalelog"
+		(
+			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
+			await_lanes "${lanes[@]}"
+			echo "e2e: the scale phase starts at $(since)"
+			scale_phase
+		) >"$scalelog" 2>&1 &
+		scalepid=$!
+	fi
 	bundled_rc=0
 	bundled_tests bundled '^TestE2ESuggestBundled$' || bundled_rc=$?
-	mesh_rc=0 current_rc=0
+	mesh_rc=0 current_rc=0 scale_rc=0
 	[ -z "$meshpid" ] || wait "$meshpid" || mesh_rc=$?
 	[ -z "$currentpid" ] || wait "$currentpid" || current_rc=$?
+	[ -z "$scalepid" ] || wait "$scalepid" || scale_rc=$?
 	printf '\n=== e2e: the mesh-2026-05 phase (run beside the bundled one): exit %s\n' "$mesh_rc"
 	cat "$meshlog"
 	printf '\n=== e2e: the mesh-current phase (run beside the bundled one, project %s): exit %s\n' "$currentproject" "$current_rc"
 	cat "$currentlog"
-	[ "$bundled_rc" = 0 ] && [ "$mesh_rc" = 0 ] && [ "$current_rc" = 0 ] || exit 1
+	if [ -n "$scalepid" ]; then
+		printf '\n=== e2e: the scale phase (run beside the bundled one once the mesh lanes were done): exit %s\n' "$scale_rc"
+		cat "$scalelog"
+	fi
+	[ "$bundled_rc" = 0 ] && [ "$mesh_rc" = 0 ] && [ "$current_rc" = 0 ] && [ "$scale_rc" = 0 ] || exit 1
 	deploy/cluster.sh down >/dev/null
 	unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
 	alone_phase
@@ -212,12 +254,9 @@ else
 		alone_phase
 	fi
 fi
-if want scale; then
+if want scale && [ -z "${scalepid:-}" ]; then
 	clusters="$clusters bundled-30"
-	# The test boots the cluster (its own project and ports: a bundled cluster may run
-	# beside it) and tears it down unless CHAOSD_E2E_KEEP=1.
-	gotest scale -p 1 -count=1 -tags e2e,scale -timeout 20m -run '^TestE2EScale' ./e2e/
-	echo "e2e: bundled-30 phase done at $(since)"
+	scale_phase
 fi
 ok=1
 echo "e2e: done in $(($(date +%s) - t0))s (images, boot, tests)"
