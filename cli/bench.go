@@ -43,9 +43,11 @@ like the others): each pod's first runs open its connections and are slower.
 A step fails on the target's side when a run started in it did not complete, an
 invariant was violated, the in-flight cap was hit (runs take over 4x the hint's time),
 or fewer runs completed per second than were started (under 90%). It fails on
-chaosd's side when chaosd falls behind: it used over 90% of the cores it may use, or
-its goroutines waited over 50 ms to run (the p99 of the Go scheduler's latency) while
-it used at least half a core. Then the step's figures say more about chaosd than
+chaosd's side when chaosd falls behind: it fell over a second behind its schedule of
+starts (runs are due at exact times, i/rate after the step's start, and a late
+wake-up starts the ones it owes), it used over 90% of the cores it may use, or its
+goroutines waited over 50 ms to run (the p99 of the Go scheduler's latency) while it
+used at least half a core. Then the step's figures say more about chaosd than
 about the cluster. Goroutines that waited while chaosd used little CPU mean the
 machine was saturated (by the cluster, when it shares the machine): said beside the
 step, not held against either side. The ramp stops
@@ -143,7 +145,8 @@ type benchStep struct {
 	Rate                float64
 	Started, Completed  int
 	NotCompleted        int
-	Skipped             int
+	Skipped             int           // runs due but not started: the in-flight cap was reached
+	Late                int           // runs due but not started: chaosd over a second behind its schedule
 	Took                time.Duration // from the first start to the last decision
 	P50, P90, P99       time.Duration
 	CPU                 time.Duration // chaosd's, user and system
@@ -315,6 +318,7 @@ func benchOne(ctx context.Context, io IO, wl *workload.Workload, live *invariant
 	st.Completed = after.Completed - before.Completed
 	st.NotCompleted = after.Failed - before.Failed
 	st.Skipped = after.Skipped - before.Skipped
+	st.Late = after.Late - before.Late
 	st.Violations = violations(live) - vBefore
 	ls := latencies()
 	slices.Sort(ls)
@@ -353,6 +357,9 @@ func judgeStep(st *benchStep) {
 	}
 	if st.Started > 0 && st.completedPerSecond < 0.9*st.startedPerSecondCap {
 		st.TargetWhy = append(st.TargetWhy, fmt.Sprintf("completed %.2f runs/s of %.2f started", st.completedPerSecond, st.startedPerSecondCap))
+	}
+	if st.Late > 0 {
+		st.OwnWhy = append(st.OwnWhy, fmt.Sprintf("chaosd behind its schedule: %d runs due not started (over a second late)", st.Late))
 	}
 	waited := st.SchedP99 > 50*time.Millisecond
 	switch limit := float64(runtime.GOMAXPROCS(0)); {

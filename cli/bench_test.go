@@ -68,6 +68,11 @@ func TestJudgeStepNamesTheSide(t *testing.T) {
 	if len(busy.OwnWhy) != 1 || !strings.Contains(busy.OwnWhy[0], "chaosd busy") {
 		t.Fatalf("a saturated chaosd judged as %q", busy.OwnWhy)
 	}
+	behind := benchStep{Started: 30, Completed: 30, Late: 10, completedPerSecond: 2.7, startedPerSecondCap: 2.7, CPUShare: 0.2}
+	judgeStep(&behind)
+	if len(behind.TargetWhy) != 0 || len(behind.OwnWhy) != 1 || !strings.Contains(behind.OwnWhy[0], "10 runs due not started") {
+		t.Fatalf("chaosd behind its schedule judged as %q / %q", behind.TargetWhy, behind.OwnWhy)
+	}
 	// Waiting while using little CPU is the machine's saturation: a note, no failure.
 	saturated := benchStep{Started: 40, Completed: 40, completedPerSecond: 3.6, startedPerSecondCap: 3.6, SchedP99: 80 * time.Millisecond, CPUShare: 0.1}
 	judgeStep(&saturated)

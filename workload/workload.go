@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -146,7 +147,13 @@ type Workload struct {
 
 // Stats counts what the workload did.
 type Stats struct {
-	Started, Completed, Failed, Skipped int
+	Started, Completed, Failed int
+	// Skipped counts runs due on the schedule but not started because the in-flight
+	// cap was reached (the target is slow). Late counts runs not started because the
+	// workload itself fell over a second behind its schedule (chaosd is slow, or was
+	// stopped): the starts it owes past that second are dropped rather than fired in
+	// a burst.
+	Skipped, Late int
 }
 
 // New validates cfg and returns a workload; Bootstrap must run before runs start.
@@ -200,23 +207,70 @@ func (w *Workload) RunAt(starting, runs context.Context, rate float64, maxInFlig
 	if rate <= 0 || maxInFlight < 1 {
 		return fmt.Errorf("workload: rate %v and max in flight %d must be positive", rate, maxInFlight)
 	}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	defer tick.Stop()
-	for w.cfg.Runs == 0 || int(w.runs.Load()) < w.cfg.Runs {
-		if w.InFlight() < maxInFlight {
-			w.Start(runs)
-		} else {
-			w.count(func(s *Stats) { s.Skipped++ })
+	// Run i (from 0) is due at i/rate after the start, whenever the loop wakes: a
+	// ticker would drop the ticks of a loop that woke late (a busy machine), and the
+	// rate started would fall short of the rate asked for with nothing to say so.
+	sched := newSchedule(time.Now(), rate)
+	tm := time.NewTimer(0)
+	defer tm.Stop()
+	for {
+		due, late := sched.due(time.Now())
+		if late > 0 {
+			w.count(func(s *Stats) { s.Late += late })
 		}
+		for range due {
+			if w.cfg.Runs > 0 && int(w.runs.Load()) >= w.cfg.Runs {
+				w.wg.Wait()
+				return nil
+			}
+			if w.InFlight() < maxInFlight {
+				w.Start(runs)
+			} else {
+				w.count(func(s *Stats) { s.Skipped++ })
+			}
+		}
+		tm.Reset(time.Until(sched.next()))
 		select {
 		case <-starting.Done():
 			w.wg.Wait()
 			return nil
-		case <-tick.C:
+		case <-tm.C:
 		}
 	}
-	w.wg.Wait()
-	return nil
+}
+
+// schedule paces starts at a fixed rate from a start time: start i is due at
+// start + i/rate. A loop that wakes late gets every start it owes up to a second's
+// worth (at least one); older ones are reported late and dropped, so that a stall
+// does not end in a burst.
+type schedule struct {
+	start   time.Time
+	rate    float64
+	n       int // starts handed out or dropped so far
+	catchUp int // most starts handed out at one wake-up
+}
+
+func newSchedule(start time.Time, rate float64) *schedule {
+	return &schedule{start: start, rate: rate, catchUp: max(1, int(math.Ceil(rate)))}
+}
+
+// due returns how many starts are due at now, and how many older ones were dropped.
+func (s *schedule) due(now time.Time) (due, late int) {
+	owed := int(math.Floor(now.Sub(s.start).Seconds()*s.rate)) + 1 - s.n
+	if owed <= 0 {
+		return 0, 0
+	}
+	if owed > s.catchUp {
+		late = owed - s.catchUp
+		owed = s.catchUp
+	}
+	s.n += owed + late
+	return owed, late
+}
+
+// next is when the next start is due.
+func (s *schedule) next() time.Time {
+	return s.start.Add(time.Duration(float64(s.n) / s.rate * float64(time.Second)))
 }
 
 // Wait waits until every run started so far is decided and its settle window is
