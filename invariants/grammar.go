@@ -40,10 +40,11 @@ type ChunkGrammar struct {
 	w       *World
 	p       Params
 	t       tally
-	msgIDs  map[string]msgIDSeen // run -> the first message id a watcher saw
-	reports int                  // watcher reports (for the note)
-	empty   int                  // of them, with no chunk
-	unrec   int                  // of them, with chunks but none recorded by type (an older history)
+	msgIDs  map[string]msgIDSeen  // run -> the first message id a watcher saw
+	reports int                   // watcher reports (for the note)
+	empty   int                   // of them, with no chunk
+	unrec   int                   // of them, with chunks but none recorded by type (an older history)
+	scratch []probes.GrammarChunk // the last parse's array, reused by the next
 }
 
 // msgIDSeen is the first message id a watcher of a run saw, and the last recorded
@@ -63,6 +64,9 @@ func (c *ChunkGrammar) Name() string { return NameChunkGrammar }
 
 // maxGrammarChunks bounds the chunks decoded from one report.
 const maxGrammarChunks = 1 << 20
+
+// maxScratchChunks bounds the parsed chunks a checker keeps for the next parse.
+const maxScratchChunks = 1 << 12
 
 // Observe implements Checker.
 func (c *ChunkGrammar) Observe(e *history.Event) {
@@ -85,7 +89,10 @@ func (c *ChunkGrammar) Observe(e *history.Event) {
 		c.t.pass(hit) // the same chunks as a watcher of the run that passed, same message id
 		return
 	}
-	chunks, _, err := probes.ParseGrammar(wt.Chunks, maxGrammarChunks)
+	chunks, _, err := probes.ParseGrammarInto(c.scratch, wt.Chunks, maxGrammarChunks)
+	if err == nil && cap(chunks) <= maxScratchChunks {
+		c.scratch = chunks // judgeGrammar keeps none of them
+	}
 	var problems []string
 	msgID := ""
 	if err != nil {

@@ -192,6 +192,13 @@ func escapeGrammarID(id string) string { return grammarEscaper.Replace(id) }
 // of a grammar that stopped recording at GrammarLimit. limit bounds the chunks
 // returned (a count can be large): more is an error.
 func ParseGrammar(s string, limit int) (chunks []GrammarChunk, truncated bool, err error) {
+	return ParseGrammarInto(nil, s, limit)
+}
+
+// ParseGrammarInto is ParseGrammar into dst's array (dst[:0], grown as needed), for a
+// caller that parses one grammar after another and keeps none of them.
+func ParseGrammarInto(dst []GrammarChunk, s string, limit int) (chunks []GrammarChunk, truncated bool, err error) {
+	chunks = dst[:0]
 	lastID := ""
 	for i := 0; i < len(s); {
 		k := s[i]

@@ -62,3 +62,28 @@ func TestGrammarLimit(t *testing.T) {
 		t.Fatalf("parse: %v %v", trunc, err)
 	}
 }
+
+// TestParseGrammarIntoReusesItsArray: one parse after another into the same array
+// gives what ParseGrammar gives each time, without a new array while it fits.
+func TestParseGrammarIntoReusesItsArray(t *testing.T) {
+	var scratch []GrammarChunk
+	for i, s := range []string{"S(a)sT(x)d20EfF", "S(b)sT(y)d3EfF", "X", "S(c)sTd25EfF"} {
+		want, _, _ := ParseGrammar(s, 1000)
+		got, _, err := ParseGrammarInto(scratch, s, 1000)
+		if err != nil || FormatGrammar(got) != s || len(got) != len(want) {
+			t.Fatalf("%q: %v, %q", s, err, FormatGrammar(got))
+		}
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("%q: chunk %d is %v, want %v", s, j, got[j], want[j])
+			}
+		}
+		if i == 1 && &got[0] != &scratch[0] {
+			t.Fatalf("%q: a new array though the last one (cap %d) fits %d chunks", s, cap(scratch), len(got))
+		}
+		scratch = got
+	}
+	if cs, _, err := ParseGrammarInto(scratch, "Z", 1000); err == nil || cs != nil {
+		t.Fatalf("a bad grammar into a used array: %v, %v", cs, err)
+	}
+}
