@@ -226,7 +226,7 @@ func soakOutcome(io IO, cfg config.Config, dir, hpath string, res *soak.Result, 
 	w := io.Stdout
 	fmt.Fprintf(w, "\nsoak %s: %s to %s (%s)%s\n", cfg.Soak.Duration, res.Start.UTC().Format(time.RFC3339), res.End.UTC().Format(time.RFC3339),
 		res.End.Sub(res.Start).Round(time.Second), map[bool]string{true: ", stopped early", false: ""}[res.Stopped])
-	fmt.Fprintf(w, "runs: %d started, %d completed, %d not, %d ticks skipped at the in-flight cap",
+	fmt.Fprintf(w, "runs: %d started, %d completed, %d not, %d due but skipped at the in-flight cap",
 		res.Runs.Started, res.Runs.Completed, res.Runs.Failed, res.Runs.Skipped)
 	if res.Runs.Late > 0 {
 		fmt.Fprintf(w, ", %d not started with chaosd over a second behind its schedule", res.Runs.Late)

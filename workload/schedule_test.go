@@ -13,9 +13,9 @@ func TestScheduleOwesEveryStartOfALateWakeUp(t *testing.T) {
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	s := newSchedule(t0, 10) // one every 100 ms
 	steps := []struct {
-		now        time.Duration
-		due, late  int
-		nextWithin time.Duration // the next start, after t0
+		now       time.Duration
+		due, late int
+		next      time.Duration // when the next start is due, after t0
 	}{
 		{0, 1, 0, 100 * time.Millisecond},                     // the first at once
 		{50 * time.Millisecond, 0, 0, 100 * time.Millisecond}, // woke early: nothing
@@ -30,8 +30,8 @@ func TestScheduleOwesEveryStartOfALateWakeUp(t *testing.T) {
 		if due != st.due || late != st.late {
 			t.Fatalf("at %s: %d due, %d late; want %d and %d", st.now, due, late, st.due, st.late)
 		}
-		if next := s.next(); !next.Equal(at(st.nextWithin)) {
-			t.Fatalf("at %s: next start at %s, want %s", st.now, next.Sub(t0), st.nextWithin)
+		if next := s.next(); !next.Equal(at(st.next)) {
+			t.Fatalf("at %s: next start at %s, want %s", st.now, next.Sub(t0), st.next)
 		}
 		total += due + late
 	}
