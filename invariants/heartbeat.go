@@ -14,11 +14,13 @@ import (
 // The cluster is up when some pod's last readiness reading (not older than
 // ReadyStale) said ready. On each heartbeat reading taken while it is up: the bucket
 // must exist; each pod ready for at least KeyGrace (it writes its key on start and
-// every HeartbeatInterval; ready since its container's start + BootTime + Slack when
-// that is earlier than chaosd's first ready reading: keyDue), and not under a fault
-// in the last KeyGrace (a pod cut
-// off from NATS stays ready but cannot refresh its key), must have a key younger
-// than HeartbeatTTL. A streak of
+// every HeartbeatInterval; for the streak it booted into, ready since its
+// container's start + BootTime + Slack when that is earlier than chaosd's first
+// ready reading: keyDue), and not under a fault lately (afterFault: a pod cut off
+// from NATS stays ready but cannot refresh its key, and once healed it may still be
+// reconnecting, as requests-answered allows), must have a key younger than
+// HeartbeatTTL. A finding names, for each pod, when its key was last written, its
+// last fault and its last readiness reading. A streak of
 // bad readings is one violation (per pod for keys: a reading that starts the streak
 // of several pods is one violation naming them all).
 // Cases: the heartbeat readings taken while some pod was ready; under fault: a fault
@@ -101,7 +103,7 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 	var problems, pods []string
 	for _, pod := range ready {
 		since, why := c.keyDue(pod)
-		if at.Sub(since) < c.p.KeyGrace || c.w.FaultOn(pod, at.Add(-c.p.KeyGrace), at) != nil {
+		if at.Sub(since) < c.p.KeyGrace || c.w.FaultOn(pod, at.Add(-c.afterFault()), at) != nil {
 			continue // just started, or faulted lately (e.g. cut off from NATS, still ready)
 		}
 		age, ok := ages[pod]
@@ -125,21 +127,35 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 		c.t.pass(uf)
 		return
 	}
-	c.t.fail(uf, Finding{At: at, Pods: pods, Message: strings.Join(problems, "; "), Details: []string{c.w.Heartbeat()}})
+	details := []string{c.w.Heartbeat()}
+	for _, pod := range pods {
+		details = append(details, c.w.PodNote(pod, at))
+	}
+	c.t.fail(uf, Finding{At: at, Pods: pods, Message: strings.Join(problems, "; "), Details: details})
+}
+
+// afterFault is how long after a fault on a pod its key is not required: KeyGrace,
+// or the heartbeat TTL + Slack when longer. A pod healed from a partition may hold a
+// dead NATS connection until its client notices (the testbed's pings: 10-15 s) and
+// reconnects; its 503s are excused as long (World.Reconnecting).
+func (c *HeartbeatBucket) afterFault() time.Duration {
+	return max(c.p.KeyGrace, c.p.HeartbeatTTL+c.p.Slack)
 }
 
 // keyDue returns when a ready pod counts as up for its key (its key is due KeyGrace
 // later), and why, for the finding. That is the first ready reading of its current
-// streak, or, when earlier, its container's start plus BootTime and Slack: a pod that
-// ran long before chaosd watched it must have its key at the first reading, not
-// KeyGrace after chaosd first saw it ready. The container's start comes from the
-// running snapshot taken as the Docker watch starts, or a later start event; with
-// either unknown (an older history, no Docker watch, BootTime 0) only the ready
-// streak counts.
+// streak, or, when earlier and the streak is the one the pod booted into (no reading
+// since its container's start said not ready), its container's start plus BootTime
+// and Slack: a pod that ran long before chaosd watched it must have its key at the
+// first reading, not KeyGrace after chaosd first saw it ready. A pod ready again
+// after a spell of not ready (a fault, a lost database) counts from its new streak.
+// The container's start comes from the running snapshot taken as the Docker watch
+// starts, or a later start event; with either unknown (an older history, no Docker
+// watch, BootTime 0) only the ready streak counts.
 func (c *HeartbeatBucket) keyDue(pod string) (time.Time, string) {
 	p := c.w.pods[pod]
 	since, why := p.readySince, "ready since "+clock(p.readySince)
-	if p.startedAt.IsZero() || c.p.BootTime <= 0 {
+	if p.startedAt.IsZero() || c.p.BootTime <= 0 || p.unreadySinceStart {
 		return since, why
 	}
 	if up := p.startedAt.Add(c.p.BootTime + c.p.Slack); up.Before(since) {

@@ -79,3 +79,57 @@ func TestHeartbeatKeyJudgedFromContainerStart(t *testing.T) {
 		expect(t, h.at(116).end().report(p), NameHeartbeatBucket, Fail, "ready pod mesh-3 (ready since 12:01:43.000) has no heartbeat key")
 	})
 }
+
+// keyAfterPartition: the bundled timings (TTL 6 s, interval 2 s, slack 10 s: KeyGrace
+// 12 s, a key excused for TTL + slack = 16 s after a fault). Every pod runs since 0
+// and has its key; mesh-3 is partitioned from 110 to 118 and ready again at 118.5,
+// then has no key at the reading at s. CI's stop 28: a pod healed from a partition
+// may still be reconnecting to NATS when KeyGrace has passed.
+func keyAfterPartition(s float64, readyAgain func(h *hist)) *hist {
+	all := map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5, "mesh-3": 0.5}
+	h := &hist{}
+	h.at(100).begin()
+	for _, pod := range []string{"mesh-1", "mesh-2", "mesh-3"} {
+		h.running(pod, 0)
+	}
+	h.readyAll(100).at(101).heartbeats(true, all)
+	h.at(110).fault("f1", history.FaultIntent, history.KindPartition, "mesh-3", "r1").fault("f1", history.FaultInjected, history.KindPartition, "mesh-3", "r1")
+	h.at(111).ready("mesh-3", false)
+	h.at(118).fault("f1", history.FaultHealed, history.KindPartition, "mesh-3", "r1")
+	h.at(118.5)
+	readyAgain(h)
+	h.at(s-1).ready("mesh-1", true).ready("mesh-2", true)
+	readyAgain(h)
+	return h.at(s).heartbeats(true, map[string]float64{"mesh-1": 0.5, "mesh-2": 0.5})
+}
+
+func TestHeartbeatKeyAfterAFault(t *testing.T) {
+	p := Params{HeartbeatTTL: 6 * time.Second, HeartbeatInterval: 2 * time.Second, Slack: 10 * time.Second, BootTime: 5 * time.Second}
+	ready := func(h *hist) { h.ready("mesh-3", true) }
+	t.Run("13 s after the heal: past KeyGrace, still reconnecting", func(t *testing.T) {
+		expect(t, keyAfterPartition(131, ready).at(132).end().report(p), NameHeartbeatBucket, Pass)
+	})
+	t.Run("17 s after the heal: past the TTL + slack", func(t *testing.T) {
+		v := expect(t, keyAfterPartition(135, ready).at(136).end().report(p), NameHeartbeatBucket, Fail,
+			// Ready again after a spell of not ready: its new streak counts, not the
+			// container's start (which said "first seen ready" of a pod seen for minutes).
+			"ready pod mesh-3 (ready since 12:01:58.500) has no heartbeat key",
+			"mesh-3: key last written 12:01:40.500 (34.5s before);",
+			"last fault: chaosd partitioned (from all) mesh-3 (fault f1, owner of run r1) confirmed 12:01:50.000, healed 12:01:58.000;",
+			"last readiness: ready at 12:02:14.000")
+		if got := v.Evidence[0].At; !got.Equal(sec(135)) {
+			t.Errorf("finding at %s, want the reading at %s", got, sec(135))
+		}
+	})
+	t.Run("its readiness says it is off NATS: the finding says so", func(t *testing.T) {
+		degraded := func(h *hist) { h.degraded("mesh-3") }
+		expect(t, keyAfterPartition(135, degraded).at(136).end().report(p), NameHeartbeatBucket, Fail,
+			`last readiness: ready (status "degraded", nats "down") at 12:02:14.000`)
+	})
+	t.Run("a user's longer key grace still counts after a fault", func(t *testing.T) {
+		long := p
+		long.KeyGrace = 20 * time.Second
+		expect(t, keyAfterPartition(135, ready).at(136).end().report(long), NameHeartbeatBucket, Pass)
+		expect(t, keyAfterPartition(139, ready).at(140).end().report(long), NameHeartbeatBucket, Fail, "ready pod mesh-3")
+	})
+}

@@ -245,8 +245,11 @@ type pod struct {
 	readyAt    time.Time // the last readiness reading
 	readySince time.Time // first ready reading of the current ready streak
 	startedAt  time.Time // its container's last start (a running snapshot or a start event); zero: unknown
-	firstSeen  time.Time // when the history first named it: a replacement is first seen after its fault's decision
-	readyNote  string    // the last reading, for diagnoses
+	// unreadySinceStart: a readiness reading since startedAt said not ready (or was
+	// not answered): the current ready streak is not the one the pod booted into.
+	unreadySinceStart bool
+	firstSeen         time.Time // when the history first named it: a replacement is first seen after its fault's decision
+	readyNote         string    // the last reading, for diagnoses
 }
 
 const podRing = 8
@@ -405,10 +408,10 @@ func (w *World) observeDocker(d *history.Docker) {
 		}
 		w.podDown(name, at, why, cause, exit)
 	case history.DockerRunning:
-		w.pod(name).startedAt = at
+		w.pod(name).started(at)
 	case history.DockerStart, history.DockerUnpause:
 		if d.Action == history.DockerStart {
-			w.pod(name).startedAt = at
+			w.pod(name).started(at)
 		}
 		if f := w.faultOf(d); f != nil && f.Kind == history.KindRollout && d.Action == history.DockerStart {
 			f.stepAt = at
@@ -531,6 +534,28 @@ func (w *World) Reconnecting(pod string, h, t time.Time) bool {
 	return len(w.keyAt) > 0 && w.keyAt[pod].Before(h)
 }
 
+// PodNote describes what the history says of the pod's heartbeat as of at: when its
+// key was last written (as read), its last fault, and its last readiness reading,
+// for a finding about its key.
+func (w *World) PodNote(name string, at time.Time) string {
+	b := []string{name + ":"}
+	if k, ok := w.keyAt[name]; ok {
+		b = append(b, fmt.Sprintf("key last written %s (%s before);", clock(k), at.Sub(k).Round(time.Millisecond)))
+	} else {
+		b = append(b, "no key of it read yet;")
+	}
+	p := w.pods[name]
+	if p == nil {
+		return strings.Join(b, " ")
+	}
+	if n := len(p.faults); n > 0 {
+		b = append(b, "last fault: "+p.faults[n-1].String()+";")
+	} else {
+		b = append(b, "no fault on it;")
+	}
+	return strings.Join(append(b, "last readiness: "+orDash(p.readyNote)), " ")
+}
+
 // AnyFault reports whether some fault is in effect now.
 func (w *World) AnyFault() bool { return len(w.open) > 0 }
 
@@ -553,10 +578,18 @@ func (w *World) ReadyPods() []string {
 	return out
 }
 
+// started records its container's start: every ready streak from then on is new.
+func (p *pod) started(at time.Time) {
+	p.startedAt, p.unreadySinceStart = at, false
+}
+
 func (w *World) observeReady(at time.Time, name string, r *history.Ready) {
 	p := w.pod(name)
 	if r.Ready && !p.ready {
 		p.readySince = at
+	}
+	if !r.Ready && !p.startedAt.IsZero() && !at.Before(p.startedAt) {
+		p.unreadySinceStart = true
 	}
 	p.ready, p.readyAt = r.Ready, at
 	p.readyNote = readyNote(r) + " at " + clock(at)
@@ -567,6 +600,8 @@ func (w *World) observeReady(at time.Time, name string, r *history.Ready) {
 
 func readyNote(r *history.Ready) string {
 	switch {
+	case r.Ready && (r.Status != "" && r.Status != "ok" || r.NATS != "" && r.NATS != "up"):
+		return fmt.Sprintf("ready (status %q, nats %q)", r.Status, r.NATS) // e.g. degraded: off NATS
 	case r.Ready:
 		return "ready"
 	case r.Err != "":
