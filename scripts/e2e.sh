@@ -20,11 +20,12 @@
 #
 # The phase scale boots the 30-pod cluster (TARGET=bundled-30, project chaosd-30, its
 # own ports) and runs TestE2EScale (build tags e2e,scale): doctor finds 30 ready pods,
-# and chaosd --target=bundled-30 --fault=kill-owner passes clean. It runs in a lane of
-# its own too, started once both mesh lanes are done (30 pods beside three clusters
-# would crowd two cores), so it overlaps the bundled phase's last minutes instead of
-# adding to the run. Every cluster is torn down at exit, with the logs of every
-# service when something failed.
+# and chaosd --target=bundled-30 --fault=kill-owner passes clean. It runs alone, once
+# the bundled and mesh lanes are done and their clusters down: 30 pods booting beside
+# the bundled soaks on two cores can delay the bundled pods' 2 s heartbeats (a 6 s TTL),
+# and the one CI run that overlapped them failed the clean soak's heartbeat-bucket.
+# Every cluster is torn down at exit, with the logs of every service when something
+# failed.
 #   CHAOSD_E2E_KEEP=1      leave the clusters running afterwards (for debugging)
 #   CHAOSD_E2E_RUN=REGEX   run only these tests of the bundled phase (default ^TestE2E)
 #   CHAOSD_E2E_PHASES      bundled mesh current scale (default: all four)
@@ -144,19 +145,11 @@ alone_phase() {
 	CHAOSD_E2E_MESH_POD_PORT= gotest alone -p 1 -count=1 -tags e2e,mesh -timeout 20m -run '^TestE2EMeshAlone$' ./e2e/
 	echo "e2e: mesh-alone phase done at $(since)"
 }
-# scale_phase: the 30-pod cluster. The test boots it (its own project and ports: the
-# bundled cluster may run beside it) and tears it down unless CHAOSD_E2E_KEEP=1.
+# scale_phase: the 30-pod cluster. The test boots it (its own project and ports) and
+# tears it down unless CHAOSD_E2E_KEEP=1; this script runs it with no other cluster up.
 scale_phase() {
 	gotest scale -p 1 -count=1 -tags e2e,scale -timeout 20m -run '^TestE2EScale' ./e2e/
 	echo "e2e: bundled-30 phase done at $(since)"
-}
-# await_lanes FILE...: wait until every marker file exists (each lane touches its own
-# when it exits, however it ends).
-await_lanes() {
-	local f
-	for f in "$@"; do
-		while [ ! -e "$f" ]; do sleep 5; done
-	done
 }
 
 t0=$(date +%s)
@@ -165,6 +158,7 @@ make build >/dev/null
 export CHAOSD_E2E_BIN=$PWD/bin/chaosd
 
 mesh=0
+scaled=0 # the scale phase ran (after the parallel lanes)
 if want mesh || want current; then
 	mesh=1
 	clusters="$clusters $multipod"
@@ -187,13 +181,9 @@ if want bundled && [ "$mesh" = 1 ] && [ "${CHAOSD_E2E_PARALLEL:-1}" = 1 ]; then
 	: >"$meshlog"
 	: >"$currentlog"
 	echo "e2e: the mesh phases start beside the bundled one at $(since); their output is in $meshlog and $currentlog, printed when the bundled phase is done"
-	meshpid="" currentpid="" scalepid=""
-	lanes=() # the mesh lanes' markers, which the scale lane waits for
+	meshpid="" currentpid=""
 	if want mesh; then
-		lanes+=(bin/e2e-mesh-lane.done)
-		rm -f bin/e2e-mesh-lane.done
 		(
-			trap 'touch bin/e2e-mesh-lane.done' EXIT
 			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
 			export CHAOSD_E2E_MESH_POD_PORT=13011
 			mesh_phase
@@ -201,46 +191,30 @@ if want bundled && [ "$mesh" = 1 ] && [ "${CHAOSD_E2E_PARALLEL:-1}" = 1 ]; then
 		meshpid=$!
 	fi
 	if want current; then
-		lanes+=(bin/e2e-current-lane.done)
-		rm -f bin/e2e-current-lane.done
 		(
-			trap 'touch bin/e2e-current-lane.done' EXIT
 			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
 			export CHAOSD_E2E_MESH_POD_PORT=13021 CHAOSD_E2E_MESH_PROJECT=$currentproject
 			current_phase
 		) >"$currentlog" 2>&1 &
 		currentpid=$!
 	fi
-	if want scale; then
-		clusters="$clusters bundled-30"
-		scalelog=bin/e2e-scale-phase.log
-		: >"$scalelog"
-		echo "e2e: the scale phase starts beside the bundled one once the mesh lanes are done; its output is in $scalelog"
-		(
-			unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
-			await_lanes "${lanes[@]}"
-			echo "e2e: the scale phase starts at $(since)"
-			scale_phase
-		) >"$scalelog" 2>&1 &
-		scalepid=$!
-	fi
 	bundled_rc=0
 	bundled_tests bundled '^TestE2ESuggestBundled$' || bundled_rc=$?
-	mesh_rc=0 current_rc=0 scale_rc=0
+	mesh_rc=0 current_rc=0
 	[ -z "$meshpid" ] || wait "$meshpid" || mesh_rc=$?
 	[ -z "$currentpid" ] || wait "$currentpid" || current_rc=$?
-	[ -z "$scalepid" ] || wait "$scalepid" || scale_rc=$?
 	printf '\n=== e2e: the mesh-2026-05 phase (run beside the bundled one): exit %s\n' "$mesh_rc"
 	cat "$meshlog"
 	printf '\n=== e2e: the mesh-current phase (run beside the bundled one, project %s): exit %s\n' "$currentproject" "$current_rc"
 	cat "$currentlog"
-	if [ -n "$scalepid" ]; then
-		printf '\n=== e2e: the scale phase (run beside the bundled one once the mesh lanes were done): exit %s\n' "$scale_rc"
-		cat "$scalelog"
-	fi
-	[ "$bundled_rc" = 0 ] && [ "$mesh_rc" = 0 ] && [ "$current_rc" = 0 ] && [ "$scale_rc" = 0 ] || exit 1
+	[ "$bundled_rc" = 0 ] && [ "$mesh_rc" = 0 ] && [ "$current_rc" = 0 ] || exit 1
 	deploy/cluster.sh down >/dev/null
 	unset TESTBED_BUGS TESTBED_HEARTBEAT_TTL TESTBED_HEARTBEAT_INTERVAL
+	if want scale; then
+		clusters="$clusters bundled-30"
+		scale_phase
+		scaled=1
+	fi
 	alone_phase
 else
 	if want bundled; then
@@ -254,7 +228,7 @@ else
 		alone_phase
 	fi
 fi
-if want scale && [ -z "${scalepid:-}" ]; then
+if want scale && [ "$scaled" = 0 ]; then
 	clusters="$clusters bundled-30"
 	scale_phase
 fi
