@@ -930,11 +930,12 @@ func (w *World) Heartbeat() string { return orDash(w.hb) }
 // trail keeps a compact history of readings: consecutive equal readings merge, and
 // only the first and the last few are kept. A reading is kept as an R, equal to
 // another exactly when their descriptions are, and described only when the trail
-// is printed.
+// is printed. The first reading is kept (merged readings and all) once it leaves
+// the last few; dropped counts the readings between it and them.
 type trail[R comparable] struct {
-	first   *trailEntry[R]
+	first   trailEntry[R] // the first reading, once dropped > 0
 	last    []trailEntry[R]
-	dropped int
+	dropped int // readings between first and last not kept
 }
 
 type trailEntry[R comparable] struct {
@@ -946,32 +947,38 @@ type trailEntry[R comparable] struct {
 const trailKeep = 5
 
 func (t *trail[R]) add(at time.Time, reading R) {
-	if n := len(t.last); n > 0 && t.last[n-1].reading == reading {
+	n := len(t.last)
+	if n > 0 && t.last[n-1].reading == reading {
 		t.last[n-1].to, t.last[n-1].n = at, t.last[n-1].n+1
 		return
 	}
-	if t.first == nil {
-		t.first = &trailEntry[R]{reading: reading, from: at, to: at, n: 1}
-		t.last = append(make([]trailEntry[R], 0, trailKeep), *t.first)
-		return
-	}
-	if len(t.last) == trailKeep {
+	switch {
+	case n == trailKeep:
+		if t.dropped == 0 && t.first.n == 0 {
+			t.first = t.last[0] // the very first leaves the last few: keep it
+		} else {
+			t.dropped++
+		}
 		t.last = append(t.last[:0], t.last[1:]...) // in place: no new array per reading
-		t.dropped++
+	case n == 0:
+		t.last = make([]trailEntry[R], 0, trailKeep)
 	}
 	t.last = append(t.last, trailEntry[R]{reading: reading, from: at, to: at, n: 1})
 }
 
-func (t *trail[R]) empty() bool { return t.first == nil }
+func (t *trail[R]) empty() bool { return len(t.last) == 0 }
 
 // String describes the trail, each reading by describe.
 func (t *trail[R]) String(describe func(R) string) string {
-	if t.first == nil {
+	if t.empty() {
 		return "no readings"
 	}
 	var parts []string
+	if t.first.n > 0 {
+		parts = append(parts, t.first.String(describe))
+	}
 	if t.dropped > 0 {
-		parts = append(parts, t.first.String(describe), fmt.Sprintf("… (%d more)", t.dropped))
+		parts = append(parts, fmt.Sprintf("… (%d more)", t.dropped))
 	}
 	for _, e := range t.last {
 		parts = append(parts, e.String(describe))
