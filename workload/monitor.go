@@ -11,12 +11,27 @@ import (
 
 // Monitor samples what belongs to the cluster rather than to one run: every pod's
 // readiness and the heartbeat bucket with its keys' ages. heartbeats false skips the
-// bucket (a mesh without one).
+// bucket (a mesh without one). The bucket is read on a loop of its own: a frozen
+// pod's readiness reading takes its whole timeout, and with the bucket read after
+// it, a pause stretched the bucket's cadence from one tick to three, long enough for
+// a key to be refreshed and overwritten unread (what looked like a missed refresh
+// on the other pods at every pause injection).
 func (w *Workload) Monitor(ctx context.Context, every time.Duration, heartbeats bool) {
+	var wg sync.WaitGroup
+	if heartbeats {
+		wg.Go(func() { repeat(ctx, every, w.readHeartbeats) })
+	}
+	repeat(ctx, every, w.sampleCluster)
+	wg.Wait()
+}
+
+// repeat calls sample now and then on every tick until ctx ends; a sample that
+// outlasts a tick is followed by the next at once, not by a burst.
+func repeat(ctx context.Context, every time.Duration, sample func(context.Context)) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		w.sampleCluster(ctx, heartbeats)
+		sample(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -25,7 +40,8 @@ func (w *Workload) Monitor(ctx context.Context, every time.Duration, heartbeats 
 	}
 }
 
-func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
+// sampleCluster reads every pod's readiness, then the user checks.
+func (w *Workload) sampleCluster(ctx context.Context) {
 	// Pods are asked at once, each bounded, so that a frozen pod does not hold up
 	// the readings of the others. A reading cut short by chaosd's own shutdown says
 	// nothing about the cluster.
@@ -38,19 +54,21 @@ func (w *Workload) sampleCluster(ctx context.Context, heartbeats bool) {
 		return
 	}
 	w.userChecks(ctx)
-	if heartbeats {
-		at := time.Now()
-		pods := w.Pods()
-		names := make([]string, len(pods))
-		for i, p := range pods {
-			names[i] = p.Name
-		}
-		hs, err := w.deps.NATS.Heartbeats(ctx, names...)
-		if ctx.Err() != nil {
-			return
-		}
-		w.record(history.ProbeEvent(history.HeartbeatsProbe(hs, err), at))
+}
+
+// readHeartbeats reads the heartbeat bucket once and records the reading.
+func (w *Workload) readHeartbeats(ctx context.Context) {
+	at := time.Now()
+	pods := w.Pods()
+	names := make([]string, len(pods))
+	for i, p := range pods {
+		names[i] = p.Name
 	}
+	hs, err := w.deps.NATS.Heartbeats(ctx, names...)
+	if ctx.Err() != nil {
+		return
+	}
+	w.record(history.ProbeEvent(history.HeartbeatsProbe(hs, err), at))
 }
 
 // readyTimeout bounds one readiness reading: a pod that takes longer is not ready.
