@@ -933,7 +933,7 @@ func (w *World) Heartbeat() string { return orDash(w.hb) }
 // is printed. The first reading is kept (merged readings and all) once it leaves
 // the last few; dropped counts the readings between it and them.
 type trail[R comparable] struct {
-	first   trailEntry[R] // the first reading, once dropped > 0
+	first   trailEntry[R] // the first reading, once it has left the last few (n 0 until then)
 	last    []trailEntry[R]
 	dropped int // readings between first and last not kept
 }
@@ -954,7 +954,7 @@ func (t *trail[R]) add(at time.Time, reading R) {
 	}
 	switch {
 	case n == trailKeep:
-		if t.dropped == 0 && t.first.n == 0 {
+		if t.first.n == 0 {
 			t.first = t.last[0] // the very first leaves the last few: keep it
 		} else {
 			t.dropped++
