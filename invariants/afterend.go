@@ -303,9 +303,9 @@ func ownerSpans(r *Run) []ownerSpan {
 }
 
 // wakeWindow is how long after a pod's heal its first write after a run's end is
-// still put down to it: the heartbeat TTL and a slack (it reconnects, finds its
-// stream, writes).
-func (c *NoWriteAfterEnd) wakeWindow() time.Duration { return c.p.HeartbeatTTL + c.p.Slack }
+// still put down to it: Params.reconnectWindow (it reconnects, finds its stream,
+// writes).
+func (c *NoWriteAfterEnd) wakeWindow() time.Duration { return c.p.reconnectWindow() }
 
 // writer infers which pod wrote after the end, since the buffer's messages name none:
 // a pod that owned the run and that a chaosd pause or partition froze or cut off

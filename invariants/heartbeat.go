@@ -135,11 +135,11 @@ func (c *HeartbeatBucket) judgeKeys(at time.Time, ready []string, keys []history
 }
 
 // afterFault is how long after a fault on a pod its key is not required: KeyGrace,
-// or the heartbeat TTL + Slack when longer. A pod healed from a partition may hold a
+// or Params.reconnectWindow when longer. A pod healed from a partition may hold a
 // dead NATS connection until its client notices (the testbed's pings: 10-15 s) and
 // reconnects; its 503s are excused as long (World.Reconnecting).
 func (c *HeartbeatBucket) afterFault() time.Duration {
-	return max(c.p.KeyGrace, c.p.HeartbeatTTL+c.p.Slack)
+	return max(c.p.KeyGrace, c.p.reconnectWindow())
 }
 
 // keyDue returns when a ready pod counts as up for its key (its key is due KeyGrace

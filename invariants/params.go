@@ -224,6 +224,13 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// reconnectWindow is how long after a heal a pod may still be getting back on NATS
+// (its client notices the dead connection, reconnects, finds its stream and bucket):
+// the heartbeat TTL and a slack. Its 503s, its late writes and its missing key are
+// put down to that until then (requests-answered, pod-recovers, no-write-after-end,
+// heartbeat-bucket).
+func (p Params) reconnectWindow() time.Duration { return p.HeartbeatTTL + p.Slack }
+
 // recoverDefault is RecoverDeadline's default: BootTime + HeartbeatInterval + Slack
 // when the boot time is known, else 2 HeartbeatTTL.
 func (p Params) recoverDefault() time.Duration {

@@ -528,7 +528,7 @@ func (w *World) Reconnecting(pod string, h, t time.Time) bool {
 	switch {
 	case h.After(t):
 		return false
-	case t.Sub(h) <= w.p.HeartbeatTTL+w.p.Slack:
+	case t.Sub(h) <= w.p.reconnectWindow():
 		return true
 	}
 	return len(w.keyAt) > 0 && w.keyAt[pod].Before(h)
