@@ -54,7 +54,7 @@ type NoWriteAfterEnd struct {
 	p Params
 	t tally
 
-	runs   map[string]*endRun
+	runs   runIndex[endRun]
 	faults map[string]*faultSpan // chaosd's faults, by id
 
 	// Decided runs that are no case, by why.
@@ -80,7 +80,7 @@ var _ dropper = (*NoWriteAfterEnd)(nil)
 
 func newNoWriteAfterEnd(w *World, p Params) *NoWriteAfterEnd {
 	return &NoWriteAfterEnd{w: w, p: p, t: newTally(w, NameNoWriteAfterEnd, p.MaxEvidence),
-		runs: map[string]*endRun{}, faults: map[string]*faultSpan{}}
+		runs: newRunIndex(w, func(r *Run) **endRun { return &r.endRun }), faults: map[string]*faultSpan{}}
 }
 
 // Name implements Checker.
@@ -94,11 +94,11 @@ func (c *NoWriteAfterEnd) Observe(e *history.Event) {
 		if st.recorded {
 			st.settle = e.Op.Settle.D()
 		}
-		c.runs[e.Op.Run] = st
+		c.runs.set(e.Op.Run, st)
 	case e.Type == history.TypeFault:
 		c.observeFault(e)
 	case e.Type == history.TypeProbe && e.Probe.Kind == history.ProbeThread:
-		if st := c.runs[e.Probe.Run]; st != nil && st.decidedAt.IsZero() {
+		if st := c.runs.get(e.Probe.Run); st != nil && st.decidedAt.IsZero() {
 			if r := c.w.Run(e.Probe.Run); r != nil && r.decided() {
 				st.decidedAt = r.decidedAt
 			}
@@ -116,7 +116,7 @@ func (c *NoWriteAfterEnd) observeFault(e *history.Event) {
 	}
 	// Forget faults that ended before every run still judged began.
 	oldest := c.w.Now()
-	for _, st := range c.runs {
+	for _, st := range c.runs.all() {
 		if st.started.Before(oldest) {
 			oldest = st.started
 		}
@@ -140,7 +140,7 @@ func (c *NoWriteAfterEnd) underFault(from, to time.Time) bool {
 
 func (c *NoWriteAfterEnd) observeBuffer(e *history.Event) {
 	p := e.Probe
-	st := c.runs[p.Run]
+	st := c.runs.get(p.Run)
 	if st == nil {
 		return // a run this history never started, or one already judged
 	}
@@ -152,7 +152,7 @@ func (c *NoWriteAfterEnd) observeBuffer(e *history.Event) {
 		if c.due(st, e.Time) {
 			// The settle window's last reading failed: whether the buffer was
 			// written after its end cannot be told.
-			delete(c.runs, p.Run)
+			c.runs.del(p.Run)
 			if st.late != nil {
 				c.t.fail(c.underFault(st.started, e.Time), *st.late)
 				return
@@ -191,7 +191,7 @@ func (c *NoWriteAfterEnd) observeBuffer(e *history.Event) {
 	if !c.due(st, e.Time) {
 		return
 	}
-	delete(c.runs, p.Run)
+	c.runs.del(p.Run)
 	hit := c.underFault(st.started, e.Time)
 	switch {
 	case st.late != nil:
@@ -379,11 +379,11 @@ func (c *NoWriteAfterEnd) writer(r *Run, first time.Time) (string, string) {
 
 // Drop implements dropper: the run is judged with what was read of it.
 func (c *NoWriteAfterEnd) Drop(run string) {
-	st := c.runs[run]
+	st := c.runs.get(run)
 	if st == nil {
 		return
 	}
-	delete(c.runs, run)
+	c.runs.del(run)
 	c.unsettled(st)
 }
 
@@ -406,7 +406,7 @@ func (c *NoWriteAfterEnd) unsettled(st *endRun) {
 
 // Finish implements Checker.
 func (c *NoWriteAfterEnd) Finish(time.Time) []Verdict {
-	for _, run := range slices.Sorted(maps.Keys(c.runs)) {
+	for _, run := range c.runs.ids() {
 		c.Drop(run)
 	}
 	decided := c.t.checks + c.off + c.cutShort + c.purged + c.neverDone + c.unrecorded

@@ -1,10 +1,7 @@
 package invariants
 
 import (
-	"container/heap"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/chaosd/chaosd/history"
@@ -37,7 +34,7 @@ type RunCompletes struct {
 	w       *World
 	p       Params
 	t       tally
-	pending map[string]*rcRun
+	pending runIndex[rcRun]
 	queue   dropHeap // judge times
 	started int      // starts invoked (for the note)
 	refused int
@@ -59,7 +56,7 @@ type rcRun struct {
 }
 
 func newRunCompletes(w *World, p Params) *RunCompletes {
-	return &RunCompletes{w: w, p: p, t: newTally(w, NameRunCompletes, p.MaxEvidence), pending: map[string]*rcRun{}}
+	return &RunCompletes{w: w, p: p, t: newTally(w, NameRunCompletes, p.MaxEvidence), pending: newRunIndex(w, func(r *Run) **rcRun { return &r.rcRun })}
 }
 
 // Name implements Checker.
@@ -84,11 +81,11 @@ func (c *RunCompletes) observeStart(o *history.Op) {
 		c.started++
 		r := c.w.Run(o.Run)
 		st := &rcRun{judgeAt: r.Deadline.Add(c.p.Skew)}
-		c.pending[o.Run] = st
-		heap.Push(&c.queue, dropAt{at: st.judgeAt, run: o.Run})
+		c.pending.set(o.Run, st)
+		c.queue.push(dropAt{at: st.judgeAt, run: o.Run})
 	case history.PhaseFailed:
-		if _, ok := c.pending[o.Run]; ok {
-			delete(c.pending, o.Run)
+		if c.pending.get(o.Run) != nil {
+			c.pending.del(o.Run)
 			c.refused++
 		}
 	}
@@ -96,7 +93,7 @@ func (c *RunCompletes) observeStart(o *history.Op) {
 
 func (c *RunCompletes) observeWatch(e *history.Event) {
 	wt := e.Watch
-	st := c.pending[wt.Run]
+	st := c.pending.get(wt.Run)
 	if st == nil {
 		return
 	}
@@ -113,7 +110,7 @@ func (c *RunCompletes) observeWatch(e *history.Event) {
 
 func (c *RunCompletes) observeThread(e *history.Event) {
 	p := e.Probe
-	st := c.pending[p.Run]
+	st := c.pending.get(p.Run)
 	if st == nil || p.ThreadState == nil || p.Err != "" {
 		return
 	}
@@ -177,13 +174,13 @@ func (c *RunCompletes) decideIfDone(id string, st *rcRun) {
 		return
 	}
 	c.t.pass(r != nil && r.Hit())
-	delete(c.pending, id)
+	c.pending.del(id)
 }
 
 func (c *RunCompletes) fail(id string, at time.Time, what string) {
 	r := c.w.Run(id)
 	c.t.fail(r != nil && r.Hit(), c.finding(id, at, what))
-	delete(c.pending, id)
+	c.pending.del(id)
 }
 
 // unknown judges the run undecided: why it could not be, and what would have decided
@@ -192,7 +189,7 @@ func (c *RunCompletes) unknown(id string, at time.Time, why, remedy string) {
 	r := c.w.Run(id)
 	f := c.finding(id, at, why)
 	c.t.undecided(r != nil && r.Hit(), &f, remedy)
-	delete(c.pending, id)
+	c.pending.del(id)
 }
 
 // What decides the runs that could not be judged.
@@ -218,14 +215,14 @@ func (c *RunCompletes) finding(id string, at time.Time, what string) Finding {
 // judgeDue judges the runs whose deadline (+ Skew) has passed by now.
 func (c *RunCompletes) judgeDue(now time.Time) {
 	for len(c.queue) > 0 && !c.queue[0].at.After(now) {
-		d := heap.Pop(&c.queue).(dropAt)
-		st := c.pending[d.run]
+		d := c.queue.pop()
+		st := c.pending.get(d.run)
 		if st == nil || !st.judgeAt.Equal(d.at) {
 			continue
 		}
 		if next := c.extendedJudgeAt(d.run, st, now); next.After(d.at) {
 			st.judgeAt = next // its owner was down: the deadline moved on
-			heap.Push(&c.queue, dropAt{at: next, run: d.run})
+			c.queue.push(dropAt{at: next, run: d.run})
 			continue
 		}
 		c.judgeAtDeadline(d.run, st)
@@ -280,7 +277,7 @@ func (c *RunCompletes) judgeAtDeadline(id string, st *rcRun) {
 
 // Drop implements dropper: the World forgot the run; judge it now if still pending.
 func (c *RunCompletes) Drop(run string) {
-	if st := c.pending[run]; st != nil {
+	if st := c.pending.get(run); st != nil {
 		c.judgeAtDeadline(run, st)
 	}
 }
@@ -288,8 +285,8 @@ func (c *RunCompletes) Drop(run string) {
 // Finish implements Checker.
 func (c *RunCompletes) Finish(at time.Time) []Verdict {
 	c.judgeDue(at)
-	for _, id := range slices.Sorted(maps.Keys(c.pending)) {
-		st := c.pending[id]
+	for _, id := range c.pending.ids() {
+		st := c.pending.get(id)
 		if c.ownerNeverBack(id, st, at) {
 			continue
 		}
@@ -327,7 +324,7 @@ func (c *RunCompletes) ownerNeverBack(id string, st *rcRun, at time.Time) bool {
 	if open == nil {
 		return false
 	}
-	delete(c.pending, id)
+	c.pending.del(id)
 	ended := ""
 	if st.ended != "" {
 		ended = fmt.Sprintf("; Postgres said %s at %s", st.ended, clock(st.endedAt))

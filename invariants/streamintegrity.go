@@ -2,8 +2,6 @@ package invariants
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -44,7 +42,7 @@ type StreamIntegrity struct {
 	w       *World
 	p       Params
 	t       tally
-	buffers map[string]*bufState
+	buffers runIndex[bufState]
 
 	reports, empty int // watcher reports, those with no chunk (for the note)
 	compared, bare int // buffer comparisons while in_progress, those of an empty buffer (for the note)
@@ -69,7 +67,7 @@ type purge struct {
 }
 
 func newStreamIntegrity(w *World, p Params) *StreamIntegrity {
-	return &StreamIntegrity{w: w, p: p, t: newTally(w, NameStreamIntegrity, p.MaxEvidence), buffers: map[string]*bufState{}}
+	return &StreamIntegrity{w: w, p: p, t: newTally(w, NameStreamIntegrity, p.MaxEvidence), buffers: newRunIndex(w, func(r *Run) **bufState { return &r.bufState })}
 }
 
 // Name implements Checker.
@@ -231,10 +229,10 @@ func attempts(o history.Order, restarts []int) []history.Order {
 
 func (c *StreamIntegrity) observeBuffer(e *history.Event) {
 	p := e.Probe
-	st := c.buffers[p.Run]
+	st := c.buffers.get(p.Run)
 	if st == nil {
 		st = &bufState{}
-		c.buffers[p.Run] = st
+		c.buffers.set(p.Run, st)
 	}
 	prev, prevAt := st.last, st.lastAt
 	st.last, st.lastAt = *p.Buffer, e.Time
@@ -259,7 +257,7 @@ func (c *StreamIntegrity) observeBuffer(e *history.Event) {
 // confirmPurge turns a suspected purge into a violation when Postgres still says
 // in_progress long enough after it, and forgets it when the run ended.
 func (c *StreamIntegrity) confirmPurge(e *history.Event) {
-	st := c.buffers[e.Probe.Run]
+	st := c.buffers.get(e.Probe.Run)
 	if st == nil || st.suspect == nil {
 		return
 	}
@@ -267,7 +265,7 @@ func (c *StreamIntegrity) confirmPurge(e *history.Event) {
 	case status != history.StatusInProgress:
 		c.t.pass(st.suspect.underFault) // the run's own end purged it
 		st.suspect = nil
-		delete(c.buffers, e.Probe.Run)
+		c.buffers.del(e.Probe.Run)
 	case e.Time.Sub(st.suspect.at) >= c.p.PurgeConfirm:
 		c.reportPurge(e.Probe.Run, st, e)
 	}
@@ -293,15 +291,15 @@ func bufText(b history.Buffer) string {
 // Drop implements dropper. A purge still suspected was not confirmed: its comparison
 // passes.
 func (c *StreamIntegrity) Drop(run string) {
-	if st := c.buffers[run]; st != nil && st.suspect != nil {
+	if st := c.buffers.get(run); st != nil && st.suspect != nil {
 		c.t.pass(st.suspect.underFault)
 	}
-	delete(c.buffers, run)
+	c.buffers.del(run)
 }
 
 // Finish implements Checker.
 func (c *StreamIntegrity) Finish(time.Time) []Verdict {
-	for _, run := range slices.Sorted(maps.Keys(c.buffers)) {
+	for _, run := range c.buffers.ids() {
 		c.Drop(run)
 	}
 	c.t.notExercised("no reply and no buffer was judged (%s, %d with no chunk; %d buffer comparisons of a run in progress, %d of an empty buffer): "+

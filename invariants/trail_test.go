@@ -33,4 +33,14 @@ func TestTrailKeepsTheFirstAndTheLastFew(t *testing.T) {
 	if want := "a ×2 12:00:01.000–12:00:02.000; … (2 more); d at 12:00:05.000"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "h at 12:00:09.000") {
 		t.Fatalf("eight readings:\n got %s\nwant %s …; h at 12:00:09.000", got, want)
 	}
+	// Round the ring more than once: the last few stay in order, a merge lands on
+	// the newest.
+	for i := range 12 {
+		tr.add(sec(float64(10+i)), string(rune('i'+i)))
+	}
+	tr.add(sec(22), "t")
+	want = "a ×2 12:00:01.000–12:00:02.000; … (14 more); p at 12:00:17.000; q at 12:00:18.000; r at 12:00:19.000; s at 12:00:20.000; t ×2 12:00:21.000–12:00:22.000"
+	if got := tr.String(asIs); got != want {
+		t.Fatalf("twenty-one readings, twenty distinct:\n got %s\nwant %s", got, want)
+	}
 }

@@ -1,7 +1,6 @@
 package invariants
 
 import (
-	"container/heap"
 	"fmt"
 	"slices"
 	"strings"
@@ -77,11 +76,11 @@ func (w *World) observe(e *history.Event) {
 // expire drops runs whose dossiers are no longer needed.
 func (w *World) expire() {
 	for len(w.drops) > 0 && w.drops[0].at.Before(w.now) {
-		d := heap.Pop(&w.drops).(dropAt)
+		d := w.drops.pop()
 		if r := w.runs[d.run]; r != nil && r.dropAt.Equal(d.at) {
 			if later := w.keepUntil(r); later.After(w.now) {
 				r.dropAt = later
-				heap.Push(&w.drops, dropAt{at: later, run: r.ID})
+				w.drops.push(dropAt{at: later, run: r.ID})
 				continue
 			}
 			delete(w.runs, d.run)
@@ -642,6 +641,12 @@ type Run struct {
 	// clears both.
 	LastOwner   string
 	LastOwnedAt time.Time
+
+	// Checkers' own state for the run (their runIndex slots): the same values as
+	// in their maps, found here without a lookup of their own.
+	bufState *bufState // stream-integrity
+	endRun   *endRun   // no-write-after-end
+	rcRun    *rcRun    // run-completes
 }
 
 type ownerAt struct {
@@ -725,7 +730,7 @@ func (w *World) Run(id string) *Run {
 func (w *World) setDeadline(r *Run) {
 	r.Deadline = r.Started.Add(w.p.runDeadline(r.Expect))
 	r.dropAt = r.Deadline.Add(w.p.OwnerGrace + w.p.RecoverDeadline + w.p.Skew)
-	heap.Push(&w.drops, dropAt{at: r.dropAt, run: r.ID})
+	w.drops.push(dropAt{at: r.dropAt, run: r.ID})
 }
 
 func (w *World) observeOp(e *history.Event) {
@@ -931,10 +936,13 @@ func (w *World) Heartbeat() string { return orDash(w.hb) }
 // only the first and the last few are kept. A reading is kept as an R, equal to
 // another exactly when their descriptions are, and described only when the trail
 // is printed. The first reading is kept (merged readings and all) once it leaves
-// the last few; dropped counts the readings between it and them.
+// the last few; dropped counts the readings between it and them. The last few are
+// a ring inside the trail: a run's readings (one a second from each store) cost no
+// allocation and no copying of the others.
 type trail[R comparable] struct {
 	first   trailEntry[R] // the first reading, once it has left the last few (n 0 until then)
-	last    []trailEntry[R]
+	last    [trailKeep]trailEntry[R]
+	head, n int // the oldest of the last few is last[head]; n of them are kept
 	dropped int // readings between first and last not kept
 }
 
@@ -947,26 +955,25 @@ type trailEntry[R comparable] struct {
 const trailKeep = 5
 
 func (t *trail[R]) add(at time.Time, reading R) {
-	n := len(t.last)
-	if n > 0 && t.last[n-1].reading == reading {
-		t.last[n-1].to, t.last[n-1].n = at, t.last[n-1].n+1
-		return
+	if t.n > 0 {
+		if newest := &t.last[(t.head+t.n-1)%trailKeep]; newest.reading == reading {
+			newest.to, newest.n = at, newest.n+1
+			return
+		}
 	}
-	switch {
-	case n == trailKeep:
+	if t.n == trailKeep { // the oldest leaves the last few
 		if t.first.n == 0 {
-			t.first = t.last[0] // the very first leaves the last few: keep it
+			t.first = t.last[t.head] // the very first: keep it
 		} else {
 			t.dropped++
 		}
-		t.last = append(t.last[:0], t.last[1:]...) // in place: no new array per reading
-	case n == 0:
-		t.last = make([]trailEntry[R], 0, trailKeep)
+		t.head, t.n = (t.head+1)%trailKeep, t.n-1
 	}
-	t.last = append(t.last, trailEntry[R]{reading: reading, from: at, to: at, n: 1})
+	t.last[(t.head+t.n)%trailKeep] = trailEntry[R]{reading: reading, from: at, to: at, n: 1}
+	t.n++
 }
 
-func (t *trail[R]) empty() bool { return len(t.last) == 0 }
+func (t *trail[R]) empty() bool { return t.n == 0 }
 
 // String describes the trail, each reading by describe.
 func (t *trail[R]) String(describe func(R) string) string {
@@ -980,8 +987,8 @@ func (t *trail[R]) String(describe func(R) string) string {
 	if t.dropped > 0 {
 		parts = append(parts, fmt.Sprintf("… (%d more)", t.dropped))
 	}
-	for _, e := range t.last {
-		parts = append(parts, e.String(describe))
+	for i := range t.n {
+		parts = append(parts, t.last[(t.head+i)%trailKeep].String(describe))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -1009,17 +1016,46 @@ type dropAt struct {
 	run string
 }
 
+// dropHeap is a min-heap of dropAt by time. push and pop are typed: container/heap
+// would box every dropAt in an interface (an allocation per run, twice).
 type dropHeap []dropAt
 
-func (h dropHeap) Len() int           { return len(h) }
-func (h dropHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h dropHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dropHeap) Push(x any)        { *h = append(*h, x.(dropAt)) }
-func (h *dropHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h *dropHeap) push(d dropAt) {
+	*h = append(*h, d)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s[i].at.Before(s[parent].at) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *dropHeap) pop() dropAt {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = dropAt{} // let the run's id go
+	s = s[:n]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && s[l].at.Before(s[least].at) {
+			least = l
+		}
+		if r < n && s[r].at.Before(s[least].at) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[i], s[least] = s[least], s[i]
+		i = least
+	}
+	*h = s
+	return top
 }
 
 // clock formats a time for diagnoses.
