@@ -56,8 +56,6 @@ func (x *runIndex[T]) del(id string) {
 	}
 }
 
-func (x *runIndex[T]) len() int { return len(x.m) }
-
 // ids lists the runs with a state, sorted.
 func (x *runIndex[T]) ids() []string { return slices.Sorted(maps.Keys(x.m)) }
 

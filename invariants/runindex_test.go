@@ -20,8 +20,8 @@ func TestRunIndexKeepsTheSlotEqualToTheMap(t *testing.T) {
 		t.Fatalf("after set: slot %p, get %p, want %p", a.bufState, x.get("r1"), st)
 	}
 	x.del("r1")
-	if a.bufState != nil || x.get("r1") != nil || x.len() != 0 {
-		t.Fatalf("after del: slot %p, get %p, len %d", a.bufState, x.get("r1"), x.len())
+	if a.bufState != nil || x.get("r1") != nil || len(x.all()) != 0 {
+		t.Fatalf("after del: slot %p, get %p, len %d", a.bufState, x.get("r1"), len(x.all()))
 	}
 
 	// State set before the World knew the run: found, and the slot filled on the way.
